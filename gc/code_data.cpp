@@ -1,0 +1,19 @@
+#include "gc/code_data.h"
+
+#include "gc/jit_heap.h"
+#include "runtime/stats.h"
+
+namespace fastpy {
+
+CodeData* code_data_new() {
+  stat_inc(Stat::code_marked);
+  return jit_new<CodeData>();
+}
+
+void code_data_free(void* data) {
+  if (!data) return;
+  stat_inc(Stat::code_freed);
+  jit_delete(static_cast<CodeData*>(data));
+}
+
+}  // namespace fastpy

@@ -1,0 +1,21 @@
+// fastpy's per-code-object data, stored in the code object's co_extra slot (python/code_extra.cpp) and
+// freed by CPython's callback when the code object dies.
+#pragma once
+#include <cstdint>
+
+namespace fastpy {
+
+enum CodeFlag : uint32_t {
+  kCodeJit = 1u << 0,    // @fastpy.jit: run by fastpy even outside whole-program mode
+  kCodeNoJit = 1u << 1,  // @fastpy.nojit: always CPython's evaluator
+};
+
+struct CodeData {
+  uint32_t flags = 0;
+  uint64_t calls = 0;   // frames of this code the hook saw
+};
+
+CodeData* code_data_new();
+void code_data_free(void* data);   // signature of CPython's freefunc
+
+}  // namespace fastpy

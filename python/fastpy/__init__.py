@@ -1,0 +1,128 @@
+"""fastpy: a tracing JIT compiler for CPython 3.11.
+
+Whole-program mode::
+
+    import fastpy
+    fastpy.enable()            # or: python -m fastpy script.py args...
+
+Per function::
+
+    @fastpy.jit
+    def hot(xs): ...
+
+Parameters come from FASTPY_* environment variables (``python -m fastpy --help-params``) and
+``fastpy.config(name=value)``; ``fastpy.stats()`` reports what ran where.
+"""
+import contextlib as _contextlib
+import sys as _sys
+import types as _types
+
+from . import _fastpy
+
+__all__ = ["ConfigError", "enable", "disable", "enabled", "is_enabled", "jit", "nojit", "config",
+           "stats", "explain"]
+__version__ = "0.1.0"
+
+ConfigError = _fastpy.ConfigError
+
+# FASTPY_* values are checked at import, before any user code runs. `python -m fastpy` reports the error
+# itself (one clean line, exit status 2) so the package import must not fail there.
+_env_error = _fastpy.load_env()
+if _env_error is not None and _sys.argv[:1] != ["-m"]:
+    raise ConfigError(_env_error)
+
+
+def _check_env():
+    if _env_error is not None:
+        raise ConfigError(_env_error)
+
+
+def enable():
+    """Run every eligible frame of this interpreter under fastpy (whole-program mode)."""
+    _check_env()
+    _fastpy.set_whole_program(True)
+
+
+def disable():
+    """Leave whole-program mode; @jit functions stay under fastpy."""
+    _fastpy.set_whole_program(False)
+
+
+def is_enabled():
+    """True while whole-program mode is on."""
+    return _fastpy.state()["whole_program"]
+
+
+@_contextlib.contextmanager
+def enabled():
+    """``with fastpy.enabled():`` whole-program mode for the block, then the previous state again."""
+    was = is_enabled()
+    enable()
+    try:
+        yield
+    finally:
+        _fastpy.set_whole_program(was)
+
+
+def _code_of(obj, decorator):
+    code = getattr(obj, "__code__", None)
+    if isinstance(obj, _types.CodeType):
+        return obj
+    if isinstance(code, _types.CodeType):
+        return code
+    if isinstance(obj, (classmethod, staticmethod)):
+        return _code_of(obj.__func__, decorator)
+    raise TypeError(f"@fastpy.{decorator} expects a Python function, got {type(obj).__name__}")
+
+
+def jit(func):
+    """Compile this function's loops (and trace through what it calls) even without fastpy.enable()."""
+    _check_env()
+    _fastpy.mark_code(_code_of(func, "jit"), "jit")
+    return func
+
+
+def nojit(func):
+    """Keep this function on CPython's own evaluator, also in whole-program mode."""
+    _fastpy.mark_code(_code_of(func, "nojit"), "nojit")
+    return func
+
+
+def config(**params):
+    """Set parameters by name (see ``python -m fastpy --help-params``); returns all current values.
+
+    Raises ConfigError for a bad value and TypeError for an unknown name; nothing is changed then.
+    """
+    _check_env()
+    before = _fastpy.config_get()
+    try:
+        for name, value in params.items():
+            _fastpy.config_set(name, value)
+    except BaseException:
+        for name, value in before.items():
+            _fastpy.config_set(name, value)
+        raise
+    return _fastpy.config_get()
+
+
+def stats():
+    """Counters (names documented in docs/stats.md) of what fastpy did, as a dict."""
+    return _fastpy.stats()
+
+
+def explain(func):
+    """What fastpy knows and decided about a function, as text."""
+    code = _code_of(func, "explain")
+    marks = _fastpy.code_marks(code)
+    state = _fastpy.state()
+    lines = [f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"]
+    if marks["nojit"]:
+        lines.append("  marked @nojit: always runs on CPython's evaluator")
+    elif marks["jit"] or state["whole_program"]:
+        why = "@jit" if marks["jit"] else "whole-program mode"
+        lines.append(f"  eligible ({why}); tiers enabled: {config()['tiers']}")
+    else:
+        lines.append("  not eligible: fastpy is not enabled and the function is not marked @jit")
+    if code.co_flags & 0x2a0:   # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
+        lines.append("  generator/coroutine: runs on CPython's evaluator")
+    return "\n".join(lines)

@@ -1,0 +1,245 @@
+// The _fastpy extension module: the C API under the `fastpy` package (python/fastpy/).
+#include <Python.h>
+
+#include <memory>
+#include <string>
+
+#include "gc/jit_heap.h"
+#include "python/code_extra.h"
+#include "python/hook.h"
+#include "runtime/params.h"
+#include "runtime/stats.h"
+#include "tiers/baseline/code_memory.h"
+#include "tiers/gpu/ptx.h"
+#include "tiers/llvm/orc_jit.h"
+
+namespace fastpy {
+namespace {
+
+PyObject* g_config_error = nullptr;   // fastpy.ConfigError (a ValueError)
+
+// ---------------------------------------------------------------- hook control
+PyObject* py_set_whole_program(PyObject*, PyObject* arg) {
+  int on = PyObject_IsTrue(arg);
+  if (on < 0) return nullptr;
+  hook_set_whole_program(on);
+  Py_RETURN_NONE;
+}
+
+PyObject* py_state(PyObject*, PyObject*) {
+  return Py_BuildValue("{s:O,s:O,s:O}", "whole_program", hook_whole_program() ? Py_True : Py_False,
+                       "hook_installed", hook_installed() ? Py_True : Py_False, "chained",
+                       hook_chained() ? Py_True : Py_False);
+}
+
+// ---------------------------------------------------------------- parameters
+PyObject* value_to_py(ParamId id, int64_t v) {
+  if (param_info(id).kind == ParamKind::Int) return PyLong_FromLongLong(v);
+  return PyUnicode_FromString(format_param(id, v).c_str());
+}
+
+PyObject* py_load_env(PyObject*, PyObject*) {
+  Params p;
+  std::string err = load_params_from_env(&p);
+  if (!err.empty()) return PyUnicode_FromString(err.c_str());
+  g_params = p;
+  Py_RETURN_NONE;
+}
+
+PyObject* py_config_set(PyObject*, PyObject* args) {
+  const char* name;
+  PyObject* value;
+  if (!PyArg_ParseTuple(args, "sO", &name, &value)) return nullptr;
+  ParamId id;
+  if (!find_param(name, &id)) return PyErr_Format(PyExc_TypeError, "fastpy.config(): unknown parameter '%s'", name);
+  PyObject* text = (PyLong_Check(value) || PyUnicode_Check(value)) && !PyBool_Check(value) ? PyObject_Str(value) : nullptr;
+  if (!text)
+    return PyErr_Format(PyExc_TypeError, "fastpy.config(%s=...): expected int or str, got %s", name,
+                        Py_TYPE(value)->tp_name);
+  int64_t parsed;
+  std::string err = parse_param(id, PyUnicode_AsUTF8(text), std::string("fastpy.config(") + name + ")", &parsed);
+  Py_DECREF(text);
+  if (!err.empty()) {
+    PyErr_SetString(g_config_error, err.c_str());
+    return nullptr;
+  }
+  g_params.value[static_cast<int>(id)] = parsed;
+  Py_RETURN_NONE;
+}
+
+PyObject* py_config_get(PyObject*, PyObject*) {
+  PyObject* d = PyDict_New();
+  for (int i = 0; d && i < kNumParams; i++) {
+    ParamId id = static_cast<ParamId>(i);
+    PyObject* v = value_to_py(id, g_params.value[i]);
+    if (!v || PyDict_SetItemString(d, param_info(id).name, v) < 0) Py_CLEAR(d);
+    Py_XDECREF(v);
+  }
+  return d;
+}
+
+PyObject* py_params_table(PyObject*, PyObject*) {
+  static const char* kKinds[] = {"int", "set", "enum"};
+  PyObject* list = PyList_New(0);
+  for (int i = 0; list && i < kNumParams; i++) {
+    const ParamInfo& p = param_info(static_cast<ParamId>(i));
+    PyObject* row = Py_BuildValue("{s:s,s:s,s:s,s:s,s:L,s:L,s:s,s:s}", "name", p.name, "env", p.env, "type",
+                                  kKinds[static_cast<int>(p.kind)], "default", p.def, "min", (long long)p.min,
+                                  "max", (long long)p.max, "accepted", p.accepted, "doc", p.doc);
+    if (!row || PyList_Append(list, row) < 0) Py_CLEAR(list);
+    Py_XDECREF(row);
+  }
+  return list;
+}
+
+PyObject* py_params_help(PyObject*, PyObject*) { return PyUnicode_FromString(params_help().c_str()); }
+
+// ---------------------------------------------------------------- stats
+PyObject* py_stats(PyObject*, PyObject*) {
+  PyObject* d = PyDict_New();
+  for (int i = 0; d && i < kNumStats; i++) {
+    PyObject* v = PyLong_FromUnsignedLongLong(g_stats[i]);
+    if (!v || PyDict_SetItemString(d, stat_info(static_cast<Stat>(i)).name, v) < 0) Py_CLEAR(d);
+    Py_XDECREF(v);
+  }
+  return d;
+}
+
+PyObject* py_stats_reset(PyObject*, PyObject*) {
+  stats_reset();
+  Py_RETURN_NONE;
+}
+
+PyObject* py_stats_docs(PyObject*, PyObject*) {
+  PyObject* d = PyDict_New();
+  for (int i = 0; d && i < kNumStats; i++) {
+    const StatInfo& s = stat_info(static_cast<Stat>(i));
+    PyObject* v = PyUnicode_FromString(s.doc);
+    if (!v || PyDict_SetItemString(d, s.name, v) < 0) Py_CLEAR(d);
+    Py_XDECREF(v);
+  }
+  return d;
+}
+
+// ---------------------------------------------------------------- code marks (@jit / @nojit)
+PyObject* py_mark_code(PyObject*, PyObject* args) {
+  PyObject* code;
+  const char* mark;
+  if (!PyArg_ParseTuple(args, "O!s", &PyCode_Type, &code, &mark)) return nullptr;
+  std::string m(mark);
+  uint32_t flag = m == "jit" ? uint32_t(kCodeJit) : m == "nojit" ? uint32_t(kCodeNoJit) : 0u;
+  if (!flag) return PyErr_Format(PyExc_ValueError, "unknown mark '%s'", mark);
+  CodeData* cd = code_data_get(reinterpret_cast<PyCodeObject*>(code));
+  if (!cd) return nullptr;
+  uint32_t old = cd->flags;
+  cd->flags = (old & ~(kCodeJit | kCodeNoJit)) | flag;
+  if ((old & kCodeJit) && flag != kCodeJit) hook_jit_code_removed();
+  if (!(old & kCodeJit) && flag == kCodeJit) hook_jit_code_added();
+  Py_RETURN_NONE;
+}
+
+PyObject* py_code_marks(PyObject*, PyObject* code) {
+  if (!PyCode_Check(code)) return PyErr_Format(PyExc_TypeError, "expected a code object");
+  CodeData* cd = code_data_peek(reinterpret_cast<PyCodeObject*>(code));
+  uint32_t f = cd ? cd->flags : 0;
+  return Py_BuildValue("{s:O,s:O}", "jit", (f & kCodeJit) ? Py_True : Py_False, "nojit",
+                       (f & kCodeNoJit) ? Py_True : Py_False);
+}
+
+// ---------------------------------------------------------------- testing hooks (fastpy._testing)
+PyObject* runtime_error(const std::string& what) {
+  PyErr_SetString(PyExc_RuntimeError, what.c_str());
+  return nullptr;
+}
+
+PyObject* py_stack_info(PyObject*, PyObject*) {
+  StackInfo s = hook_stack_info();
+  return Py_BuildValue("{s:n,s:n,s:n}", "size", (Py_ssize_t)s.size, "margin", (Py_ssize_t)s.margin,
+                       "remaining", (Py_ssize_t)s.remaining);
+}
+
+// asmjit: emit a checked add and run it.
+PyObject* py_probe_asmjit(PyObject*, PyObject* args) {
+  long long a, b;
+  if (!PyArg_ParseTuple(args, "LL", &a, &b)) return nullptr;
+  std::string err;
+  static baseline::CheckedAddFn fn = baseline::emit_checked_add(&err);
+  if (!fn) return runtime_error(err.empty() ? "asmjit: emission failed earlier" : err);
+  int64_t out = 0;
+  if (fn(a, b, &out)) Py_RETURN_NONE;   // overflow
+  return PyLong_FromLongLong(out);
+}
+
+// LLVM ORC: compile IR text at -O2, call `symbol` as i64(i64); returns (result, optimized IR).
+PyObject* py_probe_llvm(PyObject*, PyObject* args) {
+  const char *ir, *symbol;
+  long long arg;
+  if (!PyArg_ParseTuple(args, "ssL", &ir, &symbol, &arg)) return nullptr;
+  std::string err;
+  static std::unique_ptr<llvmtier::OrcJit> jit = llvmtier::OrcJit::create(&err);
+  if (!jit) return runtime_error(err.empty() ? "LLVM: JIT creation failed earlier" : err);
+  void* addr = jit->compile(ir, symbol, &err);
+  if (!addr) return runtime_error(err);
+  long long r = reinterpret_cast<int64_t (*)(int64_t)>(addr)(arg);
+  return Py_BuildValue("(Ls)", r, jit->last_optimized_ir().c_str());
+}
+
+// LLVM NVPTX: the sample kernel's PTX.
+PyObject* py_probe_ptx(PyObject*, PyObject* args) {
+  const char* sm = "sm_90";
+  if (!PyArg_ParseTuple(args, "|s", &sm)) return nullptr;
+  std::string err;
+  std::string ptx = gpu::emit_ptx(gpu::kSaxpyKernelIR, sm, &err);
+  if (ptx.empty()) return runtime_error("NVPTX: " + err);
+  return PyUnicode_FromString(ptx.c_str());
+}
+
+// mimalloc: n objects in an arena; returns (bytes, all owned by the arena's heap).
+PyObject* py_probe_mimalloc(PyObject*, PyObject* args) {
+  Py_ssize_t n;
+  if (!PyArg_ParseTuple(args, "n", &n)) return nullptr;
+  Arena arena;
+  bool owned = true;
+  for (Py_ssize_t i = 0; i < n; i++) owned &= arena.owns(arena.alloc(48));
+  return Py_BuildValue("(nO)", (Py_ssize_t)arena.bytes_allocated(), owned ? Py_True : Py_False);
+}
+
+PyMethodDef kMethods[] = {
+    {"set_whole_program", py_set_whole_program, METH_O, "Turn whole-program mode on or off."},
+    {"state", py_state, METH_NOARGS, "Hook state: whole_program, hook_installed, chained."},
+    {"load_env", py_load_env, METH_NOARGS, "Load FASTPY_* variables; returns an error message or None."},
+    {"config_set", py_config_set, METH_VARARGS, "Set one parameter (name, int|str)."},
+    {"config_get", py_config_get, METH_NOARGS, "All parameters as a dict."},
+    {"params_table", py_params_table, METH_NOARGS, "The parameter table (params.def) as a list of dicts."},
+    {"params_help", py_params_help, METH_NOARGS, "The --help-params text."},
+    {"stats", py_stats, METH_NOARGS, "Counters (stats.def) as a dict."},
+    {"stats_reset", py_stats_reset, METH_NOARGS, "Zero every counter."},
+    {"stats_docs", py_stats_docs, METH_NOARGS, "Counter name -> meaning."},
+    {"mark_code", py_mark_code, METH_VARARGS, "Mark a code object 'jit' or 'nojit'."},
+    {"code_marks", py_code_marks, METH_O, "A code object's marks."},
+    {"stack_info", py_stack_info, METH_NOARGS, "C stack size, guard margin and remaining bytes."},
+    {"probe_asmjit", py_probe_asmjit, METH_VARARGS, "Run asmjit-emitted checked add (None on overflow)."},
+    {"probe_llvm", py_probe_llvm, METH_VARARGS, "Compile LLVM IR at -O2 with ORC and call it."},
+    {"probe_ptx", py_probe_ptx, METH_VARARGS, "PTX for a sample kernel from LLVM's NVPTX backend."},
+    {"probe_mimalloc", py_probe_mimalloc, METH_VARARGS, "Allocate in a mimalloc arena."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "fastpy._fastpy", "fastpy's native core.", -1, kMethods};
+
+}  // namespace
+}  // namespace fastpy
+
+PyMODINIT_FUNC PyInit__fastpy() {
+  using namespace fastpy;
+  PyObject* m = PyModule_Create(&kModule);
+  if (!m) return nullptr;
+  g_config_error = PyErr_NewExceptionWithDoc("fastpy.ConfigError", "A FASTPY_* variable or fastpy.config() value is invalid.",
+                                             PyExc_ValueError, nullptr);
+  if (!g_config_error || PyModule_AddObjectRef(m, "ConfigError", g_config_error) < 0 || !code_extra_init()) {
+    Py_DECREF(m);
+    return nullptr;
+  }
+  std::string err = load_params_from_env(&g_params);   // defaults at least; errors surface via load_env()
+  (void)err;
+  return m;
+}
