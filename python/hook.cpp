@@ -23,7 +23,8 @@ struct ThreadStack {
   size_t size = 0;
   size_t margin = 0;
 };
-thread_local ThreadStack t_stack;
+// initial-exec: no __tls_get_addr call per frame (the struct is small enough for the static TLS surplus).
+__attribute__((tls_model("initial-exec"))) thread_local ThreadStack t_stack;
 
 void init_thread_stack() {
   pthread_attr_t attr;

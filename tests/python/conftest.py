@@ -1,0 +1,52 @@
+"""Shared helpers: run code with plain CPython and under fastpy, in subprocesses, and compare."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("FASTPY_BUILD_DIR", os.path.join(REPO, "build"))
+LAUNCHER = os.path.join(REPO, "bin", "python")
+PYTHON = open(os.path.join(BUILD, "python-executable")).read().strip()
+sys.path.insert(0, os.path.join(BUILD, "python"))
+sys.path.insert(0, os.path.join(BUILD, "tests", "python"))
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTPY_") or k == "FASTPY_BUILD_DIR"}
+    env.update(extra)
+    return env
+
+
+def run(argv, env=None, cwd=None, timeout=120, stdin=None):
+    return subprocess.run(argv, capture_output=True, text=True, env=env or clean_env(), cwd=cwd,
+                          timeout=timeout, input=stdin)
+
+
+def write(tmp_path, name, source):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def run_both(tmp_path, source, args=(), env=None, name="prog.py"):
+    """Runs `python prog.py args` and `bin/python -m fastpy prog.py args`; returns both results."""
+    path = write(tmp_path, name, source)
+    plain = run([PYTHON, name, *args], cwd=tmp_path, env=clean_env(**(env or {})))
+    fast = run([LAUNCHER, "-m", "fastpy", name, *args], cwd=tmp_path, env=clean_env(**(env or {})))
+    return plain, fast
+
+
+def assert_same(plain, fast):
+    assert fast.returncode == plain.returncode, (plain.stderr, fast.stderr)
+    assert fast.stdout == plain.stdout
+    assert fast.stderr == plain.stderr
+
+
+@pytest.fixture
+def fastpy_mod():
+    import fastpy
+    yield fastpy
+    fastpy.disable()

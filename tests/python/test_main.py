@@ -1,0 +1,100 @@
+"""`python -m fastpy script.py args` behaves exactly like `python script.py args`."""
+import signal
+
+from conftest import LAUNCHER, PYTHON, assert_same, clean_env, run, run_both, write
+
+PROGRAM = """
+import sys
+print(sys.argv, __name__, __file__, __spec__ and __spec__.name, __package__, __cached__)
+print(sys.path[0])
+import __main__
+print(__main__.__dict__ is globals(), type(__loader__).__name__)
+def work(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+if __name__ == "__main__":
+    print(work(1000))
+"""
+
+
+def test_argv_main_and_output_identical(tmp_path):
+    assert_same(*run_both(tmp_path, PROGRAM, args=["a", "--flag", "b c"]))
+
+
+def test_whole_program_mode_is_on_inside_the_script(tmp_path):
+    plain, fast = run_both(tmp_path, "import fastpy, sys\nprint(fastpy.is_enabled(), fastpy.stats()['frames_seen'] > 0)\n",
+                           env={"PYTHONPATH": str(tmp_path)})
+    assert fast.stdout == "True True\n", fast.stderr
+
+
+def test_exit_codes(tmp_path):
+    for body in ["import sys; sys.exit(3)", "raise SystemExit('bye')", "pass", "import os; os._exit(7)"]:
+        assert_same(*run_both(tmp_path, body))
+
+
+def test_uncaught_exception_traceback_identical(tmp_path):
+    source = """
+    def inner(x):
+        return 1 / x
+    def outer():
+        try:
+            inner(0)
+        except ZeroDivisionError as e:
+            raise ValueError("wrapped") from e
+    outer()
+    """
+    plain, fast = run_both(tmp_path, source)
+    assert plain.returncode == 1
+    assert "fastpy" not in fast.stderr and "runpy" not in fast.stderr
+    assert_same(plain, fast)
+
+
+def test_syntax_error_identical(tmp_path):
+    plain, fast = run_both(tmp_path, "x = (\n")
+    assert fast.returncode == plain.returncode == 1
+    assert fast.stderr.splitlines()[-1] == plain.stderr.splitlines()[-1]
+
+
+def test_keyboard_interrupt_dies_of_sigint(tmp_path):
+    plain, fast = run_both(tmp_path, "raise KeyboardInterrupt\n")
+    assert plain.returncode == -signal.SIGINT
+    assert_same(plain, fast)
+
+
+def test_dash_m_and_dash_c(tmp_path):
+    write(tmp_path, "mymod.py", PROGRAM)
+    env = clean_env(PYTHONPATH=str(tmp_path))
+    plain = run([PYTHON, "-m", "mymod", "x"], env=env, cwd=tmp_path)
+    fast = run([LAUNCHER, "-m", "fastpy", "-m", "mymod", "x"], env=env, cwd=tmp_path)
+    assert fast.returncode == 0, fast.stderr
+    assert fast.stdout.splitlines()[0] == plain.stdout.splitlines()[0]
+    assert fast.stdout.splitlines()[-1] == plain.stdout.splitlines()[-1]
+    code = "import sys; print(sys.argv, __name__); 1/0"
+    plain = run([PYTHON, "-c", code, "q"])
+    fast = run([LAUNCHER, "-m", "fastpy", "-c", code, "q"])
+    assert_same(plain, fast)
+
+
+def test_missing_script_and_bad_option(tmp_path):
+    fast = run([LAUNCHER, "-m", "fastpy", "nope.py"], cwd=tmp_path)
+    plain = run([PYTHON, "nope.py"], cwd=tmp_path)
+    assert fast.returncode == plain.returncode == 2
+    assert "No such file or directory" in fast.stderr
+    fast = run([LAUNCHER, "-m", "fastpy", "--bogus"])
+    assert fast.returncode == 2 and "unknown option '--bogus'" in fast.stderr
+
+
+def test_help(tmp_path):
+    out = run([LAUNCHER, "-m", "fastpy", "--help"])
+    assert out.returncode == 0 and "usage: python -m fastpy" in out.stdout
+    assert run([LAUNCHER, "-m", "fastpy"]).returncode == 2
+
+
+def test_launcher_runs_from_any_directory(tmp_path):
+    write(tmp_path, "p.py", "import fastpy, sys; print(fastpy.is_enabled(), sys.executable)\n")
+    out = run([LAUNCHER, "p.py"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "False"    # importable, not enabled
+    assert out.stdout.split()[1] == PYTHON
