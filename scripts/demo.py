@@ -14,6 +14,10 @@ def timed(argv):
     return out, time.perf_counter() - start
 
 
+def oneline(text):
+    return " / ".join(line for line in text.splitlines() if line)
+
+
 def main():
     python = sys.executable
     same_everywhere = True
@@ -24,8 +28,8 @@ def main():
         same = (plain.stdout, plain.returncode) == (fast.stdout, fast.returncode)
         same_everywhere &= same
         print(f"== {rel}")
-        print(f"   CPython  {t_plain:6.2f} s  | {plain.stdout.strip()}")
-        print(f"   fastpy   {t_fast:6.2f} s  | {fast.stdout.strip()}")
+        print(f"   CPython  {t_plain:6.2f} s  | {oneline(plain.stdout)}")
+        print(f"   fastpy   {t_fast:6.2f} s  | {oneline(fast.stdout)}")
         print(f"   same output: {'yes' if same else 'NO'}   speedup: {t_plain / t_fast:.2f}x")
     return 0 if same_everywhere else 1
 
