@@ -195,3 +195,16 @@ def test_stack_info_guard_is_sane():
     info = native.stack_info()
     assert info["size"] >= 1 << 20 and 16 << 10 <= info["margin"] <= 256 << 10
     assert 0 < info["remaining"] <= info["size"]
+
+
+def test_jit_code_alive_at_interpreter_exit(tmp_path):
+    """co_extra free callbacks run during finalization (they may uninstall the hook): no crash, exit 0."""
+    prog = tmp_path / "p.py"
+    prog.write_text("import fastpy, threading\n"
+                    "@fastpy.jit\ndef f(n):\n    return sum(range(n))\n"
+                    "class C:\n    @fastpy.jit\n    def m(self):\n        return f(4)\n"
+                    "t = threading.Thread(target=f, args=(100,)); t.start(); t.join()\n"
+                    "print(f(10), C().m())\n")
+    for argv in ([LAUNCHER, str(prog)], [LAUNCHER, "-X", "dev", "-m", "fastpy", str(prog)]):
+        out = run(argv)
+        assert (out.returncode, out.stdout, out.stderr) == (0, "45 6\n", "")
