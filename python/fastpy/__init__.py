@@ -123,6 +123,7 @@ def explain(func):
         lines.append(f"  eligible ({why}); tiers enabled: {config()['tiers']}")
     else:
         lines.append("  not eligible: fastpy is not enabled and the function is not marked @jit")
-    if code.co_flags & 0x2a0:   # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
+    import inspect
+    if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
         lines.append("  generator/coroutine: runs on CPython's evaluator")
     return "\n".join(lines)

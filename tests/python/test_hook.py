@@ -208,3 +208,13 @@ def test_jit_code_alive_at_interpreter_exit(tmp_path):
     for argv in ([LAUNCHER, str(prog)], [LAUNCHER, "-X", "dev", "-m", "fastpy", str(prog)]):
         out = run(argv)
         assert (out.returncode, out.stdout, out.stderr) == (0, "45 6\n", "")
+
+
+def test_explain_reports_marks_and_generators(fastpy_mod):
+    def gen():
+        yield 1
+    assert "not eligible" in fastpy_mod.explain(gen)
+    assert "generator/coroutine" in fastpy_mod.explain(gen)
+    assert "marked @nojit" in fastpy_mod.explain(fastpy_mod.nojit(lambda: 0))
+    with fastpy_mod.enabled():
+        assert "eligible (whole-program mode)" in fastpy_mod.explain(loop)
