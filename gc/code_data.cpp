@@ -13,7 +13,9 @@ CodeData* code_data_new() {
 void code_data_free(void* data) {
   if (!data) return;
   stat_inc(Stat::code_freed);
-  jit_delete(static_cast<CodeData*>(data));
+  auto* cd = static_cast<CodeData*>(data);
+  jit_free(cd->loops);
+  jit_delete(cd);
 }
 
 }  // namespace fastpy

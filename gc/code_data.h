@@ -10,9 +10,13 @@ enum CodeFlag : uint32_t {
   kCodeNoJit = 1u << 1,  // @fastpy.nojit: always CPython's evaluator
 };
 
+struct LoopTable;   // interp/loops.h; plain jit_malloc memory
+
 struct CodeData {
   uint32_t flags = 0;
   uint64_t calls = 0;   // frames of this code the hook saw
+  bool scanned = false;          // loops below is valid
+  LoopTable* loops = nullptr;    // the code's loops; nullptr when it has none
 };
 
 CodeData* code_data_new();

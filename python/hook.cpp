@@ -5,8 +5,11 @@
 #include <algorithm>
 
 #include "gc/code_data.h"
+#include "interp/eval.h"
+#include "interp/loops.h"
 #include "python/code_extra.h"
 #include "python/cpython311/internals.h"
+#include "runtime/params.h"
 #include "runtime/stats.h"
 
 namespace fastpy {
@@ -58,6 +61,30 @@ inline PyObject* run_cpython(PyThreadState* ts, py::Frame* f, int throwflag) {
   return py::eval_default(ts, f, throwflag);
 }
 
+// Which frames the fastpy interpreter runs (everything else stays on CPython's evaluator, so cold code pays
+// only this lookup): in whole-program mode frames whose code has a loop; @jit code always; @nojit never.
+// Not while an eval function installed before ours is chained: it asked to see every frame.
+CodeData* interp_candidate(py::Frame* f) {
+  if (g_prev || !g_params.has(ParamId::tiers, kTierInterp)) return nullptr;
+  PyCodeObject* co = py::frame_code(f);
+  CodeData* cd = code_data_peek(co);
+  if (!cd) {
+    if (!g_whole_program) return nullptr;
+    cd = code_data_get(co);
+    if (!cd) {   // out of memory or co_extra refused: not worth failing the call over
+      PyErr_Clear();
+      return nullptr;
+    }
+  }
+  if (cd->flags & kCodeNoJit) return nullptr;
+  if (!cd->scanned) {
+    cd->loops = loops_build(co);
+    cd->scanned = true;
+  }
+  if (cd->flags & kCodeJit) return cd;
+  return (g_whole_program && cd->loops) ? cd : nullptr;
+}
+
 PyObject* fastpy_eval_frame(PyThreadState* ts, py::Frame* f, int throwflag) {
   stat_inc(Stat::frames_seen);
   if (throwflag) {
@@ -78,6 +105,10 @@ PyObject* fastpy_eval_frame(PyThreadState* ts, py::Frame* f, int throwflag) {
   if (py::tracing_active(ts)) {
     stat_inc(Stat::frames_tracing);
     return run_cpython(ts, f, throwflag);
+  }
+  if (CodeData* cd = interp_candidate(f)) {
+    stat_inc(Stat::frames_interp);
+    return interp_run(ts, f, cd);
   }
   stat_inc(Stat::frames_cpython);
   return run_cpython(ts, f, throwflag);

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "gc/jit_heap.h"
+#include "interp/eval.h"
+#include "interp/loops.h"
 #include "python/code_extra.h"
 #include "python/hook.h"
 #include "runtime/params.h"
@@ -105,8 +107,29 @@ PyObject* py_stats(PyObject*, PyObject*) {
   return d;
 }
 
+// {opcode: handovers} for the opcodes the interpreter handed frames over at (names are mapped in Python).
+PyObject* py_handovers(PyObject*, PyObject*) {
+  PyObject* d = PyDict_New();
+  if (!d) return nullptr;
+  const unsigned long long* h = interp_handovers_by_opcode();
+  for (int op = 0; op < 256; op++) {
+    if (!h[op]) continue;
+    PyObject* k = PyLong_FromLong(op);
+    PyObject* v = PyLong_FromUnsignedLongLong(h[op]);
+    int rc = (k && v) ? PyDict_SetItem(d, k, v) : -1;
+    Py_XDECREF(k);
+    Py_XDECREF(v);
+    if (rc < 0) {
+      Py_DECREF(d);
+      return nullptr;
+    }
+  }
+  return d;
+}
+
 PyObject* py_stats_reset(PyObject*, PyObject*) {
   stats_reset();
+  interp_handovers_reset();
   Py_RETURN_NONE;
 }
 
@@ -144,6 +167,25 @@ PyObject* py_code_marks(PyObject*, PyObject* code) {
   uint32_t f = cd ? cd->flags : 0;
   return Py_BuildValue("{s:O,s:O}", "jit", (f & kCodeJit) ? Py_True : Py_False, "nojit",
                        (f & kCodeNoJit) ? Py_True : Py_False);
+}
+
+// The loops fastpy found in a code object (None until a frame of it reached the interpreter): a list of
+// {jump, header, count, state} with offsets in bytes, like dis.
+PyObject* py_code_loops(PyObject*, PyObject* code) {
+  if (!PyCode_Check(code)) return PyErr_Format(PyExc_TypeError, "expected a code object");
+  CodeData* cd = code_data_peek(reinterpret_cast<PyCodeObject*>(code));
+  if (!cd || !cd->scanned) Py_RETURN_NONE;
+  static const char* kStates[] = {"counting", "recording", "compiled", "blacklisted"};
+  int n = cd->loops ? cd->loops->n : 0;
+  PyObject* list = PyList_New(n);
+  for (int i = 0; list && i < n; i++) {
+    const LoopSlot& l = cd->loops->slots[i];
+    PyObject* d = Py_BuildValue("{s:i,s:i,s:I,s:s}", "jump", l.jump * 2, "header", l.header * 2, "count",
+                                (unsigned)l.count, "state", kStates[static_cast<int>(l.state)]);
+    if (!d) Py_CLEAR(list);
+    else PyList_SET_ITEM(list, i, d);
+  }
+  return list;
 }
 
 // ---------------------------------------------------------------- testing hooks (fastpy._testing)
@@ -214,9 +256,11 @@ PyMethodDef kMethods[] = {
     {"params_help", py_params_help, METH_NOARGS, "The --help-params text."},
     {"stats", py_stats, METH_NOARGS, "Counters (stats.def) as a dict."},
     {"stats_reset", py_stats_reset, METH_NOARGS, "Zero every counter."},
+    {"handovers", py_handovers, METH_NOARGS, "Interpreter handovers to CPython, {opcode: count}."},
     {"stats_docs", py_stats_docs, METH_NOARGS, "Counter name -> meaning."},
     {"mark_code", py_mark_code, METH_VARARGS, "Mark a code object 'jit' or 'nojit'."},
     {"code_marks", py_code_marks, METH_O, "A code object's marks."},
+    {"code_loops", py_code_loops, METH_O, "A code object's loops (None when not scanned yet)."},
     {"stack_info", py_stack_info, METH_NOARGS, "C stack size, guard margin and remaining bytes."},
     {"probe_asmjit", py_probe_asmjit, METH_VARARGS, "Run asmjit-emitted checked add (None on overflow)."},
     {"probe_llvm", py_probe_llvm, METH_VARARGS, "Compile LLVM IR at -O2 with ORC and call it."},
@@ -235,7 +279,8 @@ PyMODINIT_FUNC PyInit__fastpy() {
   if (!m) return nullptr;
   g_config_error = PyErr_NewExceptionWithDoc("fastpy.ConfigError", "A FASTPY_* variable or fastpy.config() value is invalid.",
                                              PyExc_ValueError, nullptr);
-  if (!g_config_error || PyModule_AddObjectRef(m, "ConfigError", g_config_error) < 0 || !code_extra_init()) {
+  if (!g_config_error || PyModule_AddObjectRef(m, "ConfigError", g_config_error) < 0 || !code_extra_init() ||
+      !interp_init()) {
     Py_DECREF(m);
     return nullptr;
   }

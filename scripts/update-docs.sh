@@ -22,6 +22,8 @@ py="$here/bin/python"
   echo
   echo "Generated from \`runtime/stats.def\` by \`scripts/update-docs.sh\`; do not edit by hand."
   echo "\`fastpy.stats()\` returns these counters as a dict; the names are stable API (new ones are only added)."
+  echo "Besides them, \`fastpy.stats()[\"handovers\"]\` maps an opcode name (\`dis.opname\`) to the number of"
+  echo "frames the fastpy interpreter handed over to CPython's evaluator at that instruction."
   echo
   echo '```'
   "$py" -m fastpy --help-stats

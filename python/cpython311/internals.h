@@ -12,10 +12,20 @@
 // The internal headers use C11 <stdatomic.h> when HAVE_STD_ATOMIC is set, which C++ cannot include; without
 // it they fall back to the __atomic builtins with the same layout.
 #undef HAVE_STD_ATOMIC
+// Where <Python.h> came first (without Py_BUILD_CORE) it defined public-API aliases the internal headers
+// redefine; drop them so the include order does not matter.
+#undef _PyObject_LookupSpecial
+#undef _PyGC_FINALIZED
+#include <internal/pycore_ceval.h>
 #include <internal/pycore_code.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_interp.h>
+#include <internal/pycore_object.h>
 #include <internal/pycore_pystate.h>
+
+// python/cpython311/opcode_tables.c: CPython's own tables, which the interpreter does not export.
+extern "C" const uint8_t* const fastpy_opcode_deopt;   // specialized opcode -> base opcode
+extern "C" const uint8_t* const fastpy_opcode_caches;  // base opcode -> inline CACHE code units
 
 namespace fastpy::py {
 
@@ -43,5 +53,36 @@ inline EvalFrameFunc get_eval_frame(PyInterpreterState* interp) {
 inline void set_eval_frame(PyInterpreterState* interp, EvalFrameFunc fn) {
   _PyInterpreterState_SetEvalFrameFunc(interp, fn);
 }
+
+// ---- used by interp/ (the fastpy interpreter runs CPython 3.11 bytecode over these frames) ----
+using CodeUnit = _Py_CODEUNIT;
+inline CodeUnit* code_units(PyCodeObject* co) { return _PyCode_CODE(co); }
+inline int code_size(PyCodeObject* co) { return static_cast<int>(Py_SIZE(co)); }   // in code units
+inline int opcode_of(CodeUnit w) { return fastpy_opcode_deopt[_Py_OPCODE(w)]; }
+inline int oparg_of(CodeUnit w) { return _Py_OPARG(w); }
+inline int cache_units(int base_op) { return fastpy_opcode_caches[base_op]; }
+
+// Make `f` the thread's current frame (what sys._getframe, tracebacks and debuggers walk) and undo it.
+// CPython's evaluator links a frame the same way when it starts one, so unlink before handing over.
+inline void link_frame(PyThreadState* ts, Frame* f) {
+  f->previous = ts->cframe->current_frame;
+  ts->cframe->current_frame = f;
+}
+inline void unlink_frame(PyThreadState* ts, Frame* f) { ts->cframe->current_frame = f->previous; }
+
+// Signals, pending calls, GIL drop requests, async exceptions: polled at every back-edge.
+inline bool eval_breaker_set(PyThreadState* ts) {
+  return __atomic_load_n(&ts->interp->ceval.eval_breaker._value, __ATOMIC_RELAXED) != 0;
+}
+inline bool gil_drop_requested(PyThreadState* ts) {
+  return __atomic_load_n(&ts->interp->ceval.gil_drop_request._value, __ATOMIC_RELAXED) != 0;
+}
+
+// The recursion limit, counted exactly as CPython's evaluator does for each Python frame it starts.
+inline bool enter_recursive_frame(PyThreadState* ts) {
+  // On failure _Py_CheckRecursiveCall has already given the count back and set RecursionError.
+  return !(ts->recursion_remaining-- <= 0 && _Py_CheckRecursiveCall(ts, ""));
+}
+inline void leave_recursive_frame(PyThreadState* ts) { ts->recursion_remaining++; }
 
 }  // namespace fastpy::py

@@ -106,8 +106,15 @@ def config(**params):
 
 
 def stats():
-    """Counters (names documented in docs/stats.md) of what fastpy did, as a dict."""
-    return _fastpy.stats()
+    """Counters (names documented in docs/stats.md) of what fastpy did, as a dict.
+
+    ``stats()["handovers"]`` maps an opcode name to the number of frames the fastpy interpreter handed
+    over to CPython's evaluator at that instruction.
+    """
+    import dis
+    result = _fastpy.stats()
+    result["handovers"] = {dis.opname[op]: n for op, n in sorted(_fastpy.handovers().items())}
+    return result
 
 
 def explain(func):
@@ -126,4 +133,17 @@ def explain(func):
     import inspect
     if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
         lines.append("  generator/coroutine: runs on CPython's evaluator")
+    loops = _fastpy.code_loops(code)
+    if loops is None:
+        lines.append("  not run by fastpy yet")
+    elif not loops:
+        lines.append("  no loops: runs in the fastpy interpreter (@jit)" if marks["jit"]
+                     else "  no loops: stays on CPython's evaluator")
+    for loop in loops or ():
+        line = code.co_firstlineno
+        for start, _end, lineno in code.co_lines():
+            if start <= loop["header"] and lineno is not None:
+                line = lineno
+        lines.append(f"  loop at line {line} (offset {loop['header']}): {loop['state']}, "
+                     f"{loop['count']} back-edges counted")
     return "\n".join(lines)

@@ -14,8 +14,13 @@ sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.join(BUILD, "tests", "python"))
 
 
+# The suite runs once per executor mode (scripts/test.sh sets FASTPY_TIERS, e.g. "interp"); subprocesses
+# inherit that mode and nothing else of the caller's FASTPY_* settings.
+KEPT_ENV = ("FASTPY_BUILD_DIR", "FASTPY_TIERS")
+
+
 def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTPY_") or k == "FASTPY_BUILD_DIR"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTPY_") or k in KEPT_ENV}
     env.update(extra)
     return env
 
@@ -50,3 +55,14 @@ def fastpy_mod():
     import fastpy
     yield fastpy
     fastpy.disable()
+
+
+def stats_delta(fastpy, fn):
+    """The change of every counter in fastpy.stats() while fn() runs (handovers: per opcode)."""
+    before = fastpy.stats()
+    fn()
+    after = fastpy.stats()
+    d = {k: after[k] - before[k] for k in after if k != "handovers"}
+    d["handovers"] = {op: n - before["handovers"].get(op, 0) for op, n in after["handovers"].items()
+                      if n != before["handovers"].get(op, 0)}
+    return d

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from conftest import LAUNCHER, PYTHON, clean_env, run
+from conftest import stats_delta as delta
 
 
 def loop(n):
@@ -14,13 +15,6 @@ def loop(n):
     for i in range(n):
         total += i
     return total
-
-
-def delta(fastpy, fn):
-    before = fastpy.stats()
-    fn()
-    after = fastpy.stats()
-    return {k: after[k] - before[k] for k in after}
 
 
 def test_enable_disable_and_context_manager(fastpy_mod):

@@ -1,0 +1,1477 @@
+// The fastpy interpreter (see eval.h). Semantics follow CPython 3.11's Python/ceval.c instruction by
+// instruction; where CPython relies on a helper it does not export, the helper is re-written here with the
+// same messages, or the frame is handed over to CPython's evaluator *before* the instruction (which then
+// runs it from scratch: only done where nothing observable has happened yet).
+//
+// Frame discipline (DESIGN.md §3): the frame is linked as the thread's current frame while it runs here;
+// at the start of every instruction prev_instr points at it and stacktop is exact, and operands stay on the
+// value stack (owned) until the call-outs that use them have returned, so every call-out and every raise
+// sees an exact frame. Errors unwind through the code's exception table here, like CPython's.
+// internals.h first: it defines Py_BUILD_CORE before <Python.h>.
+#include "python/cpython311/internals.h"
+#include "interp/eval.h"
+
+#include <opcode.h>
+
+#include <cstring>
+
+#include "gc/code_data.h"
+#include "interp/loops.h"
+#include "runtime/params.h"
+#include "runtime/stats.h"
+
+namespace fastpy {
+namespace {
+
+unsigned long long g_handovers[256];
+
+PyObject* s_name;        // "name" (NameError.name)
+PyObject* s_enter;       // "__enter__"
+PyObject* s_exit;        // "__exit__"
+PyObject* s_import;      // "__import__"
+PyObject* s_build_class; // "__build_class__"
+
+// ---------------------------------------------------------------- error messages CPython formats itself
+// format_exc_check_arg(): NameError carries the name so the traceback printer can suggest another.
+void raise_with_name(PyObject* exc_type, const char* fmt, PyObject* name) {
+  const char* s = PyUnicode_AsUTF8(name);
+  if (!s) return;
+  PyErr_Format(exc_type, fmt, s);
+  if (exc_type != PyExc_NameError) return;
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (PyErr_GivenExceptionMatches(value, PyExc_NameError) &&
+      reinterpret_cast<PyNameErrorObject*>(value)->name == nullptr) {
+    (void)PyObject_SetAttr(value, s_name, name);
+  }
+  PyErr_Restore(type, value, tb);
+}
+
+constexpr const char* kNameErrorMsg = "name '%.200s' is not defined";
+constexpr const char* kUnboundLocalMsg =
+    "cannot access local variable '%s' where it is not associated with a value";
+constexpr const char* kUnboundFreeMsg =
+    "cannot access free variable '%s' where it is not associated with a value in enclosing scope";
+
+void unbound_local(PyCodeObject* co, int oparg) {
+  raise_with_name(PyExc_UnboundLocalError, kUnboundLocalMsg, PyTuple_GET_ITEM(co->co_localsplusnames, oparg));
+}
+
+// format_exc_unbound()
+void unbound_deref(PyCodeObject* co, int oparg) {
+  if (PyErr_Occurred()) return;
+  PyObject* name = PyTuple_GET_ITEM(co->co_localsplusnames, oparg);
+  if (oparg < co->co_nplaincellvars + co->co_nlocals) raise_with_name(PyExc_UnboundLocalError, kUnboundLocalMsg, name);
+  else raise_with_name(PyExc_NameError, kUnboundFreeMsg, name);
+}
+
+// format_kwargs_error()
+void kwargs_error(PyObject* func, PyObject* kwargs) {
+  if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+    PyErr_Clear();
+    if (PyObject* fs = _PyObject_FunctionStr(func)) {
+      PyErr_Format(PyExc_TypeError, "%U argument after ** must be a mapping, not %.200s", fs,
+                   Py_TYPE(kwargs)->tp_name);
+      Py_DECREF(fs);
+    }
+  } else if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+    PyObject *exc, *val, *tb;
+    PyErr_Fetch(&exc, &val, &tb);
+    if (val && PyTuple_Check(val) && PyTuple_GET_SIZE(val) == 1) {
+      PyErr_Clear();
+      if (PyObject* fs = _PyObject_FunctionStr(func)) {
+        PyErr_Format(PyExc_TypeError, "%U got multiple values for keyword argument '%S'", fs,
+                     PyTuple_GET_ITEM(val, 0));
+        Py_DECREF(fs);
+      }
+      Py_XDECREF(exc);
+      Py_XDECREF(val);
+      Py_XDECREF(tb);
+    } else {
+      PyErr_Restore(exc, val, tb);
+    }
+  }
+}
+
+// check_except_type_valid()
+bool except_type_valid(PyObject* right) {
+  static const char* msg = "catching classes that do not inherit from BaseException is not allowed";
+  if (PyTuple_Check(right)) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(right); i++) {
+      if (!PyExceptionClass_Check(PyTuple_GET_ITEM(right, i))) {
+        PyErr_SetString(PyExc_TypeError, msg);
+        return false;
+      }
+    }
+  } else if (!PyExceptionClass_Check(right)) {
+    PyErr_SetString(PyExc_TypeError, msg);
+    return false;
+  }
+  return true;
+}
+
+// do_raise(): true when the exception is re-raised as is (no new traceback entry). Steals exc and cause.
+bool do_raise(PyThreadState* ts, PyObject* exc, PyObject* cause) {
+  PyObject *type = nullptr, *value = nullptr;
+  if (!exc) {
+    _PyErr_StackItem* info = _PyErr_GetTopmostException(ts);
+    value = info->exc_value;
+    if (value == nullptr || Py_IsNone(value)) {
+      PyErr_SetString(PyExc_RuntimeError, "No active exception to reraise");
+      return false;
+    }
+    type = PyExceptionInstance_Class(value);
+    Py_XINCREF(type);
+    Py_XINCREF(value);
+    PyErr_Restore(type, value, PyException_GetTraceback(value));
+    return true;
+  }
+  if (PyExceptionClass_Check(exc)) {
+    type = exc;
+    value = PyObject_CallNoArgs(exc);
+    if (!value) goto raise_error;
+    if (!PyExceptionInstance_Check(value)) {
+      PyErr_Format(PyExc_TypeError, "calling %R should have returned an instance of BaseException, not %R",
+                   type, Py_TYPE(value));
+      goto raise_error;
+    }
+  } else if (PyExceptionInstance_Check(exc)) {
+    value = exc;
+    type = PyExceptionInstance_Class(exc);
+    Py_INCREF(type);
+  } else {
+    Py_DECREF(exc);
+    PyErr_SetString(PyExc_TypeError, "exceptions must derive from BaseException");
+    goto raise_error;
+  }
+  if (cause) {
+    PyObject* fixed;
+    if (PyExceptionClass_Check(cause)) {
+      fixed = PyObject_CallNoArgs(cause);
+      if (!fixed) goto raise_error;
+      Py_DECREF(cause);
+    } else if (PyExceptionInstance_Check(cause)) {
+      fixed = cause;
+    } else if (Py_IsNone(cause)) {
+      Py_DECREF(cause);
+      fixed = nullptr;
+    } else {
+      PyErr_SetString(PyExc_TypeError, "exception causes must derive from BaseException");
+      goto raise_error;
+    }
+    PyException_SetCause(value, fixed);
+  }
+  PyErr_SetObject(type, value);
+  Py_DECREF(value);
+  Py_DECREF(type);
+  return false;
+raise_error:
+  Py_XDECREF(value);
+  Py_XDECREF(type);
+  Py_XDECREF(cause);
+  return false;
+}
+
+// unpack_iterable(): writes argcnt (+1 list +argcntafter) new references downwards from `sp`.
+bool unpack_iterable(PyObject* v, int argcnt, int argcntafter, PyObject** sp) {
+  int i = 0;
+  PyObject* it = PyObject_GetIter(v);
+  if (!it) {
+    if (PyErr_ExceptionMatches(PyExc_TypeError) && Py_TYPE(v)->tp_iter == nullptr && !PySequence_Check(v)) {
+      PyErr_Format(PyExc_TypeError, "cannot unpack non-iterable %.200s object", Py_TYPE(v)->tp_name);
+    }
+    return false;
+  }
+  for (; i < argcnt; i++) {
+    PyObject* w = PyIter_Next(it);
+    if (!w) {
+      if (!PyErr_Occurred()) {
+        if (argcntafter == -1) {
+          PyErr_Format(PyExc_ValueError, "not enough values to unpack (expected %d, got %d)", argcnt, i);
+        } else {
+          PyErr_Format(PyExc_ValueError, "not enough values to unpack (expected at least %d, got %d)",
+                       argcnt + argcntafter, i);
+        }
+      }
+      goto fail;
+    }
+    *--sp = w;
+  }
+  if (argcntafter == -1) {
+    PyObject* w = PyIter_Next(it);
+    if (!w) {
+      if (PyErr_Occurred()) goto fail;
+      Py_DECREF(it);
+      return true;
+    }
+    Py_DECREF(w);
+    PyErr_Format(PyExc_ValueError, "too many values to unpack (expected %d)", argcnt);
+    goto fail;
+  }
+  {
+    PyObject* l = PySequence_List(it);
+    if (!l) goto fail;
+    *--sp = l;
+    i++;
+    Py_ssize_t ll = PyList_GET_SIZE(l);
+    if (ll < argcntafter) {
+      PyErr_Format(PyExc_ValueError, "not enough values to unpack (expected at least %d, got %zd)",
+                   argcnt + argcntafter, argcnt + ll);
+      goto fail;
+    }
+    for (int j = argcntafter; j > 0; j--, i++) *--sp = PyList_GET_ITEM(l, ll - j);
+    Py_SET_SIZE(l, ll - argcntafter);
+    Py_DECREF(it);
+    return true;
+  }
+fail:
+  for (; i > 0; i--, sp++) Py_DECREF(*sp);
+  Py_XDECREF(it);
+  return false;
+}
+
+// import_name()
+PyObject* import_name(PyThreadState* ts, _PyInterpreterFrame* f, PyObject* name, PyObject* fromlist,
+                      PyObject* level) {
+  PyObject* import_func = PyDict_GetItemWithError(f->f_builtins, s_import);
+  if (!import_func) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ImportError, "__import__ not found");
+    return nullptr;
+  }
+  PyObject* locals = f->f_locals ? f->f_locals : Py_None;
+  if (import_func == ts->interp->import_func) {
+    int ilevel = _PyLong_AsInt(level);
+    if (ilevel == -1 && PyErr_Occurred()) return nullptr;
+    return PyImport_ImportModuleLevelObject(name, f->f_globals, locals, fromlist, ilevel);
+  }
+  Py_INCREF(import_func);
+  PyObject* args[5] = {name, f->f_globals, locals, fromlist, level};
+  PyObject* res = PyObject_Vectorcall(import_func, args, 5, nullptr);
+  Py_DECREF(import_func);
+  return res;
+}
+
+// get_exception_handler(): the exception table is varint-encoded (Objects/exception_handling_notes.txt).
+const unsigned char* parse_varint(const unsigned char* p, int* result) {
+  int val = p[0] & 63;
+  while (p[0] & 64) {
+    p++;
+    val = (val << 6) | (p[0] & 63);
+  }
+  *result = val;
+  return p + 1;
+}
+
+bool find_handler(PyCodeObject* co, int index, int* level, int* handler, int* lasti) {
+  auto* p = reinterpret_cast<const unsigned char*>(PyBytes_AS_STRING(co->co_exceptiontable));
+  const unsigned char* end = p + PyBytes_GET_SIZE(co->co_exceptiontable);
+  while (p < end) {
+    int start, size;
+    p = parse_varint(p, &start);
+    if (start > index) return false;
+    p = parse_varint(p, &size);
+    if (start + size > index) {
+      p = parse_varint(p, handler);
+      int depth_lasti;
+      parse_varint(p, &depth_lasti);
+      *level = depth_lasti >> 1;
+      *lasti = depth_lasti & 1;
+      return true;
+    }
+    while (p < end && (p[0] & 128) == 0) p++;   // skip to the next entry
+  }
+  return false;
+}
+
+// eval_frame_handle_pending(): 0 = go on, -1 = exception set, 1 = an async exception is pending (CPython's
+// evaluator raises it: the frame is handed over).
+int handle_pending(PyThreadState* ts) {
+  if (Py_MakePendingCalls() < 0) return -1;   // signal handlers, then pending calls (main thread only)
+  if (py::gil_drop_requested(ts)) {
+    PyThreadState* saved = PyEval_SaveThread();   // another thread asked for the GIL: let it run
+    PyEval_RestoreThread(saved);
+  }
+  return ts->async_exc != nullptr ? 1 : 0;
+}
+
+// ---------------------------------------------------------------- fast paths (results identical to the slots)
+inline bool is_medium_int(PyObject* o) {
+  return PyLong_CheckExact(o) && static_cast<size_t>(Py_SIZE(o)) + 1U < 3U;
+}
+inline long long medium_value(PyObject* o) {
+  return static_cast<long long>(Py_SIZE(o)) * reinterpret_cast<PyLongObject*>(o)->ob_digit[0];
+}
+
+// BINARY_OP on two exact floats or two small ints; nullptr (no error) = take the generic path.
+PyObject* binary_fast(int oparg, PyObject* a, PyObject* b) {
+  if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
+    double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+    switch (oparg) {
+      case NB_ADD: case NB_INPLACE_ADD: return PyFloat_FromDouble(x + y);
+      case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: return PyFloat_FromDouble(x - y);
+      case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: return PyFloat_FromDouble(x * y);
+      case NB_TRUE_DIVIDE: case NB_INPLACE_TRUE_DIVIDE:
+        return y != 0.0 ? PyFloat_FromDouble(x / y) : nullptr;
+      default: return nullptr;
+    }
+  }
+  if (is_medium_int(a) && is_medium_int(b)) {
+    long long x = medium_value(a), y = medium_value(b);   // |x|, |y| < 2**30: no overflow below
+    switch (oparg) {
+      case NB_ADD: case NB_INPLACE_ADD: return PyLong_FromLongLong(x + y);
+      case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: return PyLong_FromLongLong(x - y);
+      case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: return PyLong_FromLongLong(x * y);
+      default: return nullptr;
+    }
+  }
+  return nullptr;
+}
+
+PyObject* power(PyObject* a, PyObject* b) { return PyNumber_Power(a, b, Py_None); }
+PyObject* inplace_power(PyObject* a, PyObject* b) { return PyNumber_InPlacePower(a, b, Py_None); }
+
+using BinaryFn = PyObject* (*)(PyObject*, PyObject*);
+// Indexed by BINARY_OP's oparg (NB_* in opcode.h), like ceval.c's binary_ops[].
+const BinaryFn kBinaryOps[] = {
+    PyNumber_Add, PyNumber_And, PyNumber_FloorDivide, PyNumber_Lshift, PyNumber_MatrixMultiply,
+    PyNumber_Multiply, PyNumber_Remainder, PyNumber_Or, power, PyNumber_Rshift, PyNumber_Subtract,
+    PyNumber_TrueDivide, PyNumber_Xor, PyNumber_InPlaceAdd, PyNumber_InPlaceAnd,
+    PyNumber_InPlaceFloorDivide, PyNumber_InPlaceLshift, PyNumber_InPlaceMatrixMultiply,
+    PyNumber_InPlaceMultiply, PyNumber_InPlaceRemainder, PyNumber_InPlaceOr, inplace_power,
+    PyNumber_InPlaceRshift, PyNumber_InPlaceSubtract, PyNumber_InPlaceTrueDivide, PyNumber_InPlaceXor,
+};
+static_assert(NB_ADD == 0 && NB_SUBTRACT == 10 && NB_INPLACE_ADD == 13 && NB_INPLACE_XOR == 25,
+              "kBinaryOps follows opcode.h's NB_* order");
+
+// COMPARE_OP on two exact floats or two small ints: Py_True/Py_False (borrowed), nullptr = generic.
+PyObject* compare_fast(int op, PyObject* a, PyObject* b) {
+  bool r;
+  if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
+    double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+    switch (op) {
+      case Py_LT: r = x < y; break;
+      case Py_LE: r = x <= y; break;
+      case Py_EQ: r = x == y; break;
+      case Py_NE: r = x != y; break;
+      case Py_GT: r = x > y; break;
+      default: r = x >= y; break;
+    }
+  } else if (is_medium_int(a) && is_medium_int(b)) {
+    long long x = medium_value(a), y = medium_value(b);
+    switch (op) {
+      case Py_LT: r = x < y; break;
+      case Py_LE: r = x <= y; break;
+      case Py_EQ: r = x == y; break;
+      case Py_NE: r = x != y; break;
+      case Py_GT: r = x > y; break;
+      default: r = x >= y; break;
+    }
+  } else {
+    return nullptr;
+  }
+  return r ? Py_True : Py_False;
+}
+
+// Truth value for the conditional jumps: 1, 0, or -1 with an exception set. Does not consume `v`.
+inline int truth(PyObject* v) {
+  if (v == Py_True) return 1;
+  if (v == Py_False || v == Py_None) return 0;
+  return PyObject_IsTrue(v);
+}
+
+}  // namespace
+
+bool interp_init() {
+  s_name = PyUnicode_InternFromString("name");
+  s_enter = PyUnicode_InternFromString("__enter__");
+  s_exit = PyUnicode_InternFromString("__exit__");
+  s_import = PyUnicode_InternFromString("__import__");
+  s_build_class = PyUnicode_InternFromString("__build_class__");
+  return s_name && s_enter && s_exit && s_import && s_build_class;
+}
+
+const unsigned long long* interp_handovers_by_opcode() { return g_handovers; }
+void interp_handovers_reset() { std::memset(g_handovers, 0, sizeof g_handovers); }
+
+PyObject* interp_run(PyThreadState* ts, _PyInterpreterFrame* f, CodeData* cd) {
+  if (!py::enter_recursive_frame(ts)) return nullptr;   // not linked yet: like CPython's start_frame
+  py::link_frame(ts, f);
+
+  PyCodeObject* const co = f->f_code;
+  py::CodeUnit* const first = py::code_units(co);
+  PyObject** const locals = f->localsplus;
+  PyObject** const stackbase = locals + co->co_nlocalsplus;
+  PyObject* const consts = co->co_consts;
+  PyObject* const names = co->co_names;
+  _PyCFrame* const cframe = ts->cframe;   // shared with our caller: settrace() from a callee shows here
+  LoopTable* const loops = cd->loops;
+  const uint32_t hot_loop = static_cast<uint32_t>(g_params.get(ParamId::hot_loop));
+
+  py::CodeUnit* next = f->prev_instr + 1;
+  PyObject** sp = locals + f->stacktop;
+  PyObject* kwnames = nullptr;   // set by KW_NAMES for the next CALL
+  py::CodeUnit* start = next;    // first code unit of the current instruction (its EXTENDED_ARGs included)
+  py::CodeUnit* here = next;     // the instruction itself
+  py::CodeUnit* target = nullptr;
+  int op = 0, oparg = 0;
+  int unwind_index = 0;          // where the exception table is searched (CPython: INSTR_OFFSET() - 1)
+  PyObject* retval;
+
+#define TOP() (sp[-1])
+#define SECOND() (sp[-2])
+#define THIRD() (sp[-3])
+#define PEEK(n) (sp[-(n)])
+#define PUSH(v) (*sp++ = (v))
+#define POP() (*--sp)
+#define GETLOCAL(i) (locals[i])
+#define SETLOCAL(i, v)         \
+  do {                         \
+    PyObject* old_ = locals[i]; \
+    locals[i] = (v);           \
+    Py_XDECREF(old_);          \
+  } while (0)
+#define NAME(i) PyTuple_GET_ITEM(names, i)
+#define JUMP_TO(p) \
+  do {             \
+    next = (p);    \
+    goto dispatch; \
+  } while (0)
+
+dispatch:
+  if (__builtin_expect(cframe->use_tracing != 0, 0)) {   // sys.settrace/setprofile turned on meanwhile
+    start = next;
+    op = py::opcode_of(*next);
+    stat_inc(Stat::handover_tracing);
+    goto handover;
+  }
+  start = next;
+  {
+    py::CodeUnit word = *next;
+    op = py::opcode_of(word);
+    oparg = py::oparg_of(word);
+    while (op == EXTENDED_ARG) {
+      word = *++next;
+      op = py::opcode_of(word);
+      oparg = (oparg << 8) | py::oparg_of(word);
+    }
+    here = next;
+    next = here + 1 + py::cache_units(op);
+    f->prev_instr = here;
+    f->stacktop = static_cast<int>(sp - locals);
+  }
+
+  switch (op) {
+    case NOP:
+      goto dispatch;
+
+    case RESUME:
+      if (oparg < 2 && py::eval_breaker_set(ts)) {
+        int r = handle_pending(ts);
+        if (r < 0) goto error;
+        if (r > 0) {
+          stat_inc(Stat::handover_async_exc);
+          goto handover;
+        }
+      }
+      goto dispatch;
+
+    case MAKE_CELL: {
+      PyObject* cell = PyCell_New(GETLOCAL(oparg));
+      if (!cell) goto error;
+      SETLOCAL(oparg, cell);
+      goto dispatch;
+    }
+    case COPY_FREE_VARS: {
+      PyObject* closure = reinterpret_cast<PyFunctionObject*>(f->f_func)->func_closure;
+      int offset = co->co_nlocals + co->co_nplaincellvars;
+      for (int i = 0; i < oparg; ++i) {
+        PyObject* o = PyTuple_GET_ITEM(closure, i);
+        Py_INCREF(o);
+        locals[offset + i] = o;
+      }
+      goto dispatch;
+    }
+
+    // ---------------------------------------------------------------- locals, constants, names
+    case LOAD_FAST:
+    case LOAD_CLOSURE: {
+      PyObject* v = GETLOCAL(oparg);
+      if (!v) {
+        unbound_local(co, oparg);
+        goto error;
+      }
+      Py_INCREF(v);
+      PUSH(v);
+      goto dispatch;
+    }
+    case LOAD_CONST: {
+      PyObject* v = PyTuple_GET_ITEM(consts, oparg);
+      Py_INCREF(v);
+      PUSH(v);
+      goto dispatch;
+    }
+    case STORE_FAST: {
+      PyObject* v = POP();
+      SETLOCAL(oparg, v);
+      goto dispatch;
+    }
+    case DELETE_FAST: {
+      if (!GETLOCAL(oparg)) {
+        unbound_local(co, oparg);
+        goto error;
+      }
+      SETLOCAL(oparg, nullptr);
+      goto dispatch;
+    }
+    case LOAD_DEREF: {
+      PyObject* v = PyCell_GET(GETLOCAL(oparg));
+      if (!v) {
+        unbound_deref(co, oparg);
+        goto error;
+      }
+      Py_INCREF(v);
+      PUSH(v);
+      goto dispatch;
+    }
+    case STORE_DEREF: {
+      PyObject* v = POP();
+      PyObject* cell = GETLOCAL(oparg);
+      PyObject* old = PyCell_GET(cell);
+      PyCell_SET(cell, v);
+      Py_XDECREF(old);
+      goto dispatch;
+    }
+    case DELETE_DEREF: {
+      PyObject* cell = GETLOCAL(oparg);
+      PyObject* old = PyCell_GET(cell);
+      if (!old) {
+        unbound_deref(co, oparg);
+        goto error;
+      }
+      PyCell_SET(cell, nullptr);
+      Py_DECREF(old);
+      goto dispatch;
+    }
+    case LOAD_CLASSDEREF: {
+      PyObject* name = PyTuple_GET_ITEM(co->co_localsplusnames, oparg);
+      PyObject* ns = f->f_locals;
+      PyObject* v;
+      if (PyDict_CheckExact(ns)) {
+        v = PyDict_GetItemWithError(ns, name);
+        if (v) Py_INCREF(v);
+        else if (PyErr_Occurred()) goto error;
+      } else {
+        v = PyObject_GetItem(ns, name);
+        if (!v) {
+          if (!PyErr_ExceptionMatches(PyExc_KeyError)) goto error;
+          PyErr_Clear();
+        }
+      }
+      if (!v) {
+        v = PyCell_GET(GETLOCAL(oparg));
+        if (!v) {
+          unbound_deref(co, oparg);
+          goto error;
+        }
+        Py_INCREF(v);
+      }
+      PUSH(v);
+      goto dispatch;
+    }
+    case LOAD_GLOBAL: {
+      PyObject* name = NAME(oparg >> 1);
+      PyObject* v;
+      if (PyDict_CheckExact(f->f_globals) && PyDict_CheckExact(f->f_builtins)) {
+        v = PyDict_GetItemWithError(f->f_globals, name);
+        if (!v) {
+          if (PyErr_Occurred()) goto error;
+          v = PyDict_GetItemWithError(f->f_builtins, name);
+          if (!v) {
+            if (!PyErr_Occurred()) raise_with_name(PyExc_NameError, kNameErrorMsg, name);
+            goto error;
+          }
+        }
+        Py_INCREF(v);
+      } else {
+        v = PyObject_GetItem(f->f_globals, name);
+        if (!v) {
+          if (!PyErr_ExceptionMatches(PyExc_KeyError)) goto error;
+          PyErr_Clear();
+          v = PyObject_GetItem(f->f_builtins, name);
+          if (!v) {
+            if (PyErr_ExceptionMatches(PyExc_KeyError)) raise_with_name(PyExc_NameError, kNameErrorMsg, name);
+            goto error;
+          }
+        }
+      }
+      if (oparg & 1) PUSH(nullptr);
+      PUSH(v);
+      goto dispatch;
+    }
+    case STORE_GLOBAL: {
+      int err = PyDict_SetItem(f->f_globals, NAME(oparg), TOP());
+      if (err) goto error;
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case DELETE_GLOBAL: {
+      if (PyDict_DelItem(f->f_globals, NAME(oparg)) != 0) {
+        if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+          PyErr_Clear();
+          raise_with_name(PyExc_NameError, kNameErrorMsg, NAME(oparg));
+        }
+        goto error;
+      }
+      goto dispatch;
+    }
+    case LOAD_NAME: {
+      PyObject* name = NAME(oparg);
+      PyObject* ns = f->f_locals;
+      PyObject* v;
+      if (!ns) {
+        PyErr_Format(PyExc_SystemError, "no locals when loading %R", name);
+        goto error;
+      }
+      if (PyDict_CheckExact(ns)) {
+        v = PyDict_GetItemWithError(ns, name);
+        if (v) Py_INCREF(v);
+        else if (PyErr_Occurred()) goto error;
+      } else {
+        v = PyObject_GetItem(ns, name);
+        if (!v) {
+          if (!PyErr_ExceptionMatches(PyExc_KeyError)) goto error;
+          PyErr_Clear();
+        }
+      }
+      if (!v) {
+        v = PyDict_GetItemWithError(f->f_globals, name);
+        if (v) {
+          Py_INCREF(v);
+        } else if (PyErr_Occurred()) {
+          goto error;
+        } else if (PyDict_CheckExact(f->f_builtins)) {
+          v = PyDict_GetItemWithError(f->f_builtins, name);
+          if (!v) {
+            if (!PyErr_Occurred()) raise_with_name(PyExc_NameError, kNameErrorMsg, name);
+            goto error;
+          }
+          Py_INCREF(v);
+        } else {
+          v = PyObject_GetItem(f->f_builtins, name);
+          if (!v) {
+            if (PyErr_ExceptionMatches(PyExc_KeyError)) raise_with_name(PyExc_NameError, kNameErrorMsg, name);
+            goto error;
+          }
+        }
+      }
+      PUSH(v);
+      goto dispatch;
+    }
+    case STORE_NAME: {
+      PyObject* name = NAME(oparg);
+      PyObject* ns = f->f_locals;
+      if (!ns) {
+        PyErr_Format(PyExc_SystemError, "no locals found when storing %R", name);
+        goto error;
+      }
+      int err = PyDict_CheckExact(ns) ? PyDict_SetItem(ns, name, TOP()) : PyObject_SetItem(ns, name, TOP());
+      if (err) goto error;
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case DELETE_NAME: {
+      PyObject* name = NAME(oparg);
+      PyObject* ns = f->f_locals;
+      if (!ns) {
+        PyErr_Format(PyExc_SystemError, "no locals when deleting %R", name);
+        goto error;
+      }
+      if (PyObject_DelItem(ns, name) != 0) {
+        raise_with_name(PyExc_NameError, kNameErrorMsg, name);   // replaces the KeyError, as CPython does
+        goto error;
+      }
+      goto dispatch;
+    }
+
+    // ---------------------------------------------------------------- stack
+    case POP_TOP:
+      Py_DECREF(POP());
+      goto dispatch;
+    case PUSH_NULL:
+      PUSH(nullptr);
+      goto dispatch;
+    case COPY: {
+      PyObject* v = PEEK(oparg);
+      Py_INCREF(v);
+      PUSH(v);
+      goto dispatch;
+    }
+    case SWAP: {
+      PyObject* t = TOP();
+      TOP() = PEEK(oparg);
+      PEEK(oparg) = t;
+      goto dispatch;
+    }
+
+    // ---------------------------------------------------------------- operators
+    case UNARY_POSITIVE:
+    case UNARY_NEGATIVE:
+    case UNARY_INVERT: {
+      PyObject* v = TOP();
+      PyObject* res = op == UNARY_POSITIVE ? PyNumber_Positive(v)
+                      : op == UNARY_NEGATIVE ? PyNumber_Negative(v) : PyNumber_Invert(v);
+      if (!res) goto error;
+      Py_DECREF(v);
+      TOP() = res;
+      goto dispatch;
+    }
+    case UNARY_NOT: {
+      int t = PyObject_IsTrue(TOP());
+      if (t < 0) goto error;
+      Py_DECREF(TOP());
+      TOP() = Py_NewRef(t ? Py_False : Py_True);
+      goto dispatch;
+    }
+    case BINARY_OP: {
+      PyObject* rhs = TOP();
+      PyObject* lhs = SECOND();
+      PyObject* res = binary_fast(oparg, lhs, rhs);
+      if (!res) {
+        if (PyErr_Occurred()) goto error;   // MemoryError from the fast path
+        if (static_cast<unsigned>(oparg) >= sizeof(kBinaryOps) / sizeof(kBinaryOps[0])) goto handover_unsupported;
+        res = kBinaryOps[oparg](lhs, rhs);
+        if (!res) goto error;
+      }
+      sp -= 2;
+      Py_DECREF(lhs);
+      Py_DECREF(rhs);
+      PUSH(res);
+      goto dispatch;
+    }
+    case COMPARE_OP: {
+      PyObject* right = TOP();
+      PyObject* left = SECOND();
+      PyObject* res = compare_fast(oparg, left, right);
+      if (res) {
+        Py_INCREF(res);
+      } else {
+        res = PyObject_RichCompare(left, right, oparg);
+        if (!res) goto error;
+      }
+      sp -= 2;
+      Py_DECREF(left);
+      Py_DECREF(right);
+      PUSH(res);
+      goto dispatch;
+    }
+    case IS_OP: {
+      PyObject* right = POP();
+      PyObject* left = TOP();
+      TOP() = Py_NewRef((Py_Is(left, right) ^ oparg) ? Py_True : Py_False);
+      Py_DECREF(left);
+      Py_DECREF(right);
+      goto dispatch;
+    }
+    case CONTAINS_OP: {
+      int r = PySequence_Contains(TOP(), SECOND());
+      if (r < 0) goto error;
+      PyObject* right = POP();
+      PyObject* left = POP();
+      Py_DECREF(left);
+      Py_DECREF(right);
+      PUSH(Py_NewRef((r ^ oparg) ? Py_True : Py_False));
+      goto dispatch;
+    }
+    case BINARY_SUBSCR: {
+      PyObject* res = PyObject_GetItem(SECOND(), TOP());
+      if (!res) goto error;
+      Py_DECREF(POP());
+      Py_DECREF(TOP());
+      TOP() = res;
+      goto dispatch;
+    }
+    case STORE_SUBSCR: {   // container[sub] = v with [v, container, sub] on the stack
+      if (PyObject_SetItem(SECOND(), TOP(), THIRD()) != 0) goto error;
+      Py_DECREF(POP());
+      Py_DECREF(POP());
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case DELETE_SUBSCR: {
+      if (PyObject_DelItem(SECOND(), TOP()) != 0) goto error;
+      Py_DECREF(POP());
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case BUILD_SLICE: {
+      PyObject* step = oparg == 3 ? TOP() : nullptr;
+      PyObject* stop = oparg == 3 ? SECOND() : TOP();
+      PyObject* startv = oparg == 3 ? THIRD() : SECOND();
+      PyObject* slice = PySlice_New(startv, stop, step);
+      if (!slice) goto error;
+      for (int i = 0; i < oparg; i++) Py_DECREF(POP());
+      PUSH(slice);
+      goto dispatch;
+    }
+
+    // ---------------------------------------------------------------- attributes
+    case LOAD_ATTR: {
+      PyObject* res = PyObject_GetAttr(TOP(), NAME(oparg));
+      if (!res) goto error;
+      Py_DECREF(TOP());
+      TOP() = res;
+      goto dispatch;
+    }
+    case LOAD_METHOD: {
+      PyObject* obj = TOP();
+      PyObject* meth = nullptr;
+      int found = _PyObject_GetMethod(obj, NAME(oparg), &meth);
+      if (!meth) goto error;
+      if (found) {   // meth | self
+        TOP() = meth;
+        PUSH(obj);
+      } else {       // NULL | attribute
+        TOP() = nullptr;
+        Py_DECREF(obj);
+        PUSH(meth);
+      }
+      goto dispatch;
+    }
+    case STORE_ATTR: {   // owner.name = v with [v, owner] on the stack
+      if (PyObject_SetAttr(TOP(), NAME(oparg), SECOND()) != 0) goto error;
+      Py_DECREF(POP());
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case DELETE_ATTR: {
+      if (PyObject_DelAttr(TOP(), NAME(oparg)) != 0) goto error;
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+
+    // ---------------------------------------------------------------- jumps and loops
+    case JUMP_FORWARD:
+      JUMP_TO(here + 1 + oparg);
+    case POP_JUMP_FORWARD_IF_FALSE:
+    case POP_JUMP_FORWARD_IF_TRUE: {
+      int t = truth(TOP());
+      if (t < 0) goto error;
+      Py_DECREF(POP());
+      if (t == (op == POP_JUMP_FORWARD_IF_TRUE)) JUMP_TO(here + 1 + oparg);
+      goto dispatch;
+    }
+    case POP_JUMP_FORWARD_IF_NONE:
+    case POP_JUMP_FORWARD_IF_NOT_NONE: {
+      PyObject* v = POP();
+      bool none = Py_IsNone(v);
+      Py_DECREF(v);
+      if (none == (op == POP_JUMP_FORWARD_IF_NONE)) JUMP_TO(here + 1 + oparg);
+      goto dispatch;
+    }
+    case JUMP_IF_FALSE_OR_POP:
+    case JUMP_IF_TRUE_OR_POP: {
+      int t = truth(TOP());
+      if (t < 0) goto error;
+      if (t == (op == JUMP_IF_TRUE_OR_POP)) JUMP_TO(here + 1 + oparg);
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case JUMP_BACKWARD:
+      target = here + 1 - oparg;
+      goto back_edge;
+    case POP_JUMP_BACKWARD_IF_FALSE:
+    case POP_JUMP_BACKWARD_IF_TRUE: {
+      int t = truth(TOP());
+      if (t < 0) goto error;
+      Py_DECREF(POP());
+      if (t != (op == POP_JUMP_BACKWARD_IF_TRUE)) goto dispatch;
+      target = here + 1 - oparg;
+      goto back_edge;
+    }
+    case POP_JUMP_BACKWARD_IF_NONE:
+    case POP_JUMP_BACKWARD_IF_NOT_NONE: {
+      PyObject* v = POP();
+      bool none = Py_IsNone(v);
+      Py_DECREF(v);
+      if (none != (op == POP_JUMP_BACKWARD_IF_NONE)) goto dispatch;
+      target = here + 1 - oparg;
+      goto back_edge;
+    }
+    case GET_ITER: {
+      PyObject* it = PyObject_GetIter(TOP());
+      if (!it) goto error;
+      Py_DECREF(TOP());
+      TOP() = it;
+      goto dispatch;
+    }
+    case FOR_ITER: {
+      PyObject* it = TOP();
+      PyObject* v = (*Py_TYPE(it)->tp_iternext)(it);
+      if (v) {
+        PUSH(v);
+        goto dispatch;
+      }
+      if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_StopIteration)) goto error;
+        PyErr_Clear();   // (a tracer would see it: tracing hands over before we get here)
+      }
+      sp--;
+      Py_DECREF(it);
+      JUMP_TO(here + 1 + oparg);
+    }
+
+    // ---------------------------------------------------------------- calls
+    case KW_NAMES:
+      kwnames = PyTuple_GET_ITEM(consts, oparg);
+      goto dispatch;
+    case PRECALL: {
+      bool is_meth = PEEK(oparg + 2) != nullptr;
+      PyObject* fn = PEEK(oparg + is_meth + 1);
+      if (!is_meth && Py_TYPE(fn) == &PyMethod_Type) {   // bound method: call im_func with im_self first
+        PEEK(oparg + 1) = Py_NewRef(PyMethod_GET_SELF(fn));
+        PEEK(oparg + 2) = Py_NewRef(PyMethod_GET_FUNCTION(fn));
+        Py_DECREF(fn);
+      }
+      goto dispatch;
+    }
+    case CALL: {
+      bool is_meth = PEEK(oparg + 2) != nullptr;
+      int total = oparg + is_meth;
+      PyObject** args = sp - total;
+      PyObject* fn = args[-1];
+      Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+      PyObject* res = PyObject_Vectorcall(fn, args, (total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+      kwnames = nullptr;
+      if (!res) goto error;
+      for (int i = 0; i < total; i++) Py_DECREF(args[i]);
+      Py_DECREF(fn);
+      sp -= total + 2 - is_meth;
+      PUSH(res);
+      goto dispatch;
+    }
+    case CALL_FUNCTION_EX: {
+      PyObject* kwargs = (oparg & 1) ? TOP() : nullptr;
+      PyObject* callargs = (oparg & 1) ? SECOND() : TOP();
+      PyObject* fn = PEEK((oparg & 1) + 2);
+      if (kwargs && !PyDict_CheckExact(kwargs)) {
+        PyObject* d = PyDict_New();
+        if (!d) goto error;
+        if (_PyDict_MergeEx(d, kwargs, 2) < 0) {
+          Py_DECREF(d);
+          kwargs_error(fn, kwargs);
+          goto error;
+        }
+        Py_SETREF(TOP(), d);
+        kwargs = d;
+      }
+      if (!PyTuple_CheckExact(callargs)) {
+        if (Py_TYPE(callargs)->tp_iter == nullptr && !PySequence_Check(callargs)) {
+          PyErr_Clear();
+          if (PyObject* fs = _PyObject_FunctionStr(fn)) {
+            PyErr_Format(PyExc_TypeError, "%U argument after * must be an iterable, not %.200s", fs,
+                         Py_TYPE(callargs)->tp_name);
+            Py_DECREF(fs);
+          }
+          goto error;
+        }
+        PyObject* t = PySequence_Tuple(callargs);
+        if (!t) goto error;
+        Py_SETREF(PEEK((oparg & 1) + 1), t);
+        callargs = t;
+      }
+      PyObject* res = PyObject_Call(fn, callargs, kwargs);
+      if (!res) goto error;
+      if (kwargs) Py_DECREF(POP());
+      Py_DECREF(POP());   // callargs
+      Py_DECREF(POP());   // fn
+      sp[-1] = res;       // replaces the NULL below the function
+      goto dispatch;
+    }
+    case MAKE_FUNCTION: {
+      PyObject* codeobj = TOP();
+      auto* fn = reinterpret_cast<PyFunctionObject*>(PyFunction_New(codeobj, f->f_globals));
+      if (!fn) goto error;
+      Py_DECREF(POP());
+      if (oparg & 0x08) fn->func_closure = POP();
+      if (oparg & 0x04) fn->func_annotations = POP();
+      if (oparg & 0x02) fn->func_kwdefaults = POP();
+      if (oparg & 0x01) fn->func_defaults = POP();
+      PUSH(reinterpret_cast<PyObject*>(fn));
+      goto dispatch;
+    }
+    case RETURN_VALUE:
+      retval = POP();
+      f->stacktop = static_cast<int>(sp - locals);
+      py::leave_recursive_frame(ts);
+      py::unlink_frame(ts, f);
+      return retval;
+
+    // ---------------------------------------------------------------- building containers
+    case BUILD_TUPLE: {
+      PyObject* t = PyTuple_New(oparg);
+      if (!t) goto error;
+      while (--oparg >= 0) PyTuple_SET_ITEM(t, oparg, POP());
+      PUSH(t);
+      goto dispatch;
+    }
+    case BUILD_LIST: {
+      PyObject* l = PyList_New(oparg);
+      if (!l) goto error;
+      while (--oparg >= 0) PyList_SET_ITEM(l, oparg, POP());
+      PUSH(l);
+      goto dispatch;
+    }
+    case BUILD_SET: {
+      PyObject* s = PySet_New(nullptr);
+      if (!s) goto error;
+      int err = 0;
+      for (int i = oparg; i > 0; i--) {
+        PyObject* item = PEEK(i);
+        if (err == 0) err = PySet_Add(s, item);
+        Py_DECREF(item);
+      }
+      sp -= oparg;
+      if (err) {
+        Py_DECREF(s);
+        goto error;
+      }
+      PUSH(s);
+      goto dispatch;
+    }
+    case BUILD_MAP: {
+      PyObject* m = PyDict_New();
+      if (!m) goto error;
+      for (int i = 0; i < oparg; i++) {
+        if (PyDict_SetItem(m, PEEK(2 * (oparg - i)), PEEK(2 * (oparg - i) - 1)) != 0) {
+          Py_DECREF(m);
+          goto error;
+        }
+      }
+      for (int i = 0; i < 2 * oparg; i++) Py_DECREF(POP());
+      PUSH(m);
+      goto dispatch;
+    }
+    case BUILD_CONST_KEY_MAP: {
+      PyObject* keys = TOP();
+      if (!PyTuple_CheckExact(keys) || PyTuple_GET_SIZE(keys) != oparg) {
+        PyErr_SetString(PyExc_SystemError, "bad BUILD_CONST_KEY_MAP keys argument");
+        goto error;
+      }
+      PyObject* m = PyDict_New();
+      if (!m) goto error;
+      for (int i = 0; i < oparg; i++) {
+        if (PyDict_SetItem(m, PyTuple_GET_ITEM(keys, i), PEEK(oparg + 1 - i)) != 0) {
+          Py_DECREF(m);
+          goto error;
+        }
+      }
+      for (int i = 0; i <= oparg; i++) Py_DECREF(POP());
+      PUSH(m);
+      goto dispatch;
+    }
+    case BUILD_STRING: {
+      PyObject* empty = PyUnicode_New(0, 0);
+      PyObject* s = empty ? _PyUnicode_JoinArray(empty, sp - oparg, oparg) : nullptr;
+      Py_XDECREF(empty);
+      if (!s) goto error;
+      for (int i = 0; i < oparg; i++) Py_DECREF(POP());
+      PUSH(s);
+      goto dispatch;
+    }
+    case LIST_APPEND: {
+      if (PyList_Append(PEEK(oparg + 1), TOP()) < 0) goto error;
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case SET_ADD: {
+      if (PySet_Add(PEEK(oparg + 1), TOP()) != 0) goto error;
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case MAP_ADD: {   // [map, ..., key, value]
+      if (PyDict_SetItem(PEEK(oparg + 2), SECOND(), TOP()) != 0) goto error;
+      Py_DECREF(POP());
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case LIST_EXTEND: {
+      PyObject* iterable = TOP();
+      PyObject* none = _PyList_Extend(reinterpret_cast<PyListObject*>(PEEK(oparg + 1)), iterable);
+      if (!none) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) && Py_TYPE(iterable)->tp_iter == nullptr &&
+            !PySequence_Check(iterable)) {
+          PyErr_Clear();
+          PyErr_Format(PyExc_TypeError, "Value after * must be an iterable, not %.200s", Py_TYPE(iterable)->tp_name);
+        }
+        goto error;
+      }
+      Py_DECREF(none);
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case SET_UPDATE: {
+      if (_PySet_Update(PEEK(oparg + 1), TOP()) < 0) goto error;
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case DICT_UPDATE: {
+      PyObject* update = TOP();
+      if (PyDict_Update(PEEK(oparg + 1), update) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+          PyErr_Clear();
+          PyErr_Format(PyExc_TypeError, "'%.200s' object is not a mapping", Py_TYPE(update)->tp_name);
+        }
+        goto error;
+      }
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case DICT_MERGE: {
+      PyObject* update = TOP();
+      if (_PyDict_MergeEx(PEEK(oparg + 1), update, 2) < 0) {
+        kwargs_error(PEEK(oparg + 3), update);
+        goto error;
+      }
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case LIST_TO_TUPLE: {
+      PyObject* t = PyList_AsTuple(TOP());
+      if (!t) goto error;
+      Py_DECREF(TOP());
+      TOP() = t;
+      goto dispatch;
+    }
+    case UNPACK_SEQUENCE: {
+      PyObject* seq = TOP();
+      if (PyTuple_CheckExact(seq) && PyTuple_GET_SIZE(seq) == oparg) {
+        sp--;
+        for (int i = oparg; --i >= 0;) PUSH(Py_NewRef(PyTuple_GET_ITEM(seq, i)));
+      } else if (PyList_CheckExact(seq) && PyList_GET_SIZE(seq) == oparg) {
+        sp--;
+        for (int i = oparg; --i >= 0;) PUSH(Py_NewRef(PyList_GET_ITEM(seq, i)));
+      } else {
+        // Items land in [sp-1, sp-1+oparg), over seq's slot: put seq back if unpacking fails.
+        if (!unpack_iterable(seq, oparg, -1, sp - 1 + oparg)) {
+          TOP() = seq;
+          goto error;
+        }
+        sp += oparg - 1;
+      }
+      Py_DECREF(seq);
+      goto dispatch;
+    }
+    case UNPACK_EX: {
+      int total = 1 + (oparg & 0xFF) + (oparg >> 8);
+      PyObject* seq = TOP();
+      if (!unpack_iterable(seq, oparg & 0xFF, oparg >> 8, sp - 1 + total)) {
+        TOP() = seq;
+        goto error;
+      }
+      sp += total - 1;
+      Py_DECREF(seq);
+      goto dispatch;
+    }
+    case FORMAT_VALUE: {
+      bool have_spec = (oparg & FVS_MASK) == FVS_HAVE_SPEC;
+      PyObject* spec = have_spec ? TOP() : nullptr;
+      PyObject* value = have_spec ? SECOND() : TOP();
+      PyObject* converted = nullptr;
+      switch (oparg & FVC_MASK) {
+        case FVC_NONE: break;
+        case FVC_STR: converted = PyObject_Str(value); break;
+        case FVC_REPR: converted = PyObject_Repr(value); break;
+        case FVC_ASCII: converted = PyObject_ASCII(value); break;
+        default: goto handover_unsupported;
+      }
+      if ((oparg & FVC_MASK) != FVC_NONE) {
+        if (!converted) goto error;
+        value = converted;
+      }
+      PyObject* res;
+      if (PyUnicode_CheckExact(value) && !spec) {
+        res = Py_NewRef(value);
+      } else {
+        res = PyObject_Format(value, spec);
+      }
+      Py_XDECREF(converted);
+      if (!res) goto error;
+      if (spec) Py_DECREF(POP());
+      Py_DECREF(TOP());
+      TOP() = res;
+      goto dispatch;
+    }
+
+    // ---------------------------------------------------------------- exceptions and with
+    case LOAD_ASSERTION_ERROR:
+      PUSH(Py_NewRef(PyExc_AssertionError));
+      goto dispatch;
+    case RAISE_VARARGS: {
+      PyObject *cause = nullptr, *exc = nullptr;
+      if (oparg > 2) goto handover_unsupported;
+      if (oparg == 2) cause = POP();
+      if (oparg >= 1) exc = POP();
+      f->stacktop = static_cast<int>(sp - locals);   // do_raise may run code (exception constructors)
+      if (do_raise(ts, exc, cause)) goto exception_unwind;
+      goto error;
+    }
+    case PUSH_EXC_INFO: {
+      PyObject* value = TOP();
+      _PyErr_StackItem* info = ts->exc_info;
+      TOP() = info->exc_value ? info->exc_value : Py_NewRef(Py_None);
+      PUSH(Py_NewRef(value));
+      info->exc_value = value;
+      goto dispatch;
+    }
+    case POP_EXCEPT: {
+      _PyErr_StackItem* info = ts->exc_info;
+      PyObject* old = info->exc_value;
+      info->exc_value = POP();
+      Py_XDECREF(old);
+      goto dispatch;
+    }
+    case CHECK_EXC_MATCH: {
+      PyObject* right = TOP();
+      if (!except_type_valid(right)) goto error;
+      int r = PyErr_GivenExceptionMatches(SECOND(), right);
+      Py_DECREF(right);
+      TOP() = Py_NewRef(r ? Py_True : Py_False);
+      goto dispatch;
+    }
+    case RERAISE: {
+      if (oparg) {
+        PyObject* lasti = PEEK(oparg + 1);
+        if (!PyLong_Check(lasti)) {
+          PyErr_SetString(PyExc_SystemError, "lasti is not an int");
+          goto error;
+        }
+        // Only what tracebacks see moves back; the handler search still starts at this RERAISE.
+        f->prev_instr = first + PyLong_AsLong(lasti);
+      }
+      PyObject* val = POP();
+      PyErr_Restore(Py_NewRef(PyExceptionInstance_Class(val)), val, PyException_GetTraceback(val));
+      goto exception_unwind;
+    }
+    case BEFORE_WITH: {
+      PyObject* mgr = TOP();
+      PyObject* enter = _PyObject_LookupSpecial(mgr, s_enter);
+      if (!enter) {
+        if (!PyErr_Occurred()) {
+          PyErr_Format(PyExc_TypeError, "'%.200s' object does not support the context manager protocol",
+                       Py_TYPE(mgr)->tp_name);
+        }
+        goto error;
+      }
+      PyObject* exit = _PyObject_LookupSpecial(mgr, s_exit);
+      if (!exit) {
+        if (!PyErr_Occurred()) {
+          PyErr_Format(PyExc_TypeError,
+                       "'%.200s' object does not support the context manager protocol (missed __exit__ method)",
+                       Py_TYPE(mgr)->tp_name);
+        }
+        Py_DECREF(enter);
+        goto error;
+      }
+      TOP() = exit;
+      Py_DECREF(mgr);
+      PyObject* res = PyObject_CallNoArgs(enter);
+      Py_DECREF(enter);
+      if (!res) goto error;
+      PUSH(res);
+      goto dispatch;
+    }
+    case WITH_EXCEPT_START: {   // [exit, lasti, prev exc, exc] -> call exit(type(exc), exc, tb)
+      PyObject* val = TOP();
+      PyObject* exc = PyExceptionInstance_Class(val);
+      PyObject* tb = PyException_GetTraceback(val);
+      Py_XDECREF(tb);
+      PyObject* stack[4] = {nullptr, exc, val, tb};
+      PyObject* res = PyObject_Vectorcall(PEEK(4), stack + 1, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+      if (!res) goto error;
+      PUSH(res);
+      goto dispatch;
+    }
+
+    // ---------------------------------------------------------------- imports, classes, match
+    case IMPORT_NAME: {
+      PyObject* res = import_name(ts, f, NAME(oparg), TOP(), SECOND());
+      if (!res) goto error;
+      Py_DECREF(POP());
+      Py_DECREF(TOP());
+      TOP() = res;
+      goto dispatch;
+    }
+    case IMPORT_FROM: {
+      PyObject* x;
+      int r = _PyObject_LookupAttr(TOP(), NAME(oparg), &x);
+      if (r < 0) goto error;
+      if (r == 0) {   // circular-import fallback and its messages: CPython's import_from does them
+        stat_inc(Stat::handover_error_path);
+        goto handover;
+      }
+      PUSH(x);
+      goto dispatch;
+    }
+    case LOAD_BUILD_CLASS: {
+      PyObject* bc;
+      if (PyDict_CheckExact(f->f_builtins)) {
+        bc = PyDict_GetItemWithError(f->f_builtins, s_build_class);
+        if (!bc) {
+          if (!PyErr_Occurred()) PyErr_SetString(PyExc_NameError, "__build_class__ not found");
+          goto error;
+        }
+        Py_INCREF(bc);
+      } else {
+        bc = PyObject_GetItem(f->f_builtins, s_build_class);
+        if (!bc) {
+          if (PyErr_ExceptionMatches(PyExc_KeyError)) PyErr_SetString(PyExc_NameError, "__build_class__ not found");
+          goto error;
+        }
+      }
+      PUSH(bc);
+      goto dispatch;
+    }
+    case GET_LEN: {
+      Py_ssize_t n = PyObject_Length(TOP());
+      if (n < 0) goto error;
+      PyObject* o = PyLong_FromSsize_t(n);
+      if (!o) goto error;
+      PUSH(o);
+      goto dispatch;
+    }
+    case MATCH_MAPPING:
+      {
+        PyObject* res = (Py_TYPE(TOP())->tp_flags & Py_TPFLAGS_MAPPING) ? Py_True : Py_False;
+        PUSH(Py_NewRef(res));
+      }
+      goto dispatch;
+    case MATCH_SEQUENCE:
+      {
+        PyObject* res = (Py_TYPE(TOP())->tp_flags & Py_TPFLAGS_SEQUENCE) ? Py_True : Py_False;
+        PUSH(Py_NewRef(res));
+      }
+      goto dispatch;
+
+    default:
+      goto handover_unsupported;
+  }
+
+back_edge: {
+  // A loop closes here: poll the eval breaker like CPython's backward jumps, count the loop toward
+  // FASTPY_HOT_LOOP, and enter its compiled code if a tier attached some.
+  if (py::eval_breaker_set(ts)) {
+    int r = handle_pending(ts);
+    if (r < 0) {
+      unwind_index = static_cast<int>(target - first) - 1;   // CPython has already jumped when it raises
+      goto error_at;
+    }
+    if (r > 0) {   // CPython raises the async exception at the next back-edge; resume it at the header
+      stat_inc(Stat::handover_async_exc);
+      start = target;
+      op = py::opcode_of(*target);
+      goto handover;
+    }
+  }
+  if (loops) {
+    LoopSlot* loop = loops_find(loops, static_cast<int>(here - first));
+    if (loop->state == LoopState::kCounting && ++loop->count >= hot_loop) {
+      f->prev_instr = target - 1;
+      f->stacktop = static_cast<int>(sp - locals);
+      stat_inc(Stat::loops_hot);
+      hot_loop_handler()(ts, f, loop);
+    }
+    if (loop->state == LoopState::kCompiled && loop->entry) {
+      f->prev_instr = target - 1;
+      f->stacktop = static_cast<int>(sp - locals);
+      stat_inc(Stat::trace_entries);
+      int resume = loop->entry(ts, f, loop);
+      sp = locals + f->stacktop;
+      if (resume < 0) {
+        here = f->prev_instr;
+        goto error;
+      }
+      JUMP_TO(first + resume);
+    }
+  }
+  JUMP_TO(target);
+}
+
+  // ---------------------------------------------------------------- leaving for CPython's evaluator
+handover_unsupported:
+  stat_inc(Stat::handover_unsupported);
+handover:
+  // Before the instruction at `start`: CPython runs it (and the rest of the frame) from there.
+  g_handovers[op]++;
+  stat_inc(Stat::frames_handed_over);
+  f->prev_instr = start - 1;
+  f->stacktop = static_cast<int>(sp - locals);
+  py::leave_recursive_frame(ts);
+  py::unlink_frame(ts, f);
+  return py::eval_default(ts, f, 0);
+
+  // ---------------------------------------------------------------- exceptions
+error:
+  unwind_index = static_cast<int>(here - first);
+error_at:
+  if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "error return without exception set");
+  if (cframe->use_tracing) {
+    // A tracer wants the exception event: CPython's evaluator records the traceback entry, calls the
+    // tracer and unwinds (throwflag = resume with the error at prev_instr).
+    stat_inc(Stat::handover_tracing);
+    g_handovers[op]++;
+    stat_inc(Stat::frames_handed_over);
+    f->stacktop = static_cast<int>(sp - locals);
+    py::leave_recursive_frame(ts);
+    py::unlink_frame(ts, f);
+    return py::eval_default(ts, f, 1);
+  }
+  if (here >= first + co->_co_firsttraceable) {
+    PyFrameObject* fo = PyEval_GetFrame();   // ours: the frame is linked
+    if (fo) PyTraceBack_Here(fo);
+    else if (!PyErr_Occurred()) PyErr_NoMemory();
+  }
+  goto unwind;
+
+exception_unwind:
+  unwind_index = static_cast<int>(here - first);
+unwind: {
+  int level, handler, lasti;
+  if (!find_handler(co, unwind_index, &level, &handler, &lasti)) {
+    while (sp > stackbase) Py_XDECREF(POP());
+    f->stacktop = static_cast<int>(sp - locals);
+    py::leave_recursive_frame(ts);
+    py::unlink_frame(ts, f);
+    return nullptr;
+  }
+  PyObject** new_top = stackbase + level;
+  while (sp > new_top) Py_XDECREF(POP());
+  if (lasti) {
+    PyObject* l = PyLong_FromLong(static_cast<long>(f->prev_instr - first));
+    if (!l) goto exception_unwind;
+    PUSH(l);
+  }
+  PyObject *exc, *val, *tb;
+  PyErr_Fetch(&exc, &val, &tb);
+  PyErr_NormalizeException(&exc, &val, &tb);
+  PyException_SetTraceback(val, tb ? tb : Py_None);
+  Py_XDECREF(tb);
+  Py_XDECREF(exc);
+  PUSH(val);
+  stat_inc(Stat::interp_exceptions_caught);
+  JUMP_TO(first + handler);
+}
+
+#undef TOP
+#undef SECOND
+#undef THIRD
+#undef PEEK
+#undef PUSH
+#undef POP
+#undef GETLOCAL
+#undef SETLOCAL
+#undef NAME
+#undef JUMP_TO
+}
+
+}  // namespace fastpy
