@@ -30,6 +30,13 @@ PyObject* s_enter;       // "__enter__"
 PyObject* s_exit;        // "__exit__"
 PyObject* s_import;      // "__import__"
 PyObject* s_build_class; // "__build_class__"
+PyObject* s_dunder_name; // "__name__"
+PyObject* s_dunder_spec; // "__spec__"
+PyObject* s_initializing; // "_initializing"
+PyObject* s_dunder_all;  // "__all__"
+PyObject* s_get;         // "get"
+PyObject* s_match_args;  // "__match_args__"
+PyObject* s_dunder_dict; // "__dict__"
 
 // ---------------------------------------------------------------- error messages CPython formats itself
 // format_exc_check_arg(): NameError carries the name so the traceback printer can suggest another.
@@ -252,6 +259,232 @@ PyObject* import_name(PyThreadState* ts, _PyInterpreterFrame* f, PyObject* name,
   return res;
 }
 
+// import_from(): `from module import name`, with the fallback to sys.modules["module.name"] (circular
+// imports of submodules) and CPython's exact ImportError messages.
+PyObject* import_from(PyObject* v, PyObject* name) {
+  PyObject* x;
+  if (_PyObject_LookupAttr(v, name, &x) != 0) return x;   // found, or an error other than AttributeError
+  PyObject* pkgname = nullptr;
+  PyObject* pkgpath = nullptr;
+  if (_PyObject_LookupAttr(v, s_dunder_name, &pkgname) < 0) return nullptr;
+  if (pkgname && PyUnicode_Check(pkgname)) {
+    PyObject* fullname = PyUnicode_FromFormat("%U.%U", pkgname, name);
+    if (!fullname) {
+      Py_DECREF(pkgname);
+      return nullptr;
+    }
+    x = PyImport_GetModule(fullname);
+    Py_DECREF(fullname);
+    if (x || PyErr_Occurred()) {
+      Py_DECREF(pkgname);
+      return x;
+    }
+  }
+  if (!pkgname || !PyUnicode_Check(pkgname)) {
+    Py_XSETREF(pkgname, PyUnicode_FromString("<unknown module name>"));
+    if (!pkgname) return nullptr;
+  }
+  pkgpath = PyModule_GetFilenameObject(v);
+  PyObject* msg;
+  if (!pkgpath || !PyUnicode_Check(pkgpath)) {
+    PyErr_Clear();
+    msg = PyUnicode_FromFormat("cannot import name %R from %R (unknown location)", name, pkgname);
+    if (msg) PyErr_SetImportError(msg, pkgname, nullptr);
+  } else {
+    PyObject* spec = nullptr;
+    int initializing = 0;
+    if (_PyObject_LookupAttr(v, s_dunder_spec, &spec) < 0) {
+      initializing = -1;
+    } else if (spec) {   // _PyModuleSpec_IsInitializing()
+      PyObject* flag;
+      int r = _PyObject_LookupAttr(spec, s_initializing, &flag);
+      initializing = r < 0 ? -1 : (r == 0 ? 0 : PyObject_IsTrue(flag));
+      if (r > 0) Py_DECREF(flag);
+      Py_DECREF(spec);
+    }
+    if (initializing < 0) {
+      PyErr_Clear();   // as CPython: the lookup's own error is not reported
+      initializing = 0;
+    }
+    const char* fmt = initializing
+                          ? "cannot import name %R from partially initialized module %R "
+                            "(most likely due to a circular import) (%S)"
+                          : "cannot import name %R from %R (%S)";
+    msg = PyUnicode_FromFormat(fmt, name, pkgname, pkgpath);
+    if (msg) PyErr_SetImportError(msg, pkgname, pkgpath);
+  }
+  Py_XDECREF(msg);
+  Py_DECREF(pkgname);
+  Py_XDECREF(pkgpath);
+  return nullptr;
+}
+
+// import_all_from(): `from module import *` into a locals mapping, with CPython's messages.
+int import_all_from(PyObject* locals, PyObject* v) {
+  PyObject* all;
+  bool skip_underscores = false;
+  if (_PyObject_LookupAttr(v, s_dunder_all, &all) < 0) return -1;
+  if (!all) {
+    PyObject* dict;
+    if (_PyObject_LookupAttr(v, s_dunder_dict, &dict) < 0) return -1;
+    if (!dict) {
+      PyErr_SetString(PyExc_ImportError, "from-import-* object has no __dict__ and no __all__");
+      return -1;
+    }
+    all = PyMapping_Keys(dict);
+    Py_DECREF(dict);
+    if (!all) return -1;
+    skip_underscores = true;
+  }
+  int err = 0;
+  for (Py_ssize_t pos = 0;; pos++) {
+    PyObject* name = PySequence_GetItem(all, pos);
+    if (!name) {
+      if (PyErr_ExceptionMatches(PyExc_IndexError)) PyErr_Clear();
+      else err = -1;
+      break;
+    }
+    if (!PyUnicode_Check(name)) {
+      PyObject* modname = PyObject_GetAttr(v, s_dunder_name);
+      if (modname && !PyUnicode_Check(modname)) {
+        PyErr_Format(PyExc_TypeError, "module __name__ must be a string, not %.100s", Py_TYPE(modname)->tp_name);
+      } else if (modname) {
+        PyErr_Format(PyExc_TypeError, "%s in %U.%s must be str, not %.100s", skip_underscores ? "Key" : "Item",
+                     modname, skip_underscores ? "__dict__" : "__all__", Py_TYPE(name)->tp_name);
+      }
+      Py_XDECREF(modname);
+      Py_DECREF(name);
+      err = -1;
+      break;
+    }
+    if (skip_underscores && PyUnicode_GET_LENGTH(name) > 0 && PyUnicode_READ_CHAR(name, 0) == '_') {
+      Py_DECREF(name);
+      continue;
+    }
+    PyObject* value = PyObject_GetAttr(v, name);
+    if (!value) err = -1;
+    else if (PyDict_CheckExact(locals)) err = PyDict_SetItem(locals, name, value);
+    else err = PyObject_SetItem(locals, name, value);
+    Py_DECREF(name);
+    Py_XDECREF(value);
+    if (err != 0) break;
+  }
+  Py_DECREF(all);
+  return err;
+}
+
+// match_keys(): for a mapping pattern, the values of `keys` in `map` as a tuple; None when one is missing.
+// Uses map.get(key, sentinel), which neither raises for a missing key nor runs __missing__.
+PyObject* match_keys(PyObject* map, PyObject* keys) {
+  Py_ssize_t n = PyTuple_GET_SIZE(keys);
+  if (n == 0) return PyTuple_New(0);
+  PyObject* get = nullptr;
+  int is_method = _PyObject_GetMethod(map, s_get, &get);
+  if (!get) return nullptr;
+  PyObject* seen = PySet_New(nullptr);
+  PyObject* sentinel = seen ? PyObject_CallNoArgs(reinterpret_cast<PyObject*>(&PyBaseObject_Type)) : nullptr;
+  PyObject* values = sentinel ? PyTuple_New(n) : nullptr;
+  for (Py_ssize_t i = 0; values && i < n; i++) {
+    PyObject* key = PyTuple_GET_ITEM(keys, i);
+    int dup = PySet_Contains(seen, key);
+    if (dup != 0 || PySet_Add(seen, key) < 0) {
+      if (dup > 0) PyErr_Format(PyExc_ValueError, "mapping pattern checks duplicate key (%R)", key);
+      Py_CLEAR(values);
+      break;
+    }
+    PyObject* args[3] = {map, key, sentinel};
+    PyObject* v = is_method ? PyObject_Vectorcall(get, args, 3, nullptr) : PyObject_Vectorcall(get, args + 1, 2, nullptr);
+    if (!v || v == sentinel) {
+      Py_XDECREF(v);
+      Py_DECREF(values);
+      values = v ? Py_NewRef(Py_None) : nullptr;
+      break;
+    }
+    PyTuple_SET_ITEM(values, i, v);
+  }
+  Py_DECREF(get);
+  Py_XDECREF(seen);
+  Py_XDECREF(sentinel);
+  return values;
+}
+
+// One attribute of a class pattern; nullptr without an error when the subject lacks it.
+PyObject* match_class_attr(PyObject* subject, PyObject* type, PyObject* name, PyObject* seen) {
+  int dup = PySet_Contains(seen, name);
+  if (dup != 0 || PySet_Add(seen, name) < 0) {
+    if (dup > 0) {
+      PyErr_Format(PyExc_TypeError, "%s() got multiple sub-patterns for attribute %R",
+                   reinterpret_cast<PyTypeObject*>(type)->tp_name, name);
+    }
+    return nullptr;
+  }
+  PyObject* attr = PyObject_GetAttr(subject, name);
+  if (!attr && PyErr_ExceptionMatches(PyExc_AttributeError)) PyErr_Clear();
+  return attr;
+}
+
+// match_class(): for `case type(p0, .., k=..)`, the subject's attributes as a tuple, nullptr when it does
+// not match (with an error set only for a real error).
+PyObject* match_class(PyObject* subject, PyObject* type, Py_ssize_t nargs, PyObject* kwnames) {
+  if (!PyType_Check(type)) {
+    PyErr_SetString(PyExc_TypeError, "called match pattern must be a type");
+    return nullptr;
+  }
+  const char* tname = reinterpret_cast<PyTypeObject*>(type)->tp_name;
+  if (PyObject_IsInstance(subject, type) <= 0) return nullptr;
+  PyObject* seen = PySet_New(nullptr);
+  if (!seen) return nullptr;
+  PyObject* attrs = PyTuple_New(nargs + PyTuple_GET_SIZE(kwnames));
+  PyObject* match_args = nullptr;
+  Py_ssize_t k = 0;   // attrs filled so far
+  if (!attrs) goto fail;
+  if (nargs) {
+    bool match_self = false;
+    if (_PyObject_LookupAttr(type, s_match_args, &match_args) < 0) goto fail;
+    if (match_args && !PyTuple_CheckExact(match_args)) {
+      PyErr_Format(PyExc_TypeError, "%s.__match_args__ must be a tuple (got %s)", tname,
+                   Py_TYPE(match_args)->tp_name);
+      goto fail;
+    }
+    if (!match_args) {   // only a type without __match_args__ may match itself (int(x), str(s), ...)
+      match_self = PyType_HasFeature(reinterpret_cast<PyTypeObject*>(type), _Py_TPFLAGS_MATCH_SELF);
+    }
+    Py_ssize_t allowed = match_self ? 1 : (match_args ? PyTuple_GET_SIZE(match_args) : 0);
+    if (allowed < nargs) {
+      PyErr_Format(PyExc_TypeError, "%s() accepts %d positional sub-pattern%s (%d given)", tname, (int)allowed,
+                   allowed == 1 ? "" : "s", (int)nargs);
+      goto fail;
+    }
+    if (match_self) {
+      PyTuple_SET_ITEM(attrs, k++, Py_NewRef(subject));
+    } else {
+      for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyObject* name = PyTuple_GET_ITEM(match_args, i);
+        if (!PyUnicode_CheckExact(name)) {
+          PyErr_Format(PyExc_TypeError, "__match_args__ elements must be strings (got %s)", Py_TYPE(name)->tp_name);
+          goto fail;
+        }
+        PyObject* attr = match_class_attr(subject, type, name, seen);
+        if (!attr) goto fail;
+        PyTuple_SET_ITEM(attrs, k++, attr);
+      }
+    }
+  }
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+    PyObject* attr = match_class_attr(subject, type, PyTuple_GET_ITEM(kwnames, i), seen);
+    if (!attr) goto fail;
+    PyTuple_SET_ITEM(attrs, k++, attr);
+  }
+  Py_XDECREF(match_args);
+  Py_DECREF(seen);
+  return attrs;
+fail:
+  Py_XDECREF(match_args);
+  Py_DECREF(seen);
+  Py_XDECREF(attrs);   // unfilled items are NULL: tuple dealloc skips them
+  return nullptr;
+}
+
 // get_exception_handler(): the exception table is varint-encoded (Objects/exception_handling_notes.txt).
 const unsigned char* parse_varint(const unsigned char* p, int* result) {
   int val = p[0] & 63;
@@ -383,12 +616,18 @@ inline int truth(PyObject* v) {
 }  // namespace
 
 bool interp_init() {
-  s_name = PyUnicode_InternFromString("name");
-  s_enter = PyUnicode_InternFromString("__enter__");
-  s_exit = PyUnicode_InternFromString("__exit__");
-  s_import = PyUnicode_InternFromString("__import__");
-  s_build_class = PyUnicode_InternFromString("__build_class__");
-  return s_name && s_enter && s_exit && s_import && s_build_class;
+  static const struct {
+    PyObject** slot;
+    const char* text;
+  } kInterned[] = {{&s_name, "name"},           {&s_enter, "__enter__"},         {&s_exit, "__exit__"},
+                   {&s_import, "__import__"},   {&s_build_class, "__build_class__"}, {&s_dunder_name, "__name__"},
+                   {&s_dunder_spec, "__spec__"}, {&s_initializing, "_initializing"},
+                   {&s_dunder_all, "__all__"},  {&s_dunder_dict, "__dict__"},
+                   {&s_get, "get"},              {&s_match_args, "__match_args__"}};
+  for (const auto& s : kInterned) {
+    if (!*s.slot && !(*s.slot = PyUnicode_InternFromString(s.text))) return false;
+  }
+  return true;
 }
 
 const unsigned long long* interp_handovers_by_opcode() { return g_handovers; }
@@ -1302,14 +1541,21 @@ dispatch:
       TOP() = res;
       goto dispatch;
     }
-    case IMPORT_FROM: {
-      PyObject* x;
-      int r = _PyObject_LookupAttr(TOP(), NAME(oparg), &x);
-      if (r < 0) goto error;
-      if (r == 0) {   // circular-import fallback and its messages: CPython's import_from does them
-        stat_inc(Stat::handover_error_path);
-        goto handover;
+    case IMPORT_STAR: {
+      // Only at module level (the compiler forbids it elsewhere), where the names go straight into the
+      // f_locals mapping; code with fast locals would need them synced both ways: CPython does that.
+      if (co->co_nlocalsplus != 0) goto handover_unsupported;
+      if (!f->f_locals) {
+        PyErr_SetString(PyExc_SystemError, "no locals found during 'import *'");
+        goto error;
       }
+      if (import_all_from(f->f_locals, TOP()) != 0) goto error;
+      Py_DECREF(POP());
+      goto dispatch;
+    }
+    case IMPORT_FROM: {
+      PyObject* x = import_from(TOP(), NAME(oparg));
+      if (!x) goto error;
       PUSH(x);
       goto dispatch;
     }
@@ -1338,6 +1584,20 @@ dispatch:
       PyObject* o = PyLong_FromSsize_t(n);
       if (!o) goto error;
       PUSH(o);
+      goto dispatch;
+    }
+    case MATCH_KEYS: {
+      PyObject* values = match_keys(SECOND(), TOP());
+      if (!values) goto error;
+      PUSH(values);
+      goto dispatch;
+    }
+    case MATCH_CLASS: {
+      PyObject* attrs = match_class(THIRD(), SECOND(), oparg, TOP());
+      if (!attrs && PyErr_Occurred()) goto error;
+      Py_DECREF(POP());
+      Py_DECREF(POP());
+      Py_SETREF(TOP(), attrs ? attrs : Py_NewRef(Py_None));
       goto dispatch;
     }
     case MATCH_MAPPING:

@@ -8,7 +8,12 @@ build=${FASTPY_BUILD_DIR:-$here/build}
 "$here/scripts/build.sh"
 echo "== C++ unit tests"
 (cd "$build" && ctest --output-on-failure -j "$(nproc)")
-echo "== Python tests"
-"$here/bin/python" -m pytest -q -p no:cacheprovider "$here/tests/python"
-echo "== CPython's regression tests under fastpy (all thresholds at their minimum)"
-"$here/bin/python" "$here/tests/conformance/run.py" -j "$(nproc)"
+# The Python suite and the compatibility harness run once per executor mode: the default tiers, and the
+# fastpy interpreter alone (FASTPY_TIERS=interp: no compilation, every eligible frame interpreted).
+for tiers in default interp; do
+  if [ "$tiers" = default ]; then set --; else set -- "FASTPY_TIERS=$tiers"; fi
+  echo "== Python tests (tiers: $tiers)"
+  env "$@" "$here/bin/python" -m pytest -q -p no:cacheprovider "$here/tests/python"
+  echo "== CPython's regression tests under fastpy (tiers: $tiers, all thresholds at their minimum)"
+  "$here/bin/python" "$here/tests/conformance/run.py" -j "$(nproc)" ${1:+--env "$1"}
+done
