@@ -20,6 +20,25 @@
 #include "runtime/params.h"
 #include "runtime/stats.h"
 
+// Every base opcode interp_run implements (a TARGET() each); any other hands the frame over.
+#define FASTPY_INTERP_OPS(X) \
+  X(NOP) X(RESUME) X(MAKE_CELL) X(COPY_FREE_VARS) X(LOAD_FAST) X(LOAD_CLOSURE) X(LOAD_CONST) X(STORE_FAST) \
+  X(DELETE_FAST) X(LOAD_DEREF) X(STORE_DEREF) X(DELETE_DEREF) X(LOAD_CLASSDEREF) X(LOAD_GLOBAL) \
+  X(STORE_GLOBAL) X(DELETE_GLOBAL) X(LOAD_NAME) X(STORE_NAME) X(DELETE_NAME) X(POP_TOP) X(PUSH_NULL) \
+  X(COPY) X(SWAP) X(UNARY_POSITIVE) X(UNARY_NEGATIVE) X(UNARY_INVERT) X(UNARY_NOT) X(BINARY_OP) \
+  X(COMPARE_OP) X(IS_OP) X(CONTAINS_OP) X(BINARY_SUBSCR) X(STORE_SUBSCR) X(DELETE_SUBSCR) X(BUILD_SLICE) \
+  X(LOAD_ATTR) X(LOAD_METHOD) X(STORE_ATTR) X(DELETE_ATTR) X(JUMP_FORWARD) X(POP_JUMP_FORWARD_IF_FALSE) \
+  X(POP_JUMP_FORWARD_IF_TRUE) X(POP_JUMP_FORWARD_IF_NONE) X(POP_JUMP_FORWARD_IF_NOT_NONE) \
+  X(JUMP_IF_FALSE_OR_POP) X(JUMP_IF_TRUE_OR_POP) X(JUMP_BACKWARD) X(POP_JUMP_BACKWARD_IF_FALSE) \
+  X(POP_JUMP_BACKWARD_IF_TRUE) X(POP_JUMP_BACKWARD_IF_NONE) X(POP_JUMP_BACKWARD_IF_NOT_NONE) X(GET_ITER) \
+  X(FOR_ITER) X(KW_NAMES) X(PRECALL) X(CALL) X(CALL_FUNCTION_EX) X(MAKE_FUNCTION) X(RETURN_VALUE) \
+  X(BUILD_TUPLE) X(BUILD_LIST) X(BUILD_SET) X(BUILD_MAP) X(BUILD_CONST_KEY_MAP) X(BUILD_STRING) \
+  X(LIST_APPEND) X(SET_ADD) X(MAP_ADD) X(LIST_EXTEND) X(SET_UPDATE) X(DICT_UPDATE) X(DICT_MERGE) \
+  X(LIST_TO_TUPLE) X(UNPACK_SEQUENCE) X(UNPACK_EX) X(FORMAT_VALUE) X(LOAD_ASSERTION_ERROR) \
+  X(RAISE_VARARGS) X(PUSH_EXC_INFO) X(POP_EXCEPT) X(CHECK_EXC_MATCH) X(RERAISE) X(BEFORE_WITH) \
+  X(WITH_EXCEPT_START) X(IMPORT_NAME) X(IMPORT_STAR) X(IMPORT_FROM) X(LOAD_BUILD_CLASS) X(GET_LEN) \
+  X(MATCH_KEYS) X(MATCH_CLASS) X(MATCH_MAPPING) X(MATCH_SEQUENCE)
+
 namespace fastpy {
 namespace {
 
@@ -528,6 +547,25 @@ int handle_pending(PyThreadState* ts) {
   return ts->async_exc != nullptr ? 1 : 0;
 }
 
+// Inline CACHE code units after each base instruction, as constants (interp_init checks them against
+// CPython's own table, _PyOpcode_Caches).
+constexpr int cache_entries(int op) {
+  switch (op) {
+    case LOAD_GLOBAL: return INLINE_CACHE_ENTRIES_LOAD_GLOBAL;
+    case BINARY_OP: return INLINE_CACHE_ENTRIES_BINARY_OP;
+    case UNPACK_SEQUENCE: return INLINE_CACHE_ENTRIES_UNPACK_SEQUENCE;
+    case COMPARE_OP: return INLINE_CACHE_ENTRIES_COMPARE_OP;
+    case BINARY_SUBSCR: return INLINE_CACHE_ENTRIES_BINARY_SUBSCR;
+    case LOAD_ATTR: return INLINE_CACHE_ENTRIES_LOAD_ATTR;
+    case STORE_ATTR: return INLINE_CACHE_ENTRIES_STORE_ATTR;
+    case LOAD_METHOD: return INLINE_CACHE_ENTRIES_LOAD_METHOD;
+    case CALL: return INLINE_CACHE_ENTRIES_CALL;
+    case PRECALL: return INLINE_CACHE_ENTRIES_PRECALL;
+    case STORE_SUBSCR: return INLINE_CACHE_ENTRIES_STORE_SUBSCR;
+    default: return 0;
+  }
+}
+
 // ---------------------------------------------------------------- fast paths (results identical to the slots)
 inline bool is_medium_int(PyObject* o) {
   return PyLong_CheckExact(o) && static_cast<size_t>(Py_SIZE(o)) + 1U < 3U;
@@ -536,8 +574,36 @@ inline long long medium_value(PyObject* o) {
   return static_cast<long long>(Py_SIZE(o)) * reinterpret_cast<PyLongObject*>(o)->ob_digit[0];
 }
 
+// list[i] and tuple[i] for an exact list/tuple and a medium int in range (negative counts from the end):
+// the item (borrowed); nullptr = take the generic path, which also raises the IndexError.
+inline PyObject* subscr_fast(PyObject* container, PyObject* sub) {
+  if (!is_medium_int(sub)) return nullptr;
+  Py_ssize_t i = static_cast<Py_ssize_t>(medium_value(sub));
+  if (PyList_CheckExact(container)) {
+    Py_ssize_t n = PyList_GET_SIZE(container);
+    if (i < 0) i += n;
+    return static_cast<size_t>(i) < static_cast<size_t>(n) ? PyList_GET_ITEM(container, i) : nullptr;
+  }
+  if (PyTuple_CheckExact(container)) {
+    Py_ssize_t n = PyTuple_GET_SIZE(container);
+    if (i < 0) i += n;
+    return static_cast<size_t>(i) < static_cast<size_t>(n) ? PyTuple_GET_ITEM(container, i) : nullptr;
+  }
+  return nullptr;
+}
+
+// The item slot `list[i] = v` writes for an exact list and an in-range medium int; nullptr = generic path.
+inline PyObject** store_subscr_slot(PyObject* container, PyObject* sub) {
+  if (!PyList_CheckExact(container) || !is_medium_int(sub)) return nullptr;
+  Py_ssize_t i = static_cast<Py_ssize_t>(medium_value(sub));
+  Py_ssize_t n = PyList_GET_SIZE(container);
+  if (i < 0) i += n;
+  return static_cast<size_t>(i) < static_cast<size_t>(n) ? &reinterpret_cast<PyListObject*>(container)->ob_item[i]
+                                                         : nullptr;
+}
+
 // BINARY_OP on two exact floats or two small ints; nullptr (no error) = take the generic path.
-PyObject* binary_fast(int oparg, PyObject* a, PyObject* b) {
+inline PyObject* binary_fast(int oparg, PyObject* a, PyObject* b) {
   if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
     double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
     switch (oparg) {
@@ -578,7 +644,7 @@ static_assert(NB_ADD == 0 && NB_SUBTRACT == 10 && NB_INPLACE_ADD == 13 && NB_INP
               "kBinaryOps follows opcode.h's NB_* order");
 
 // COMPARE_OP on two exact floats or two small ints: Py_True/Py_False (borrowed), nullptr = generic.
-PyObject* compare_fast(int op, PyObject* a, PyObject* b) {
+inline PyObject* compare_fast(int op, PyObject* a, PyObject* b) {
   bool r;
   if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
     double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
@@ -627,6 +693,13 @@ bool interp_init() {
   for (const auto& s : kInterned) {
     if (!*s.slot && !(*s.slot = PyUnicode_InternFromString(s.text))) return false;
   }
+  for (int op = 0; op < 256; op++) {
+    if (fastpy_opcode_deopt[op] == op && fastpy_opcode_caches[op] != cache_entries(op)) {
+      PyErr_Format(PyExc_ImportError, "fastpy: opcode %d has %d inline cache entries in this CPython, %d in the "
+                   "headers fastpy was built with", op, fastpy_opcode_caches[op], cache_entries(op));
+      return false;
+    }
+  }
   return true;
 }
 
@@ -671,40 +744,67 @@ PyObject* interp_run(PyThreadState* ts, _PyInterpreterFrame* f, CodeData* cd) {
     Py_XDECREF(old_);          \
   } while (0)
 #define NAME(i) PyTuple_GET_ITEM(names, i)
+// Instruction dispatch is threaded (GCC's computed goto, as in CPython's own evaluator): every instruction
+// ends with its own copy of DISPATCH(), so the CPU predicts each indirect jump from its own history instead
+// of one shared switch. `labels` maps every raw opcode (specialized ones included) to its base handler.
+// Like CPython, the thread's use_tracing (0, or 255 while sys.settrace/setprofile is active) is or'ed into
+// the opcode, so the check costs no branch: label 255 hands the frame over.
+#define DISPATCH()                                                                            \
+  do {                                                                                        \
+    start = here = next;                                                                      \
+    py::CodeUnit word_ = *here;                                                               \
+    int raw_ = _Py_OPCODE(word_) | cframe->use_tracing; /* 255 while tracing: a handover */   \
+    oparg = _Py_OPARG(word_);                                                                 \
+    op = fastpy_opcode_deopt[raw_];                                                           \
+    f->prev_instr = here;                                                                     \
+    f->stacktop = static_cast<int>(sp - locals);                                              \
+    goto* labels[raw_];                                                                       \
+  } while (0)
+// Each instruction skips its own inline caches with a constant: computing `next` from table loads would put
+// three dependent loads on the critical path from one instruction to the next.
+#define TARGET(name) \
+  L_##name:          \
+  next = here + 1 + cache_entries(name);
 #define JUMP_TO(p) \
   do {             \
     next = (p);    \
-    goto dispatch; \
+    DISPATCH();    \
   } while (0)
 
-dispatch:
-  if (__builtin_expect(cframe->use_tracing != 0, 0)) {   // sys.settrace/setprofile turned on meanwhile
-    start = next;
-    op = py::opcode_of(*next);
-    stat_inc(Stat::handover_tracing);
-    goto handover;
-  }
-  start = next;
-  {
-    py::CodeUnit word = *next;
-    op = py::opcode_of(word);
-    oparg = py::oparg_of(word);
-    while (op == EXTENDED_ARG) {
-      word = *++next;
-      op = py::opcode_of(word);
-      oparg = (oparg << 8) | py::oparg_of(word);
-    }
-    here = next;
-    next = here + 1 + py::cache_units(op);
-    f->prev_instr = here;
-    f->stacktop = static_cast<int>(sp - locals);
+  static void* labels[256];
+  if (__builtin_expect(labels[0] == nullptr, 0)) {
+    void* by_base[256];
+    for (void*& l : by_base) l = &&L_unsupported;
+#define FASTPY_SET_LABEL(name) by_base[name] = &&L_##name;
+    FASTPY_INTERP_OPS(FASTPY_SET_LABEL)
+#undef FASTPY_SET_LABEL
+    by_base[EXTENDED_ARG] = &&L_EXTENDED_ARG;
+    for (int raw = 0; raw < 255; raw++) labels[raw] = by_base[fastpy_opcode_deopt[raw]];
+    static_assert(DO_TRACING == 255, "use_tracing is or'ed into the opcode");
+    labels[DO_TRACING] = &&tracing_switched_on;
   }
 
-  switch (op) {
-    case NOP:
-      goto dispatch;
+  DISPATCH();
 
-    case RESUME:
+tracing_switched_on:   // sys.settrace/setprofile turned on while this frame ran: CPython takes it from here
+  op = fastpy_opcode_deopt[_Py_OPCODE(*here)];
+  stat_inc(Stat::handover_tracing);
+  goto handover;
+
+L_EXTENDED_ARG: {   // widens the next instruction's oparg; `start` stays at the first EXTENDED_ARG
+  py::CodeUnit word = *++here;
+  int raw = _Py_OPCODE(word);
+  oparg = (oparg << 8) | _Py_OPARG(word);
+  op = fastpy_opcode_deopt[raw];
+  f->prev_instr = here;
+  goto* labels[raw];
+}
+
+  {   // the instructions; DISPATCH() jumps straight to the next one (computed goto)
+    TARGET(NOP)
+      DISPATCH();
+
+    TARGET(RESUME)
       if (oparg < 2 && py::eval_breaker_set(ts)) {
         int r = handle_pending(ts);
         if (r < 0) goto error;
@@ -713,15 +813,15 @@ dispatch:
           goto handover;
         }
       }
-      goto dispatch;
+      DISPATCH();
 
-    case MAKE_CELL: {
+    TARGET(MAKE_CELL) {
       PyObject* cell = PyCell_New(GETLOCAL(oparg));
       if (!cell) goto error;
       SETLOCAL(oparg, cell);
-      goto dispatch;
+      DISPATCH();
     }
-    case COPY_FREE_VARS: {
+    TARGET(COPY_FREE_VARS) {
       PyObject* closure = reinterpret_cast<PyFunctionObject*>(f->f_func)->func_closure;
       int offset = co->co_nlocals + co->co_nplaincellvars;
       for (int i = 0; i < oparg; ++i) {
@@ -729,12 +829,12 @@ dispatch:
         Py_INCREF(o);
         locals[offset + i] = o;
       }
-      goto dispatch;
+      DISPATCH();
     }
 
     // ---------------------------------------------------------------- locals, constants, names
-    case LOAD_FAST:
-    case LOAD_CLOSURE: {
+    TARGET(LOAD_FAST)
+    TARGET(LOAD_CLOSURE) {
       PyObject* v = GETLOCAL(oparg);
       if (!v) {
         unbound_local(co, oparg);
@@ -742,28 +842,28 @@ dispatch:
       }
       Py_INCREF(v);
       PUSH(v);
-      goto dispatch;
+      DISPATCH();
     }
-    case LOAD_CONST: {
+    TARGET(LOAD_CONST) {
       PyObject* v = PyTuple_GET_ITEM(consts, oparg);
       Py_INCREF(v);
       PUSH(v);
-      goto dispatch;
+      DISPATCH();
     }
-    case STORE_FAST: {
+    TARGET(STORE_FAST) {
       PyObject* v = POP();
       SETLOCAL(oparg, v);
-      goto dispatch;
+      DISPATCH();
     }
-    case DELETE_FAST: {
+    TARGET(DELETE_FAST) {
       if (!GETLOCAL(oparg)) {
         unbound_local(co, oparg);
         goto error;
       }
       SETLOCAL(oparg, nullptr);
-      goto dispatch;
+      DISPATCH();
     }
-    case LOAD_DEREF: {
+    TARGET(LOAD_DEREF) {
       PyObject* v = PyCell_GET(GETLOCAL(oparg));
       if (!v) {
         unbound_deref(co, oparg);
@@ -771,17 +871,17 @@ dispatch:
       }
       Py_INCREF(v);
       PUSH(v);
-      goto dispatch;
+      DISPATCH();
     }
-    case STORE_DEREF: {
+    TARGET(STORE_DEREF) {
       PyObject* v = POP();
       PyObject* cell = GETLOCAL(oparg);
       PyObject* old = PyCell_GET(cell);
       PyCell_SET(cell, v);
       Py_XDECREF(old);
-      goto dispatch;
+      DISPATCH();
     }
-    case DELETE_DEREF: {
+    TARGET(DELETE_DEREF) {
       PyObject* cell = GETLOCAL(oparg);
       PyObject* old = PyCell_GET(cell);
       if (!old) {
@@ -790,9 +890,9 @@ dispatch:
       }
       PyCell_SET(cell, nullptr);
       Py_DECREF(old);
-      goto dispatch;
+      DISPATCH();
     }
-    case LOAD_CLASSDEREF: {
+    TARGET(LOAD_CLASSDEREF) {
       PyObject* name = PyTuple_GET_ITEM(co->co_localsplusnames, oparg);
       PyObject* ns = f->f_locals;
       PyObject* v;
@@ -816,9 +916,9 @@ dispatch:
         Py_INCREF(v);
       }
       PUSH(v);
-      goto dispatch;
+      DISPATCH();
     }
-    case LOAD_GLOBAL: {
+    TARGET(LOAD_GLOBAL) {
       PyObject* name = NAME(oparg >> 1);
       PyObject* v;
       if (PyDict_CheckExact(f->f_globals) && PyDict_CheckExact(f->f_builtins)) {
@@ -846,15 +946,15 @@ dispatch:
       }
       if (oparg & 1) PUSH(nullptr);
       PUSH(v);
-      goto dispatch;
+      DISPATCH();
     }
-    case STORE_GLOBAL: {
+    TARGET(STORE_GLOBAL) {
       int err = PyDict_SetItem(f->f_globals, NAME(oparg), TOP());
       if (err) goto error;
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case DELETE_GLOBAL: {
+    TARGET(DELETE_GLOBAL) {
       if (PyDict_DelItem(f->f_globals, NAME(oparg)) != 0) {
         if (PyErr_ExceptionMatches(PyExc_KeyError)) {
           PyErr_Clear();
@@ -862,9 +962,9 @@ dispatch:
         }
         goto error;
       }
-      goto dispatch;
+      DISPATCH();
     }
-    case LOAD_NAME: {
+    TARGET(LOAD_NAME) {
       PyObject* name = NAME(oparg);
       PyObject* ns = f->f_locals;
       PyObject* v;
@@ -905,9 +1005,9 @@ dispatch:
         }
       }
       PUSH(v);
-      goto dispatch;
+      DISPATCH();
     }
-    case STORE_NAME: {
+    TARGET(STORE_NAME) {
       PyObject* name = NAME(oparg);
       PyObject* ns = f->f_locals;
       if (!ns) {
@@ -917,9 +1017,9 @@ dispatch:
       int err = PyDict_CheckExact(ns) ? PyDict_SetItem(ns, name, TOP()) : PyObject_SetItem(ns, name, TOP());
       if (err) goto error;
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case DELETE_NAME: {
+    TARGET(DELETE_NAME) {
       PyObject* name = NAME(oparg);
       PyObject* ns = f->f_locals;
       if (!ns) {
@@ -930,49 +1030,49 @@ dispatch:
         raise_with_name(PyExc_NameError, kNameErrorMsg, name);   // replaces the KeyError, as CPython does
         goto error;
       }
-      goto dispatch;
+      DISPATCH();
     }
 
     // ---------------------------------------------------------------- stack
-    case POP_TOP:
+    TARGET(POP_TOP)
       Py_DECREF(POP());
-      goto dispatch;
-    case PUSH_NULL:
+      DISPATCH();
+    TARGET(PUSH_NULL)
       PUSH(nullptr);
-      goto dispatch;
-    case COPY: {
+      DISPATCH();
+    TARGET(COPY) {
       PyObject* v = PEEK(oparg);
       Py_INCREF(v);
       PUSH(v);
-      goto dispatch;
+      DISPATCH();
     }
-    case SWAP: {
+    TARGET(SWAP) {
       PyObject* t = TOP();
       TOP() = PEEK(oparg);
       PEEK(oparg) = t;
-      goto dispatch;
+      DISPATCH();
     }
 
     // ---------------------------------------------------------------- operators
-    case UNARY_POSITIVE:
-    case UNARY_NEGATIVE:
-    case UNARY_INVERT: {
+    TARGET(UNARY_POSITIVE)
+    TARGET(UNARY_NEGATIVE)
+    TARGET(UNARY_INVERT) {
       PyObject* v = TOP();
       PyObject* res = op == UNARY_POSITIVE ? PyNumber_Positive(v)
                       : op == UNARY_NEGATIVE ? PyNumber_Negative(v) : PyNumber_Invert(v);
       if (!res) goto error;
       Py_DECREF(v);
       TOP() = res;
-      goto dispatch;
+      DISPATCH();
     }
-    case UNARY_NOT: {
+    TARGET(UNARY_NOT) {
       int t = PyObject_IsTrue(TOP());
       if (t < 0) goto error;
       Py_DECREF(TOP());
       TOP() = Py_NewRef(t ? Py_False : Py_True);
-      goto dispatch;
+      DISPATCH();
     }
-    case BINARY_OP: {
+    TARGET(BINARY_OP) {
       PyObject* rhs = TOP();
       PyObject* lhs = SECOND();
       PyObject* res = binary_fast(oparg, lhs, rhs);
@@ -986,9 +1086,9 @@ dispatch:
       Py_DECREF(lhs);
       Py_DECREF(rhs);
       PUSH(res);
-      goto dispatch;
+      DISPATCH();
     }
-    case COMPARE_OP: {
+    TARGET(COMPARE_OP) {
       PyObject* right = TOP();
       PyObject* left = SECOND();
       PyObject* res = compare_fast(oparg, left, right);
@@ -1002,17 +1102,17 @@ dispatch:
       Py_DECREF(left);
       Py_DECREF(right);
       PUSH(res);
-      goto dispatch;
+      DISPATCH();
     }
-    case IS_OP: {
+    TARGET(IS_OP) {
       PyObject* right = POP();
       PyObject* left = TOP();
       TOP() = Py_NewRef((Py_Is(left, right) ^ oparg) ? Py_True : Py_False);
       Py_DECREF(left);
       Py_DECREF(right);
-      goto dispatch;
+      DISPATCH();
     }
-    case CONTAINS_OP: {
+    TARGET(CONTAINS_OP) {
       int r = PySequence_Contains(TOP(), SECOND());
       if (r < 0) goto error;
       PyObject* right = POP();
@@ -1020,30 +1120,46 @@ dispatch:
       Py_DECREF(left);
       Py_DECREF(right);
       PUSH(Py_NewRef((r ^ oparg) ? Py_True : Py_False));
-      goto dispatch;
+      DISPATCH();
     }
-    case BINARY_SUBSCR: {
-      PyObject* res = PyObject_GetItem(SECOND(), TOP());
-      if (!res) goto error;
+    TARGET(BINARY_SUBSCR) {
+      PyObject* res = subscr_fast(SECOND(), TOP());
+      if (res) {
+        Py_INCREF(res);
+      } else {
+        res = PyObject_GetItem(SECOND(), TOP());
+        if (!res) goto error;
+      }
       Py_DECREF(POP());
       Py_DECREF(TOP());
       TOP() = res;
-      goto dispatch;
+      DISPATCH();
     }
-    case STORE_SUBSCR: {   // container[sub] = v with [v, container, sub] on the stack
+    TARGET(STORE_SUBSCR) {   // container[sub] = v with [v, container, sub] on the stack
+      PyObject** slot = store_subscr_slot(SECOND(), TOP());
+      if (slot) {   // the list takes the value's reference; then old item, index, list are released
+        PyObject* old = *slot;
+        PyObject* sub = POP();
+        PyObject* list = POP();
+        *slot = POP();
+        Py_DECREF(old);
+        Py_DECREF(sub);
+        Py_DECREF(list);
+        DISPATCH();
+      }
       if (PyObject_SetItem(SECOND(), TOP(), THIRD()) != 0) goto error;
       Py_DECREF(POP());
       Py_DECREF(POP());
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case DELETE_SUBSCR: {
+    TARGET(DELETE_SUBSCR) {
       if (PyObject_DelItem(SECOND(), TOP()) != 0) goto error;
       Py_DECREF(POP());
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case BUILD_SLICE: {
+    TARGET(BUILD_SLICE) {
       PyObject* step = oparg == 3 ? TOP() : nullptr;
       PyObject* stop = oparg == 3 ? SECOND() : TOP();
       PyObject* startv = oparg == 3 ? THIRD() : SECOND();
@@ -1051,18 +1167,18 @@ dispatch:
       if (!slice) goto error;
       for (int i = 0; i < oparg; i++) Py_DECREF(POP());
       PUSH(slice);
-      goto dispatch;
+      DISPATCH();
     }
 
     // ---------------------------------------------------------------- attributes
-    case LOAD_ATTR: {
+    TARGET(LOAD_ATTR) {
       PyObject* res = PyObject_GetAttr(TOP(), NAME(oparg));
       if (!res) goto error;
       Py_DECREF(TOP());
       TOP() = res;
-      goto dispatch;
+      DISPATCH();
     }
-    case LOAD_METHOD: {
+    TARGET(LOAD_METHOD) {
       PyObject* obj = TOP();
       PyObject* meth = nullptr;
       int found = _PyObject_GetMethod(obj, NAME(oparg), &meth);
@@ -1075,81 +1191,81 @@ dispatch:
         Py_DECREF(obj);
         PUSH(meth);
       }
-      goto dispatch;
+      DISPATCH();
     }
-    case STORE_ATTR: {   // owner.name = v with [v, owner] on the stack
+    TARGET(STORE_ATTR) {   // owner.name = v with [v, owner] on the stack
       if (PyObject_SetAttr(TOP(), NAME(oparg), SECOND()) != 0) goto error;
       Py_DECREF(POP());
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case DELETE_ATTR: {
+    TARGET(DELETE_ATTR) {
       if (PyObject_DelAttr(TOP(), NAME(oparg)) != 0) goto error;
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
 
     // ---------------------------------------------------------------- jumps and loops
-    case JUMP_FORWARD:
+    TARGET(JUMP_FORWARD)
       JUMP_TO(here + 1 + oparg);
-    case POP_JUMP_FORWARD_IF_FALSE:
-    case POP_JUMP_FORWARD_IF_TRUE: {
+    TARGET(POP_JUMP_FORWARD_IF_FALSE)
+    TARGET(POP_JUMP_FORWARD_IF_TRUE) {
       int t = truth(TOP());
       if (t < 0) goto error;
       Py_DECREF(POP());
       if (t == (op == POP_JUMP_FORWARD_IF_TRUE)) JUMP_TO(here + 1 + oparg);
-      goto dispatch;
+      DISPATCH();
     }
-    case POP_JUMP_FORWARD_IF_NONE:
-    case POP_JUMP_FORWARD_IF_NOT_NONE: {
+    TARGET(POP_JUMP_FORWARD_IF_NONE)
+    TARGET(POP_JUMP_FORWARD_IF_NOT_NONE) {
       PyObject* v = POP();
       bool none = Py_IsNone(v);
       Py_DECREF(v);
       if (none == (op == POP_JUMP_FORWARD_IF_NONE)) JUMP_TO(here + 1 + oparg);
-      goto dispatch;
+      DISPATCH();
     }
-    case JUMP_IF_FALSE_OR_POP:
-    case JUMP_IF_TRUE_OR_POP: {
+    TARGET(JUMP_IF_FALSE_OR_POP)
+    TARGET(JUMP_IF_TRUE_OR_POP) {
       int t = truth(TOP());
       if (t < 0) goto error;
       if (t == (op == JUMP_IF_TRUE_OR_POP)) JUMP_TO(here + 1 + oparg);
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case JUMP_BACKWARD:
+    TARGET(JUMP_BACKWARD)
       target = here + 1 - oparg;
       goto back_edge;
-    case POP_JUMP_BACKWARD_IF_FALSE:
-    case POP_JUMP_BACKWARD_IF_TRUE: {
+    TARGET(POP_JUMP_BACKWARD_IF_FALSE)
+    TARGET(POP_JUMP_BACKWARD_IF_TRUE) {
       int t = truth(TOP());
       if (t < 0) goto error;
       Py_DECREF(POP());
-      if (t != (op == POP_JUMP_BACKWARD_IF_TRUE)) goto dispatch;
+      if (t != (op == POP_JUMP_BACKWARD_IF_TRUE)) DISPATCH();
       target = here + 1 - oparg;
       goto back_edge;
     }
-    case POP_JUMP_BACKWARD_IF_NONE:
-    case POP_JUMP_BACKWARD_IF_NOT_NONE: {
+    TARGET(POP_JUMP_BACKWARD_IF_NONE)
+    TARGET(POP_JUMP_BACKWARD_IF_NOT_NONE) {
       PyObject* v = POP();
       bool none = Py_IsNone(v);
       Py_DECREF(v);
-      if (none != (op == POP_JUMP_BACKWARD_IF_NONE)) goto dispatch;
+      if (none != (op == POP_JUMP_BACKWARD_IF_NONE)) DISPATCH();
       target = here + 1 - oparg;
       goto back_edge;
     }
-    case GET_ITER: {
+    TARGET(GET_ITER) {
       PyObject* it = PyObject_GetIter(TOP());
       if (!it) goto error;
       Py_DECREF(TOP());
       TOP() = it;
-      goto dispatch;
+      DISPATCH();
     }
-    case FOR_ITER: {
+    TARGET(FOR_ITER) {
       PyObject* it = TOP();
       PyObject* v = (*Py_TYPE(it)->tp_iternext)(it);
       if (v) {
         PUSH(v);
-        goto dispatch;
+        DISPATCH();
       }
       if (PyErr_Occurred()) {
         if (!PyErr_ExceptionMatches(PyExc_StopIteration)) goto error;
@@ -1161,10 +1277,10 @@ dispatch:
     }
 
     // ---------------------------------------------------------------- calls
-    case KW_NAMES:
+    TARGET(KW_NAMES)
       kwnames = PyTuple_GET_ITEM(consts, oparg);
-      goto dispatch;
-    case PRECALL: {
+      DISPATCH();
+    TARGET(PRECALL) {
       bool is_meth = PEEK(oparg + 2) != nullptr;
       PyObject* fn = PEEK(oparg + is_meth + 1);
       if (!is_meth && Py_TYPE(fn) == &PyMethod_Type) {   // bound method: call im_func with im_self first
@@ -1172,9 +1288,9 @@ dispatch:
         PEEK(oparg + 2) = Py_NewRef(PyMethod_GET_FUNCTION(fn));
         Py_DECREF(fn);
       }
-      goto dispatch;
+      DISPATCH();
     }
-    case CALL: {
+    TARGET(CALL) {
       bool is_meth = PEEK(oparg + 2) != nullptr;
       int total = oparg + is_meth;
       PyObject** args = sp - total;
@@ -1187,9 +1303,9 @@ dispatch:
       Py_DECREF(fn);
       sp -= total + 2 - is_meth;
       PUSH(res);
-      goto dispatch;
+      DISPATCH();
     }
-    case CALL_FUNCTION_EX: {
+    TARGET(CALL_FUNCTION_EX) {
       PyObject* kwargs = (oparg & 1) ? TOP() : nullptr;
       PyObject* callargs = (oparg & 1) ? SECOND() : TOP();
       PyObject* fn = PEEK((oparg & 1) + 2);
@@ -1225,9 +1341,9 @@ dispatch:
       Py_DECREF(POP());   // callargs
       Py_DECREF(POP());   // fn
       sp[-1] = res;       // replaces the NULL below the function
-      goto dispatch;
+      DISPATCH();
     }
-    case MAKE_FUNCTION: {
+    TARGET(MAKE_FUNCTION) {
       PyObject* codeobj = TOP();
       auto* fn = reinterpret_cast<PyFunctionObject*>(PyFunction_New(codeobj, f->f_globals));
       if (!fn) goto error;
@@ -1237,9 +1353,9 @@ dispatch:
       if (oparg & 0x02) fn->func_kwdefaults = POP();
       if (oparg & 0x01) fn->func_defaults = POP();
       PUSH(reinterpret_cast<PyObject*>(fn));
-      goto dispatch;
+      DISPATCH();
     }
-    case RETURN_VALUE:
+    TARGET(RETURN_VALUE)
       retval = POP();
       f->stacktop = static_cast<int>(sp - locals);
       py::leave_recursive_frame(ts);
@@ -1247,21 +1363,21 @@ dispatch:
       return retval;
 
     // ---------------------------------------------------------------- building containers
-    case BUILD_TUPLE: {
+    TARGET(BUILD_TUPLE) {
       PyObject* t = PyTuple_New(oparg);
       if (!t) goto error;
       while (--oparg >= 0) PyTuple_SET_ITEM(t, oparg, POP());
       PUSH(t);
-      goto dispatch;
+      DISPATCH();
     }
-    case BUILD_LIST: {
+    TARGET(BUILD_LIST) {
       PyObject* l = PyList_New(oparg);
       if (!l) goto error;
       while (--oparg >= 0) PyList_SET_ITEM(l, oparg, POP());
       PUSH(l);
-      goto dispatch;
+      DISPATCH();
     }
-    case BUILD_SET: {
+    TARGET(BUILD_SET) {
       PyObject* s = PySet_New(nullptr);
       if (!s) goto error;
       int err = 0;
@@ -1276,9 +1392,9 @@ dispatch:
         goto error;
       }
       PUSH(s);
-      goto dispatch;
+      DISPATCH();
     }
-    case BUILD_MAP: {
+    TARGET(BUILD_MAP) {
       PyObject* m = PyDict_New();
       if (!m) goto error;
       for (int i = 0; i < oparg; i++) {
@@ -1289,9 +1405,9 @@ dispatch:
       }
       for (int i = 0; i < 2 * oparg; i++) Py_DECREF(POP());
       PUSH(m);
-      goto dispatch;
+      DISPATCH();
     }
-    case BUILD_CONST_KEY_MAP: {
+    TARGET(BUILD_CONST_KEY_MAP) {
       PyObject* keys = TOP();
       if (!PyTuple_CheckExact(keys) || PyTuple_GET_SIZE(keys) != oparg) {
         PyErr_SetString(PyExc_SystemError, "bad BUILD_CONST_KEY_MAP keys argument");
@@ -1307,34 +1423,34 @@ dispatch:
       }
       for (int i = 0; i <= oparg; i++) Py_DECREF(POP());
       PUSH(m);
-      goto dispatch;
+      DISPATCH();
     }
-    case BUILD_STRING: {
+    TARGET(BUILD_STRING) {
       PyObject* empty = PyUnicode_New(0, 0);
       PyObject* s = empty ? _PyUnicode_JoinArray(empty, sp - oparg, oparg) : nullptr;
       Py_XDECREF(empty);
       if (!s) goto error;
       for (int i = 0; i < oparg; i++) Py_DECREF(POP());
       PUSH(s);
-      goto dispatch;
+      DISPATCH();
     }
-    case LIST_APPEND: {
+    TARGET(LIST_APPEND) {
       if (PyList_Append(PEEK(oparg + 1), TOP()) < 0) goto error;
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case SET_ADD: {
+    TARGET(SET_ADD) {
       if (PySet_Add(PEEK(oparg + 1), TOP()) != 0) goto error;
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case MAP_ADD: {   // [map, ..., key, value]
+    TARGET(MAP_ADD) {   // [map, ..., key, value]
       if (PyDict_SetItem(PEEK(oparg + 2), SECOND(), TOP()) != 0) goto error;
       Py_DECREF(POP());
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case LIST_EXTEND: {
+    TARGET(LIST_EXTEND) {
       PyObject* iterable = TOP();
       PyObject* none = _PyList_Extend(reinterpret_cast<PyListObject*>(PEEK(oparg + 1)), iterable);
       if (!none) {
@@ -1347,14 +1463,14 @@ dispatch:
       }
       Py_DECREF(none);
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case SET_UPDATE: {
+    TARGET(SET_UPDATE) {
       if (_PySet_Update(PEEK(oparg + 1), TOP()) < 0) goto error;
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case DICT_UPDATE: {
+    TARGET(DICT_UPDATE) {
       PyObject* update = TOP();
       if (PyDict_Update(PEEK(oparg + 1), update) < 0) {
         if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
@@ -1364,25 +1480,25 @@ dispatch:
         goto error;
       }
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case DICT_MERGE: {
+    TARGET(DICT_MERGE) {
       PyObject* update = TOP();
       if (_PyDict_MergeEx(PEEK(oparg + 1), update, 2) < 0) {
         kwargs_error(PEEK(oparg + 3), update);
         goto error;
       }
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case LIST_TO_TUPLE: {
+    TARGET(LIST_TO_TUPLE) {
       PyObject* t = PyList_AsTuple(TOP());
       if (!t) goto error;
       Py_DECREF(TOP());
       TOP() = t;
-      goto dispatch;
+      DISPATCH();
     }
-    case UNPACK_SEQUENCE: {
+    TARGET(UNPACK_SEQUENCE) {
       PyObject* seq = TOP();
       if (PyTuple_CheckExact(seq) && PyTuple_GET_SIZE(seq) == oparg) {
         sp--;
@@ -1399,9 +1515,9 @@ dispatch:
         sp += oparg - 1;
       }
       Py_DECREF(seq);
-      goto dispatch;
+      DISPATCH();
     }
-    case UNPACK_EX: {
+    TARGET(UNPACK_EX) {
       int total = 1 + (oparg & 0xFF) + (oparg >> 8);
       PyObject* seq = TOP();
       if (!unpack_iterable(seq, oparg & 0xFF, oparg >> 8, sp - 1 + total)) {
@@ -1410,9 +1526,9 @@ dispatch:
       }
       sp += total - 1;
       Py_DECREF(seq);
-      goto dispatch;
+      DISPATCH();
     }
-    case FORMAT_VALUE: {
+    TARGET(FORMAT_VALUE) {
       bool have_spec = (oparg & FVS_MASK) == FVS_HAVE_SPEC;
       PyObject* spec = have_spec ? TOP() : nullptr;
       PyObject* value = have_spec ? SECOND() : TOP();
@@ -1439,14 +1555,14 @@ dispatch:
       if (spec) Py_DECREF(POP());
       Py_DECREF(TOP());
       TOP() = res;
-      goto dispatch;
+      DISPATCH();
     }
 
     // ---------------------------------------------------------------- exceptions and with
-    case LOAD_ASSERTION_ERROR:
+    TARGET(LOAD_ASSERTION_ERROR)
       PUSH(Py_NewRef(PyExc_AssertionError));
-      goto dispatch;
-    case RAISE_VARARGS: {
+      DISPATCH();
+    TARGET(RAISE_VARARGS) {
       PyObject *cause = nullptr, *exc = nullptr;
       if (oparg > 2) goto handover_unsupported;
       if (oparg == 2) cause = POP();
@@ -1455,30 +1571,30 @@ dispatch:
       if (do_raise(ts, exc, cause)) goto exception_unwind;
       goto error;
     }
-    case PUSH_EXC_INFO: {
+    TARGET(PUSH_EXC_INFO) {
       PyObject* value = TOP();
       _PyErr_StackItem* info = ts->exc_info;
       TOP() = info->exc_value ? info->exc_value : Py_NewRef(Py_None);
       PUSH(Py_NewRef(value));
       info->exc_value = value;
-      goto dispatch;
+      DISPATCH();
     }
-    case POP_EXCEPT: {
+    TARGET(POP_EXCEPT) {
       _PyErr_StackItem* info = ts->exc_info;
       PyObject* old = info->exc_value;
       info->exc_value = POP();
       Py_XDECREF(old);
-      goto dispatch;
+      DISPATCH();
     }
-    case CHECK_EXC_MATCH: {
+    TARGET(CHECK_EXC_MATCH) {
       PyObject* right = TOP();
       if (!except_type_valid(right)) goto error;
       int r = PyErr_GivenExceptionMatches(SECOND(), right);
       Py_DECREF(right);
       TOP() = Py_NewRef(r ? Py_True : Py_False);
-      goto dispatch;
+      DISPATCH();
     }
-    case RERAISE: {
+    TARGET(RERAISE) {
       if (oparg) {
         PyObject* lasti = PEEK(oparg + 1);
         if (!PyLong_Check(lasti)) {
@@ -1492,7 +1608,7 @@ dispatch:
       PyErr_Restore(Py_NewRef(PyExceptionInstance_Class(val)), val, PyException_GetTraceback(val));
       goto exception_unwind;
     }
-    case BEFORE_WITH: {
+    TARGET(BEFORE_WITH) {
       PyObject* mgr = TOP();
       PyObject* enter = _PyObject_LookupSpecial(mgr, s_enter);
       if (!enter) {
@@ -1518,9 +1634,9 @@ dispatch:
       Py_DECREF(enter);
       if (!res) goto error;
       PUSH(res);
-      goto dispatch;
+      DISPATCH();
     }
-    case WITH_EXCEPT_START: {   // [exit, lasti, prev exc, exc] -> call exit(type(exc), exc, tb)
+    TARGET(WITH_EXCEPT_START) {   // [exit, lasti, prev exc, exc] -> call exit(type(exc), exc, tb)
       PyObject* val = TOP();
       PyObject* exc = PyExceptionInstance_Class(val);
       PyObject* tb = PyException_GetTraceback(val);
@@ -1529,19 +1645,19 @@ dispatch:
       PyObject* res = PyObject_Vectorcall(PEEK(4), stack + 1, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
       if (!res) goto error;
       PUSH(res);
-      goto dispatch;
+      DISPATCH();
     }
 
     // ---------------------------------------------------------------- imports, classes, match
-    case IMPORT_NAME: {
+    TARGET(IMPORT_NAME) {
       PyObject* res = import_name(ts, f, NAME(oparg), TOP(), SECOND());
       if (!res) goto error;
       Py_DECREF(POP());
       Py_DECREF(TOP());
       TOP() = res;
-      goto dispatch;
+      DISPATCH();
     }
-    case IMPORT_STAR: {
+    TARGET(IMPORT_STAR) {
       // Only at module level (the compiler forbids it elsewhere), where the names go straight into the
       // f_locals mapping; code with fast locals would need them synced both ways: CPython does that.
       if (co->co_nlocalsplus != 0) goto handover_unsupported;
@@ -1551,15 +1667,15 @@ dispatch:
       }
       if (import_all_from(f->f_locals, TOP()) != 0) goto error;
       Py_DECREF(POP());
-      goto dispatch;
+      DISPATCH();
     }
-    case IMPORT_FROM: {
+    TARGET(IMPORT_FROM) {
       PyObject* x = import_from(TOP(), NAME(oparg));
       if (!x) goto error;
       PUSH(x);
-      goto dispatch;
+      DISPATCH();
     }
-    case LOAD_BUILD_CLASS: {
+    TARGET(LOAD_BUILD_CLASS) {
       PyObject* bc;
       if (PyDict_CheckExact(f->f_builtins)) {
         bc = PyDict_GetItemWithError(f->f_builtins, s_build_class);
@@ -1576,44 +1692,44 @@ dispatch:
         }
       }
       PUSH(bc);
-      goto dispatch;
+      DISPATCH();
     }
-    case GET_LEN: {
+    TARGET(GET_LEN) {
       Py_ssize_t n = PyObject_Length(TOP());
       if (n < 0) goto error;
       PyObject* o = PyLong_FromSsize_t(n);
       if (!o) goto error;
       PUSH(o);
-      goto dispatch;
+      DISPATCH();
     }
-    case MATCH_KEYS: {
+    TARGET(MATCH_KEYS) {
       PyObject* values = match_keys(SECOND(), TOP());
       if (!values) goto error;
       PUSH(values);
-      goto dispatch;
+      DISPATCH();
     }
-    case MATCH_CLASS: {
+    TARGET(MATCH_CLASS) {
       PyObject* attrs = match_class(THIRD(), SECOND(), oparg, TOP());
       if (!attrs && PyErr_Occurred()) goto error;
       Py_DECREF(POP());
       Py_DECREF(POP());
       Py_SETREF(TOP(), attrs ? attrs : Py_NewRef(Py_None));
-      goto dispatch;
+      DISPATCH();
     }
-    case MATCH_MAPPING:
+    TARGET(MATCH_MAPPING)
       {
         PyObject* res = (Py_TYPE(TOP())->tp_flags & Py_TPFLAGS_MAPPING) ? Py_True : Py_False;
         PUSH(Py_NewRef(res));
       }
-      goto dispatch;
-    case MATCH_SEQUENCE:
+      DISPATCH();
+    TARGET(MATCH_SEQUENCE)
       {
         PyObject* res = (Py_TYPE(TOP())->tp_flags & Py_TPFLAGS_SEQUENCE) ? Py_True : Py_False;
         PUSH(Py_NewRef(res));
       }
-      goto dispatch;
+      DISPATCH();
 
-    default:
+    L_unsupported:
       goto handover_unsupported;
   }
 
@@ -1732,6 +1848,8 @@ unwind: {
 #undef SETLOCAL
 #undef NAME
 #undef JUMP_TO
+#undef DISPATCH
+#undef TARGET
 }
 
 }  // namespace fastpy

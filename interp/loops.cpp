@@ -69,16 +69,6 @@ LoopTable* loops_build(PyCodeObject* co) {
 
 void loops_free(LoopTable* t) { jit_free(t); }
 
-LoopSlot* loops_find(LoopTable* t, int jump_index) {
-  int lo = 0, hi = t->n - 1;
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    if (t->slots[mid].jump < jump_index) lo = mid + 1;
-    else hi = mid;
-  }
-  return &t->slots[lo];
-}
-
 void set_hot_loop_handler(HotLoopHandler h) { g_hot_loop = h ? h : &default_hot_loop; }
 HotLoopHandler hot_loop_handler() { return g_hot_loop; }
 

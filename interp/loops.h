@@ -41,7 +41,15 @@ LoopTable* loops_build(PyCodeObject* co);
 void loops_free(LoopTable* t);
 // The slot of the loop closed by the backward jump at `jump_index`; never nullptr for a jump that
 // loops_build saw (the bytecode of a code object never changes its jumps).
-LoopSlot* loops_find(LoopTable* t, int jump_index);
+inline LoopSlot* loops_find(LoopTable* t, int jump_index) {   // binary search: inlined at back-edges
+  int lo = 0, hi = t->n - 1;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (t->slots[mid].jump < jump_index) lo = mid + 1;
+    else hi = mid;
+  }
+  return &t->slots[lo];
+}
 
 // The recorder's entry point, called by the interpreter at a loop header whose counter passed
 // FASTPY_HOT_LOOP, with the frame exact (prev_instr at the header's predecessor, stacktop set).

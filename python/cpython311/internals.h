@@ -24,8 +24,8 @@
 #include <internal/pycore_pystate.h>
 
 // python/cpython311/opcode_tables.c: CPython's own tables, which the interpreter does not export.
-extern "C" const uint8_t* const fastpy_opcode_deopt;   // specialized opcode -> base opcode
-extern "C" const uint8_t* const fastpy_opcode_caches;  // base opcode -> inline CACHE code units
+extern "C" const uint8_t fastpy_opcode_deopt[256];   // specialized opcode -> base opcode
+extern "C" const uint8_t fastpy_opcode_caches[256];  // base opcode -> inline CACHE code units
 
 namespace fastpy::py {
 

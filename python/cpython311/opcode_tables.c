@@ -7,8 +7,8 @@
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
 #error "fastpy: opcode tables verified only for CPython 3.11"
 #endif
+/* The tables are defined under fastpy's names (arrays, not pointers: one load less per instruction). */
+#define _PyOpcode_Deopt fastpy_opcode_deopt    /* specialized opcode -> base opcode */
+#define _PyOpcode_Caches fastpy_opcode_caches  /* base opcode -> inline CACHE units */
 #define NEED_OPCODE_TABLES
 #include <internal/pycore_opcode.h>
-
-const uint8_t* const fastpy_opcode_deopt = _PyOpcode_Deopt;    /* specialized opcode -> base opcode */
-const uint8_t* const fastpy_opcode_caches = _PyOpcode_Caches;  /* base opcode -> inline CACHE units */

@@ -458,6 +458,12 @@ PROGRAMS = {
     """,
 }
 
+# Over 256 locals, constants and code units in the loop body: EXTENDED_ARG on STORE_FAST, LOAD_CONST,
+# FOR_ITER and JUMP_BACKWARD.
+PROGRAMS["extended_args"] = ("def main():\n    out = []\n    for i in range(3):\n" +
+                             "".join(f"        v{k} = i + {k}\n" for k in range(300)) +
+                             "        out.append(v299 + v0)\n    return out\n")
+
 
 def _compile(name, source):
     ns = {"__name__": "prog_" + name}
