@@ -602,8 +602,18 @@ inline PyObject** store_subscr_slot(PyObject* container, PyObject* sub) {
                                                          : nullptr;
 }
 
+// `module.name` for an exact module whose type has no attribute of that name (so no descriptor can take
+// precedence): the value in the module's dict, borrowed; nullptr = take the generic path (which also
+// calls a module-level __getattr__).
+inline PyObject* module_attr_fast(PyObject* obj, PyObject* name) {
+  if (!PyModule_CheckExact(obj) || _PyType_Lookup(&PyModule_Type, name)) return nullptr;
+  PyObject* v = PyDict_GetItemWithError(PyModule_GetDict(obj), name);
+  if (!v && PyErr_Occurred()) PyErr_Clear();   // the generic path repeats the lookup and raises
+  return v;
+}
+
 // BINARY_OP on two exact floats or two small ints; nullptr (no error) = take the generic path.
-inline PyObject* binary_fast(int oparg, PyObject* a, PyObject* b) {
+__attribute__((always_inline)) inline PyObject* binary_fast(int oparg, PyObject* a, PyObject* b) {
   if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
     double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
     switch (oparg) {
@@ -644,7 +654,7 @@ static_assert(NB_ADD == 0 && NB_SUBTRACT == 10 && NB_INPLACE_ADD == 13 && NB_INP
               "kBinaryOps follows opcode.h's NB_* order");
 
 // COMPARE_OP on two exact floats or two small ints: Py_True/Py_False (borrowed), nullptr = generic.
-inline PyObject* compare_fast(int op, PyObject* a, PyObject* b) {
+__attribute__((always_inline)) inline PyObject* compare_fast(int op, PyObject* a, PyObject* b) {
   bool r;
   if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
     double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
@@ -1172,16 +1182,23 @@ L_EXTENDED_ARG: {   // widens the next instruction's oparg; `start` stays at the
 
     // ---------------------------------------------------------------- attributes
     TARGET(LOAD_ATTR) {
-      PyObject* res = PyObject_GetAttr(TOP(), NAME(oparg));
-      if (!res) goto error;
+      PyObject* res = module_attr_fast(TOP(), NAME(oparg));
+      if (res) {
+        Py_INCREF(res);
+      } else {
+        res = PyObject_GetAttr(TOP(), NAME(oparg));
+        if (!res) goto error;
+      }
       Py_DECREF(TOP());
       TOP() = res;
       DISPATCH();
     }
     TARGET(LOAD_METHOD) {
       PyObject* obj = TOP();
-      PyObject* meth = nullptr;
-      int found = _PyObject_GetMethod(obj, NAME(oparg), &meth);
+      PyObject* meth = module_attr_fast(obj, NAME(oparg));
+      int found = 0;
+      if (meth) Py_INCREF(meth);
+      else found = _PyObject_GetMethod(obj, NAME(oparg), &meth);
       if (!meth) goto error;
       if (found) {   // meth | self
         TOP() = meth;
