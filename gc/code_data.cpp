@@ -15,6 +15,7 @@ void code_data_free(void* data) {
   stat_inc(Stat::code_freed);
   auto* cd = static_cast<CodeData*>(data);
   jit_free(cd->loops);
+  jit_free(cd->globals_cache);
   jit_delete(cd);
 }
 

@@ -12,11 +12,20 @@ enum CodeFlag : uint32_t {
 
 struct LoopTable;   // interp/loops.h; plain jit_malloc memory
 
+// The fastpy interpreter's LOAD_GLOBAL cache, one per name in co_names: the value (borrowed) found while
+// the globals and builtins dicts had these version tags (never 0, so a zeroed slot is empty).
+struct GlobalSlot {
+  uint64_t globals_version;
+  uint64_t builtins_version;
+  void* value;
+};
+
 struct CodeData {
   uint32_t flags = 0;
   uint64_t calls = 0;   // frames of this code the hook saw
   bool scanned = false;          // loops below is valid
   LoopTable* loops = nullptr;    // the code's loops; nullptr when it has none
+  GlobalSlot* globals_cache = nullptr;   // co_names entries, zeroed; nullptr when not allocated
 };
 
 CodeData* code_data_new();

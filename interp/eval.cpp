@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "gc/code_data.h"
+#include "gc/jit_heap.h"
 #include "interp/loops.h"
 #include "runtime/params.h"
 #include "runtime/stats.h"
@@ -713,6 +714,15 @@ bool interp_init() {
   return true;
 }
 
+void interp_prepare(PyCodeObject* co, CodeData* cd) {
+  if (cd->scanned) return;
+  cd->loops = loops_build(co);
+  if (Py_ssize_t n = PyTuple_GET_SIZE(co->co_names)) {
+    cd->globals_cache = static_cast<GlobalSlot*>(jit_malloc(sizeof(GlobalSlot) * n));
+  }
+  cd->scanned = true;
+}
+
 const unsigned long long* interp_handovers_by_opcode() { return g_handovers; }
 void interp_handovers_reset() { std::memset(g_handovers, 0, sizeof g_handovers); }
 
@@ -728,6 +738,7 @@ PyObject* interp_run(PyThreadState* ts, _PyInterpreterFrame* f, CodeData* cd) {
   PyObject* const names = co->co_names;
   _PyCFrame* const cframe = ts->cframe;   // shared with our caller: settrace() from a callee shows here
   LoopTable* const loops = cd->loops;
+  GlobalSlot* const globals_cache = cd->globals_cache;
   const uint32_t hot_loop = static_cast<uint32_t>(g_params.get(ParamId::hot_loop));
 
   py::CodeUnit* next = f->prev_instr + 1;
@@ -932,13 +943,27 @@ L_EXTENDED_ARG: {   // widens the next instruction's oparg; `start` stays at the
       PyObject* name = NAME(oparg >> 1);
       PyObject* v;
       if (PyDict_CheckExact(f->f_globals) && PyDict_CheckExact(f->f_builtins)) {
-        v = PyDict_GetItemWithError(f->f_globals, name);
-        if (!v) {
-          if (PyErr_Occurred()) goto error;
-          v = PyDict_GetItemWithError(f->f_builtins, name);
+        // Cached per name while neither dict changed: a dict's version tag (PEP 509) is globally unique
+        // and changes with every mutation, so a match also proves the borrowed value is still alive.
+        uint64_t gver = reinterpret_cast<PyDictObject*>(f->f_globals)->ma_version_tag;
+        uint64_t bver = reinterpret_cast<PyDictObject*>(f->f_builtins)->ma_version_tag;
+        GlobalSlot* slot = globals_cache ? &globals_cache[oparg >> 1] : nullptr;
+        if (slot && slot->globals_version == gver && slot->builtins_version == bver) {
+          v = static_cast<PyObject*>(slot->value);
+        } else {
+          v = PyDict_GetItemWithError(f->f_globals, name);
           if (!v) {
-            if (!PyErr_Occurred()) raise_with_name(PyExc_NameError, kNameErrorMsg, name);
-            goto error;
+            if (PyErr_Occurred()) goto error;
+            v = PyDict_GetItemWithError(f->f_builtins, name);
+            if (!v) {
+              if (!PyErr_Occurred()) raise_with_name(PyExc_NameError, kNameErrorMsg, name);
+              goto error;
+            }
+          }
+          // Only if the lookup itself (a key's __eq__) changed nothing.
+          if (slot && reinterpret_cast<PyDictObject*>(f->f_globals)->ma_version_tag == gver &&
+              reinterpret_cast<PyDictObject*>(f->f_builtins)->ma_version_tag == bver) {
+            *slot = {gver, bver, v};
           }
         }
         Py_INCREF(v);
@@ -1103,6 +1128,19 @@ L_EXTENDED_ARG: {   // widens the next instruction's oparg; `start` stays at the
       PyObject* left = SECOND();
       PyObject* res = compare_fast(oparg, left, right);
       if (res) {
+        // Two exact floats or small ints followed by a conditional forward jump (`if a < b:`, `while`
+        // conditions): take the jump here, as CPython's COMPARE_OP_*_JUMP does. Nothing runs in between
+        // (freeing an int or float runs no code), so no one can observe the skipped push and pop.
+        int jump_op = fastpy_opcode_deopt[_Py_OPCODE(*next)];
+        if (jump_op == POP_JUMP_FORWARD_IF_FALSE || jump_op == POP_JUMP_FORWARD_IF_TRUE) {
+          sp -= 2;
+          Py_DECREF(left);
+          Py_DECREF(right);
+          here = next;
+          f->prev_instr = here;
+          bool taken = (res == Py_True) == (jump_op == POP_JUMP_FORWARD_IF_TRUE);
+          JUMP_TO(here + 1 + (taken ? _Py_OPARG(*here) : 0));
+        }
         Py_INCREF(res);
       } else {
         res = PyObject_RichCompare(left, right, oparg);

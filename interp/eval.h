@@ -12,6 +12,10 @@ struct CodeData;
 // nullptr with an exception set; the caller (_PyEval_Vector) clears the frame.
 PyObject* interp_run(PyThreadState* ts, struct _PyInterpreterFrame* f, CodeData* cd);
 
+// Before the first interp_run of a code object: finds its loops and sets up the interpreter's per-code
+// caches in `cd` (once; later calls return at once).
+void interp_prepare(PyCodeObject* co, CodeData* cd);
+
 // Once, at module init: interned names and the like. False with a Python error set.
 bool interp_init();
 

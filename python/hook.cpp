@@ -6,7 +6,6 @@
 
 #include "gc/code_data.h"
 #include "interp/eval.h"
-#include "interp/loops.h"
 #include "python/code_extra.h"
 #include "python/cpython311/internals.h"
 #include "runtime/params.h"
@@ -77,10 +76,7 @@ CodeData* interp_candidate(py::Frame* f) {
     }
   }
   if (cd->flags & kCodeNoJit) return nullptr;
-  if (!cd->scanned) {
-    cd->loops = loops_build(co);
-    cd->scanned = true;
-  }
+  interp_prepare(co, cd);
   if (cd->flags & kCodeJit) return cd;
   return (g_whole_program && cd->loops) ? cd : nullptr;
 }

@@ -367,6 +367,31 @@ PROGRAMS = {
                 out.append(str(e))
             return out
     """,
+    "globals_rebound_and_builtins_shadowed_mid_loop": """
+        G = 1
+        def main():
+            global G
+            out = []
+            for i in range(7):
+                out.append((G, len("ab")))
+                if i == 1:
+                    G = "rebound"
+                if i == 2:
+                    globals()["len"] = lambda s: -1       # shadows the builtin
+                if i == 3:
+                    del globals()["len"]
+                if i == 4:
+                    import builtins
+                    builtins.abs = abs                    # builtins dict changes, values do not
+                if i == 5:
+                    del G
+                    try:
+                        G
+                    except NameError as e:
+                        out.append(str(e))
+                    G = 0
+            return out
+    """,
     "fstrings_and_format": """
         class R:
             def __repr__(self):
