@@ -813,3 +813,39 @@ def test_uncaught_exception_traceback_same_as_cpython(tmp_path):
     plain, fast = run_both(tmp_path, UNCAUGHT, env={"FASTPY_TIERS": "interp"})
     assert plain.returncode == 1 and "KeyError: 'missing'" in plain.stderr
     assert_same(plain, fast)
+
+
+def test_no_leaks_across_all_programs(interp_only):
+    """Runs each program and raiser 20 times: the interpreter leaves no more allocated blocks behind than
+    plain CPython does (a leaked new object per run would leave 20 more)."""
+    fastpy = interp_only
+    mains = [(n, _compile(n, src)) for n, src in sorted(PROGRAMS.items())]
+    mains += [(w, _compile("raise", _raiser_source(body))) for w, body in sorted(RAISERS.items())]
+    sink = io.StringIO()
+
+    def run(main, times):
+        for _ in range(times):
+            with contextlib.redirect_stdout(sink):
+                try:
+                    main()
+                except Exception:
+                    traceback.format_exc()
+
+    def growth(main):
+        run(main, 3)            # warm-up: caches, interned strings, imports, warning registries
+        gc.collect()
+        before = sys.getallocatedblocks()
+        run(main, 20)
+        gc.collect()
+        return sys.getallocatedblocks() - before
+
+    leaks = {}
+    for name, main in mains:
+        plain = growth(main)    # some programs keep data on purpose (a module-level list that grows)
+        with fastpy.enabled():
+            d = stats_delta(fastpy, lambda: run(main, 1))
+            fast = growth(main)
+        assert d["frames_interp"] >= 1, name
+        if fast - plain >= 10:
+            leaks[name] = (plain, fast)
+    assert not leaks
