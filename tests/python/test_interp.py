@@ -219,7 +219,7 @@ PROGRAMS = {
                 m = K().m
                 out.append(m(x=i))
             for bad in ("f()", "f(1, c=1, a=2)", "f(1, 2, c=1, **{'c': 2})", "K().m(1, 2)", "len(1)",
-                        "f(*1, c=2)", "f(1, **1)", "(1)()"):
+                        "f(*1, c=2)", "f(1, **1)", "(lambda: 1)()()"):
                 try:
                     eval(bad)
                 except TypeError as e:
