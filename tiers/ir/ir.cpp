@@ -1,0 +1,127 @@
+// Trace IR: table lookups, snapshots and the verifier.
+#include "tiers/ir/ir.h"
+
+#include <cstdio>
+
+namespace fastpy::ir {
+
+bool ir_op_from_name(std::string_view name, IROp* out) {
+  for (int i = 0; i < IR__count; i++) {
+    if (name == kIROpInfo[i].name) { *out = IROp(i); return true; }
+  }
+  return false;
+}
+
+bool ir_type_from_name(std::string_view name, IRType* out) {
+  for (int i = 0; i < IRT_any; i++) {
+    if (name == kIRTypeNames[i]) { *out = IRType(i); return true; }
+  }
+  return false;
+}
+
+int Trace::add_snapshot(int32_t pc, std::vector<SnapEntry> entries) {
+  snaps.push_back(Snapshot{pc, size(), std::move(entries)});
+  return int(snaps.size() - 1);
+}
+
+namespace {
+
+// "%<ref>: <op>: " prefix of every message about one instruction.
+std::string at(const Trace& t, IRRef r) {
+  return "%" + std::to_string(r) + ": " + ir_name(t.ins[r].op) + ": ";
+}
+
+// True when a value of type ty satisfies kind k for an instruction of type self.
+bool kind_accepts(IRKind k, IRType ty, IRType self) {
+  if (k == IRK_addr) return ty == IRT_obj || ty == IRT_ptr;
+  if (k == IRK_any) return ty == self;
+  return int(k) == int(ty);
+}
+
+// Checks one operand slot (which = 'a' or 'b') of instruction r against kind k.
+std::string check_operand(const Trace& t, IRRef r, char which, IRRef ref, IRKind k) {
+  const IRIns& i = t.ins[r];
+  std::string w = std::string("operand ") + which;
+  if (k == IRK_none) return ref == kNoRef ? "" : at(t, r) + "unexpected " + w;
+  if (ref == kNoRef) return at(t, r) + "missing " + w;
+  if (ref < 0 || ref >= t.size()) return at(t, r) + w + " %" + std::to_string(ref) + " does not exist";
+  bool forward_ok = i.op == IR_phi && which == 'b';
+  if (ref >= r && !forward_ok) return at(t, r) + w + " %" + std::to_string(ref) + " used before defined";
+  IRType ty = t.ins[ref].type;
+  if (!kind_accepts(k, ty, i.type))
+    return at(t, r) + w + " has type " + (ty < IRT__count ? kIRTypeNames[ty] : "?");
+  return "";
+}
+
+// Checks the type, immediate and snapshot index of instruction r.
+std::string check_fields(const Trace& t, IRRef r) {
+  const IRIns& i = t.ins[r];
+  const IROpInfo& info = ir_info(i.op);
+  if (info.result == IRT_any ? (i.type >= IRT_void) : (i.type != info.result))
+    return at(t, r) + "wrong result type " + (i.type < IRT__count ? kIRTypeNames[i.type] : "?");
+  if (info.imm == IMM_none && i.imm != 0) return at(t, r) + "unexpected immediate";
+  if (info.imm == IMM_bool && i.imm != 0 && i.imm != 1) return at(t, r) + "bool immediate not 0/1";
+  if (!info.is_guard) return i.snap == -1 ? "" : at(t, r) + "snapshot on a non-guard";
+  if (i.snap < 0 || size_t(i.snap) >= t.snaps.size())
+    return at(t, r) + "snapshot " + std::to_string(i.snap) + " does not exist";
+  if (t.snaps[i.snap].at > r) return at(t, r) + "snapshot " + std::to_string(i.snap) + " taken after the guard";
+  return "";
+}
+
+// Checks loop/phi placement of instruction r; *loops counts the loop instructions seen.
+std::string check_structure(const Trace& t, IRRef r, int* loops) {
+  IROp op = t.ins[r].op;
+  if (op == IR_loop && ++*loops > 1) return at(t, r) + "second loop";
+  if (op != IR_phi) return "";
+  IROp prev = r > 0 ? t.ins[r - 1].op : IR__count;
+  if (prev != IR_loop && prev != IR_phi) return at(t, r) + "phi not right after loop";
+  return "";
+}
+
+// Checks instruction r.
+std::string check_ins(const Trace& t, IRRef r, int* loops) {
+  const IRIns& i = t.ins[r];
+  if (i.op >= IR__count) return "%" + std::to_string(r) + ": bad op " + std::to_string(int(i.op));
+  const IROpInfo& info = ir_info(i.op);
+  std::string e = check_fields(t, r);
+  if (e.empty()) e = check_operand(t, r, 'a', i.a, info.ka);
+  if (e.empty()) e = check_operand(t, r, 'b', i.b, info.kb);
+  if (e.empty()) e = check_structure(t, r, loops);
+  return e;
+}
+
+// Checks snapshot s: position, then entries in range, defined before it, valued, slots increasing.
+std::string check_snapshot(const Trace& t, size_t s) {
+  const Snapshot& sn = t.snaps[s];
+  std::string where = "snap " + std::to_string(s) + ": ";
+  if (sn.pc < 0) return where + "negative pc";
+  if (sn.at < 0 || sn.at > t.size()) return where + "position out of range";
+  if (s > 0 && t.snaps[s - 1].at > sn.at) return where + "taken before the previous snapshot";
+  int32_t last_slot = -1;
+  for (const SnapEntry& e : sn.entries) {
+    std::string slot = "slot " + std::to_string(e.slot) + ": ";
+    if (e.slot <= last_slot) return where + slot + "slots not increasing";
+    last_slot = e.slot;
+    if (e.ref < 0 || e.ref >= t.size()) return where + slot + "no such instruction";
+    if (e.ref >= sn.at) return where + slot + "instruction defined after the snapshot";
+    if (t.ins[e.ref].type == IRT_void) return where + slot + "instruction has no value";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string ir_verify(const Trace& t) {
+  int loops = 0;
+  for (IRRef r = 0; r < t.size(); r++) {
+    std::string e = check_ins(t, r, &loops);
+    if (!e.empty()) return e;
+  }
+  for (size_t s = 0; s < t.snaps.size(); s++) {
+    std::string e = check_snapshot(t, s);
+    if (!e.empty()) return e;
+  }
+  return "";
+}
+
+}  // namespace fastpy::ir

@@ -1,0 +1,181 @@
+// Trace IR: linear SSA with explicit types, snapshots for deopt, and the builder that emits through fold
+// and CSE. The op list is ir_ops.def; everything here derives from it. Pure C++17, no Python headers.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fastpy::ir {
+
+// Value types. IRT_any appears only in the table (phi: the type of its operands), never on an instruction.
+enum IRType : uint8_t { IRT_i64, IRT_f64, IRT_bool, IRT_obj, IRT_ptr, IRT_void, IRT_any, IRT__count };
+// What a ref operand must be: the first five equal the IRType of the same name.
+enum IRKind : uint8_t { IRK_i64, IRK_f64, IRK_bool, IRK_obj, IRK_ptr, IRK_none, IRK_addr, IRK_any };
+// What the 64-bit immediate holds.
+enum IRImm : uint8_t { IMM_none, IMM_int, IMM_flt, IMM_bool, IMM_ptr };
+// Effects, from the strongest freedom (pure) to the strongest constraint (control).
+enum IREffect : uint8_t { IRE_pure, IRE_load, IRE_store, IRE_call, IRE_guard, IRE_control };
+
+// Every op of ir_ops.def, as IR_<name>.
+enum IROp : uint8_t {
+#define FASTPY_IROP(name, ...) IR_##name,
+#include "tiers/ir/ir_ops.def"
+#undef FASTPY_IROP
+  IR__count
+};
+
+// One row of ir_ops.def, as data.
+struct IROpInfo {
+  const char* name;   // text name, as printed and parsed
+  int nargs;          // ref operands (a, then b)
+  IRKind ka, kb;      // what a and b must be
+  IRImm imm;          // what the immediate holds
+  IRType result;      // result type (IRT_any: phi)
+  IREffect effect;    // pure / load / store / call / guard / control
+  bool is_guard;      // can exit the trace
+  const char* doc;    // one line
+};
+
+#define FASTPY_IROP_KINDS(a, b, i) IRK_##a, IRK_##b, IMM_##i
+// The table, indexed by IROp.
+inline constexpr IROpInfo kIROpInfo[] = {
+#define FASTPY_IROP(name, nargs, kinds, res, eff, guard, doc) \
+  {#name, nargs, FASTPY_IROP_KINDS kinds, IRT_##res, IRE_##eff, (guard) != 0, doc},
+#include "tiers/ir/ir_ops.def"
+#undef FASTPY_IROP
+};
+#undef FASTPY_IROP_KINDS
+
+// Text names of the IRType values, indexed by IRType.
+inline constexpr const char* kIRTypeNames[] = {"i64", "f64", "bool", "obj", "ptr", "void", "any"};
+
+// ---- what the rest of the code relies on
+static_assert(sizeof(kIROpInfo) / sizeof(kIROpInfo[0]) == IR__count, "one info row per op");
+static_assert(sizeof(kIRTypeNames) / sizeof(kIRTypeNames[0]) == IRT__count, "one name per type");
+static_assert(int(IRK_i64) == int(IRT_i64) && int(IRK_f64) == int(IRT_f64) && int(IRK_bool) == int(IRT_bool) &&
+                  int(IRK_obj) == int(IRT_obj) && int(IRK_ptr) == int(IRT_ptr),
+              "value kinds equal their types");
+static_assert(IR_kint == 0 && IR_kptr == 4, "constants come first (ir_is_const is a range check)");
+static_assert(IR_ne - IR_lt == 5 && IR_fne - IR_flt == 5 && IR_fle - IR_flt == IR_le - IR_lt &&
+                  IR_feq - IR_flt == IR_eq - IR_lt,
+              "i64 and f64 compares are contiguous and in the same order");
+
+// True when each row's nargs, kinds, guard flag and constant range agree.
+constexpr bool ir_table_consistent() {
+  for (int i = 0; i < IR__count; i++) {
+    const IROpInfo& r = kIROpInfo[i];
+    int refs = (r.ka != IRK_none) + (r.kb != IRK_none);
+    if (refs != r.nargs || (r.ka == IRK_none && r.kb != IRK_none)) return false;
+    if (r.is_guard != (r.effect == IRE_guard)) return false;
+    bool konst = r.nargs == 0 && r.imm != IMM_none && r.effect == IRE_pure;
+    if (konst != (i <= IR_kptr)) return false;
+    if ((r.ka == IRK_any || r.kb == IRK_any) != (r.result == IRT_any)) return false;
+  }
+  return true;
+}
+static_assert(ir_table_consistent(), "ir_ops.def: nargs/kinds/guard/constant columns disagree");
+
+// The row of ir_ops.def for op.
+inline const IROpInfo& ir_info(IROp op) { return kIROpInfo[op]; }
+// The op's text name.
+inline const char* ir_name(IROp op) { return kIROpInfo[op].name; }
+// True for kint, kflt, kbool, kobj, kptr.
+inline bool ir_is_const(IROp op) { return op <= IR_kptr; }
+// Finds an op by text name; false when unknown.
+bool ir_op_from_name(std::string_view name, IROp* out);
+// Finds a type by text name (not "any"); false when unknown.
+bool ir_type_from_name(std::string_view name, IRType* out);
+
+// An instruction's index in its trace (SSA value number).
+using IRRef = int32_t;
+// No operand / no instruction (a guard folded away returns this).
+constexpr IRRef kNoRef = -1;
+
+// One instruction.
+struct IRIns {
+  IROp op;
+  IRType type;           // result type (IRT_void for guards, stores, loop)
+  IRRef a = kNoRef;      // first ref operand
+  IRRef b = kNoRef;      // second ref operand (phi: the back-edge value)
+  int64_t imm = 0;       // immediate: int64, double bits, 0/1 or pointer value
+  int32_t snap = -1;     // guards: index of the snapshot to resume at
+};
+
+// Bits of a double, for IRIns::imm.
+inline int64_t f64_bits(double d) { int64_t r; std::memcpy(&r, &d, 8); return r; }
+// The double held in bits.
+inline double bits_f64(int64_t b) { double r; std::memcpy(&r, &b, 8); return r; }
+
+// One frame slot restored from an IR value on exit.
+struct SnapEntry {
+  int32_t slot;          // frame slot (locals, then the value stack)
+  IRRef ref;             // the value; constants are kint/kflt/... instructions
+};
+// The interpreter state a guard resumes at: DESIGN.md section 4.
+struct Snapshot {
+  int32_t pc;                      // bytecode index to resume at
+  IRRef at;                        // instruction count when taken: entries refer below, guards at or above
+  std::vector<SnapEntry> entries;  // slots that differ from the frame, slot numbers increasing
+};
+
+// A recorded trace: instructions and the snapshots its guards use.
+struct Trace {
+  std::vector<IRIns> ins;          // SSA: IRRef is the index
+  std::vector<Snapshot> snaps;     // in the order taken
+  // Appends an instruction as is (no fold, no CSE) and returns its ref.
+  IRRef append(const IRIns& i) { ins.push_back(i); return IRRef(ins.size() - 1); }
+  // Number of instructions.
+  IRRef size() const { return IRRef(ins.size()); }
+  // Takes a snapshot at the current end of the trace; returns its index.
+  int add_snapshot(int32_t pc, std::vector<SnapEntry> entries);
+};
+
+// Text form of a trace (see docs in ir_text.cpp); ir_parse(ir_print(t)) gives t back.
+std::string ir_print(const Trace& t);
+// Parses the text form into *out; returns "" or "line N: what is wrong".
+std::string ir_parse(std::string_view text, Trace* out);
+// Checks a trace against the table and the SSA/snapshot rules; returns "" or the first problem found.
+std::string ir_verify(const Trace& t);
+
+// Emits instructions into a trace through constant folding, then CSE (LuaJIT's emitir).
+class IRBuilder {
+ public:
+  // Emits into t, which must outlive the builder.
+  explicit IRBuilder(Trace* t);
+  // Folds, CSEs or appends op; guards use the latest snapshot. Returns kNoRef for a guard folded away.
+  IRRef emit(IROp op, IRRef a = kNoRef, IRRef b = kNoRef, int64_t imm = 0);
+  // Constants (CSE'd like any pure op).
+  IRRef kint(int64_t v) { return emit(IR_kint, kNoRef, kNoRef, v); }
+  IRRef kflt(double v) { return emit(IR_kflt, kNoRef, kNoRef, f64_bits(v)); }
+  IRRef kbool(bool v) { return emit(IR_kbool, kNoRef, kNoRef, v ? 1 : 0); }
+  IRRef kobj(const void* p) { return emit(IR_kobj, kNoRef, kNoRef, int64_t(uintptr_t(p))); }
+  IRRef kptr(const void* p) { return emit(IR_kptr, kNoRef, kNoRef, int64_t(uintptr_t(p))); }
+  // Takes a snapshot that following guards exit to; returns its index.
+  int snapshot(int32_t pc, std::vector<SnapEntry> entries) { return t_->add_snapshot(pc, std::move(entries)); }
+  // Sets a phi's back-edge operand once the loop body has produced it.
+  void set_backedge(IRRef phi, IRRef value) { t_->ins[phi].b = value; }
+  // The trace being built.
+  Trace* trace() const { return t_; }
+
+  bool fold = true;   // constant folding and algebraic identities (off: for bisecting a miscompile)
+  bool cse = true;    // common-subexpression elimination (off: for bisecting a miscompile)
+
+ private:
+  static constexpr IRRef kNoFold = -2;       // fold_*: nothing folds, emit i as is
+  IRRef fold_ins(const IRIns& i);            // a replacement for i (kNoRef: dropped), or kNoFold
+  IRRef fold_i64(const IRIns& i);            // i64 arithmetic, bitwise and identities
+  IRRef fold_cmp(const IRIns& i);            // i64 and f64 compares of constants
+  IRRef fold_f64(const IRIns& i);            // f64 arithmetic of constants
+  IRRef fold_guard(const IRIns& i);          // guards whose check is known to pass
+  IRRef cse_find(const IRIns& i) const;      // an earlier identical instruction, or kNoRef
+  IRRef append(const IRIns& i);              // appends and links i into the CSE chains
+
+  Trace* t_;
+  std::vector<IRRef> chain_;                 // per instruction: previous instruction with the same op
+  IRRef head_[IR__count];                    // per op: latest instruction with that op
+  IRRef barrier_ = kNoRef;                   // latest store, call or control instruction
+};
+
+}  // namespace fastpy::ir

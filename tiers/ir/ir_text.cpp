@@ -1,0 +1,244 @@
+// Text form of Trace IR: printer and parser. print -> parse -> print is byte-identical.
+//
+//   snap 0 pc=12 [0=%3 2=%5]        snapshot 0: resume at bytecode index 12, slot 0 = %3, slot 2 = %5;
+//                                   printed right before the first instruction emitted after it
+//   %0 i64 = kint 5                 every instruction: %index type = op, then its ref operands, then
+//   %1 i64 = add_ov %0, %2 @0       its immediate (comma separated); guards end with @snapshot
+//   %2 f64 = kflt 0x1.8p+1          doubles in %a hex; NaN as nan:0x<16 hex digits of the bits>
+//   %3 obj = kobj 0x7f00dead0010    pointers in hex; bools true/false; a missing operand is _
+//   %4 i64 = load_i64 %3, 16        loads: base, offset;  stores: base, value, offset
+//
+// Lines that are empty or start with '#' are ignored. The parser checks syntax only (a forward reference or
+// a wrong type parses); ir_verify checks meaning.
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "tiers/ir/ir.h"
+
+namespace fastpy::ir {
+
+namespace {
+
+// Appends printf-formatted text to *out.
+template <typename... A>
+void appendf(std::string* out, const char* fmt, A... args) {
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, fmt, args...);
+  out->append(buf, size_t(n) < sizeof buf ? size_t(n) : sizeof buf - 1);
+}
+
+// Appends a ref operand: %N, or _ for none.
+void print_ref(std::string* out, IRRef r) {
+  if (r == kNoRef) out->append("_");
+  else appendf(out, "%%%d", int(r));
+}
+
+// Appends an immediate of kind k.
+void print_imm(std::string* out, IRImm k, int64_t v) {
+  double d = bits_f64(v);
+  switch (k) {
+    case IMM_int: appendf(out, "%" PRId64, v); break;
+    case IMM_bool: out->append(v ? "true" : "false"); break;
+    case IMM_ptr: appendf(out, "0x%" PRIx64, uint64_t(v)); break;
+    case IMM_flt:
+      if (std::isnan(d)) appendf(out, "nan:0x%016" PRIx64, uint64_t(v));
+      else appendf(out, "%a", d);
+      break;
+    case IMM_none: break;
+  }
+}
+
+// Appends one snapshot line.
+void print_snap(std::string* out, const Trace& t, size_t s) {
+  const Snapshot& sn = t.snaps[s];
+  appendf(out, "snap %d pc=%d [", int(s), int(sn.pc));
+  for (size_t e = 0; e < sn.entries.size(); e++) {
+    appendf(out, e ? " %d=" : "%d=", int(sn.entries[e].slot));
+    print_ref(out, sn.entries[e].ref);
+  }
+  out->append("]\n");
+}
+
+// Appends one instruction line.
+void print_ins(std::string* out, const Trace& t, IRRef r) {
+  const IRIns& i = t.ins[r];
+  if (i.op >= IR__count) { appendf(out, "%%%d ? = ?%d\n", int(r), int(i.op)); return; }
+  const IROpInfo& info = ir_info(i.op);
+  appendf(out, "%%%d %s = %s", int(r), i.type < IRT__count ? kIRTypeNames[i.type] : "?", info.name);
+  const char* sep = " ";
+  for (int k = 0; k < info.nargs; k++, sep = ", ") {
+    out->append(sep);
+    print_ref(out, k == 0 ? i.a : i.b);
+  }
+  if (info.imm != IMM_none) {
+    out->append(sep);
+    print_imm(out, info.imm, i.imm);
+  }
+  if (i.snap != -1) appendf(out, " @%d", int(i.snap));
+  out->append("\n");
+}
+
+// A cursor over one line.
+struct Cursor {
+  std::string_view s;
+  size_t p = 0;
+  // Skips spaces and tabs.
+  void ws() { while (p < s.size() && (s[p] == ' ' || s[p] == '\t')) p++; }
+  // Consumes l (after spaces) when it comes next.
+  bool lit(std::string_view l) {
+    ws();
+    if (s.substr(p, l.size()) != l) return false;
+    p += l.size();
+    return true;
+  }
+  // The next run of characters up to a space, comma, bracket or '='.
+  std::string_view word() {
+    ws();
+    size_t b = p;
+    while (p < s.size() && !std::strchr(" \t,[]=", s[p])) p++;
+    return s.substr(b, p - b);
+  }
+  // True when only spaces are left.
+  bool end() { ws(); return p == s.size(); }
+};
+
+// Parses a whole decimal (or, with base 16, hex) integer; false on junk or overflow.
+bool to_i64(std::string_view w, int64_t* out, int base = 10) {
+  std::string s(w);
+  if (s.empty() || std::isspace((unsigned char)s[0])) return false;
+  char* end = nullptr;
+  errno = 0;
+  *out = base == 16 ? int64_t(std::strtoull(s.c_str(), &end, 16)) : std::strtoll(s.c_str(), &end, 10);
+  return errno == 0 && *end == '\0' && (base != 16 || s[0] != '-');
+}
+
+// Parses an int32 at least lo.
+bool to_i32(std::string_view w, int32_t* out, int32_t lo = 0) {
+  int64_t v;
+  if (!to_i64(w, &v) || v < lo || v > INT32_MAX) return false;
+  *out = int32_t(v);
+  return true;
+}
+
+// Parses a ref operand %N or _.
+bool parse_ref(Cursor& c, IRRef* out) {
+  if (c.lit("_")) { *out = kNoRef; return true; }
+  return c.lit("%") && to_i32(c.word(), out);
+}
+
+// Parses a double: %a hex, decimal, inf, nan, or nan:0x<bits>.
+bool to_f64(std::string_view w, int64_t* out) {
+  if (w.substr(0, 4) == "nan:") return w.size() > 6 && w.substr(4, 2) == "0x" && to_i64(w.substr(6), out, 16);
+  std::string s(w);
+  if (s.empty()) return false;
+  char* end = nullptr;
+  double d = std::strtod(s.c_str(), &end);
+  *out = f64_bits(d);
+  return *end == '\0';
+}
+
+// Parses an immediate of kind k.
+bool parse_imm(std::string_view w, IRImm k, int64_t* out) {
+  switch (k) {
+    case IMM_int: return to_i64(w, out);
+    case IMM_flt: return to_f64(w, out);
+    case IMM_bool: *out = w == "true"; return w == "true" || w == "false";
+    case IMM_ptr: return w.substr(0, 2) == "0x" && to_i64(w.substr(2), out, 16);
+    case IMM_none: return false;
+  }
+  return false;
+}
+
+// Parses "snap N pc=P [slot=%r ...]" (after "snap") into t.
+std::string parse_snap(Cursor& c, Trace* t) {
+  int32_t n, pc;
+  if (!to_i32(c.word(), &n)) return "expected a snapshot number";
+  if (size_t(n) != t->snaps.size()) return "expected snap " + std::to_string(t->snaps.size());
+  if (!c.lit("pc=") || !to_i32(c.word(), &pc)) return "expected pc=<bytecode index>";
+  if (!c.lit("[")) return "expected '['";
+  std::vector<SnapEntry> entries;
+  while (!c.lit("]")) {
+    SnapEntry e;
+    if (!to_i32(c.word(), &e.slot)) return "expected <slot>=%<ref> or ']'";
+    if (!c.lit("=") || !parse_ref(c, &e.ref)) return "expected %<ref> after '='";
+    entries.push_back(e);
+  }
+  if (!c.end()) return "unexpected text after ']'";
+  t->add_snapshot(pc, std::move(entries));
+  return "";
+}
+
+// Parses the operands, immediate and @snapshot of i (after its op name).
+std::string parse_operands(Cursor& c, IRIns* i) {
+  const IROpInfo& info = ir_info(i->op);
+  for (int k = 0; k < info.nargs; k++) {
+    if (k > 0 && !c.lit(",")) return "expected ',' before operand " + std::to_string(k + 1);
+    if (!parse_ref(c, k == 0 ? &i->a : &i->b)) return "expected %<ref> operand";
+  }
+  if (info.imm != IMM_none) {
+    if (info.nargs > 0 && !c.lit(",")) return "expected ',' before the immediate";
+    std::string_view w = c.word();
+    if (!parse_imm(w, info.imm, &i->imm)) return "bad immediate '" + std::string(w) + "'";
+  }
+  if (c.lit("@") && !to_i32(c.word(), &i->snap)) return "expected a snapshot number after '@'";
+  if (!c.end()) return "unexpected text at column " + std::to_string(c.p + 1);
+  return "";
+}
+
+// Parses "%N type = op operands" (after "%") into t.
+std::string parse_ins(Cursor& c, Trace* t) {
+  int32_t n;
+  if (!to_i32(c.word(), &n)) return "expected an instruction number after '%'";
+  if (n != t->size()) return "expected %" + std::to_string(t->size());
+  IRIns i{IR_kint, IRT_void};
+  std::string_view w = c.word();
+  if (!ir_type_from_name(w, &i.type)) return "unknown type '" + std::string(w) + "'";
+  if (!c.lit("=")) return "expected '='";
+  w = c.word();
+  if (!ir_op_from_name(w, &i.op)) return "unknown op '" + std::string(w) + "'";
+  std::string e = parse_operands(c, &i);
+  if (e.empty()) t->append(i);
+  return e;
+}
+
+// Parses one line into t.
+std::string parse_line(std::string_view line, Trace* t) {
+  Cursor c{line};
+  if (c.end() || c.lit("#")) return "";
+  if (c.lit("%")) return parse_ins(c, t);
+  if (c.word() == "snap") return parse_snap(c, t);
+  return "expected '%<n>' or 'snap'";
+}
+
+}  // namespace
+
+std::string ir_print(const Trace& t) {
+  std::string out;
+  size_t s = 0;
+  for (IRRef r = 0; r < t.size(); r++) {
+    for (; s < t.snaps.size() && t.snaps[s].at <= r; s++) print_snap(&out, t, s);
+    print_ins(&out, t, r);
+  }
+  for (; s < t.snaps.size(); s++) print_snap(&out, t, s);
+  return out;
+}
+
+std::string ir_parse(std::string_view text, Trace* out) {
+  *out = Trace();
+  int line_no = 0;
+  while (!text.empty()) {
+    line_no++;
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    std::string e = parse_line(line, out);
+    if (!e.empty()) return "line " + std::to_string(line_no) + ": " + e;
+  }
+  return "";
+}
+
+}  // namespace fastpy::ir
