@@ -115,25 +115,25 @@ inline PyObject* module_attr_fast(PyObject* obj, PyObject* name) {
 
 // BINARY_OP on two exact floats or two small ints; nullptr (no error) = take the generic path.
 __attribute__((always_inline)) inline PyObject* binary_fast(int oparg, PyObject* a, PyObject* b) {
+  static_assert(NB_INPLACE_ADD - NB_ADD == NB_INPLACE_MULTIPLY - NB_MULTIPLY &&
+                    NB_INPLACE_ADD - NB_ADD == NB_INPLACE_SUBTRACT - NB_SUBTRACT &&
+                    NB_INPLACE_ADD - NB_ADD == NB_INPLACE_TRUE_DIVIDE - NB_TRUE_DIVIDE,
+                "in-place variants follow the plain ones at a fixed distance");
+  // Conditional branches, not a jump table: each BINARY_OP site then predicts its own operation.
+  int k = oparg >= NB_INPLACE_ADD ? oparg - (NB_INPLACE_ADD - NB_ADD) : oparg;
   if (PyFloat_CheckExact(a) && PyFloat_CheckExact(b)) {
     double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
-    switch (oparg) {
-      case NB_ADD: case NB_INPLACE_ADD: return PyFloat_FromDouble(x + y);
-      case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: return PyFloat_FromDouble(x - y);
-      case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: return PyFloat_FromDouble(x * y);
-      case NB_TRUE_DIVIDE: case NB_INPLACE_TRUE_DIVIDE:
-        return y != 0.0 ? PyFloat_FromDouble(x / y) : nullptr;
-      default: return nullptr;
-    }
+    if (k == NB_ADD) return PyFloat_FromDouble(x + y);
+    if (k == NB_MULTIPLY) return PyFloat_FromDouble(x * y);
+    if (k == NB_SUBTRACT) return PyFloat_FromDouble(x - y);
+    if (k == NB_TRUE_DIVIDE && y != 0.0) return PyFloat_FromDouble(x / y);
+    return nullptr;
   }
   if (is_medium_int(a) && is_medium_int(b)) {
     long long x = medium_value(a), y = medium_value(b);   // |x|, |y| < 2**30: no overflow below
-    switch (oparg) {
-      case NB_ADD: case NB_INPLACE_ADD: return PyLong_FromLongLong(x + y);
-      case NB_SUBTRACT: case NB_INPLACE_SUBTRACT: return PyLong_FromLongLong(x - y);
-      case NB_MULTIPLY: case NB_INPLACE_MULTIPLY: return PyLong_FromLongLong(x * y);
-      default: return nullptr;
-    }
+    if (k == NB_ADD) return PyLong_FromLongLong(x + y);
+    if (k == NB_SUBTRACT) return PyLong_FromLongLong(x - y);
+    if (k == NB_MULTIPLY) return PyLong_FromLongLong(x * y);
   }
   return nullptr;
 }
