@@ -18,6 +18,18 @@ PyObject* s_get;         // "get"
 PyObject* s_match_args;  // "__match_args__"
 PyObject* s_dunder_dict; // "__dict__"
 
+int lookup_mapping(PyObject* ns, PyObject* name, PyObject** out) {
+  if (PyDict_CheckExact(ns)) {
+    *out = Py_XNewRef(PyDict_GetItemWithError(ns, name));
+    return *out ? 1 : (PyErr_Occurred() ? -1 : 0);
+  }
+  *out = PyObject_GetItem(ns, name);
+  if (*out) return 1;
+  if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+  PyErr_Clear();
+  return 0;
+}
+
 // ---------------------------------------------------------------- error messages CPython formats itself
 // format_exc_check_arg(): NameError carries the name so the traceback printer can suggest another.
 void raise_with_name(PyObject* exc_type, const char* fmt, PyObject* name) {

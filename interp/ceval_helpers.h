@@ -25,6 +25,9 @@ constexpr const char* kNameErrorMsg = "name '%.200s' is not defined";
 
 // format_exc_check_arg(): raises exc_type(fmt % name); a NameError also gets .name (for suggestions).
 void raise_with_name(PyObject* exc_type, const char* fmt, PyObject* name);
+// `ns[name]` for LOAD_NAME / LOAD_CLASSDEREF: 1 with a new reference in *out, 0 (and *out = nullptr) when
+// absent (a KeyError is swallowed), -1 with an exception set.
+int lookup_mapping(PyObject* ns, PyObject* name, PyObject** out);
 // UnboundLocalError / NameError for LOAD_FAST, DELETE_FAST and the *_DEREF instructions.
 void unbound_local(PyCodeObject* co, int oparg);
 void unbound_deref(PyCodeObject* co, int oparg);

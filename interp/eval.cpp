@@ -417,17 +417,7 @@ L_EXTENDED_ARG: {   // widens the next instruction's oparg; `start` stays at the
       PyObject* name = PyTuple_GET_ITEM(co->co_localsplusnames, oparg);
       PyObject* ns = f->f_locals;
       PyObject* v;
-      if (PyDict_CheckExact(ns)) {
-        v = PyDict_GetItemWithError(ns, name);
-        if (v) Py_INCREF(v);
-        else if (PyErr_Occurred()) goto error;
-      } else {
-        v = PyObject_GetItem(ns, name);
-        if (!v) {
-          if (!PyErr_ExceptionMatches(PyExc_KeyError)) goto error;
-          PyErr_Clear();
-        }
-      }
+      if (lookup_mapping(ns, name, &v) < 0) goto error;
       if (!v) {
         v = PyCell_GET(GETLOCAL(oparg));
         if (!v) {
@@ -507,17 +497,7 @@ L_EXTENDED_ARG: {   // widens the next instruction's oparg; `start` stays at the
         PyErr_Format(PyExc_SystemError, "no locals when loading %R", name);
         goto error;
       }
-      if (PyDict_CheckExact(ns)) {
-        v = PyDict_GetItemWithError(ns, name);
-        if (v) Py_INCREF(v);
-        else if (PyErr_Occurred()) goto error;
-      } else {
-        v = PyObject_GetItem(ns, name);
-        if (!v) {
-          if (!PyErr_ExceptionMatches(PyExc_KeyError)) goto error;
-          PyErr_Clear();
-        }
-      }
+      if (lookup_mapping(ns, name, &v) < 0) goto error;
       if (!v) {
         v = PyDict_GetItemWithError(f->f_globals, name);
         if (v) {

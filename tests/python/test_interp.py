@@ -392,6 +392,26 @@ PROGRAMS = {
                     G = 0
             return out
     """,
+    "names_in_module_and_class_bodies": """
+        class Ns(dict):          # a namespace that is not an exact dict: the generic mapping path
+            pass
+        SRC = ("t = 0\\nfor i in range(5):\\n    t += i\\n    del i\\nout.append(t)\\n"
+               "try:\\n    nope\\nexcept NameError as e:\\n    out.append(str(e))\\n"
+               "try:\\n    del nope\\nexcept NameError as e:\\n    out.append(str(e))\\n")
+        def main():
+            out = []
+            code = compile(SRC, "<module>", "exec")
+            exec(code, {"out": out})
+            exec(code, {"out": out}, Ns())
+            x = 7
+            class C:
+                y = x            # LOAD_CLASSDEREF
+                for k in range(2):
+                    y += k
+                z = [x for _ in range(2)]
+            out.append((C.y, C.z, C.k))
+            return out
+    """,
     "fstrings_and_format": """
         class R:
             def __repr__(self):
