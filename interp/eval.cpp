@@ -103,6 +103,24 @@ inline PyObject** store_subscr_slot(PyObject* container, PyObject* sub) {
                                                          : nullptr;
 }
 
+// A builtin C function taking one argument (METH_O) or positional arguments (METH_FASTCALL), called
+// directly as CPython's specialized PRECALL_NO_KW_BUILTIN_O/_FAST does, with the same recursion check and
+// result check as the generic vectorcall path. nullptr without an error set = not such a call.
+inline PyObject* call_builtin_fast(PyThreadState* ts, PyObject* fn, PyObject** args, int nargs) {
+  if (!PyCFunction_CheckExact(fn)) return nullptr;
+  int flags = PyCFunction_GET_FLAGS(fn);
+  if (flags != METH_O && flags != METH_FASTCALL) return nullptr;
+  if (flags == METH_O && nargs != 1) return nullptr;
+  if (Py_EnterRecursiveCall(" while calling a Python object")) return nullptr;
+  PyObject* self = PyCFunction_GET_SELF(fn);
+  PyCFunction cfunc = PyCFunction_GET_FUNCTION(fn);
+  PyObject* res = flags == METH_O ? cfunc(self, args[0])
+                                  : reinterpret_cast<_PyCFunctionFast>(reinterpret_cast<void (*)()>(cfunc))(
+                                        self, args, nargs);
+  Py_LeaveRecursiveCall();
+  return _Py_CheckFunctionResult(ts, fn, res, nullptr);
+}
+
 // `module.name` for an exact module whose type has no attribute of that name (so no descriptor can take
 // precedence): the value in the module's dict, borrowed; nullptr = take the generic path (which also
 // calls a module-level __getattr__).
@@ -831,7 +849,10 @@ L_EXTENDED_ARG: {   // widens the next instruction's oparg; `start` stays at the
       PyObject** args = sp - total;
       PyObject* fn = args[-1];
       Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-      PyObject* res = PyObject_Vectorcall(fn, args, (total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+      PyObject* res = kwnames ? nullptr : call_builtin_fast(ts, fn, args, total);
+      if (!res && !PyErr_Occurred()) {
+        res = PyObject_Vectorcall(fn, args, (total - nkw) | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
+      }
       kwnames = nullptr;
       if (!res) goto error;
       for (int i = 0; i < total; i++) Py_DECREF(args[i]);
