@@ -1,0 +1,274 @@
+// The reference executor of Trace IR: one switch case per op, written for obviousness, not speed.
+// The semantics are the doc column of ir_ops.def; ir_exec.h says how inputs, loops and boxing work.
+#include "tiers/ir/ir_exec.h"
+
+#include <cstring>
+#include <utility>
+
+namespace fastpy::ir {
+
+namespace {
+
+// What running one instruction did.
+enum class Step { next, stop };
+
+// The 64-bit value of a double (its IEEE bits).
+uint64_t from_f64(double d) { return uint64_t(f64_bits(d)); }
+// The double held in a 64-bit value.
+double to_f64(uint64_t v) { return bits_f64(int64_t(v)); }
+// The 64-bit value of a bool: 0 or 1.
+uint64_t from_bool(bool b) { return b ? 1 : 0; }
+
+// Pure i64 ops: bitwise, shifts (count masked by 63) and signed compares. False when op is not one of them.
+bool eval_i64(IROp op, int64_t x, int64_t y, uint64_t* out) {
+  unsigned sh = unsigned(uint64_t(y) & 63);
+  switch (op) {
+    case IR_and: *out = uint64_t(x & y); return true;
+    case IR_or: *out = uint64_t(x | y); return true;
+    case IR_xor: *out = uint64_t(x ^ y); return true;
+    case IR_shl: *out = uint64_t(x) << sh; return true;       // wraps: unsigned shift
+    case IR_sar: *out = uint64_t(x >> sh); return true;       // arithmetic on g++ (and C++20)
+    case IR_lt: *out = from_bool(x < y); return true;
+    case IR_le: *out = from_bool(x <= y); return true;
+    case IR_gt: *out = from_bool(x > y); return true;
+    case IR_ge: *out = from_bool(x >= y); return true;
+    case IR_eq: *out = from_bool(x == y); return true;
+    case IR_ne: *out = from_bool(x != y); return true;
+    default: return false;
+  }
+}
+
+// Pure f64 ops: IEEE arithmetic and compares (NaN: false, except fne). False when op is not one of them.
+bool eval_f64(IROp op, double x, double y, uint64_t* out) {
+  switch (op) {
+    case IR_fadd: *out = from_f64(x + y); return true;
+    case IR_fsub: *out = from_f64(x - y); return true;
+    case IR_fmul: *out = from_f64(x * y); return true;
+    case IR_fdiv: *out = from_f64(x / y); return true;
+    case IR_fneg: *out = from_f64(x) ^ (uint64_t(1) << 63); return true;  // the sign bit, NaN included
+    case IR_flt: *out = from_bool(x < y); return true;
+    case IR_fle: *out = from_bool(x <= y); return true;
+    case IR_fgt: *out = from_bool(x > y); return true;
+    case IR_fge: *out = from_bool(x >= y); return true;
+    case IR_feq: *out = from_bool(x == y); return true;
+    case IR_fne: *out = from_bool(x != y); return true;
+    default: return false;
+  }
+}
+
+// Every other pure op: constants, i2f, not. False when op is not one of them.
+bool eval_misc(const IRIns& i, uint64_t x, uint64_t* out) {
+  switch (i.op) {
+    case IR_kint: case IR_kflt: case IR_kbool: case IR_kobj: case IR_kptr:
+      *out = uint64_t(i.imm);
+      return true;
+    case IR_i2f: *out = from_f64(double(int64_t(x))); return true;  // round to nearest
+    case IR_not: *out = from_bool(x == 0); return true;
+    default: return false;
+  }
+}
+
+// Overflow-checked i64 arithmetic. False when op is not one of them; *ok false on signed overflow.
+bool eval_ov(IROp op, int64_t x, int64_t y, int64_t* out, bool* ok) {
+  switch (op) {
+    case IR_add_ov: *ok = !__builtin_add_overflow(x, y, out); return true;
+    case IR_sub_ov: *ok = !__builtin_sub_overflow(x, y, out); return true;
+    case IR_mul_ov: *ok = !__builtin_mul_overflow(x, y, out); return true;
+    case IR_neg_ov: *ok = !__builtin_sub_overflow(int64_t(0), x, out); return true;
+    default: return false;
+  }
+}
+
+// Checks of the plain guards. False when op is not one of them; *ok false when the check fails.
+bool eval_check(IROp op, uint64_t x, uint64_t y, bool* ok) {
+  switch (op) {
+    case IR_guard_true: *ok = x != 0; return true;
+    case IR_guard_false: *ok = x == 0; return true;
+    case IR_guard_eqi: *ok = x == y; return true;
+    case IR_guard_eqp: *ok = x == y; return true;
+    default: return false;
+  }
+}
+
+// True for the ops that go through ExecOptions::boxing.
+bool is_boxing(IROp op) {
+  return op == IR_box_f64 || op == IR_box_i64 || op == IR_unbox_f64 || op == IR_unbox_i64;
+}
+
+// One execution of one trace.
+class Exec {
+ public:
+  Exec(const Trace& t, const ExecOptions& o) : t_(t), o_(o) {}
+  // Runs the trace to completion, a side exit, the iteration limit or an error.
+  ExecResult run();
+
+ private:
+  Step step(IRRef r);                          // runs instruction r
+  Step pure(IRRef r);                          // constants, arithmetic, compares, conversions
+  Step guard(IRRef r);                         // overflow-checked arithmetic and guards
+  Step memory(IRRef r);                        // load_* and store_*
+  Step boxing(IRRef r);                        // box_* and unbox_* through the hook
+  Step control(IRRef r);                       // loop (nothing) and phi on loop entry (operand a)
+  void back_edge();                            // every phi takes its operand b, all at once
+  Step exit_at(IRRef r);                       // guard r failed: fills the side-exit fields
+  Step fail(IRRef r, const std::string& msg);  // an error at instruction r
+  void set(IRRef r, uint64_t v) { res_.values[size_t(r)] = v; }
+  uint64_t val(IRRef r) const { return r == kNoRef ? 0 : res_.values[size_t(r)]; }
+
+  const Trace& t_;
+  const ExecOptions& o_;
+  ExecResult res_;
+  std::vector<IRRef> phis_;                    // the loop's phis, in order
+  std::vector<uint64_t> next_;                 // back_edge scratch: their new values
+};
+
+ExecResult Exec::run() {
+  res_.values.assign(size_t(t_.size()), 0);
+  IRRef loop = kNoRef;
+  for (IRRef r = 0; r < t_.size() && loop == kNoRef; r++)
+    if (t_.ins[r].op == IR_loop) loop = r;
+  IRRef body = loop + 1;  // first instruction after the loop's phis
+  while (loop != kNoRef && body < t_.size() && t_.ins[body].op == IR_phi) phis_.push_back(body++);
+  next_.resize(phis_.size());
+  IRRef pc = 0;
+  for (;;) {
+    if (pc == t_.size()) {
+      if (loop == kNoRef) { res_.status = ExecStatus::completed; break; }
+      if (res_.iterations >= o_.max_iterations) { res_.status = ExecStatus::iteration_limit; break; }
+      res_.iterations++;
+      back_edge();
+      pc = body;
+      continue;
+    }
+    if (step(pc) == Step::stop) break;
+    pc++;
+  }
+  return std::move(res_);
+}
+
+Step Exec::step(IRRef r) {
+  switch (ir_info(t_.ins[r].op).effect) {
+    case IRE_pure: return pure(r);
+    case IRE_guard: return is_boxing(t_.ins[r].op) ? boxing(r) : guard(r);
+    case IRE_load: case IRE_store: return memory(r);
+    case IRE_call: return is_boxing(t_.ins[r].op) ? boxing(r) : fail(r, "unsupported call op");
+    case IRE_control: return control(r);
+  }
+  return fail(r, "unknown effect");
+}
+
+Step Exec::pure(IRRef r) {
+  const IRIns& i = t_.ins[r];
+  uint64_t x = val(i.a), y = val(i.b), out = 0;
+  bool done = eval_i64(i.op, int64_t(x), int64_t(y), &out) || eval_f64(i.op, to_f64(x), to_f64(y), &out) ||
+              eval_misc(i, x, &out);
+  if (!done) return fail(r, "the executor does not implement this op");
+  set(r, out);
+  return Step::next;
+}
+
+Step Exec::guard(IRRef r) {
+  const IRIns& i = t_.ins[r];
+  uint64_t x = val(i.a), y = val(i.b);
+  int64_t out = 0;
+  bool ok = false;
+  if (!eval_ov(i.op, int64_t(x), int64_t(y), &out, &ok) && !eval_check(i.op, x, y, &ok))
+    return fail(r, "the executor does not implement this guard");
+  if (!ok) return exit_at(r);
+  set(r, uint64_t(out));  // 0 for the void guards
+  return Step::next;
+}
+
+Step Exec::memory(IRRef r) {
+  const IRIns& i = t_.ins[r];
+  uint64_t base = val(i.a);
+  if (base == 0) return fail(r, "null base pointer");
+  void* p = reinterpret_cast<void*>(uintptr_t(base + uint64_t(i.imm)));
+  uint64_t v = val(i.b);
+  switch (i.op) {
+    case IR_load_i64: case IR_load_f64: case IR_load_ptr:
+      std::memcpy(&v, p, 8);  // all three are 8 bytes: int64_t, double, void*
+      set(r, v);
+      return Step::next;
+    case IR_store_i64: case IR_store_f64: case IR_store_ptr:
+      std::memcpy(p, &v, 8);
+      return Step::next;
+    default: return fail(r, "the executor does not implement this memory op");
+  }
+}
+
+Step Exec::boxing(IRRef r) {
+  const IRIns& i = t_.ins[r];
+  if (!o_.boxing) return fail(r, "needs ExecOptions::boxing (no Python in the executor)");
+  uint64_t out = 0;
+  bool ok = o_.boxing(i.op, val(i.a), &out);
+  if (!ok && ir_info(i.op).is_guard) return exit_at(r);
+  if (!ok) return fail(r, "the boxing hook failed");
+  set(r, out);
+  return Step::next;
+}
+
+Step Exec::control(IRRef r) {
+  const IRIns& i = t_.ins[r];
+  if (i.op == IR_phi) set(r, val(i.a));
+  else if (i.op != IR_loop) return fail(r, "the executor does not implement this control op");
+  return Step::next;
+}
+
+void Exec::back_edge() {
+  for (size_t k = 0; k < phis_.size(); k++) next_[k] = val(t_.ins[phis_[k]].b);  // read every b first,
+  for (size_t k = 0; k < phis_.size(); k++) set(phis_[k], next_[k]);             // then write the phis
+}
+
+Step Exec::exit_at(IRRef r) {
+  const Snapshot& sn = t_.snaps[size_t(t_.ins[r].snap)];
+  res_.status = ExecStatus::exited;
+  res_.guard = r;
+  res_.snap = t_.ins[r].snap;
+  res_.pc = sn.pc;
+  for (const SnapEntry& e : sn.entries) res_.slots.push_back(ExitSlot{e.slot, val(e.ref)});
+  return Step::stop;
+}
+
+Step Exec::fail(IRRef r, const std::string& msg) {
+  res_.status = ExecStatus::error;
+  res_.error = "%" + std::to_string(r) + ": " + ir_name(t_.ins[r].op) + ": " + msg;
+  return Step::stop;
+}
+
+}  // namespace
+
+ExecResult ir_execute(const Trace& t, const ExecOptions& opts) {
+  std::string e = ir_verify(t);
+  if (!e.empty()) {
+    ExecResult r;
+    r.error = "invalid trace: " + e;
+    return r;
+  }
+  return Exec(t, opts).run();
+}
+
+const char* exec_status_name(ExecStatus s) {
+  switch (s) {
+    case ExecStatus::completed: return "completed";
+    case ExecStatus::exited: return "exited";
+    case ExecStatus::iteration_limit: return "iteration_limit";
+    case ExecStatus::error: return "error";
+  }
+  return "?";
+}
+
+std::string exec_describe(const ExecResult& r) {
+  std::string s = exec_status_name(r.status);
+  if (r.status == ExecStatus::error) return s + ": " + r.error;
+  if (r.status == ExecStatus::exited) {
+    s += " at %" + std::to_string(r.guard) + " snap " + std::to_string(r.snap) + " pc=" + std::to_string(r.pc) +
+         " [";
+    for (size_t k = 0; k < r.slots.size(); k++)
+      s += (k ? " " : "") + std::to_string(r.slots[k].slot) + "=" + std::to_string(int64_t(r.slots[k].value));
+    s += "]";
+  }
+  return s + " after " + std::to_string(r.iterations) + " iterations";
+}
+
+}  // namespace fastpy::ir
