@@ -312,7 +312,7 @@ PyObject* interp_run(PyThreadState* ts, _PyInterpreterFrame* f, CodeData* cd) {
 
   static void* labels[256];
   if (__builtin_expect(labels[0] == nullptr, 0)) {
-    void* by_base[256];
+    static void* by_base[256];   // static: 2 KiB on the C stack of every interpreted call would cost depth
     for (void*& l : by_base) l = &&L_unsupported;
 #define FASTPY_SET_LABEL(name) by_base[name] = &&L_##name;
     FASTPY_INTERP_OPS(FASTPY_SET_LABEL)

@@ -872,3 +872,43 @@ def test_no_leaks_across_all_programs(interp_only):
         if fast - plain >= 10:
             leaks[name] = (plain, fast)
     assert not leaks
+
+
+DEEP = """
+import sys, threading, fastpy
+sys.setrecursionlimit(10**6)
+fastpy.enable()
+depth = 0
+def probe(n):
+    global depth
+    for _ in range(1):
+        depth = n
+    probe(n + 1)
+def deepest(tiers):
+    fastpy.config(tiers=tiers)
+    try:
+        probe(0)
+    except RecursionError as e:
+        assert str(e) == "maximum recursion depth exceeded", e
+    return depth
+def main():
+    hook_only = deepest("none")
+    before = fastpy.stats()["frames_interp"]
+    interp = deepest("interp")
+    assert fastpy.stats()["frames_interp"] - before >= interp
+    # An interpreted level may use a little more C stack than CPython's evaluator under the hook, not much.
+    print("RecursionError", interp > 500, interp >= 0.8 * hook_only, (hook_only, interp) if interp < 0.8 * hook_only else "")
+STACK
+"""
+
+
+@pytest.mark.parametrize("stack", [None, 512 * 1024])
+def test_deep_recursion_of_interpreted_frames_never_segfaults(stack):
+    """Interpreted frames need C stack per level: the hook's guard raises RecursionError before it runs out,
+    at a depth close to what CPython's evaluator under the hook reaches (a 2 KiB local once cut it to 1/6)."""
+    from conftest import LAUNCHER, run
+    body = DEEP.replace("STACK", "main()" if not stack else
+                        f"threading.stack_size({stack})\nt = threading.Thread(target=main)\nt.start()\nt.join()")
+    out = run([LAUNCHER, "-c", body], env=clean_env())
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout == "RecursionError True True \n"
