@@ -17,6 +17,7 @@ PyObject* s_dunder_all;  // "__all__"
 PyObject* s_get;         // "get"
 PyObject* s_match_args;  // "__match_args__"
 PyObject* s_dunder_dict; // "__dict__"
+PyObject* s_annotations; // "__annotations__"
 
 int lookup_mapping(PyObject* ns, PyObject* name, PyObject** out) {
   if (PyDict_CheckExact(ns)) {

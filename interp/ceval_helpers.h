@@ -20,6 +20,7 @@ extern PyObject* s_dunder_all;  // "__all__"
 extern PyObject* s_get;         // "get"
 extern PyObject* s_match_args;  // "__match_args__"
 extern PyObject* s_dunder_dict; // "__dict__"
+extern PyObject* s_annotations; // "__annotations__"
 
 constexpr const char* kNameErrorMsg = "name '%.200s' is not defined";
 

@@ -38,7 +38,7 @@
   X(LIST_APPEND) X(SET_ADD) X(MAP_ADD) X(LIST_EXTEND) X(SET_UPDATE) X(DICT_UPDATE) X(DICT_MERGE) \
   X(LIST_TO_TUPLE) X(UNPACK_SEQUENCE) X(UNPACK_EX) X(FORMAT_VALUE) X(LOAD_ASSERTION_ERROR) \
   X(RAISE_VARARGS) X(PUSH_EXC_INFO) X(POP_EXCEPT) X(CHECK_EXC_MATCH) X(RERAISE) X(BEFORE_WITH) \
-  X(WITH_EXCEPT_START) X(IMPORT_NAME) X(IMPORT_STAR) X(IMPORT_FROM) X(LOAD_BUILD_CLASS) X(GET_LEN) \
+  X(WITH_EXCEPT_START) X(IMPORT_NAME) X(IMPORT_STAR) X(IMPORT_FROM) X(SETUP_ANNOTATIONS) X(LOAD_BUILD_CLASS) X(GET_LEN) \
   X(MATCH_KEYS) X(MATCH_CLASS) X(MATCH_MAPPING) X(MATCH_SEQUENCE)
 
 namespace fastpy {
@@ -218,7 +218,8 @@ bool interp_init() {
                    {&s_import, "__import__"},   {&s_build_class, "__build_class__"}, {&s_dunder_name, "__name__"},
                    {&s_dunder_spec, "__spec__"}, {&s_initializing, "_initializing"},
                    {&s_dunder_all, "__all__"},  {&s_dunder_dict, "__dict__"},
-                   {&s_get, "get"},              {&s_match_args, "__match_args__"}};
+                   {&s_get, "get"},              {&s_match_args, "__match_args__"},
+                   {&s_annotations, "__annotations__"}};
   for (const auto& s : kInterned) {
     if (!*s.slot && !(*s.slot = PyUnicode_InternFromString(s.text))) return false;
   }
@@ -1229,6 +1230,26 @@ L_EXTENDED_ARG: {   // widens the next instruction's oparg; `start` stays at the
       PyObject* x = import_from(TOP(), NAME(oparg));
       if (!x) goto error;
       PUSH(x);
+      DISPATCH();
+    }
+    TARGET(SETUP_ANNOTATIONS) {   // module and class bodies with annotations: ensure __annotations__
+      PyObject* ns = f->f_locals;
+      if (!ns) {
+        PyErr_SetString(PyExc_SystemError, "no locals found when setting up annotations");
+        goto error;
+      }
+      PyObject* ann;
+      int r = lookup_mapping(ns, s_annotations, &ann);
+      if (r < 0) goto error;
+      if (r > 0) {
+        Py_DECREF(ann);
+        DISPATCH();
+      }
+      ann = PyDict_New();
+      if (!ann) goto error;
+      int err = PyDict_CheckExact(ns) ? PyDict_SetItem(ns, s_annotations, ann) : PyObject_SetItem(ns, s_annotations, ann);
+      Py_DECREF(ann);
+      if (err != 0) goto error;
       DISPATCH();
     }
     TARGET(LOAD_BUILD_CLASS) {

@@ -410,6 +410,15 @@ PROGRAMS = {
                     y += k
                 z = [x for _ in range(2)]
             out.append((C.y, C.z, C.k))
+            ann = "n: int = 1\\nfor i in range(2):\\n    n += i\\nm: str\\nout.append((n, __annotations__))\\n"
+            exec(compile(ann, "<ann>", "exec"), {"out": out})
+            exec(compile(ann, "<ann>", "exec"), {"out": out}, Ns())
+            class D:
+                a: int = 3
+                for j in range(2):
+                    a += j
+                b: "later"
+            out.append((D.a, D.__annotations__))
             return out
     """,
     "fstrings_and_format": """
