@@ -1,0 +1,84 @@
+// guards: redundant-guard elimination. A guard whose outcome depends only on its operands (guard_true/false,
+// guard_eqi/eqp, the overflow-checked arithmetic) is implied by an earlier identical one (same op, same operands,
+// commuted for the symmetric ops) that dominates it: in a linear trace every earlier instruction does, within
+// one pass over the pre-loop part and within one loop iteration. Across `loop`, the earlier guard must have
+// loop-invariant operands (defined before `loop`, not phis). The redundant guard is dropped; the uses of an
+// overflow-checked one's value go to the earlier one. unbox_* depend on the object too, so they are kept.
+// `guard_true %c` after `guard_false %c` is a different op: it always exits and is kept.
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "tiers/opt/opt.h"
+
+namespace fastpy::opt {
+
+using ir::IRRef;
+using ir::kNoRef;
+
+namespace {
+
+// True for guards whose outcome (and value) is a function of their operands alone.
+bool operand_only(ir::IROp op) {
+  switch (op) {
+    case ir::IR_guard_true: case ir::IR_guard_false: case ir::IR_guard_eqi: case ir::IR_guard_eqp:
+    case ir::IR_add_ov: case ir::IR_sub_ov: case ir::IR_mul_ov: case ir::IR_neg_ov:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// True for guards with symmetric operands.
+bool commutative(ir::IROp op) {
+  return op == ir::IR_guard_eqi || op == ir::IR_guard_eqp || op == ir::IR_add_ov || op == ir::IR_mul_ov;
+}
+
+// What makes two guards identical: op and (redirected, ordered) operands.
+using Key = std::tuple<ir::IROp, IRRef, IRRef>;
+
+// The key of guard i, its operands seen through the redirections decided so far.
+Key key_of(const ir::IRIns& i, const std::vector<IRRef>& to) {
+  IRRef a = i.a == kNoRef ? kNoRef : to[size_t(i.a)];
+  IRRef b = i.b == kNoRef ? kNoRef : to[size_t(i.b)];
+  if (commutative(i.op) && b < a) std::swap(a, b);
+  return Key{i.op, a, b};
+}
+
+// True when ref r is loop-invariant: defined before `loop` (so not a phi).
+bool invariant(const ir::Trace& t, IRRef loop, IRRef r) {
+  return r == kNoRef || (r < loop && t.ins[size_t(r)].op != ir::IR_phi);
+}
+
+// True when the earlier identical guard `first` implies guard r, given the loop at `loop` (kNoRef: none).
+bool implies(const ir::Trace& t, IRRef loop, IRRef first, IRRef r, const Key& k) {
+  bool crosses = loop != kNoRef && first < loop && r > loop;
+  return !crosses || (invariant(t, loop, std::get<1>(k)) && invariant(t, loop, std::get<2>(k)));
+}
+
+// The `loop` instruction, or kNoRef.
+IRRef find_loop(const ir::Trace& t) {
+  for (IRRef r = 0; r < t.size(); r++)
+    if (t.ins[size_t(r)].op == ir::IR_loop) return r;
+  return kNoRef;
+}
+
+}  // namespace
+
+bool opt_guards(ir::Trace& t) {
+  IRRef loop = find_loop(t);
+  std::vector<IRRef> to(t.ins.size());
+  for (size_t r = 0; r < to.size(); r++) to[r] = IRRef(r);
+  std::map<Key, IRRef> seen;  // latest kept guard per key
+  for (IRRef r = 0; r < t.size(); r++) {
+    const ir::IRIns& i = t.ins[size_t(r)];
+    if (!operand_only(i.op)) continue;
+    Key k = key_of(i, to);
+    auto it = seen.find(k);
+    if (it != seen.end() && implies(t, loop, it->second, r, k)) to[size_t(r)] = it->second;
+    else seen[k] = r;
+  }
+  return opt_compact(t, to);
+}
+
+}  // namespace fastpy::opt
