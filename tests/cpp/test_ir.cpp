@@ -22,7 +22,7 @@ struct Fixture {
   IRRef base, x, y, fx;
   Fixture() {
     base = b.kptr(reinterpret_cast<void*>(0x1000));
-    b.snapshot(0, {});
+    b.snapshot(0, 16, {});
     x = b.emit(IR_load_i64, base, kNoRef, 0);
     y = b.emit(IR_load_i64, base, kNoRef, 8);
     fx = b.emit(IR_load_f64, base, kNoRef, 16);
@@ -77,7 +77,7 @@ TEST(IRTable, TypeNamesParseBackAndAnyIsNotAType) {
 TEST(IRTable, ConstantsAndGuardsFollowTheColumns) {
   for (int i = 0; i < IR__count; i++) {
     const IROpInfo& info = ir_info(IROp(i));
-    EXPECT_EQ(ir_is_const(IROp(i)), info.nargs == 0 && info.imm != IMM_none) << info.name;
+    EXPECT_EQ(ir_is_const(IROp(i)), info.nargs == 0 && info.imm != IMM_none && info.effect == IRE_pure) << info.name;
     EXPECT_EQ(info.is_guard, info.effect == IRE_guard) << info.name;
   }
   EXPECT_TRUE(ir_info(IR_add_ov).is_guard);
@@ -89,7 +89,7 @@ TEST(IRTable, ConstantsAndGuardsFollowTheColumns) {
 // Every op, built with a valid shape from the table, prints and parses back to the same text.
 TEST(IRTable, EveryOpRoundTripsThroughText) {
   Trace t;
-  t.add_snapshot(0, {});
+  t.add_snapshot(0, 16, {});
   for (int i = 0; i < IR__count; i++) {
     const IROpInfo& info = ir_info(IROp(i));
     IRIns ins{IROp(i), info.result == IRT_any ? IRT_i64 : info.result};
@@ -271,7 +271,7 @@ Trace build_loop() {
   Trace t;
   IRBuilder b(&t);
   IRRef base = b.kptr(reinterpret_cast<void*>(0x7ffd12345000));
-  b.snapshot(10, {});
+  b.snapshot(10, 16, {});
   IRRef n = b.emit(IR_load_i64, base, kNoRef, 0);
   IRRef i0 = b.emit(IR_load_i64, base, kNoRef, 8);
   IRRef s0 = b.emit(IR_load_f64, base, kNoRef, 16);
@@ -279,11 +279,11 @@ Trace build_loop() {
   IRRef nan = b.kflt(bits_f64(0x7ff8000000000001)), inf = b.kflt(INFINITY), ninf = b.kflt(-INFINITY);
   b.emit(IR_loop);
   IRRef i = b.emit(IR_phi, i0), s = b.emit(IR_phi, s0);
-  b.snapshot(12, {{1, i}, {2, s}, {3, nz}, {4, nan}, {5, inf}, {6, ninf}});
+  b.snapshot(12, 16, {{1, i}, {2, s}, {3, nz}, {4, nan}, {5, inf}, {6, ninf}});
   b.emit(IR_guard_true, b.emit(IR_lt, i, n));
   IRRef s1 = b.emit(IR_fadd, s, b.emit(IR_fmul, b.emit(IR_i2f, i), half));
   IRRef s2 = b.emit(IR_fadd, s1, nz);  // never folded, though IEEE makes x + -0.0 == x
-  b.snapshot(20, {{1, i}, {2, s2}});
+  b.snapshot(20, 16, {{1, i}, {2, s2}});
   IRRef i1 = b.emit(IR_add_ov, i, one);
   b.emit(IR_store_i64, base, i1, 8);
   b.emit(IR_store_f64, base, s2, 16);
@@ -295,7 +295,7 @@ Trace build_loop() {
 // build_loop() as text: the golden form of a loop trace (hex floats, -0.0, a NaN payload, +-inf, phis).
 const char* kLoopText =
     "%0 ptr = kptr 0x7ffd12345000\n"
-    "snap 0 pc=10 []\n"
+    "snap 0 pc=10 top=16 []\n"
     "%1 i64 = load_i64 %0, 0\n"
     "%2 i64 = load_i64 %0, 8\n"
     "%3 f64 = load_f64 %0, 16\n"
@@ -308,14 +308,14 @@ const char* kLoopText =
     "%10 void = loop\n"
     "%11 i64 = phi %2, %19\n"
     "%12 f64 = phi %3, %18\n"
-    "snap 1 pc=12 [1=%11 2=%12 3=%6 4=%7 5=%8 6=%9]\n"
+    "snap 1 pc=12 top=16 [1=%11 2=%12 3=%6 4=%7 5=%8 6=%9]\n"
     "%13 bool = lt %11, %1\n"
     "%14 void = guard_true %13 @1\n"
     "%15 f64 = i2f %11\n"
     "%16 f64 = fmul %15, %4\n"
     "%17 f64 = fadd %12, %16\n"
     "%18 f64 = fadd %17, %6\n"
-    "snap 2 pc=20 [1=%11 2=%18]\n"
+    "snap 2 pc=20 top=16 [1=%11 2=%18]\n"
     "%19 i64 = add_ov %11, %5 @2\n"
     "%20 void = store_i64 %0, %19, 8\n"
     "%21 void = store_f64 %0, %18, 16\n";
@@ -344,12 +344,12 @@ TEST(IRText, LoopTraceRoundTripsByteForByte) {
 
 TEST(IRText, HandWrittenTextPrintsIdentically) {
   const std::string text =
-      "snap 0 pc=4 []\n"
+      "snap 0 pc=4 top=16 []\n"
       "%0 obj = kobj 0x7f00dead0010\n"
       "%1 f64 = unbox_f64 %0 @0\n"
       "%2 bool = kbool false\n"
       "%3 i64 = kint -9223372036854775808\n"
-      "snap 1 pc=6 [0=%1 3=%3]\n"
+      "snap 1 pc=6 top=16 [0=%1 3=%3]\n"
       "%4 void = guard_true %2 @1\n"
       "%5 void = guard_eqp %0, %0 @1\n"
       "%6 obj = box_f64 %1\n";
@@ -364,7 +364,7 @@ TEST(IRText, HandWrittenTextPrintsIdentically) {
 }
 
 TEST(IRText, ParseErrorsCarryTheLineNumber) {
-  const std::string ok = "snap 0 pc=0 []\n%0 i64 = kint 1\n";
+  const std::string ok = "snap 0 pc=0 top=16 []\n%0 i64 = kint 1\n";
   const std::pair<const char*, const char*> cases[] = {
       {"%1 i64 = frob %0\n", "line 3: unknown op 'frob'"},
       {"%1 int = neg_ov %0 @0\n", "line 3: unknown type 'int'"},
@@ -373,8 +373,8 @@ TEST(IRText, ParseErrorsCarryTheLineNumber) {
       {"%1 i64 = kint 12abc\n", "line 3: bad immediate '12abc'"},
       {"%1 i64 = kint 99999999999999999999\n", "line 3: bad immediate"},
       {"%1 f64 = kflt 0x1p+0 junk\n", "line 3: unexpected text"},
-      {"snap 2 pc=0 []\n", "line 3: expected snap 1"},
-      {"snap 1 pc=0 [0=%0\n", "line 3: expected <slot>=%<ref> or ']'"},
+      {"snap 2 pc=0 top=16 []\n", "line 3: expected snap 1"},
+      {"snap 1 pc=0 top=16 [0=%0\n", "line 3: expected <slot>=%<ref> or ']'"},
       {"\n\nfoo\n", "line 5: expected '%<n>' or 'snap'"},
       {"%1 i64 = neg_ov %0 @x\n", "line 3: expected a snapshot number"},
   };
@@ -392,7 +392,7 @@ const char* kValid =
     "%1 i64 = kint 1\n"
     "%2 void = loop\n"
     "%3 i64 = phi %0, %5\n"
-    "snap 0 pc=8 [1=%3]\n"
+    "snap 0 pc=8 top=16 [1=%3]\n"
     "%4 bool = lt %3, %1\n"
     "%5 i64 = add_ov %3, %1 @0\n"
     "%6 void = guard_true %4 @0\n";
@@ -437,7 +437,7 @@ TEST(IRVerify, RejectsGuardWithoutAValidSnapshot) {
 
 TEST(IRVerify, RejectsGuardUsingASnapshotTakenLater) {
   Trace t;
-  ASSERT_EQ(ir_parse(std::string(kValid) + "snap 1 pc=9 [1=%5]\n", &t), "");
+  ASSERT_EQ(ir_parse(std::string(kValid) + "snap 1 pc=9 top=16 [1=%5]\n", &t), "");
   EXPECT_EQ(ir_verify(t), "");
   t.ins[6].snap = 1;  // snap 1 is taken after %6
   EXPECT_EQ(ir_verify(t), "%6: guard_true: snapshot 1 taken after the guard");
@@ -480,7 +480,7 @@ TEST(IRVerify, RejectsMissingAndUnexpectedOperands) {
 
 TEST(IRVerify, RejectsBadSnapshotPositionsAndPcs) {
   Trace t;
-  ASSERT_EQ(ir_parse(std::string(kValid) + "snap 1 pc=9 []\n", &t), "");
+  ASSERT_EQ(ir_parse(std::string(kValid) + "snap 1 pc=9 top=16 []\n", &t), "");
   ASSERT_EQ(ir_verify(t), "");
   t.snaps[1].pc = -1;
   EXPECT_EQ(ir_verify(t), "snap 1: negative pc");

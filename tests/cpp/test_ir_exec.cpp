@@ -58,15 +58,15 @@ void expect_exit(const ExecResult& r, IRRef g, int s, int pc, const std::vector<
   EXPECT_EQ(r.slots, slots) << exec_describe(r);
 }
 
-// Runs op on constant operands x (and y): "%0 = k x; %1 = k y; snap 0 pc=9 [3=%0 4=%1]; %2 = op %0, %1".
+// Runs op on constant operands x (and y): "%0 = k x; %1 = k y; snap 0 pc=9 top=16 [3=%0 4=%1]; %2 = op %0, %1".
 ExecResult run_op(IROp op, const std::string& x, const std::string& y = "") {
   const IROpInfo& info = ir_info(op);
   auto konst = [](IRKind k) { return k == IRK_i64 ? "kint" : k == IRK_f64 ? "kflt" : "kbool"; };
   std::string ta = kIRTypeNames[info.ka], text = "%0 " + ta + " = " + konst(info.ka) + " " + x + "\n";
-  std::string snap = "snap 0 pc=9 [3=%0]\n", operands = " %0";
+  std::string snap = "snap 0 pc=9 top=16 [3=%0]\n", operands = " %0";
   if (info.nargs == 2) {
     text += "%1 " + std::string(kIRTypeNames[info.kb]) + " = " + konst(info.kb) + " " + y + "\n";
-    snap = "snap 0 pc=9 [3=%0 4=%1]\n";
+    snap = "snap 0 pc=9 top=16 [3=%0 4=%1]\n";
     operands += ", %1";
   }
   IRRef r = info.nargs;
@@ -89,7 +89,7 @@ std::string counted_loop(int64_t n) {
          "%3 void = loop\n"
          "%4 i64 = phi %0, %9\n"
          "%5 i64 = phi %0, %8\n"
-         "snap 0 pc=7 [0=%4 1=%5 2=%2]\n"
+         "snap 0 pc=7 top=16 [0=%4 1=%5 2=%2]\n"
          "%6 bool = lt %4, %2\n"
          "%7 void = guard_true %6 @0\n"
          "%8 i64 = add_ov %5, %4 @0\n"
@@ -119,7 +119,7 @@ TEST(IRExec, PhisTakeTheirBackEdgeValuesAllAtOnce) {
       "%7 i64 = phi %1, %12\n"
       "%8 i64 = phi %1, %9\n"
       "%9 i64 = phi %2, %8\n"
-      "snap 0 pc=3 [0=%5 1=%6 2=%7 3=%8 4=%9]\n"
+      "snap 0 pc=3 top=16 [0=%5 1=%6 2=%7 3=%8 4=%9]\n"
       "%10 bool = lt %5, %3\n"
       "%11 void = guard_true %10 @0\n"
       "%12 i64 = add_ov %6, %7 @0\n"
@@ -130,7 +130,7 @@ TEST(IRExec, PhisTakeTheirBackEdgeValuesAllAtOnce) {
 }
 
 TEST(IRExec, TraceWithoutLoopCompletes) {
-  ExecResult r = run_text("%0 i64 = kint 2\n%1 i64 = kint 3\nsnap 0 pc=0 []\n%2 i64 = mul_ov %0, %1 @0\n");
+  ExecResult r = run_text("%0 i64 = kint 2\n%1 i64 = kint 3\nsnap 0 pc=0 top=16 []\n%2 i64 = mul_ov %0, %1 @0\n");
   EXPECT_EQ(r.status, ExecStatus::completed) << exec_describe(r);
   EXPECT_EQ(r.values, (std::vector<uint64_t>{2, 3, 6}));
   EXPECT_EQ(r.iterations, 0u);
@@ -142,7 +142,7 @@ TEST(IRExec, IterationLimitStopsAnEndlessLoop) {
   EXPECT_EQ(ExecOptions().max_iterations, 10'000'000u);
   const std::string endless =
       "%0 i64 = kint 0\n%1 i64 = kint 1\n%2 void = loop\n%3 i64 = phi %0, %4\n"
-      "snap 0 pc=0 []\n%4 i64 = add_ov %3, %1 @0\n";
+      "snap 0 pc=0 top=16 []\n%4 i64 = add_ov %3, %1 @0\n";
   ExecOptions o;
   o.max_iterations = 1000;
   ExecResult r = run_text(endless, o);
@@ -188,7 +188,7 @@ TEST(IRExec, OverflowInsideALoopKeepsTheLastGoodValue) {
   // x = 1; while True: x *= 3  -- 3**39 fits, 3**40 does not
   const std::string text =
       "%0 i64 = kint 1\n%1 i64 = kint 3\n%2 void = loop\n%3 i64 = phi %0, %4\n"
-      "snap 0 pc=5 [0=%3]\n%4 i64 = mul_ov %3, %1 @0\n";
+      "snap 0 pc=5 top=16 [0=%3]\n%4 i64 = mul_ov %3, %1 @0\n";
   int64_t p = 1;
   for (int k = 0; k < 39; k++) p *= 3;
   ExecResult r = run_text(text);
@@ -197,7 +197,7 @@ TEST(IRExec, OverflowInsideALoopKeepsTheLastGoodValue) {
   EXPECT_EQ(r.values[4], uint64_t(p));  // the failed mul_ov wrote nothing
   // x = 0; while True: x += 2**62  -- exits on the second add
   r = run_text("%0 i64 = kint 0\n%1 i64 = kint 4611686018427387904\n%2 void = loop\n%3 i64 = phi %0, %4\n"
-               "snap 0 pc=5 [0=%3]\n%4 i64 = add_ov %3, %1 @0\n");
+               "snap 0 pc=5 top=16 [0=%3]\n%4 i64 = add_ov %3, %1 @0\n");
   expect_exit(r, 4, 0, 5, {{0, uint64_t(1) << 62}});
   EXPECT_EQ(r.iterations, 1u);
 }
@@ -285,8 +285,8 @@ TEST(IRExec, IntToFloatRoundsToNearestAndNotNegates) {
 std::string guard_trace(const std::string& guard) {
   return "%0 i64 = kint 3\n%1 i64 = kint 4\n%2 obj = kobj 0x1000\n%3 ptr = kptr 0x1000\n"
          "%4 obj = kobj 0x2000\n%5 bool = kbool true\n%6 bool = kbool false\n"
-         "snap 0 pc=1 [0=%0]\n%7 void = guard_eqi %0, %0 @0\n"
-         "snap 1 pc=2 [0=%0 1=%1 2=%2 5=%6]\n%8 void = guard_true %5 @1\n" +
+         "snap 0 pc=1 top=16 [0=%0]\n%7 void = guard_eqi %0, %0 @0\n"
+         "snap 1 pc=2 top=16 [0=%0 1=%1 2=%2 5=%6]\n%8 void = guard_true %5 @1\n" +
          guard + " @1\n";
 }
 
@@ -327,7 +327,7 @@ std::string walk_trace(const uint64_t* frame) {
          "%7 i64 = phi %3, %16\n"
          "%8 ptr = phi %2, %17\n"
          "%9 f64 = phi %5, %14\n"
-         "snap 0 pc=30 [0=%7 1=%9]\n"
+         "snap 0 pc=30 top=16 [0=%7 1=%9]\n"
          "%10 bool = lt %7, %1\n"
          "%11 void = guard_true %10 @0\n"
          "%12 f64 = load_f64 %8, 8\n"
@@ -371,7 +371,7 @@ TEST(IRExec, NullBasePointerIsAnError) {
 // ---------------------------------------------------------------- boxing and errors
 const char* kBoxing =
     "%0 i64 = kint 7\n"
-    "snap 0 pc=4 [0=%0]\n"
+    "snap 0 pc=4 top=16 [0=%0]\n"
     "%1 obj = box_i64 %0\n"
     "%2 i64 = unbox_i64 %1 @0\n"
     "%3 f64 = kflt 0x1p+0\n"
@@ -431,7 +431,7 @@ struct Frame {
 // overflow_now adds a guard that always fails (neg_ov of kint INT64_MIN) before the loop.
 void build_diff(IRBuilder& b, Frame* f, bool overflow_now) {
   IRRef base = b.kptr(f);
-  b.snapshot(0, {});
+  b.snapshot(0, 16, {});
   IRRef n = b.emit(IR_load_i64, base, kNoRef, 0), i0 = b.emit(IR_load_i64, base, kNoRef, 8);
   IRRef s0 = b.emit(IR_load_f64, base, kNoRef, 16), acc0 = b.emit(IR_load_i64, base, kNoRef, 24);
   IRRef bits0 = b.emit(IR_load_i64, base, kNoRef, 32);
@@ -439,7 +439,7 @@ void build_diff(IRBuilder& b, Frame* f, bool overflow_now) {
   if (overflow_now) b.emit(IR_neg_ov, b.kint(kMin));
   b.emit(IR_loop);
   IRRef i = b.emit(IR_phi, i0), s = b.emit(IR_phi, s0), acc = b.emit(IR_phi, acc0), bits = b.emit(IR_phi, bits0);
-  b.snapshot(12, {{0, i}, {1, s}, {2, acc}, {3, bits}});
+  b.snapshot(12, 16, {{0, i}, {1, s}, {2, acc}, {3, bits}});
   b.emit(IR_guard_true, b.emit(IR_not, b.emit(IR_not, b.emit(IR_lt, i, n))));
   b.emit(IR_guard_true, b.kbool(true));
   b.emit(IR_guard_eqi, five, b.kint(5));
@@ -450,7 +450,7 @@ void build_diff(IRBuilder& b, Frame* f, bool overflow_now) {
   IRRef s1 = b.emit(IR_fadd, s, b.emit(IR_fmul, b.emit(IR_i2f, u), one));
   IRRef s2 = b.emit(IR_fadd, s, b.emit(IR_fmul, b.emit(IR_i2f, u), one));  // the same again: CSE
   IRRef bits1 = b.emit(IR_xor, bits, b.emit(IR_and, i, b.kint(-1)));
-  b.snapshot(20, {{0, i}, {1, s2}, {2, acc1}, {3, bits1}});
+  b.snapshot(20, 16, {{0, i}, {1, s2}, {2, acc1}, {3, bits1}});
   IRRef i1 = b.emit(IR_add_ov, i, b.kint(1));
   b.emit(IR_store_i64, base, i1, 8);
   b.emit(IR_store_f64, base, s1, 16);

@@ -65,7 +65,7 @@ TEST(OptDce, EffectsKept) {
   std::string in =  // an unused overflow-checked add (guard), box (call), store, guard: all stay
       "%0 ptr = kptr 0x1000\n"
       "%1 i64 = load_i64 %0, 0\n"
-      "snap 0 pc=3 []\n"
+      "snap 0 pc=3 top=16 []\n"
       "%2 i64 = add_ov %1, %1 @0\n"
       "%3 obj = box_i64 %1\n"
       "%4 void = store_i64 %0, %1, 8\n"
@@ -81,7 +81,7 @@ TEST(OptDce, SnapshotReferencedValueKept) {
       "%2 i64 = kint 7\n"
       "%3 i64 = xor %1, %2\n"
       "%4 i64 = kint 99\n"
-      "snap 0 pc=5 [0=%3]\n"
+      "snap 0 pc=5 top=16 [0=%3]\n"
       "%5 bool = lt %1, %2\n"
       "%6 void = guard_true %5 @0\n";
   EXPECT_EQ(opt_text(in, "dce"),
@@ -89,7 +89,7 @@ TEST(OptDce, SnapshotReferencedValueKept) {
             "%1 i64 = load_i64 %0, 0\n"
             "%2 i64 = kint 7\n"
             "%3 i64 = xor %1, %2\n"
-            "snap 0 pc=5 [0=%3]\n"
+            "snap 0 pc=5 top=16 [0=%3]\n"
             "%4 bool = lt %1, %2\n"
             "%5 void = guard_true %4 @0\n");
 }
@@ -104,27 +104,27 @@ TEST(OptDce, RenumberingKeepsSnapshotsPhisGuards) {
       "%5 void = loop\n"
       "%6 i64 = phi %2, %11\n"
       "%7 i64 = kint 222\n"
-      "snap 0 pc=4 [0=%6 1=%3]\n"
+      "snap 0 pc=4 top=16 [0=%6 1=%3]\n"
       "%8 bool = lt %6, %3\n"
       "%9 void = guard_false %8 @0\n"
       "%10 i64 = kint 333\n"
       "%11 i64 = sub_ov %6, %3 @0\n"
-      "snap 1 pc=9 [0=%11]\n"
+      "snap 1 pc=9 top=16 [0=%11]\n"
       "%12 void = store_i64 %0, %11, 16\n"
-      "snap 2 pc=11 [0=%11 1=%6]\n";
+      "snap 2 pc=11 top=16 [0=%11 1=%6]\n";
   EXPECT_EQ(opt_text(in, "dce"),
             "%0 ptr = kptr 0x1000\n"
             "%1 i64 = load_i64 %0, 0\n"
             "%2 i64 = kint 1\n"
             "%3 void = loop\n"
             "%4 i64 = phi %1, %7\n"
-            "snap 0 pc=4 [0=%4 1=%2]\n"
+            "snap 0 pc=4 top=16 [0=%4 1=%2]\n"
             "%5 bool = lt %4, %2\n"
             "%6 void = guard_false %5 @0\n"
             "%7 i64 = sub_ov %4, %2 @0\n"
-            "snap 1 pc=9 [0=%7]\n"
+            "snap 1 pc=9 top=16 [0=%7]\n"
             "%8 void = store_i64 %0, %7, 16\n"
-            "snap 2 pc=11 [0=%7 1=%4]\n");
+            "snap 2 pc=11 top=16 [0=%7 1=%4]\n");
 }
 
 TEST(OptDce, PhiBackEdgeKeepsItsChainAlive) {
@@ -151,11 +151,11 @@ TEST(OptGuards, DuplicateGuardsRemoved) {
       "%0 ptr = kptr 0x1000\n"
       "%1 i64 = load_i64 %0, 0\n"
       "%2 i64 = load_i64 %0, 8\n"
-      "snap 0 pc=1 []\n"
+      "snap 0 pc=1 top=16 []\n"
       "%3 void = guard_eqi %1, %2 @0\n"
       "%4 bool = le %1, %2\n"
       "%5 void = guard_true %4 @0\n"
-      "snap 1 pc=2 [0=%1]\n"
+      "snap 1 pc=2 top=16 [0=%1]\n"
       "%6 void = guard_eqi %2, %1 @1\n"
       "%7 void = guard_true %4 @1\n"
       "%8 i64 = add_ov %1, %2 @1\n"
@@ -165,11 +165,11 @@ TEST(OptGuards, DuplicateGuardsRemoved) {
             "%0 ptr = kptr 0x1000\n"
             "%1 i64 = load_i64 %0, 0\n"
             "%2 i64 = load_i64 %0, 8\n"
-            "snap 0 pc=1 []\n"
+            "snap 0 pc=1 top=16 []\n"
             "%3 void = guard_eqi %1, %2 @0\n"
             "%4 bool = le %1, %2\n"
             "%5 void = guard_true %4 @0\n"
-            "snap 1 pc=2 [0=%1]\n"
+            "snap 1 pc=2 top=16 [0=%1]\n"
             "%6 i64 = add_ov %1, %2 @1\n"
             "%7 void = store_i64 %0, %6, 16\n");
 }
@@ -179,7 +179,7 @@ TEST(OptGuards, NonCommutativeOrDifferentOperandsKept) {
       "%0 ptr = kptr 0x1000\n"
       "%1 i64 = load_i64 %0, 0\n"
       "%2 i64 = load_i64 %0, 8\n"
-      "snap 0 pc=1 []\n"
+      "snap 0 pc=1 top=16 []\n"
       "%3 i64 = sub_ov %1, %2 @0\n"
       "%4 i64 = sub_ov %2, %1 @0\n"
       "%5 obj = kobj 0x10\n"
@@ -195,12 +195,12 @@ TEST(OptGuards, AcrossLoopInvariantRemovedPhiKept) {
       "%1 i64 = load_i64 %0, 0\n"
       "%2 i64 = load_i64 %0, 8\n"
       "%3 i64 = kint 0\n"
-      "snap 0 pc=1 []\n"
+      "snap 0 pc=1 top=16 []\n"
       "%4 void = guard_eqi %1, %3 @0\n"
       "%5 void = guard_eqi %2, %3 @0\n"
       "%6 void = loop\n"
       "%7 i64 = phi %2, %11\n"
-      "snap 1 pc=2 [0=%7]\n"
+      "snap 1 pc=2 top=16 [0=%7]\n"
       "%8 void = guard_eqi %1, %3 @1\n"   // invariant: implied by %4
       "%9 void = guard_eqi %7, %3 @1\n"   // the phi: %5 checked only its first value
       "%10 void = guard_eqi %3, %7 @1\n"  // implied by %9 in the same iteration
@@ -210,12 +210,12 @@ TEST(OptGuards, AcrossLoopInvariantRemovedPhiKept) {
             "%1 i64 = load_i64 %0, 0\n"
             "%2 i64 = load_i64 %0, 8\n"
             "%3 i64 = kint 0\n"
-            "snap 0 pc=1 []\n"
+            "snap 0 pc=1 top=16 []\n"
             "%4 void = guard_eqi %1, %3 @0\n"
             "%5 void = guard_eqi %2, %3 @0\n"
             "%6 void = loop\n"
             "%7 i64 = phi %2, %9\n"
-            "snap 1 pc=2 [0=%7]\n"
+            "snap 1 pc=2 top=16 [0=%7]\n"
             "%8 void = guard_eqi %7, %3 @1\n"
             "%9 i64 = add_ov %7, %1 @1\n");
 }
@@ -226,7 +226,7 @@ TEST(OptGuards, TrueAfterFalseKept) {
       "%1 i64 = load_i64 %0, 0\n"
       "%2 i64 = kint 0\n"
       "%3 bool = lt %1, %2\n"
-      "snap 0 pc=1 []\n"
+      "snap 0 pc=1 top=16 []\n"
       "%4 void = guard_false %3 @0\n"
       "%5 void = guard_true %3 @0\n";
   EXPECT_EQ(opt_text(in, "guards"), in);
@@ -236,7 +236,7 @@ TEST(OptGuards, RedirectedValueFeedsLaterGuards) {
   std::string in =  // %4 becomes %3, so %6 is then identical to %5
       "%0 ptr = kptr 0x1000\n"
       "%1 i64 = load_i64 %0, 0\n"
-      "snap 0 pc=1 []\n"
+      "snap 0 pc=1 top=16 []\n"
       "%2 i64 = kint 1\n"
       "%3 i64 = add_ov %1, %2 @0\n"
       "%4 i64 = add_ov %2, %1 @0\n"
@@ -246,7 +246,7 @@ TEST(OptGuards, RedirectedValueFeedsLaterGuards) {
   EXPECT_EQ(opt_text(in, "guards"),
             "%0 ptr = kptr 0x1000\n"
             "%1 i64 = load_i64 %0, 0\n"
-            "snap 0 pc=1 []\n"
+            "snap 0 pc=1 top=16 []\n"
             "%2 i64 = kint 1\n"
             "%3 i64 = add_ov %1, %2 @0\n"
             "%4 i64 = mul_ov %3, %3 @0\n"
@@ -259,17 +259,17 @@ const char* kDeadAndDuplicate =
     "%1 i64 = load_i64 %0, 0\n"
     "%2 i64 = kint 3\n"
     "%3 i64 = xor %1, %2\n"
-    "snap 0 pc=1 []\n"
+    "snap 0 pc=1 top=16 []\n"
     "%4 void = guard_eqi %1, %2 @0\n"
     "%5 void = guard_eqi %1, %2 @0\n";
 
 TEST(OptDriver, PassSwitchedOffLeavesInputAsIs) {
   EXPECT_EQ(opt_text(kDeadAndDuplicate, ""), kDeadAndDuplicate);
   EXPECT_EQ(opt_text(kDeadAndDuplicate, "dce"),
-            "%0 ptr = kptr 0x1000\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 3\nsnap 0 pc=1 []\n"
+            "%0 ptr = kptr 0x1000\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 3\nsnap 0 pc=1 top=16 []\n"
             "%3 void = guard_eqi %1, %2 @0\n%4 void = guard_eqi %1, %2 @0\n");
   EXPECT_EQ(opt_text(kDeadAndDuplicate, "guards"),
-            "%0 ptr = kptr 0x1000\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 3\n%3 i64 = xor %1, %2\nsnap 0 pc=1 []\n"
+            "%0 ptr = kptr 0x1000\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 3\n%3 i64 = xor %1, %2\nsnap 0 pc=1 top=16 []\n"
             "%4 void = guard_eqi %1, %2 @0\n");
   OptOptions o;
   o.set(OPT_guards, false);
@@ -289,7 +289,7 @@ TEST(OptDriver, AllPassesByDefault) {
   EXPECT_EQ(opt_run(t, OptOptions(), &changed), "");
   EXPECT_TRUE(changed);
   EXPECT_EQ(ir::ir_print(t),
-            "%0 ptr = kptr 0x1000\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 3\nsnap 0 pc=1 []\n"
+            "%0 ptr = kptr 0x1000\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 3\nsnap 0 pc=1 top=16 []\n"
             "%3 void = guard_eqi %1, %2 @0\n");
   EXPECT_EQ(opt_run(t, OptOptions(), &changed), "");
   EXPECT_FALSE(changed);  // a fixed point
@@ -331,9 +331,9 @@ TEST(OptDriver, InvalidInputRefused) {
 
 TEST(OptCompact, RedirectsUsesAndSnapshotEntries) {
   Trace t;
-  ASSERT_EQ(ir::ir_parse("%0 i64 = kint 1\n%1 i64 = kint 1\nsnap 0 pc=0 [0=%1]\n%2 i64 = xor %1, %0\n", &t), "");
+  ASSERT_EQ(ir::ir_parse("%0 i64 = kint 1\n%1 i64 = kint 1\nsnap 0 pc=0 top=16 [0=%1]\n%2 i64 = xor %1, %0\n", &t), "");
   EXPECT_TRUE(opt_compact(t, {0, 0, 2}));
-  EXPECT_EQ(ir::ir_print(t), "%0 i64 = kint 1\nsnap 0 pc=0 [0=%0]\n%1 i64 = xor %0, %0\n");
+  EXPECT_EQ(ir::ir_print(t), "%0 i64 = kint 1\nsnap 0 pc=0 top=16 [0=%0]\n%1 i64 = xor %0, %0\n");
   EXPECT_FALSE(opt_compact(t, {0, 1}));  // nothing dropped
 }
 
@@ -394,13 +394,13 @@ TEST(OptDifferential, CountedLoopWithRedundantGuards) {
       "%3 i64 = kint 1\n"
       "%4 i64 = load_i64 %0, 8\n"
       "%5 i64 = xor %4, %3\n"
-      "snap 0 pc=0 [0=%1]\n"
+      "snap 0 pc=0 top=16 [0=%1]\n"
       "%6 bool = ge %1, %2\n"
       "%7 void = guard_true %6 @0\n"
       "%8 void = loop\n"
       "%9 i64 = phi %2, %17\n"
       "%10 i64 = phi %2, %16\n"
-      "snap 1 pc=3 [0=%9 1=%10]\n"
+      "snap 1 pc=3 top=16 [0=%9 1=%10]\n"
       "%11 void = guard_true %6 @1\n"
       "%12 bool = lt %9, %1\n"
       "%13 void = guard_true %12 @1\n"
@@ -408,7 +408,7 @@ TEST(OptDifferential, CountedLoopWithRedundantGuards) {
       "%15 i64 = add_ov %9, %3 @1\n"
       "%16 i64 = add_ov %10, %9 @1\n"
       "%17 i64 = add_ov %3, %9 @1\n"
-      "snap 2 pc=7 [0=%17 1=%16]\n"
+      "snap 2 pc=7 top=16 [0=%17 1=%16]\n"
       "%18 void = store_i64 %0, %17, 16\n"
       "%19 void = store_i64 %0, %16, 24\n";
   std::vector<std::string> seen;
@@ -429,12 +429,12 @@ TEST(OptDifferential, StraightLineOverflowAndFloat) {
       "%2 i64 = load_i64 %0, 8\n"
       "%3 f64 = load_f64 %0, 16\n"
       "%4 f64 = fmul %3, %3\n"
-      "snap 0 pc=2 [0=%1 1=%2]\n"
+      "snap 0 pc=2 top=16 [0=%1 1=%2]\n"
       "%5 i64 = mul_ov %1, %2 @0\n"
       "%6 i64 = mul_ov %2, %1 @0\n"
       "%7 f64 = i2f %6\n"
       "%8 f64 = fadd %7, %3\n"
-      "snap 1 pc=4 [0=%6 2=%8]\n"
+      "snap 1 pc=4 top=16 [0=%6 2=%8]\n"
       "%9 bool = fgt %8, %3\n"
       "%10 void = guard_true %9 @1\n"
       "%11 void = guard_true %9 @1\n"
@@ -457,11 +457,11 @@ TEST(OptDifferential, PointerGuardsAndIterationLimit) {
       "%1 ptr = load_ptr %0, 0\n"
       "%2 i64 = kint 1\n"
       "%3 obj = kobj 0x10\n"
-      "snap 0 pc=0 []\n"
+      "snap 0 pc=0 top=16 []\n"
       "%4 void = guard_eqp %1, %0 @0\n"
       "%5 void = loop\n"
       "%6 i64 = phi %2, %11\n"
-      "snap 1 pc=5 [0=%6]\n"
+      "snap 1 pc=5 top=16 [0=%6]\n"
       "%7 ptr = load_ptr %0, 0\n"
       "%8 void = guard_eqp %0, %1 @1\n"
       "%9 void = guard_eqp %7, %0 @1\n"

@@ -19,8 +19,8 @@ bool ir_type_from_name(std::string_view name, IRType* out) {
   return false;
 }
 
-int Trace::add_snapshot(int32_t pc, std::vector<SnapEntry> entries) {
-  snaps.push_back(Snapshot{pc, size(), std::move(entries)});
+int Trace::add_snapshot(int32_t pc, int32_t top, std::vector<SnapEntry> entries) {
+  snaps.push_back(Snapshot{pc, top, size(), std::move(entries)});
   return int(snaps.size() - 1);
 }
 
@@ -95,12 +95,14 @@ std::string check_snapshot(const Trace& t, size_t s) {
   const Snapshot& sn = t.snaps[s];
   std::string where = "snap " + std::to_string(s) + ": ";
   if (sn.pc < 0) return where + "negative pc";
+  if (sn.top < 0) return where + "negative stack top";
   if (sn.at < 0 || sn.at > t.size()) return where + "position out of range";
   if (s > 0 && t.snaps[s - 1].at > sn.at) return where + "taken before the previous snapshot";
   int32_t last_slot = -1;
   for (const SnapEntry& e : sn.entries) {
     std::string slot = "slot " + std::to_string(e.slot) + ": ";
     if (e.slot <= last_slot) return where + slot + "slots not increasing";
+    if (e.slot >= sn.top) return where + slot + "at or above the stack top";
     last_slot = e.slot;
     if (e.ref < 0 || e.ref >= t.size()) return where + slot + "no such instruction";
     if (e.ref >= sn.at) return where + slot + "instruction defined after the snapshot";

@@ -116,6 +116,7 @@ struct SnapEntry {
 // The interpreter state a guard resumes at: DESIGN.md section 4.
 struct Snapshot {
   int32_t pc;                      // bytecode index to resume at
+  int32_t top;                     // the frame's stack top after restore (slots: locals + value stack depth)
   IRRef at;                        // instruction count when taken: entries refer below, guards at or above
   std::vector<SnapEntry> entries;  // slots that differ from the frame, slot numbers increasing
 };
@@ -129,7 +130,7 @@ struct Trace {
   // Number of instructions.
   IRRef size() const { return IRRef(ins.size()); }
   // Takes a snapshot at the current end of the trace; returns its index.
-  int add_snapshot(int32_t pc, std::vector<SnapEntry> entries);
+  int add_snapshot(int32_t pc, int32_t top, std::vector<SnapEntry> entries);
 };
 
 // Text form of a trace (see docs in ir_text.cpp); ir_parse(ir_print(t)) gives t back.
@@ -153,7 +154,12 @@ class IRBuilder {
   IRRef kobj(const void* p) { return emit(IR_kobj, kNoRef, kNoRef, int64_t(uintptr_t(p))); }
   IRRef kptr(const void* p) { return emit(IR_kptr, kNoRef, kNoRef, int64_t(uintptr_t(p))); }
   // Takes a snapshot that following guards exit to; returns its index.
-  int snapshot(int32_t pc, std::vector<SnapEntry> entries) { return t_->add_snapshot(pc, std::move(entries)); }
+  int snapshot(int32_t pc, int32_t top, std::vector<SnapEntry> entries) {
+    return t_->add_snapshot(pc, top, std::move(entries));
+  }
+  // Appends `loop`. barrier false: loads and guards after it may still be CSE'd with identical ones before it
+  // (loop peeling, when the loop body has no store or call, hoists them out of the loop that way).
+  IRRef emit_loop(bool barrier);
   // Sets a phi's back-edge operand once the loop body has produced it.
   void set_backedge(IRRef phi, IRRef value) { t_->ins[phi].b = value; }
   // The trace being built.

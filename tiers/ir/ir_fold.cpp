@@ -41,9 +41,16 @@ IRRef IRBuilder::append(const IRIns& i) {
 
 // CSE: pure ops anywhere before; loads and guards only after the latest store, call or control op;
 // stores, calls and control ops never.
+IRRef IRBuilder::emit_loop(bool barrier) {
+  IRRef saved = barrier_;
+  IRRef r = append(IRIns{IR_loop, IRT_void, kNoRef, kNoRef, 0, -1});
+  if (!barrier) barrier_ = saved;
+  return r;
+}
+
 IRRef IRBuilder::cse_find(const IRIns& i) const {
   IREffect e = ir_info(i.op).effect;
-  if (e == IRE_store || e == IRE_call || e == IRE_control) return kNoRef;
+  if (e == IRE_store || e == IRE_call || e == IRE_control || i.op == IR_poll) return kNoRef;
   IRRef limit = e == IRE_pure ? kNoRef : barrier_;
   for (IRRef r = head_[i.op]; r > limit; r = chain_[r]) {
     const IRIns& c = t_->ins[r];

@@ -1,7 +1,8 @@
 // Text form of Trace IR: printer and parser. print -> parse -> print is byte-identical.
 //
-//   snap 0 pc=12 [0=%3 2=%5]        snapshot 0: resume at bytecode index 12, slot 0 = %3, slot 2 = %5;
-//                                   printed right before the first instruction emitted after it
+//   snap 0 pc=12 top=4 [0=%3 2=%5]  snapshot 0: resume at bytecode index 12 with the frame's stack top at
+//                                   slot 4, slot 0 = %3, slot 2 = %5 (other slots below the top keep the
+//                                   frame's values); printed right before the first instruction after it
 //   %0 i64 = kint 5                 every instruction: %index type = op, then its ref operands, then
 //   %1 i64 = add_ov %0, %2 @0       its immediate (comma separated); guards end with @snapshot
 //   %2 f64 = kflt 0x1.8p+1          doubles in %a hex; NaN as nan:0x<16 hex digits of the bits>
@@ -55,7 +56,7 @@ void print_imm(std::string* out, IRImm k, int64_t v) {
 // Appends one snapshot line.
 void print_snap(std::string* out, const Trace& t, size_t s) {
   const Snapshot& sn = t.snaps[s];
-  appendf(out, "snap %d pc=%d [", int(s), int(sn.pc));
+  appendf(out, "snap %d pc=%d top=%d [", int(s), int(sn.pc), int(sn.top));
   for (size_t e = 0; e < sn.entries.size(); e++) {
     appendf(out, e ? " %d=" : "%d=", int(sn.entries[e].slot));
     print_ref(out, sn.entries[e].ref);
@@ -155,10 +156,11 @@ bool parse_imm(std::string_view w, IRImm k, int64_t* out) {
 
 // Parses "snap N pc=P [slot=%r ...]" (after "snap") into t.
 std::string parse_snap(Cursor& c, Trace* t) {
-  int32_t n, pc;
+  int32_t n, pc, top;
   if (!to_i32(c.word(), &n)) return "expected a snapshot number";
   if (size_t(n) != t->snaps.size()) return "expected snap " + std::to_string(t->snaps.size());
   if (!c.lit("pc=") || !to_i32(c.word(), &pc)) return "expected pc=<bytecode index>";
+  if (!c.lit("top=") || !to_i32(c.word(), &top)) return "expected top=<stack top>";
   if (!c.lit("[")) return "expected '['";
   std::vector<SnapEntry> entries;
   while (!c.lit("]")) {
@@ -168,7 +170,7 @@ std::string parse_snap(Cursor& c, Trace* t) {
     entries.push_back(e);
   }
   if (!c.end()) return "unexpected text after ']'";
-  t->add_snapshot(pc, std::move(entries));
+  t->add_snapshot(pc, top, std::move(entries));
   return "";
 }
 
