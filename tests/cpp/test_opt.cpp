@@ -314,10 +314,10 @@ TEST(OptDriver, ParsePassList) {
 TEST(OptDriver, UnknownPassIsAnError) {
   OptOptions o;
   o.bits = 1;
-  EXPECT_EQ(opt_parse_passes("dce,fold", &o), "unknown pass 'fold' (passes: guards, dce)");
+  EXPECT_EQ(opt_parse_passes("dce,fold", &o), "unknown pass 'fold' (passes: peel, guards, dce)");
   EXPECT_EQ(o.bits, 1u);  // unchanged on error
-  EXPECT_EQ(opt_parse_passes("dce,,guards", &o), "unknown pass '' (passes: guards, dce)");
-  EXPECT_EQ(opt_parse_passes("DCE", &o), "unknown pass 'DCE' (passes: guards, dce)");
+  EXPECT_EQ(opt_parse_passes("dce,,guards", &o), "unknown pass '' (passes: peel, guards, dce)");
+  EXPECT_EQ(opt_parse_passes("DCE", &o), "unknown pass 'DCE' (passes: peel, guards, dce)");
 }
 
 TEST(OptDriver, InvalidInputRefused) {

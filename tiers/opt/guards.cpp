@@ -1,9 +1,11 @@
-// guards: redundant-guard elimination. A guard whose outcome depends only on its operands (guard_true/false,
-// guard_eqi/eqp, the overflow-checked arithmetic) is implied by an earlier identical one (same op, same operands,
-// commuted for the symmetric ops) that dominates it: in a linear trace every earlier instruction does, within
+// guards: redundant-guard elimination. A guard whose outcome depends only on its operands and immediate
+// (guard_true/false, guard_eqi/eqp, guard_type, the overflow-checked arithmetic, abs_ov, floordiv_ov, mod_ov,
+// f2i, callf1) is implied by an earlier identical one (same op, same operands, commuted for the symmetric ops,
+// same immediate) that dominates it: in a linear trace every earlier instruction does, within
 // one pass over the pre-loop part and within one loop iteration. Across `loop`, the earlier guard must have
 // loop-invariant operands (defined before `loop`, not phis). The redundant guard is dropped; the uses of an
-// overflow-checked one's value go to the earlier one. unbox_* depend on the object too, so they are kept.
+// overflow-checked one's value go to the earlier one. unbox_* depend on the object too, so they are kept; so
+// are poll (the eval-breaker word changes under the trace) and sload_* (they read the frame, no operands).
 // `guard_true %c` after `guard_false %c` is a different op: it always exits and is kept.
 #include <map>
 #include <tuple>
@@ -23,6 +25,8 @@ bool operand_only(ir::IROp op) {
   switch (op) {
     case ir::IR_guard_true: case ir::IR_guard_false: case ir::IR_guard_eqi: case ir::IR_guard_eqp:
     case ir::IR_add_ov: case ir::IR_sub_ov: case ir::IR_mul_ov: case ir::IR_neg_ov:
+    case ir::IR_abs_ov: case ir::IR_floordiv_ov: case ir::IR_mod_ov: case ir::IR_f2i: case ir::IR_callf1:
+    case ir::IR_guard_type:
       return true;
     default:
       return false;
@@ -34,15 +38,16 @@ bool commutative(ir::IROp op) {
   return op == ir::IR_guard_eqi || op == ir::IR_guard_eqp || op == ir::IR_add_ov || op == ir::IR_mul_ov;
 }
 
-// What makes two guards identical: op and (redirected, ordered) operands.
-using Key = std::tuple<ir::IROp, IRRef, IRRef>;
+// What makes two guards identical: op, (redirected, ordered) operands and immediate (guard_type's type,
+// callf1's function).
+using Key = std::tuple<ir::IROp, IRRef, IRRef, int64_t>;
 
 // The key of guard i, its operands seen through the redirections decided so far.
 Key key_of(const ir::IRIns& i, const std::vector<IRRef>& to) {
   IRRef a = i.a == kNoRef ? kNoRef : to[size_t(i.a)];
   IRRef b = i.b == kNoRef ? kNoRef : to[size_t(i.b)];
   if (commutative(i.op) && b < a) std::swap(a, b);
-  return Key{i.op, a, b};
+  return Key{i.op, a, b, i.imm};
 }
 
 // True when ref r is loop-invariant: defined before `loop` (so not a phi).

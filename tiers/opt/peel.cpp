@@ -1,0 +1,203 @@
+// peel: loop peeling with loop-invariant code motion by copy-substitution (LuaJIT's lj_opt_loop.c).
+//
+// Input: one recorded iteration of a loop, without `loop`, ending with a completion snapshot E (at the trace's
+// end, used by no guard) whose entries give each slot the iteration changed its new value. Output: the recorded
+// iteration unchanged as the pre-roll, then `loop`, then the body: every recorded instruction re-emitted through
+// IRBuilder (fold + CSE) with its operands substituted: a frame-slot load of slot k becomes E's entry for k (the
+// value the previous iteration left there) or stays itself when E leaves k alone (invariant); any other
+// instruction becomes its re-emitted copy. A copy whose operands are all invariant CSEs to its pre-roll twin:
+// that is the hoisting. Loads and guards CSE across `loop` only when the iteration has no store or call.
+//
+// In the body a pre-roll ref x means "x as of the previous iteration" (for an invariant x that is x itself).
+// When x is referenced from the body and its body copy subst[x] is not x, it is loop-carried and gets
+// `phi x, subst[x]` right after `loop`; body references to x go to the phi. subst[x] may itself be a pre-roll
+// ref with a phi (a, b = b, a): the back-edge then names that phi, which the all-at-once phi update makes right.
+//
+// Body guards exit to copies of their pre-roll snapshots: same pc and top, entries substituted, plus every slot
+// E changed that the snapshot leaves alone (the frame still holds its entry value there, the loop does not).
+// E itself is dropped: the peeled trace never completes.
+#include <map>
+#include <utility>
+
+#include "tiers/opt/opt.h"
+
+namespace fastpy::opt {
+
+using ir::IRRef;
+using ir::kNoRef;
+
+namespace {
+
+// True for the frame-slot loads.
+bool is_sload(ir::IROp op) {
+  return op == ir::IR_sload_obj || op == ir::IR_sload_i64 || op == ir::IR_sload_f64 || op == ir::IR_sload_bool;
+}
+
+// True when t is one recorded iteration peel can handle: no `loop`, a last snapshot at the end that no guard
+// uses, and every frame-slot load's slot, if the iteration changes it, left with a value of the load's type.
+bool peelable(const ir::Trace& t) {
+  if (t.ins.empty() || t.snaps.empty()) return false;
+  const ir::Snapshot& e = t.snaps.back();
+  int32_t last = int32_t(t.snaps.size()) - 1;
+  if (e.at != t.size()) return false;
+  std::map<int32_t, IRRef> changed;
+  for (const ir::SnapEntry& en : e.entries) changed[en.slot] = en.ref;
+  for (const ir::IRIns& i : t.ins) {
+    if (i.op == ir::IR_loop || i.op == ir::IR_phi) return false;
+    if (ir::ir_info(i.op).is_guard && i.snap == last) return false;
+    if (!is_sload(i.op)) continue;
+    auto it = changed.find(int32_t(i.imm));
+    if (it != changed.end() && t.ins[size_t(it->second)].type != i.type) return false;  // type-unstable
+  }
+  return true;
+}
+
+// True when the recorded iteration stores or calls: then loads and guards must not be hoisted.
+bool has_side_effects(const ir::Trace& t) {
+  for (const ir::IRIns& i : t.ins) {
+    ir::IREffect e = ir::ir_info(i.op).effect;
+    if (e == ir::IRE_store || e == ir::IRE_call) return true;
+  }
+  return false;
+}
+
+// The body under construction: the builder over pre-roll + loop + body, and the substitution.
+struct Peeler {
+  const ir::Trace& rec;            // the recorded iteration (with E)
+  const ir::Snapshot& end;         // E
+  ir::Trace out;                   // pre-roll, loop, body (phis not yet placed)
+  std::vector<IRRef> subst;        // per recorded ref: its body value (a pre-roll ref or a body ref)
+  std::vector<int> body_snap;      // per recorded snapshot: its body copy, or -1
+  IRRef loop = kNoRef;
+
+  // Starts from the recorded iteration.
+  explicit Peeler(const ir::Trace& t) : rec(t), end(t.snaps.back()), out(t) {}
+
+  // Substituted operand r (kNoRef stays kNoRef).
+  IRRef sub(IRRef r) const { return r == kNoRef ? kNoRef : subst[size_t(r)]; }
+
+  // Appends the body copy of recorded snapshot s; returns its index.
+  int copy_snapshot(int32_t s) {
+    const ir::Snapshot& sn = rec.snaps[size_t(s)];
+    std::map<int32_t, IRRef> entries;
+    for (const ir::SnapEntry& e : end.entries)
+      if (e.slot < sn.top) entries[e.slot] = e.ref;  // the previous iteration's value, unless sn says otherwise
+    for (const ir::SnapEntry& e : sn.entries) entries[e.slot] = sub(e.ref);
+    std::vector<ir::SnapEntry> v;
+    for (const auto& [slot, ref] : entries) v.push_back(ir::SnapEntry{slot, ref});
+    return out.add_snapshot(sn.pc, sn.top, std::move(v));
+  }
+
+  // Re-emits recorded guard i through b; returns the result (kNoRef: folded away). A new guard exits to the
+  // body copy of its snapshot, taken right before it the first time a body guard needs it.
+  IRRef emit_guard(ir::IRBuilder& b, const ir::IRIns& i) {
+    bool fresh = body_snap[size_t(i.snap)] < 0;
+    if (fresh) body_snap[size_t(i.snap)] = copy_snapshot(i.snap);
+    IRRef before = out.size();
+    IRRef r = b.emit(i.op, sub(i.a), sub(i.b), i.imm);
+    bool added = r != kNoRef && r >= before && ir::ir_info(out.ins[size_t(r)].op).is_guard;
+    if (added) {
+      out.ins[size_t(r)].snap = body_snap[size_t(i.snap)];
+    } else if (fresh) {  // folded or CSE'd: the copy is unused and is the latest snapshot, so it can go
+      out.snaps.pop_back();
+      body_snap[size_t(i.snap)] = -1;
+    }
+    return r;
+  }
+
+  // Emits loop and body; false when some operand has no body value (the trace is left alone).
+  bool build() {
+    size_t n = rec.ins.size();
+    out.snaps.pop_back();  // E: the peeled trace never completes
+    body_snap.assign(rec.snaps.size(), -1);
+    subst.assign(n, kNoRef);
+    std::map<int32_t, IRRef> changed;
+    for (const ir::SnapEntry& e : end.entries) changed[e.slot] = e.ref;
+    for (size_t r = 0; r < n; r++) {
+      if (!is_sload(rec.ins[r].op)) continue;
+      auto it = changed.find(int32_t(rec.ins[r].imm));
+      subst[r] = it == changed.end() ? IRRef(r) : it->second;
+    }
+    ir::IRBuilder b(&out);  // relinks the CSE chains over the pre-roll, so body copies can hit it
+    loop = b.emit_loop(has_side_effects(rec));
+    for (size_t r = 0; r < n; r++) {
+      const ir::IRIns& i = rec.ins[r];
+      if (is_sload(i.op)) continue;
+      if ((i.a != kNoRef && sub(i.a) == kNoRef) || (i.b != kNoRef && sub(i.b) == kNoRef)) return false;
+      subst[r] = ir::ir_info(i.op).is_guard ? emit_guard(b, i) : b.emit(i.op, sub(i.a), sub(i.b), i.imm);
+    }
+    return true;
+  }
+
+  // The pre-roll refs that need a phi, in increasing order: referenced from the body (operands or body
+  // snapshot entries) with a body value of their own, closed over back-edges that are such refs themselves.
+  std::vector<IRRef> carried() const {
+    std::vector<char> need(size_t(loop), 0);
+    std::vector<IRRef> work;
+    auto use = [&](IRRef x) {
+      if (x == kNoRef || x >= loop || need[size_t(x)] || subst[size_t(x)] == x) return;
+      need[size_t(x)] = 1;
+      work.push_back(x);
+    };
+    for (IRRef r = loop + 1; r < out.size(); r++) {
+      use(out.ins[size_t(r)].a);
+      use(out.ins[size_t(r)].b);
+    }
+    for (const ir::Snapshot& sn : out.snaps)
+      if (sn.at > loop)
+        for (const ir::SnapEntry& e : sn.entries) use(e.ref);
+    while (!work.empty()) {
+      IRRef x = work.back();
+      work.pop_back();
+      use(subst[size_t(x)]);
+    }
+    std::vector<IRRef> v;
+    for (IRRef x = 0; x < loop; x++)
+      if (need[size_t(x)]) v.push_back(x);
+    return v;
+  }
+
+  // The final trace: pre-roll, loop, the phis, then the body renumbered to make room for them.
+  ir::Trace place_phis() const {
+    std::vector<IRRef> phis = carried();
+    IRRef np = IRRef(phis.size());
+    std::vector<IRRef> phi_of(size_t(loop), kNoRef);
+    for (IRRef k = 0; k < np; k++) phi_of[size_t(phis[size_t(k)])] = loop + 1 + k;
+    auto body_ref = [&](IRRef r) {  // what ref r means inside the body
+      if (r == kNoRef) return kNoRef;
+      if (r < loop) return phi_of[size_t(r)] != kNoRef ? phi_of[size_t(r)] : r;
+      return r + np;
+    };
+    ir::Trace t;
+    t.ins.assign(out.ins.begin(), out.ins.begin() + loop + 1);
+    for (IRRef x : phis) {
+      ir::IRIns p{ir::IR_phi, out.ins[size_t(x)].type, x, body_ref(subst[size_t(x)]), 0, -1};
+      t.ins.push_back(p);
+    }
+    for (IRRef r = loop + 1; r < out.size(); r++) {
+      ir::IRIns i = out.ins[size_t(r)];
+      i.a = body_ref(i.a);
+      i.b = body_ref(i.b);
+      t.ins.push_back(i);
+    }
+    t.snaps = out.snaps;
+    for (ir::Snapshot& sn : t.snaps) {
+      if (sn.at <= loop) continue;  // pre-roll snapshots are unchanged
+      sn.at += np;
+      for (ir::SnapEntry& e : sn.entries) e.ref = body_ref(e.ref);
+    }
+    return t;
+  }
+};
+
+}  // namespace
+
+bool opt_peel(ir::Trace& t) {
+  if (!peelable(t)) return false;
+  Peeler p(t);
+  if (!p.build()) return false;
+  t = p.place_phis();
+  return true;
+}
+
+}  // namespace fastpy::opt
