@@ -208,6 +208,64 @@ TEST(IRFold, UnboxOfBoxIsTheValue) {
   EXPECT_EQ(f.b.emit(IR_unbox_f64, boxed), f.fx);
 }
 
+TEST(IRFold, PythonNumericOpsOfConstants) {
+  Fixture f;
+  IRRef before = f.t.size();
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_floordiv_ov, f.b.kint(-7), f.b.kint(2)), -4));  // floor, not C's -3
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_mod_ov, f.b.kint(-7), f.b.kint(2)), 1));        // sign of b, not C's -1
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_mod_ov, f.b.kint(7), f.b.kint(-2)), -1));
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_floordiv_ov, f.b.kint(kMin + 1), f.b.kint(-1)), kMax));
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_abs_ov, f.b.kint(-5)), 5));
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_imin, f.b.kint(kMax), f.b.kint(kMin)), kMin));
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_imax, f.b.kint(-1), f.b.kint(0)), 0));
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_f2i, f.b.kflt(-2.9)), -2));
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_f2i, f.b.kflt(-0x1p63)), kMin));
+  EXPECT_EQ(f.flt(f.b.emit(IR_ffloordiv, f.b.kflt(1.0), f.b.kflt(0.1))), 9.0);  // floor(1.0 / 0.1) is 10.0
+  EXPECT_EQ(f.flt(f.b.emit(IR_fmod, f.b.kflt(-7.0), f.b.kflt(2.0))), 1.0);
+  EXPECT_TRUE(std::signbit(f.flt(f.b.emit(IR_fmod, f.b.kflt(0.0), f.b.kflt(-1.0)))));       // -0.0, like b
+  EXPECT_TRUE(std::signbit(f.flt(f.b.emit(IR_ffloordiv, f.b.kflt(-0.0), f.b.kflt(1.0)))));  // -0.0
+  EXPECT_FALSE(std::signbit(f.flt(f.b.emit(IR_fabs, f.b.kflt(-0.0)))));
+  EXPECT_TRUE(std::isnan(f.flt(f.b.emit(IR_fmin, f.b.kflt(NAN), f.b.kflt(1.0)))));  // Python's min keeps a
+  EXPECT_EQ(f.flt(f.b.emit(IR_fmax, f.b.kflt(1.0), f.b.kflt(NAN))), 1.0);
+  EXPECT_TRUE(std::signbit(f.flt(f.b.emit(IR_fmax, f.b.kflt(-0.0), f.b.kflt(0.0)))));
+  IRRef p = f.b.emit(IR_padd, f.base, f.b.kint(3), 8);  // base is kptr 0x1000
+  EXPECT_EQ(f.op(p), IR_kptr);
+  EXPECT_EQ(f.t.ins[p].imm, 0x1018);
+  IRRef q = f.b.emit(IR_padd, f.b.kobj(reinterpret_cast<void*>(0x2000)), f.b.kint(-2), 24);
+  EXPECT_EQ(f.op(q), IR_kptr);
+  EXPECT_EQ(f.t.ins[q].imm, 0x2000 - 48);
+  for (IRRef r = before; r < f.t.size(); r++) EXPECT_TRUE(ir_is_const(f.op(r))) << "%" << r << " " << ir_name(f.op(r));
+  EXPECT_EQ(ir_verify(f.t), "");
+}
+
+TEST(IRFold, PythonNumericGuardsThatWouldExitStay) {
+  Fixture f;
+  IRRef zero = f.b.kint(0), min = f.b.kint(kMin), m1 = f.b.kint(-1), seven = f.b.kint(7);
+  EXPECT_EQ(f.op(f.b.emit(IR_floordiv_ov, seven, zero)), IR_floordiv_ov);
+  EXPECT_EQ(f.op(f.b.emit(IR_mod_ov, seven, zero)), IR_mod_ov);
+  EXPECT_EQ(f.op(f.b.emit(IR_floordiv_ov, min, m1)), IR_floordiv_ov);
+  EXPECT_EQ(f.op(f.b.emit(IR_mod_ov, min, m1)), IR_mod_ov);
+  EXPECT_EQ(f.op(f.b.emit(IR_abs_ov, min)), IR_abs_ov);
+  EXPECT_EQ(f.op(f.b.emit(IR_f2i, f.b.kflt(0x1p63))), IR_f2i);
+  EXPECT_EQ(f.op(f.b.emit(IR_f2i, f.b.kflt(NAN))), IR_f2i);
+  EXPECT_EQ(f.op(f.b.emit(IR_f2i, f.b.kflt(-INFINITY))), IR_f2i);
+  // float // and % by zero raise in Python: never folded (the recorder's guard on b exits first)
+  EXPECT_EQ(f.op(f.b.emit(IR_ffloordiv, f.b.kflt(1.0), f.b.kflt(0.0))), IR_ffloordiv);
+  EXPECT_EQ(f.op(f.b.emit(IR_fmod, f.b.kflt(1.0), f.b.kflt(-0.0))), IR_fmod);
+  // a C call is never folded; neither is anything with an unknown operand
+  EXPECT_EQ(f.op(f.b.emit(IR_callf1, f.b.kflt(4.0), kNoRef, 0x1234)), IR_callf1);
+  EXPECT_EQ(f.op(f.b.emit(IR_padd, f.base, f.x, 8)), IR_padd);
+  EXPECT_EQ(f.op(f.b.emit(IR_floordiv_ov, f.x, f.b.kint(1))), IR_floordiv_ov);
+  EXPECT_EQ(f.op(f.b.emit(IR_imin, f.x, f.y)), IR_imin);
+  EXPECT_EQ(f.op(f.b.emit(IR_fabs, f.fx)), IR_fabs);
+  IRRef obj = f.b.kobj(reinterpret_cast<void*>(0x3000));
+  EXPECT_EQ(f.op(f.b.emit(IR_guard_type, obj, kNoRef, 0x4000)), IR_guard_type);
+  IRRef p1 = f.b.emit(IR_poll, kNoRef, kNoRef, 0x5000), p2 = f.b.emit(IR_poll, kNoRef, kNoRef, 0x5000);
+  EXPECT_EQ(f.op(p1), IR_poll);
+  EXPECT_NE(p1, p2);  // never CSE'd: the word changes under the trace
+  EXPECT_EQ(ir_verify(f.t), "");
+}
+
 // ---------------------------------------------------------------- CSE
 TEST(IRCse, IdenticalPureInstructionIsReused) {
   Fixture f;
@@ -361,6 +419,30 @@ TEST(IRText, HandWrittenTextPrintsIdentically) {
   Trace u;  // comments and blank lines are skipped
   ASSERT_EQ(ir_parse("# a comment\n\n" + text, &u), "");
   EXPECT_EQ(ir_print(u), text);
+}
+
+TEST(IRText, NotesPrintAsCommentsAndParseAway) {
+  Trace t = build_loop();
+  const std::string plain = ir_print(t);
+  EXPECT_EQ(ir_print(t, nullptr), plain);
+  EXPECT_EQ(ir_print(t, [](IRRef) { return std::string(); }), plain);  // empty notes add nothing
+  std::string noted = ir_print(t, [](IRRef r) {
+    return r == 1 ? std::string("n") : r == 14 ? std::string("loop test\nsecond line") : std::string();
+  });
+  EXPECT_NE(noted.find("%1 i64 = load_i64 %0, 0  # n\n"), std::string::npos) << noted;
+  EXPECT_NE(noted.find("%14 void = guard_true %13 @1  # loop test second line\n"), std::string::npos) << noted;
+  EXPECT_EQ(noted.size(), plain.size() + 5 + 25);  // nothing else changed
+  Trace back;
+  ASSERT_EQ(ir_parse(noted, &back), "") << noted;
+  EXPECT_EQ(ir_print(back), plain);  // notes are dropped by the parser
+  // hand-written comments after instructions and snapshots, with a '#' inside the comment too
+  Trace u;
+  ASSERT_EQ(ir_parse("%0 i64 = kint 5 # five\nsnap 0 pc=1 top=2 [1=%0]\t# after a tab #2\n"
+                     "%1 i64 = neg_ov %0 @0   #\n%2 f64 = kflt nan:0x7ff8000000000001 # nan\n", &u), "");
+  EXPECT_EQ(ir_print(u), "%0 i64 = kint 5\nsnap 0 pc=1 top=2 [1=%0]\n%1 i64 = neg_ov %0 @0\n"
+                         "%2 f64 = kflt nan:0x7ff8000000000001\n");
+  Trace v;  // a '#' glued to a token is not a comment
+  EXPECT_EQ(ir_parse("%0 i64 = kint 5#x\n", &v).rfind("line 1: bad immediate '5#x'", 0), 0u);
 }
 
 TEST(IRText, ParseErrorsCarryTheLineNumber) {

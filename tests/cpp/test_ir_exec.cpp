@@ -381,28 +381,29 @@ const char* kBoxing =
 TEST(IRExec, BoxingWithoutAHookIsAnError) {
   ExecResult r = run_text(kBoxing);
   EXPECT_EQ(r.status, ExecStatus::error);
-  EXPECT_EQ(r.error, "%1: box_i64: needs ExecOptions::boxing (no Python in the executor)");
+  EXPECT_EQ(r.error, "%1: box_i64: needs ExecOptions::runtime (no Python in the executor)");
 }
 
 TEST(IRExec, BoxingGoesThroughTheHookAndUnboxCanExit) {
   std::vector<IROp> calls;
   ExecOptions o;
-  o.boxing = [&](IROp op, uint64_t a, uint64_t* out) {  // ints box as a*16+1; unbox_f64 always refuses
-    calls.push_back(op);
-    if (op == IR_box_i64) *out = a * 16 + 1;
-    if (op == IR_box_f64) *out = 0x5000;
-    if (op == IR_unbox_i64) *out = a >> 4;
-    return op != IR_unbox_f64;
+  o.runtime = [&](const IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {  // ints box as a*16+1
+    calls.push_back(i.op);                                                  // unbox_f64 always refuses
+    EXPECT_EQ(b, 0u);
+    if (i.op == IR_box_i64) *out = a * 16 + 1;
+    if (i.op == IR_box_f64) *out = 0x5000;
+    if (i.op == IR_unbox_i64) *out = a >> 4;
+    return i.op != IR_unbox_f64;
   };
   ExecResult r = run_text(kBoxing, o);
   expect_exit(r, 5, 0, 4, {{0, 7}});
   EXPECT_EQ(r.values[1], 113u);
   EXPECT_EQ(r.values[2], 7u);
   EXPECT_EQ(calls, (std::vector<IROp>{IR_box_i64, IR_unbox_i64, IR_box_f64, IR_unbox_f64}));
-  o.boxing = [](IROp, uint64_t, uint64_t*) { return false; };  // a box that fails is an error, not an exit
+  o.runtime = [](const IRIns&, uint64_t, uint64_t, uint64_t*) { return false; };  // a failed box: error, no exit
   r = run_text(kBoxing, o);
   EXPECT_EQ(r.status, ExecStatus::error);
-  EXPECT_EQ(r.error, "%1: box_i64: the boxing hook failed");
+  EXPECT_EQ(r.error, "%1: box_i64: the runtime hook failed");
 }
 
 TEST(IRExec, InvalidTraceIsRejectedWithTheVerifierMessage) {
@@ -499,6 +500,423 @@ TEST(IRExec, FoldedAndUnfoldedBuildsAgree) {
       EXPECT_EQ(want.iterations, overflow_now ? 0u : iterations[c]);
     }
   }
+}
+
+
+// ---------------------------------------------------------------- Python's numeric operators and builtins
+TEST(IRExec, IntFloorDivisionAndModuloFollowPython) {
+  // Python: -7 // 2 == -4, 7 // -2 == -4, -7 % 2 == 1, 7 % -2 == -1 (C truncates: -3 and -1, -3 and 1)
+  const struct { int64_t a, b, q, m; } cases[] = {
+      {7, 2, 3, 1},   {-7, 2, -4, 1},  {7, -2, -4, -1}, {-7, -2, 3, -1}, {6, 3, 2, 0},   {-6, 3, -2, 0},
+      {0, -5, 0, 0},  {1, kMax, 0, 1}, {-1, kMax, -1, kMax - 1},           {kMin, 1, kMin, 0},
+      {kMin, -3, 3074457345618258602, -2},  {kMax, -1, -kMax, 0},   {kMin, kMax, -2, kMax - 1},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(I(c.a) + " // " + I(c.b));
+    EXPECT_EQ(value_of(IR_floordiv_ov, I(c.a), I(c.b)), uint64_t(c.q));
+    EXPECT_EQ(value_of(IR_mod_ov, I(c.a), I(c.b)), uint64_t(c.m));
+  }
+  for (IROp op : {IR_floordiv_ov, IR_mod_ov}) {  // the exits: a zero divisor, and INT64_MIN / -1
+    SCOPED_TRACE(ir_name(op));
+    expect_exit(run_op(op, "5", "0"), 2, 0, 9, {{3, 5}, {4, 0}});
+    expect_exit(run_op(op, "0", "0"), 2, 0, 9, {{3, 0}, {4, 0}});
+    expect_exit(run_op(op, I(kMin), "-1"), 2, 0, 9, {{3, uint64_t(kMin)}, {4, uint64_t(-1)}});
+  }
+  EXPECT_EQ(value_of(IR_floordiv_ov, I(kMin + 1), "-1"), uint64_t(kMax));  // right at the edge: no exit
+}
+
+TEST(IRExec, AbsMinMaxOnInts) {
+  EXPECT_EQ(value_of(IR_abs_ov, "-5"), 5u);
+  EXPECT_EQ(value_of(IR_abs_ov, "5"), 5u);
+  EXPECT_EQ(value_of(IR_abs_ov, I(kMin + 1)), uint64_t(kMax));
+  expect_exit(run_op(IR_abs_ov, I(kMin)), 1, 0, 9, {{3, uint64_t(kMin)}});
+  EXPECT_EQ(value_of(IR_imin, "-3", "2"), uint64_t(-3));
+  EXPECT_EQ(value_of(IR_imin, "2", "-3"), uint64_t(-3));
+  EXPECT_EQ(value_of(IR_imin, I(kMin), I(kMax)), uint64_t(kMin));
+  EXPECT_EQ(value_of(IR_imax, "-3", "2"), 2u);
+  EXPECT_EQ(value_of(IR_imax, I(kMax), I(kMin)), uint64_t(kMax));  // signed, not unsigned
+  EXPECT_EQ(value_of(IR_imax, "-1", "0"), 0u);
+}
+
+// Python 3.11's a // b and a % b on floats (the values CPython prints), as bits.
+struct FloatDivCase { double a, b, q, m; };
+const FloatDivCase kFloatDiv[] = {
+    {-7.0, 2.0, -4.0, 1.0},   {7.0, -2.0, -4.0, -1.0},  {7.0, 2.0, 3.0, 1.0},     {-7.0, -2.0, 3.0, -1.0},
+    {0.0, -1.0, -0.0, -0.0},  {-0.0, 1.0, -0.0, 0.0},   {-0.0, -1.0, 0.0, -0.0},  {0.0, 1.0, 0.0, 0.0},
+    {1.0, kInf, 0.0, 1.0},    {-1.0, kInf, -1.0, kInf}, {1.0, -kInf, -1.0, -kInf}, {-1.0, -kInf, 0.0, -1.0},
+    {1.0, 0.1, 9.0, 0x1.9999999999996p-4},   // floor(1.0 / 0.1) would be 10.0
+    {0.3, 0.1, 2.0, 0x1.9999999999998p-4},   {-1e308, 1e-308, -kInf, 0x0.4acd4a8c612c2p-1022},
+    {5e-324, -1.0, -1.0, -1.0}, {-5e-324, 1.0, -1.0, 1.0}, {-0.5, 1.0, -1.0, 0.5},
+    {0.3, 0.01, 29.0, 0x1.47ae147ae1471p-7},    // (a - mod) / b is 28.999999999999996: snapped up
+    {0.7, -0.1, -7.0, -0x1.8p-54},              // -7.000000000000001, floored to -8.0 without the snap
+    {4.4, 0.7, 6.0, 0x1.99999999999b0p-3},
+};
+
+TEST(IRExec, FloatFloorDivisionAndModuloFollowCPython) {
+  for (const FloatDivCase& c : kFloatDiv) {
+    SCOPED_TRACE(F(c.a) + " // " + F(c.b));
+    EXPECT_EQ(value_of(IR_ffloordiv, F(c.a), F(c.b)), B(c.q)) << F(bits_f64(int64_t(value_of(IR_ffloordiv, F(c.a), F(c.b)))));
+    EXPECT_EQ(value_of(IR_fmod, F(c.a), F(c.b)), B(c.m)) << F(bits_f64(int64_t(value_of(IR_fmod, F(c.a), F(c.b)))));
+  }
+  for (IROp op : {IR_ffloordiv, IR_fmod}) {  // inf // 1.0 and inf % 1.0 are nan in Python
+    EXPECT_TRUE(std::isnan(bits_f64(int64_t(value_of(op, F(kInf), F(1.0)))))) << ir_name(op);
+    EXPECT_TRUE(std::isnan(bits_f64(int64_t(value_of(op, F(kNaN), F(1.0)))))) << ir_name(op);
+    EXPECT_TRUE(std::isnan(bits_f64(int64_t(value_of(op, F(1.0), F(kNaN)))))) << ir_name(op);
+  }
+}
+
+TEST(IRExec, FloatAbsMinMaxArePythonsNotCs) {
+  EXPECT_EQ(value_of(IR_fabs, F(-0.0)), 0u);
+  EXPECT_EQ(value_of(IR_fabs, F(-kInf)), B(kInf));
+  EXPECT_EQ(value_of(IR_fabs, F(-2.5)), B(2.5));
+  EXPECT_EQ(value_of(IR_fabs, F(bits_f64(int64_t(B(kNaN) | kSign)))), B(kNaN));  // clears a NaN's sign too
+  // min(nan, 1.0) is nan and min(1.0, nan) is 1.0 in Python (C's fmin gives 1.0 for both)
+  EXPECT_EQ(value_of(IR_fmin, F(kNaN), F(1.0)), B(kNaN));
+  EXPECT_EQ(value_of(IR_fmin, F(1.0), F(kNaN)), B(1.0));
+  EXPECT_EQ(value_of(IR_fmax, F(kNaN), F(1.0)), B(kNaN));
+  EXPECT_EQ(value_of(IR_fmax, F(1.0), F(kNaN)), B(1.0));
+  // equal operands: the first one, so the sign of a zero depends on the order
+  EXPECT_EQ(value_of(IR_fmin, F(-0.0), F(0.0)), kSign);
+  EXPECT_EQ(value_of(IR_fmin, F(0.0), F(-0.0)), 0u);
+  EXPECT_EQ(value_of(IR_fmax, F(-0.0), F(0.0)), kSign);
+  EXPECT_EQ(value_of(IR_fmax, F(0.0), F(-0.0)), 0u);
+  EXPECT_EQ(value_of(IR_fmin, F(-kInf), F(2.0)), B(-kInf));
+  EXPECT_EQ(value_of(IR_fmax, F(-kInf), F(2.0)), B(2.0));
+}
+
+TEST(IRExec, FloatToIntTruncatesAndExitsOutOfRange) {
+  EXPECT_EQ(value_of(IR_f2i, F(2.9)), 2u);
+  EXPECT_EQ(value_of(IR_f2i, F(-2.9)), uint64_t(-2));
+  EXPECT_EQ(value_of(IR_f2i, F(-0.0)), 0u);
+  EXPECT_EQ(value_of(IR_f2i, F(-0x1p63)), uint64_t(kMin));  // -2**63 fits
+  EXPECT_EQ(value_of(IR_f2i, F(std::nextafter(0x1p63, 0.0))), uint64_t(0x7ffffffffffffc00));
+  for (double bad : {0x1p63, std::nextafter(-0x1p63, -kInf), kInf, -kInf, kNaN, 1e300}) {
+    SCOPED_TRACE(F(bad));
+    expect_exit(run_op(IR_f2i, F(bad)), 1, 0, 9, {{3, B(bad)}});
+  }
+}
+
+// A C double(double) for callf1 (the IR holds its address).
+double sqrt_fn(double x) { return std::sqrt(x); }
+double exp_fn(double x) { return std::exp(x); }
+double log_fn(double x) { return std::log(x); }
+
+// "%0 = kflt x; snap; %1 = callf1 %0, f" run.
+ExecResult run_callf1(double (*f)(double), double x) {
+  return run_text("%0 f64 = kflt " + F(x) + "\nsnap 0 pc=9 top=16 [3=%0]\n%1 f64 = callf1 %0, " +
+                  P(reinterpret_cast<const void*>(f)) + " @0\n");
+}
+
+TEST(IRExec, Callf1CallsAndExitsOnCPythonsMathErrors) {
+  ExecResult r = run_callf1(sqrt_fn, 2.25);
+  ASSERT_EQ(r.status, ExecStatus::completed) << exec_describe(r);
+  EXPECT_EQ(r.values[1], B(1.5));
+  EXPECT_EQ(run_callf1(exp_fn, 1.0).values[1], B(std::exp(1.0)));
+  // NaN from a non-NaN argument (domain), inf from a finite one (overflow, singularity): exits
+  expect_exit(run_callf1(sqrt_fn, -1.0), 1, 0, 9, {{3, B(-1.0)}});
+  expect_exit(run_callf1(exp_fn, 1000.0), 1, 0, 9, {{3, B(1000.0)}});
+  expect_exit(run_callf1(log_fn, 0.0), 1, 0, 9, {{3, B(0.0)}});
+  expect_exit(run_callf1(sqrt_fn, -kInf), 1, 0, 9, {{3, B(-kInf)}});
+  // NaN in, NaN out; inf in, inf out; underflow to 0: no error
+  EXPECT_EQ(run_callf1(sqrt_fn, kNaN).status, ExecStatus::completed);
+  EXPECT_EQ(run_callf1(exp_fn, kInf).status, ExecStatus::completed);
+  EXPECT_EQ(run_callf1(exp_fn, -1000.0).values[1], 0u);
+  ExecResult n = run_text("%0 f64 = kflt 0x1p+0\nsnap 0 pc=9 top=16 []\n%1 f64 = callf1 %0, 0x0 @0\n");
+  EXPECT_EQ(n.error, "%1: callf1: null function");
+}
+
+// ---------------------------------------------------------------- type guards, polls, element addresses
+// What guard_type reads: ob_refcnt, then ob_type.
+struct FakeObject {
+  uint64_t refcnt;
+  uint64_t type;
+};
+
+TEST(IRExec, GuardTypeComparesTheWordAtOffset8) {
+  FakeObject obj{0x1111, 0x7000};
+  auto trace = [&](uint64_t type) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0x%" PRIx64, type);
+    return "%0 obj = kobj " + P(&obj) + "\nsnap 0 pc=5 top=16 [2=%0]\n%1 void = guard_type %0, " + buf + " @0\n";
+  };
+  ExecResult r = run_text(trace(0x7000));
+  EXPECT_EQ(r.status, ExecStatus::completed) << exec_describe(r);
+  expect_exit(run_text(trace(0x1111)), 1, 0, 5, {{2, uint64_t(uintptr_t(&obj))}});  // not the refcount word
+  expect_exit(run_text(trace(0x7008)), 1, 0, 5, {{2, uint64_t(uintptr_t(&obj))}});
+  obj.type = 0x1111;  // read when executed, not when parsed
+  EXPECT_EQ(run_text(trace(0x1111)).status, ExecStatus::completed);
+  EXPECT_EQ(run_text("%0 obj = kobj 0x0\nsnap 0 pc=5 top=16 []\n%1 void = guard_type %0, 0x10 @0\n").error,
+            "%1: guard_type: null object");
+}
+
+TEST(IRExec, PollExitsWhenTheEvalBreakerWordIsSet) {
+  int32_t breaker[2] = {0, 7};  // the word after it must not be read
+  const std::string text = "%0 i64 = kint 4\nsnap 0 pc=3 top=16 [1=%0]\n%1 void = poll " + P(&breaker[0]) +
+                           " @0\n%2 i64 = add_ov %0, %0 @0\n";
+  ExecResult r = run_text(text);
+  ASSERT_EQ(r.status, ExecStatus::completed) << exec_describe(r);
+  EXPECT_EQ(r.values[2], 8u);
+  breaker[0] = 1;
+  expect_exit(run_text(text), 1, 0, 3, {{1, 4}});
+  breaker[0] = int32_t(0x80000000u);  // any non-zero value, a negative one too
+  expect_exit(run_text(text), 1, 0, 3, {{1, 4}});
+}
+
+TEST(IRExec, PaddAndLoadObjAddressElements) {
+  uint64_t items[4] = {0xa0, 0xa1, 0xa2, 0xa3};
+  struct { uint64_t head, size; uint64_t* items; } list = {1, 4, items};
+  // items = list->items (load_ptr 16); x = items[2] (padd by 8, load_obj 0); y = (items+3)[-1]
+  const std::string text =
+      "%0 ptr = kptr " + P(&list) + "\n%1 ptr = load_ptr %0, 16\n%2 i64 = kint 2\n%3 ptr = padd %1, %2, 8\n"
+      "%4 obj = load_obj %3, 0\n%5 i64 = kint 3\n%6 ptr = padd %1, %5, 8\n%7 obj = load_obj %6, -8\n"
+      "%8 i64 = kint -1\n%9 ptr = padd %1, %8, 24\n%10 obj = load_obj %0, 8\n";
+  ExecResult r = run_text(text);
+  ASSERT_EQ(r.status, ExecStatus::completed) << exec_describe(r);
+  EXPECT_EQ(r.values[3], uint64_t(uintptr_t(&items[2])));
+  EXPECT_EQ(r.values[4], 0xa2u);
+  EXPECT_EQ(r.values[7], 0xa2u);
+  EXPECT_EQ(r.values[9], uint64_t(uintptr_t(items)) - 24);  // a negative index scales too
+  EXPECT_EQ(r.values[10], 4u);
+}
+
+// ---------------------------------------------------------------- frame slots and the runtime hook
+// A fake runtime: small ints are objects 0x1000 + 16*v, floats the object 0x2000 + bits index, bools
+// 0x3000 (False) and 0x3001 (True); anything else is refused. Counts increfs per object, appends per list.
+struct FakeRuntime {
+  std::vector<std::string> calls;
+  std::vector<uint64_t> appended;
+  int64_t refs = 0;
+  bool append_fails = false;
+  // The hook for ExecOptions::runtime.
+  RuntimeHook hook() {
+    return [this](const IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
+      calls.push_back(std::string(ir_name(i.op)) + " " + std::to_string(a));
+      switch (i.op) {
+        case IR_sload_i64: case IR_unbox_i64:
+          if (a < 0x1000 || a >= 0x2000 || (a & 15) != 0) return false;
+          *out = (a - 0x1000) / 16;
+          return true;
+        case IR_sload_f64:
+          if (a != 0x2000) return false;
+          *out = B(2.5);
+          return true;
+        case IR_sload_bool:
+          if (a != 0x3000 && a != 0x3001) return false;
+          *out = a - 0x3000;
+          return true;
+        case IR_incref: refs++; *out = 99; return true;
+        case IR_decref: refs--; *out = 99; return true;
+        case IR_list_append:
+          if (a != 0x4000) return false;  // not a list: a broken trace, an error
+          if (!append_fails) appended.push_back(b);
+          *out = append_fails ? 0 : 1;
+          return true;
+        default: return false;
+      }
+    };
+  }
+};
+
+TEST(IRExec, SloadsReadTheFrameAndUnboxThroughTheHook) {
+  const uint64_t frame[5] = {0x1000 + 16 * 42, 0x2000, 0x3001, 0x5555, 0x1000 + 16 * 3};
+  const std::string text =
+      "snap 0 pc=2 top=5 []\n"
+      "%0 obj = sload_obj 3\n"
+      "%1 i64 = sload_i64 0 @0\n"
+      "%2 f64 = sload_f64 1 @0\n"
+      "%3 bool = sload_bool 2 @0\n"
+      "snap 1 pc=4 top=5 [0=%1 3=%0]\n"
+      "%4 i64 = sload_i64 4 @1\n"
+      "%5 i64 = sload_i64 3 @1\n";
+  FakeRuntime rt;
+  ExecOptions o;
+  o.runtime = rt.hook();
+  o.slots = frame;
+  o.nslots = 5;
+  ExecResult r = run_text(text, o);
+  expect_exit(r, 5, 1, 4, {{0, 42}, {3, 0x5555}});  // slot 3 holds no int: the guard exits
+  EXPECT_EQ(r.values[0], 0x5555u);
+  EXPECT_EQ(r.values[1], 42u);
+  EXPECT_EQ(r.values[2], B(2.5));
+  EXPECT_EQ(r.values[3], 1u);
+  EXPECT_EQ(r.values[4], 3u);
+  EXPECT_EQ(rt.calls, (std::vector<std::string>{"sload_i64 4768", "sload_f64 8192", "sload_bool 12289",
+                                                "sload_i64 4144", "sload_i64 21845"}));  // sload_obj: no hook
+  o.nslots = 4;  // slot 4 is out of range now
+  r = run_text(text, o);
+  EXPECT_EQ(r.status, ExecStatus::error);
+  EXPECT_EQ(r.error, "%4: sload_i64: slot 4 out of range (ExecOptions::nslots is 4)");
+  o.nslots = 3;
+  EXPECT_EQ(run_text(text, o).error, "%0: sload_obj: slot 3 out of range (ExecOptions::nslots is 3)");
+  o.nslots = 5;
+  o.runtime = nullptr;  // sload_obj needs no hook; the unboxing sloads do
+  EXPECT_EQ(run_text(text, o).error, "%1: sload_i64: needs ExecOptions::runtime (no Python in the executor)");
+  EXPECT_EQ(run_text("%0 obj = sload_obj 0\n").error,  // no slots at all
+            "%0: sload_obj: slot 0 out of range (ExecOptions::nslots is 0)");
+}
+
+TEST(IRExec, RefcountsAndListAppendGoThroughTheHook) {
+  const std::string text =
+      "%0 obj = kobj 0x4000\n"
+      "%1 obj = kobj 0x1020\n"
+      "%2 void = incref %1\n"
+      "%3 bool = list_append %0, %1\n"
+      "snap 0 pc=6 top=16 [0=%1]\n"
+      "%4 void = guard_true %3 @0\n"
+      "%5 void = decref %1\n"
+      "%6 void = incref %1\n";
+  FakeRuntime rt;
+  ExecOptions o;
+  o.runtime = rt.hook();
+  ExecResult r = run_text(text, o);
+  ASSERT_EQ(r.status, ExecStatus::completed) << exec_describe(r);
+  EXPECT_EQ(r.values[3], 1u);
+  EXPECT_EQ(r.values[2], 0u);  // void: the hook's *out is ignored
+  EXPECT_EQ(r.values[5], 0u);
+  EXPECT_EQ(rt.refs, 1);
+  EXPECT_EQ(rt.appended, (std::vector<uint64_t>{0x1020}));
+  EXPECT_EQ(rt.calls, (std::vector<std::string>{"incref 4128", "list_append 16384", "decref 4128", "incref 4128"}));
+  rt.append_fails = true;  // PyList_Append failed: the value is false and the guard on it exits
+  r = run_text(text, o);
+  expect_exit(r, 4, 0, 6, {{0, 0x1020}});
+  EXPECT_EQ(r.values[3], 0u);
+  EXPECT_EQ(rt.refs, 2);  // one more incref, no decref
+  // A hook that fails on a non-guard is an error, never an exit
+  std::string bad = text;
+  bad.replace(bad.find("kobj 0x4000"), 11, "kobj 0x4008");
+  r = run_text(bad, o);
+  EXPECT_EQ(r.status, ExecStatus::error);
+  EXPECT_EQ(r.error, "%3: list_append: the runtime hook failed");
+  o.runtime = [](const IRIns& i, uint64_t, uint64_t, uint64_t* out) {
+    *out = 1;
+    return i.op != IR_decref;
+  };
+  EXPECT_EQ(run_text(text, o).error, "%5: decref: the runtime hook failed");
+  o.runtime = nullptr;
+  EXPECT_EQ(run_text(text, o).error, "%2: incref: needs ExecOptions::runtime (no Python in the executor)");
+}
+
+// ---------------------------------------------------------------- completion snapshot, verify switch
+TEST(IRExec, CompletionReportsTheSnapshotTakenAtTheEnd) {
+  // one recorded iteration: i += 1; the snapshot at the end is the loop header's state for the next one
+  const std::string body =
+      "%0 i64 = kint 41\n%1 i64 = kint 1\nsnap 0 pc=2 top=4 [0=%0]\n%2 i64 = add_ov %0, %1 @0\n"
+      "%3 f64 = kflt 0x1p+1\n";
+  ExecResult r = run_text(body + "snap 1 pc=8 top=4 [0=%2 2=%3 3=%1]\n");
+  ASSERT_EQ(r.status, ExecStatus::completed) << exec_describe(r);
+  EXPECT_EQ(r.guard, kNoRef);
+  EXPECT_EQ(r.snap, 1);
+  EXPECT_EQ(r.pc, 8);
+  EXPECT_EQ(r.slots, (std::vector<ExitSlot>{{0, 42}, {2, B(2.0)}, {3, 1}}));
+  EXPECT_EQ(exec_describe(r), "completed snap 1 pc=8 [0=42 2=" + std::to_string(f64_bits(2.0)) + " 3=1] after 0 iterations");
+  // the last snapshot taken before the end: plain completion, nothing reported
+  r = run_text(body);
+  ASSERT_EQ(r.status, ExecStatus::completed) << exec_describe(r);
+  EXPECT_EQ(r.snap, -1);
+  EXPECT_EQ(r.pc, -1);
+  EXPECT_TRUE(r.slots.empty());
+  EXPECT_EQ(exec_describe(r), "completed after 0 iterations");
+  // an empty snapshot at the end still reports its pc
+  r = run_text("snap 0 pc=3 top=0 []\n");
+  EXPECT_EQ(r.snap, 0);
+  EXPECT_EQ(r.pc, 3);
+  // a guard that exits reports its own snapshot, not the one at the end
+  expect_exit(run_text(body + "%4 bool = kbool true\n%5 void = guard_false %4 @0\nsnap 1 pc=8 top=4 [0=%2]\n"), 5, 0,
+              2, {{0, 41}});
+}
+
+TEST(IRExec, VerifyFalseSkipsTheVerifier) {
+  Trace t;
+  ASSERT_EQ(ir_parse("%0 f64 = kint 7\n", &t), "");  // wrong result type: runs fine, does not verify
+  ExecResult r = ir_execute(t);
+  EXPECT_EQ(r.error, "invalid trace: %0: kint: wrong result type f64");
+  ExecOptions o;
+  o.verify = false;
+  r = ir_execute(t, o);
+  EXPECT_EQ(r.status, ExecStatus::completed) << exec_describe(r);
+  EXPECT_EQ(r.values, (std::vector<uint64_t>{7}));
+}
+
+// ---------------------------------------------------------------- fold agrees with the executor
+// One op on constant operands a (and b): built with fold on, and with fold and CSE off, then executed.
+struct FoldCase {
+  IROp op;
+  uint64_t a, b;  // 64-bit values of the operands
+  int64_t imm;
+};
+
+// A constant of kind k holding v.
+IRRef konst_of(IRBuilder& b, IRKind k, uint64_t v) {
+  switch (k) {
+    case IRK_i64: return b.kint(int64_t(v));
+    case IRK_f64: return b.kflt(bits_f64(int64_t(v)));
+    default: return b.kptr(reinterpret_cast<const void*>(uintptr_t(v)));
+  }
+}
+
+// Emits c's op on constants into a fresh trace; returns the op's ref (a constant when folded).
+IRRef build_fold_case(Trace* t, const FoldCase& c, bool fold) {
+  IRBuilder b(t);
+  b.fold = fold;
+  b.cse = fold;
+  const IROpInfo& info = ir_info(c.op);
+  IRRef x = konst_of(b, info.ka, c.a), y = info.nargs > 1 ? konst_of(b, info.kb, c.b) : kNoRef;
+  b.snapshot(1, 16, {});
+  return b.emit(c.op, x, y, c.imm);
+}
+
+TEST(IRExec, FoldAgreesWithTheExecutorOnEdgeValues) {
+  const int64_t ints[] = {0, 1, -1, 2, -2, 3, -7, 7, 1000003, kMax, kMin, kMin + 1, kMax - 1};
+  const double flts[] = {0.0,  -0.0, 1.0,   -1.0, 0.5,      -2.5,    7.0,       -7.0,    0.1,    1e308, -1e308,
+                         5e-324, kInf, -kInf, kNaN, -kNaN, 0x1p63, -0x1p63, std::nextafter(0x1p63, 0.0), 1e19, -3.75};
+  std::vector<FoldCase> cases;
+  for (int64_t x : ints) {
+    cases.push_back({IR_abs_ov, uint64_t(x), 0, 0});
+    for (int64_t y : ints)
+      for (IROp op : {IR_floordiv_ov, IR_mod_ov, IR_imin, IR_imax}) cases.push_back({op, uint64_t(x), uint64_t(y), 0});
+    for (int64_t scale : {int64_t(0), int64_t(8), int64_t(-16), kMax})
+      cases.push_back({IR_padd, 0x10000, uint64_t(x), scale});
+  }
+  for (double x : flts) {
+    cases.push_back({IR_fabs, B(x), 0, 0});
+    cases.push_back({IR_f2i, B(x), 0, 0});
+    for (double y : flts)
+      for (IROp op : {IR_fmin, IR_fmax, IR_ffloordiv, IR_fmod}) cases.push_back({op, B(x), B(y), 0});
+  }
+  int folded = 0, kept = 0;
+  for (const FoldCase& c : cases) {
+    SCOPED_TRACE(std::string(ir_name(c.op)) + " " + I(int64_t(c.a)) + " " + I(int64_t(c.b)) + " imm " + I(c.imm));
+    Trace plain, fold;
+    IRRef r = build_fold_case(&plain, c, false);
+    ExecResult want = ir_execute(plain);
+    ASSERT_NE(want.status, ExecStatus::error) << want.error;
+    IRRef f = build_fold_case(&fold, c, true);
+    ASSERT_NE(f, kNoRef);
+    if (ir_is_const(fold.ins[f].op)) {  // folded: the executor computes the same bits and does not exit
+      folded++;
+      ASSERT_EQ(want.status, ExecStatus::completed) << exec_describe(want);
+      EXPECT_EQ(uint64_t(fold.ins[f].imm), want.values[r]);
+      EXPECT_EQ(fold.ins[f].type, plain.ins[r].type);
+    } else {  // kept: only a guard that exits here, or a float // or % by zero (Python raises)
+      kept++;
+      EXPECT_EQ(fold.ins[f].op, c.op);
+      bool zero_divisor = (c.op == IR_ffloordiv || c.op == IR_fmod) && bits_f64(int64_t(c.b)) == 0.0;
+      if (!zero_divisor) {
+        EXPECT_EQ(want.status, ExecStatus::exited) << exec_describe(want);
+      }
+    }
+    if (c.op == IR_floordiv_ov && want.status == ExecStatus::completed) {  // q*b + m == a, m like b, |m| < |b|
+      int64_t q = int64_t(want.values[r]);
+      Trace mt;
+      IRRef m_ref = build_fold_case(&mt, FoldCase{IR_mod_ov, c.a, c.b, 0}, false);
+      int64_t m = int64_t(ir_execute(mt).values[m_ref]), a = int64_t(c.a), b = int64_t(c.b);
+      EXPECT_EQ(__int128(q) * b + m, __int128(a));
+      EXPECT_TRUE(m == 0 || (m < 0) == (b < 0)) << m;
+      EXPECT_LT(m < 0 ? -__int128(m) : __int128(m), b < 0 ? -__int128(b) : __int128(b));
+    }
+  }
+  EXPECT_GT(folded, 1000);  // both sides of the table saw real work
+  EXPECT_GT(kept, 50);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -133,8 +134,9 @@ struct Trace {
   int add_snapshot(int32_t pc, int32_t top, std::vector<SnapEntry> entries);
 };
 
-// Text form of a trace (see docs in ir_text.cpp); ir_parse(ir_print(t)) gives t back.
-std::string ir_print(const Trace& t);
+// Text form of a trace (see docs in ir_text.cpp); ir_parse(ir_print(t)) gives t back. A non-empty note(r)
+// is appended to instruction r's line as "  # <note>" (the parser drops it).
+std::string ir_print(const Trace& t, const std::function<std::string(IRRef)>& note = nullptr);
 // Parses the text form into *out; returns "" or "line N: what is wrong".
 std::string ir_parse(std::string_view text, Trace* out);
 // Checks a trace against the table and the SSA/snapshot rules; returns "" or the first problem found.

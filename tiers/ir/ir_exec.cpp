@@ -1,9 +1,13 @@
 // The reference executor of Trace IR: one switch case per op, written for obviousness, not speed.
-// The semantics are the doc column of ir_ops.def; ir_exec.h says how inputs, loops and boxing work.
+// The semantics are the doc column of ir_ops.def; ir_exec.h says how inputs, loops, frame slots and the
+// runtime hook work. Python's numeric rules come from ir_arith.h, shared with the fold engine.
 #include "tiers/ir/ir_exec.h"
 
 #include <cstring>
+#include <limits>
 #include <utility>
+
+#include "tiers/ir/ir_arith.h"
 
 namespace fastpy::ir {
 
@@ -19,7 +23,8 @@ double to_f64(uint64_t v) { return bits_f64(int64_t(v)); }
 // The 64-bit value of a bool: 0 or 1.
 uint64_t from_bool(bool b) { return b ? 1 : 0; }
 
-// Pure i64 ops: bitwise, shifts (count masked by 63) and signed compares. False when op is not one of them.
+// Pure i64 ops: bitwise, shifts (count masked by 63), signed compares, Python's min and max. False when op is
+// not one of them.
 bool eval_i64(IROp op, int64_t x, int64_t y, uint64_t* out) {
   unsigned sh = unsigned(uint64_t(y) & 63);
   switch (op) {
@@ -34,11 +39,14 @@ bool eval_i64(IROp op, int64_t x, int64_t y, uint64_t* out) {
     case IR_ge: *out = from_bool(x >= y); return true;
     case IR_eq: *out = from_bool(x == y); return true;
     case IR_ne: *out = from_bool(x != y); return true;
+    case IR_imin: *out = uint64_t(py_imin(x, y)); return true;
+    case IR_imax: *out = uint64_t(py_imax(x, y)); return true;
     default: return false;
   }
 }
 
-// Pure f64 ops: IEEE arithmetic and compares (NaN: false, except fne). False when op is not one of them.
+// Pure f64 ops: IEEE arithmetic and compares (NaN: false, except fne), Python's //, %, min, max and abs.
+// False when op is not one of them.
 bool eval_f64(IROp op, double x, double y, uint64_t* out) {
   switch (op) {
     case IR_fadd: *out = from_f64(x + y); return true;
@@ -52,29 +60,49 @@ bool eval_f64(IROp op, double x, double y, uint64_t* out) {
     case IR_fge: *out = from_bool(x >= y); return true;
     case IR_feq: *out = from_bool(x == y); return true;
     case IR_fne: *out = from_bool(x != y); return true;
+    case IR_fabs: *out = from_f64(x) & ~(uint64_t(1) << 63); return true;  // the sign bit, NaN included
+    case IR_fmin: *out = from_f64(py_fmin(x, y)); return true;
+    case IR_fmax: *out = from_f64(py_fmax(x, y)); return true;
+    case IR_ffloordiv: *out = from_f64(py_ffloordiv(x, y)); return true;
+    case IR_fmod: *out = from_f64(py_fmod(x, y)); return true;
     default: return false;
   }
 }
 
-// Every other pure op: constants, i2f, not. False when op is not one of them.
-bool eval_misc(const IRIns& i, uint64_t x, uint64_t* out) {
+// Every other pure op: constants, i2f, not, padd. False when op is not one of them.
+bool eval_misc(const IRIns& i, uint64_t x, uint64_t y, uint64_t* out) {
   switch (i.op) {
     case IR_kint: case IR_kflt: case IR_kbool: case IR_kobj: case IR_kptr:
       *out = uint64_t(i.imm);
       return true;
     case IR_i2f: *out = from_f64(double(int64_t(x))); return true;  // round to nearest
     case IR_not: *out = from_bool(x == 0); return true;
+    case IR_padd: *out = x + y * uint64_t(i.imm); return true;  // address arithmetic wraps, never traps
     default: return false;
   }
 }
 
-// Overflow-checked i64 arithmetic. False when op is not one of them; *ok false on signed overflow.
-bool eval_ov(IROp op, int64_t x, int64_t y, int64_t* out, bool* ok) {
+// Checked i64 arithmetic and f2i. False when op is not one of them; *ok false when the guard exits
+// (signed overflow, a zero divisor or INT64_MIN / -1, f2i out of range); *out is only set when *ok.
+bool eval_ov(IROp op, uint64_t ux, uint64_t uy, int64_t* out, bool* ok) {
+  int64_t x = int64_t(ux), y = int64_t(uy);
   switch (op) {
     case IR_add_ov: *ok = !__builtin_add_overflow(x, y, out); return true;
     case IR_sub_ov: *ok = !__builtin_sub_overflow(x, y, out); return true;
     case IR_mul_ov: *ok = !__builtin_mul_overflow(x, y, out); return true;
     case IR_neg_ov: *ok = !__builtin_sub_overflow(int64_t(0), x, out); return true;
+    case IR_abs_ov:
+      *ok = x != std::numeric_limits<int64_t>::min();
+      if (*ok) *out = x < 0 ? -x : x;
+      return true;
+    case IR_floordiv_ov: case IR_mod_ov:
+      *ok = py_divmod_ok(x, y);
+      if (*ok) *out = op == IR_floordiv_ov ? py_floordiv(x, y) : py_mod(x, y);
+      return true;
+    case IR_f2i:
+      *ok = py_f2i_ok(to_f64(ux));
+      if (*ok) *out = py_f2i(to_f64(ux));
+      return true;
     default: return false;
   }
 }
@@ -90,9 +118,20 @@ bool eval_check(IROp op, uint64_t x, uint64_t y, bool* ok) {
   }
 }
 
-// True for the ops that go through ExecOptions::boxing.
-bool is_boxing(IROp op) {
-  return op == IR_box_f64 || op == IR_box_i64 || op == IR_unbox_f64 || op == IR_unbox_i64;
+// True for the ops that go through ExecOptions::runtime (they need Python).
+bool is_runtime(IROp op) {
+  switch (op) {
+    case IR_box_f64: case IR_box_i64: case IR_unbox_f64: case IR_unbox_i64:
+    case IR_sload_i64: case IR_sload_f64: case IR_sload_bool:
+    case IR_incref: case IR_decref: case IR_list_append:
+      return true;
+    default: return false;
+  }
+}
+
+// True for the ops that read a frame slot.
+bool is_sload(IROp op) {
+  return op == IR_sload_obj || op == IR_sload_i64 || op == IR_sload_f64 || op == IR_sload_bool;
 }
 
 // One execution of one trace.
@@ -105,12 +144,14 @@ class Exec {
  private:
   Step step(IRRef r);                          // runs instruction r
   Step pure(IRRef r);                          // constants, arithmetic, compares, conversions
-  Step guard(IRRef r);                         // overflow-checked arithmetic and guards
+  Step guard(IRRef r);                         // checked arithmetic, f2i, callf1 and the plain guards
   Step memory(IRRef r);                        // load_* and store_*
-  Step boxing(IRRef r);                        // box_* and unbox_* through the hook
+  Step slot(IRRef r, uint64_t* v);             // sload_*: the frame word at imm into *v (stop: out of range)
+  Step runtime(IRRef r);                       // the ops that need Python, through the hook
   Step control(IRRef r);                       // loop (nothing) and phi on loop entry (operand a)
   void back_edge();                            // every phi takes its operand b, all at once
   Step exit_at(IRRef r);                       // guard r failed: fills the side-exit fields
+  void fill_snap(int32_t s);                   // snap, pc and slots from snapshot s and the current values
   Step fail(IRRef r, const std::string& msg);  // an error at instruction r
   void set(IRRef r, uint64_t v) { res_.values[size_t(r)] = v; }
   uint64_t val(IRRef r) const { return r == kNoRef ? 0 : res_.values[size_t(r)]; }
@@ -133,7 +174,11 @@ ExecResult Exec::run() {
   IRRef pc = 0;
   for (;;) {
     if (pc == t_.size()) {
-      if (loop == kNoRef) { res_.status = ExecStatus::completed; break; }
+      if (loop == kNoRef) {
+        res_.status = ExecStatus::completed;
+        if (!t_.snaps.empty() && t_.snaps.back().at == t_.size()) fill_snap(int32_t(t_.snaps.size() - 1));
+        break;
+      }
       if (res_.iterations >= o_.max_iterations) { res_.status = ExecStatus::iteration_limit; break; }
       res_.iterations++;
       back_edge();
@@ -147,11 +192,19 @@ ExecResult Exec::run() {
 }
 
 Step Exec::step(IRRef r) {
-  switch (ir_info(t_.ins[r].op).effect) {
+  IROp op = t_.ins[r].op;
+  if (is_runtime(op)) return runtime(r);
+  if (op == IR_sload_obj) {
+    uint64_t v = 0;
+    if (slot(r, &v) == Step::stop) return Step::stop;
+    set(r, v);  // the word itself: a borrowed PyObject*
+    return Step::next;
+  }
+  switch (ir_info(op).effect) {
     case IRE_pure: return pure(r);
-    case IRE_guard: return is_boxing(t_.ins[r].op) ? boxing(r) : guard(r);
+    case IRE_guard: return guard(r);
     case IRE_load: case IRE_store: return memory(r);
-    case IRE_call: return is_boxing(t_.ins[r].op) ? boxing(r) : fail(r, "unsupported call op");
+    case IRE_call: return fail(r, "unsupported call op");
     case IRE_control: return control(r);
   }
   return fail(r, "unknown effect");
@@ -161,7 +214,7 @@ Step Exec::pure(IRRef r) {
   const IRIns& i = t_.ins[r];
   uint64_t x = val(i.a), y = val(i.b), out = 0;
   bool done = eval_i64(i.op, int64_t(x), int64_t(y), &out) || eval_f64(i.op, to_f64(x), to_f64(y), &out) ||
-              eval_misc(i, x, &out);
+              eval_misc(i, x, y, &out);
   if (!done) return fail(r, "the executor does not implement this op");
   set(r, out);
   return Step::next;
@@ -169,13 +222,38 @@ Step Exec::pure(IRRef r) {
 
 Step Exec::guard(IRRef r) {
   const IRIns& i = t_.ins[r];
-  uint64_t x = val(i.a), y = val(i.b);
-  int64_t out = 0;
+  uint64_t x = val(i.a), y = val(i.b), out = 0;
+  int64_t iout = 0;
   bool ok = false;
-  if (!eval_ov(i.op, int64_t(x), int64_t(y), &out, &ok) && !eval_check(i.op, x, y, &ok))
-    return fail(r, "the executor does not implement this guard");
+  switch (i.op) {
+    case IR_guard_type: {  // Py_TYPE(a): the ob_type word right after ob_refcnt
+      if (x == 0) return fail(r, "null object");
+      uint64_t type;
+      std::memcpy(&type, reinterpret_cast<const void*>(uintptr_t(x + 8)), 8);
+      ok = type == uint64_t(i.imm);
+      break;
+    }
+    case IR_poll: {
+      if (i.imm == 0) return fail(r, "null eval-breaker address");
+      int32_t word;
+      std::memcpy(&word, reinterpret_cast<const void*>(uintptr_t(i.imm)), 4);
+      ok = word == 0;
+      break;
+    }
+    case IR_callf1: {
+      if (i.imm == 0) return fail(r, "null function");
+      double (*f)(double) = reinterpret_cast<double (*)(double)>(uintptr_t(i.imm));
+      double res = f(to_f64(x));
+      ok = math1_ok(to_f64(x), res);
+      out = from_f64(res);
+      break;
+    }
+    default:
+      if (eval_ov(i.op, x, y, &iout, &ok)) out = uint64_t(iout);
+      else if (!eval_check(i.op, x, y, &ok)) return fail(r, "the executor does not implement this guard");
+  }
   if (!ok) return exit_at(r);
-  set(r, uint64_t(out));  // 0 for the void guards
+  set(r, out);  // 0 for the void guards
   return Step::next;
 }
 
@@ -186,8 +264,8 @@ Step Exec::memory(IRRef r) {
   void* p = reinterpret_cast<void*>(uintptr_t(base + uint64_t(i.imm)));
   uint64_t v = val(i.b);
   switch (i.op) {
-    case IR_load_i64: case IR_load_f64: case IR_load_ptr:
-      std::memcpy(&v, p, 8);  // all three are 8 bytes: int64_t, double, void*
+    case IR_load_obj: case IR_load_i64: case IR_load_f64: case IR_load_ptr:
+      std::memcpy(&v, p, 8);  // all four are 8 bytes: PyObject*, int64_t, double, void*
       set(r, v);
       return Step::next;
     case IR_store_i64: case IR_store_f64: case IR_store_ptr:
@@ -197,14 +275,28 @@ Step Exec::memory(IRRef r) {
   }
 }
 
-Step Exec::boxing(IRRef r) {
+Step Exec::slot(IRRef r, uint64_t* v) {
+  int64_t k = t_.ins[r].imm;
+  if (k < 0 || uint64_t(k) >= o_.nslots || !o_.slots)
+    return fail(r, "slot " + std::to_string(k) + " out of range (ExecOptions::nslots is " +
+                       std::to_string(o_.nslots) + ")");
+  *v = o_.slots[k];
+  return Step::next;
+}
+
+Step Exec::runtime(IRRef r) {
   const IRIns& i = t_.ins[r];
-  if (!o_.boxing) return fail(r, "needs ExecOptions::boxing (no Python in the executor)");
-  uint64_t out = 0;
-  bool ok = o_.boxing(i.op, val(i.a), &out);
+  uint64_t a = val(i.a), b = val(i.b), out = 0;
+  if (is_sload(i.op)) {
+    b = 0;
+    if (slot(r, &a) == Step::stop) return Step::stop;
+  }
+  if (!o_.runtime) return fail(r, "needs ExecOptions::runtime (no Python in the executor)");
+  bool ok = o_.runtime(i, a, b, &out);
   if (!ok && ir_info(i.op).is_guard) return exit_at(r);
-  if (!ok) return fail(r, "the boxing hook failed");
-  set(r, out);
+  if (!ok) return fail(r, "the runtime hook failed");
+  if (i.op == IR_list_append && out > 1) return fail(r, "the runtime hook returned " + std::to_string(out));
+  set(r, ir_info(i.op).result == IRT_void ? 0 : out);  // incref/decref have no value
   return Step::next;
 }
 
@@ -221,13 +313,17 @@ void Exec::back_edge() {
 }
 
 Step Exec::exit_at(IRRef r) {
-  const Snapshot& sn = t_.snaps[size_t(t_.ins[r].snap)];
   res_.status = ExecStatus::exited;
   res_.guard = r;
-  res_.snap = t_.ins[r].snap;
+  fill_snap(t_.ins[r].snap);
+  return Step::stop;
+}
+
+void Exec::fill_snap(int32_t s) {
+  const Snapshot& sn = t_.snaps[size_t(s)];
+  res_.snap = s;
   res_.pc = sn.pc;
   for (const SnapEntry& e : sn.entries) res_.slots.push_back(ExitSlot{e.slot, val(e.ref)});
-  return Step::stop;
 }
 
 Step Exec::fail(IRRef r, const std::string& msg) {
@@ -239,7 +335,7 @@ Step Exec::fail(IRRef r, const std::string& msg) {
 }  // namespace
 
 ExecResult ir_execute(const Trace& t, const ExecOptions& opts) {
-  std::string e = ir_verify(t);
+  std::string e = opts.verify ? ir_verify(t) : "";
   if (!e.empty()) {
     ExecResult r;
     r.error = "invalid trace: " + e;
@@ -261,9 +357,9 @@ const char* exec_status_name(ExecStatus s) {
 std::string exec_describe(const ExecResult& r) {
   std::string s = exec_status_name(r.status);
   if (r.status == ExecStatus::error) return s + ": " + r.error;
-  if (r.status == ExecStatus::exited) {
-    s += " at %" + std::to_string(r.guard) + " snap " + std::to_string(r.snap) + " pc=" + std::to_string(r.pc) +
-         " [";
+  if (r.status == ExecStatus::exited || (r.status == ExecStatus::completed && r.snap >= 0)) {
+    if (r.status == ExecStatus::exited) s += " at %" + std::to_string(r.guard);
+    s += " snap " + std::to_string(r.snap) + " pc=" + std::to_string(r.pc) + " [";
     for (size_t k = 0; k < r.slots.size(); k++)
       s += (k ? " " : "") + std::to_string(r.slots[k].slot) + "=" + std::to_string(int64_t(r.slots[k].value));
     s += "]";

@@ -12,13 +12,29 @@
 // Control: instructions run in order. A trace without `loop` that reaches its end has completed. With `loop`,
 // reaching the end jumps back to the first instruction after the loop's phis, and every phi takes the value of
 // its back-edge operand b from the iteration just finished (all phis at once); on first entry a phi takes a.
-// A guard whose check fails (including add_ov/sub_ov/mul_ov/neg_ov on signed overflow, and unbox_* refused by
-// the hook) ends execution: the result names the guard, its snapshot, the resume pc and every entry's value.
+// A guard whose check fails (add_ov/sub_ov/mul_ov/neg_ov/abs_ov on signed overflow, floordiv_ov/mod_ov on a
+// zero divisor or INT64_MIN / -1, f2i out of range, callf1 on a math error, guard_type, poll, and unbox_* /
+// sload_i64/f64/bool refused by the runtime hook) ends execution: the result names the guard, its snapshot,
+// the resume pc and every entry's value.
 //
-// Python objects: kobj is just its pointer value (guard_eqp compares addresses). box_f64 / box_i64 / unbox_f64 /
-// unbox_i64 need Python, so they go through ExecOptions::boxing; without a hook they end execution with
-// ExecStatus::error ("... needs ExecOptions::boxing").
+// Completion snapshot: a recorded loop iteration (a trace without `loop`, run once per iteration by the
+// runtime) ends with a snapshot taken at the trace's end: the state at the loop header for the next
+// iteration. So when a trace without `loop` completes and its LAST snapshot has Snapshot::at == t.size(), the
+// result (status still `completed`, guard still kNoRef) also carries snap, pc and slots from that snapshot,
+// filled exactly as a side exit fills them.
+//
+// Frame slots: sload_* read ExecOptions::slots[imm], the raw 64-bit words of the frame the trace was entered
+// with (locals, then the value stack). sload_obj is the word itself; sload_i64/f64/bool unbox it through the
+// runtime hook. imm out of range is an error result.
+//
+// Python objects: kobj is just its pointer value (guard_eqp compares addresses). guard_type reads the ob_type
+// word at offset 8 of its operand, poll the 32-bit word at its immediate, callf1 calls its immediate as a C
+// double(double): those need no Python, only valid memory. box_f64 / box_i64 / unbox_f64 / unbox_i64 /
+// sload_i64 / sload_f64 / sload_bool / incref / decref / list_append need Python, so they go through
+// ExecOptions::runtime; without a hook they end execution with ExecStatus::error ("... needs
+// ExecOptions::runtime").
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -33,18 +49,24 @@ enum class ExecStatus : uint8_t {
   completed,        // a trace without loop reached its end
   exited,           // a guard failed: guard, snap, pc and slots say where and with what
   iteration_limit,  // the loop took more than ExecOptions::max_iterations back-edges
-  error,            // invalid trace, unsupported op, missing hook, null base pointer: see ExecResult::error
+  error,            // invalid trace, unsupported op, missing or failing hook, null address, sload out of range
 };
 
-// Box/unbox hook: op is box_f64, box_i64, unbox_f64 or unbox_i64, a the operand's 64-bit value. Stores the
-// result in *out and returns true; false means "check failed" for unbox_* (the guard exits) and an error
-// for box_*.
-using BoxingHook = std::function<bool(IROp op, uint64_t a, uint64_t* out)>;
+// Runtime hook: the ops that need Python (see above). i is the instruction; a and b are its operands' 64-bit
+// values, except for sload_i64/f64/bool, where a is the frame slot's raw word (ExecOptions::slots[imm]) and b
+// is 0. Stores the result in *out (ignored for incref and decref) and returns true. False means "check
+// failed" for the guards (unbox_*, sload_*: the guard exits) and an error for box_*, incref, decref and
+// list_append. list_append returns true with *out = 1 (appended) or 0 (PyList_Append failed, error cleared).
+using RuntimeHook = std::function<bool(const IRIns& i, uint64_t a, uint64_t b, uint64_t* out)>;
 
 // Knobs of one execution.
 struct ExecOptions {
   uint64_t max_iterations = 10'000'000;  // loop back-edges allowed before ExecStatus::iteration_limit
-  BoxingHook boxing;                     // box/unbox semantics; empty: those ops are an error
+  RuntimeHook runtime;                   // semantics of the ops that need Python; empty: those ops are an error
+  const uint64_t* slots = nullptr;       // the frame slots sload_* read (raw words: PyObject* for objects)
+  size_t nslots = 0;                     // how many: an sload at or beyond this is an error result
+  bool verify = true;                    // run ir_verify first; false: the caller verified the trace already
+                                         // (the runtime verifies once when compiling, then executes many times)
 };
 
 // One frame slot restored on a side exit: the value of the snapshot entry's instruction at exit time.
@@ -60,15 +82,16 @@ struct ExecResult {
   ExecStatus status = ExecStatus::error;
   std::string error;              // error: what is wrong ("" otherwise)
   IRRef guard = kNoRef;           // exited: the failing guard instruction
-  int32_t snap = -1;              // exited: its snapshot index
-  int32_t pc = -1;                // exited: the snapshot's resume bytecode index
-  std::vector<ExitSlot> slots;    // exited: every snapshot entry, in the snapshot's order
+  int32_t snap = -1;              // exited: its snapshot index; completed: the completion snapshot's, or -1
+  int32_t pc = -1;                // exited (and completed with a snapshot): the snapshot's resume bytecode index
+  std::vector<ExitSlot> slots;    // exited (and completed with a snapshot): every entry, in the snapshot's order
   uint64_t iterations = 0;        // loop back-edges taken
   std::vector<uint64_t> values;   // value of every instruction when execution stopped (0: void or not reached)
 };
 
-// Runs t (checked with ir_verify first; an invalid trace is an error result). Never throws or aborts
-// on a verified trace, as long as its load/store addresses are valid memory.
+// Runs t (checked with ir_verify first unless opts.verify is false; an invalid trace is an error result).
+// Never throws or aborts on a verified trace, as long as its load/store/guard_type/poll addresses are valid
+// memory and its callf1 immediates are functions.
 ExecResult ir_execute(const Trace& t, const ExecOptions& opts = ExecOptions());
 // Name of a status: "completed", "exited", "iteration_limit", "error".
 const char* exec_status_name(ExecStatus s);

@@ -1,9 +1,14 @@
 // IRBuilder: every instruction goes through constant folding, then CSE (LuaJIT's emitir = fold + cse).
 // Each fold rule is written as a pattern right above the code that implements it: "FOLD: op args -> result".
+// Python's numeric rules come from ir_arith.h, the functions the reference executor runs, so a folded
+// constant is always the value the unfolded instruction would have computed.
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <utility>
 
 #include "tiers/ir/ir.h"
+#include "tiers/ir/ir_arith.h"
 
 namespace fastpy::ir {
 
@@ -67,7 +72,8 @@ const IRIns* konst(const Trace& t, IRRef r, IROp k) {
   return &t.ins[r];
 }
 
-// Evaluates i64 op on constants; false when the result overflows (the guard must stay).
+// Evaluates i64 op on constants; false when the guard would exit (overflow, a zero divisor, INT64_MIN / -1:
+// the guard must stay) or op is not folded.
 bool eval_i64(IROp op, int64_t x, int64_t y, int64_t* out) {
   uint64_t ux = uint64_t(x), sh = uint64_t(y) & 63;
   switch (op) {
@@ -75,6 +81,20 @@ bool eval_i64(IROp op, int64_t x, int64_t y, int64_t* out) {
     case IR_sub_ov: return !__builtin_sub_overflow(x, y, out);
     case IR_mul_ov: return !__builtin_mul_overflow(x, y, out);
     case IR_neg_ov: return !__builtin_sub_overflow(int64_t(0), x, out);
+    case IR_abs_ov:
+      if (x == std::numeric_limits<int64_t>::min()) return false;
+      *out = x < 0 ? -x : x;
+      return true;
+    case IR_floordiv_ov:
+      if (!py_divmod_ok(x, y)) return false;
+      *out = py_floordiv(x, y);
+      return true;
+    case IR_mod_ov:
+      if (!py_divmod_ok(x, y)) return false;
+      *out = py_mod(x, y);
+      return true;
+    case IR_imin: *out = py_imin(x, y); return true;
+    case IR_imax: *out = py_imax(x, y); return true;
     case IR_and: *out = x & y; return true;
     case IR_or: *out = x | y; return true;
     case IR_xor: *out = x ^ y; return true;
@@ -111,6 +131,21 @@ IRRef IRBuilder::fold_ins(const IRIns& i) {
   if (ir_is_const(op) || info.effect == IRE_load || info.effect == IRE_store || info.effect == IRE_call ||
       info.effect == IRE_control)
     return kNoFold;
+  // FOLD: f2i kflt in [-2**63, 2**63) -> kint (truncated); out of range or NaN: the guard stays
+  if (op == IR_f2i) {
+    const IRIns* k = konst(*t_, i.a, IR_kflt);
+    return k && py_f2i_ok(bits_f64(k->imm)) ? kint(py_f2i(bits_f64(k->imm))) : kNoFold;
+  }
+  // FOLD: padd kobj/kptr kint -> kptr (a + b * imm, wrapping like the address arithmetic it is)
+  if (op == IR_padd) {
+    const IRIns* kb = konst(*t_, i.b, IR_kint);
+    const IRIns* ka = konst(*t_, i.a, IR_kptr);
+    if (!ka) ka = konst(*t_, i.a, IR_kobj);
+    if (!ka || !kb) return kNoFold;
+    return emit(IR_kptr, kNoRef, kNoRef, int64_t(uint64_t(ka->imm) + uint64_t(kb->imm) * uint64_t(i.imm)));
+  }
+  // Never folded: callf1 (a C call whose result the host's libm gives; a backend may call another copy).
+  if (op == IR_callf1) return kNoFold;
   bool numeric_a = info.ka == IRK_i64 || info.ka == IRK_f64;
   if (info.result == IRT_i64 && info.ka == IRK_i64) return fold_i64(i);
   if (info.result == IRT_bool && numeric_a) return fold_cmp(i);
@@ -126,8 +161,9 @@ IRRef IRBuilder::fold_ins(const IRIns& i) {
   return kNoFold;
 }
 
-// FOLD: add_ov/sub_ov/mul_ov kint kint, neg_ov kint -> kint, unless it overflows: then the guard stays
-// FOLD: and/or/xor/shl/sar kint kint -> kint (shift counts mod 64)
+// FOLD: add_ov/sub_ov/mul_ov kint kint, neg_ov/abs_ov kint -> kint, unless it overflows: then the guard stays
+// FOLD: floordiv_ov/mod_ov kint kint -> kint (Python floor), unless b == 0 or INT64_MIN / -1: the guard stays
+// FOLD: and/or/xor/shl/sar/imin/imax kint kint -> kint (shift counts mod 64)
 // FOLD: x+0, 0+x, x-0, x|0, x^0, x<<0, x>>0, x*1, 1*x, x&-1 -> x;  x*0, 0*x, x&0 -> kint 0
 IRRef IRBuilder::fold_i64(const IRIns& i) {
   const IRIns* ka = konst(*t_, i.a, IR_kint);
@@ -165,6 +201,8 @@ IRRef IRBuilder::fold_cmp(const IRIns& i) {
 }
 
 // FOLD: fadd/fsub/fmul/fdiv kflt kflt, fneg kflt -> kflt (plain double arithmetic);  i2f kint -> kflt
+// FOLD: fabs kflt -> kflt (sign bit cleared);  fmin/fmax kflt kflt -> kflt (Python's min/max, NaN order kept)
+// FOLD: ffloordiv/fmod kflt kflt -> kflt (CPython's float_floor_div/float_rem) only when b is nonzero
 // Never folded: x*1.0, x+0.0, x-0.0, x/1.0 with x unknown (-0.0 and NaN payloads would change).
 IRRef IRBuilder::fold_f64(const IRIns& i) {
   if (i.op == IR_i2f) {
@@ -175,6 +213,7 @@ IRRef IRBuilder::fold_f64(const IRIns& i) {
   if (!ka) return kNoFold;
   double x = bits_f64(ka->imm);
   if (i.op == IR_fneg) return kflt(-x);
+  if (i.op == IR_fabs) return emit(IR_kflt, kNoRef, kNoRef, int64_t(uint64_t(ka->imm) & ~(uint64_t(1) << 63)));
   if (ir_info(i.op).nargs != 2) return kNoFold;
   const IRIns* kb = konst(*t_, i.b, IR_kflt);
   if (!kb) return kNoFold;
@@ -184,6 +223,10 @@ IRRef IRBuilder::fold_f64(const IRIns& i) {
     case IR_fsub: return kflt(x - y);
     case IR_fmul: return kflt(x * y);
     case IR_fdiv: return kflt(x / y);
+    case IR_fmin: return kflt(py_fmin(x, y));
+    case IR_fmax: return kflt(py_fmax(x, y));
+    case IR_ffloordiv: return y != 0 ? kflt(py_ffloordiv(x, y)) : kNoFold;  // Python raises: the recorder's
+    case IR_fmod: return y != 0 ? kflt(py_fmod(x, y)) : kNoFold;            // guard on b exits first
     default: return kNoFold;
   }
 }

@@ -1,4 +1,5 @@
-// Text form of Trace IR: printer and parser. print -> parse -> print is byte-identical.
+// Text form of Trace IR: printer and parser. print -> parse -> print is byte-identical (printed with notes,
+// the parse drops them: the second print is the first one's text without its notes).
 //
 //   snap 0 pc=12 top=4 [0=%3 2=%5]  snapshot 0: resume at bytecode index 12 with the frame's stack top at
 //                                   slot 4, slot 0 = %3, slot 2 = %5 (other slots below the top keep the
@@ -8,9 +9,11 @@
 //   %2 f64 = kflt 0x1.8p+1          doubles in %a hex; NaN as nan:0x<16 hex digits of the bits>
 //   %3 obj = kobj 0x7f00dead0010    pointers in hex; bools true/false; a missing operand is _
 //   %4 i64 = load_i64 %3, 16        loads: base, offset;  stores: base, value, offset
+//   %5 obj = sload_obj 3  # x       ir_print's note for %5 (a recorder's "which local", an optimizer's "why")
 //
-// Lines that are empty or start with '#' are ignored. The parser checks syntax only (a forward reference or
-// a wrong type parses); ir_verify checks meaning.
+// Lines that are empty or start with '#' are ignored, and so is a trailing comment (a '#' after a space or
+// tab, to the end of the line) on instruction and snapshot lines: notes are for people, never parsed back.
+// The parser checks syntax only (a forward reference or a wrong type parses); ir_verify checks meaning.
 #include <cerrno>
 #include <cinttypes>
 #include <cmath>
@@ -64,8 +67,14 @@ void print_snap(std::string* out, const Trace& t, size_t s) {
   out->append("]\n");
 }
 
-// Appends one instruction line.
-void print_ins(std::string* out, const Trace& t, IRRef r) {
+// Appends "  # note" with line breaks turned into spaces (a note must not start a line of its own).
+void print_note(std::string* out, const std::string& note) {
+  out->append("  # ");
+  for (char ch : note) out->push_back(ch == '\n' || ch == '\r' ? ' ' : ch);
+}
+
+// Appends one instruction line, with its note when there is one.
+void print_ins(std::string* out, const Trace& t, IRRef r, const std::string& note) {
   const IRIns& i = t.ins[r];
   if (i.op >= IR__count) { appendf(out, "%%%d ? = ?%d\n", int(r), int(i.op)); return; }
   const IROpInfo& info = ir_info(i.op);
@@ -80,6 +89,7 @@ void print_ins(std::string* out, const Trace& t, IRRef r) {
     print_imm(out, info.imm, i.imm);
   }
   if (i.snap != -1) appendf(out, " @%d", int(i.snap));
+  if (!note.empty()) print_note(out, note);
   out->append("\n");
 }
 
@@ -207,10 +217,18 @@ std::string parse_ins(Cursor& c, Trace* t) {
   return e;
 }
 
+// The line without its trailing comment: cut at the first '#' that follows a space or tab.
+std::string_view strip_comment(std::string_view line) {
+  for (size_t p = 1; p < line.size(); p++)
+    if (line[p] == '#' && (line[p - 1] == ' ' || line[p - 1] == '\t')) return line.substr(0, p);
+  return line;
+}
+
 // Parses one line into t.
 std::string parse_line(std::string_view line, Trace* t) {
   Cursor c{line};
   if (c.end() || c.lit("#")) return "";
+  c.s = strip_comment(line);
   if (c.lit("%")) return parse_ins(c, t);
   if (c.word() == "snap") return parse_snap(c, t);
   return "expected '%<n>' or 'snap'";
@@ -218,12 +236,12 @@ std::string parse_line(std::string_view line, Trace* t) {
 
 }  // namespace
 
-std::string ir_print(const Trace& t) {
+std::string ir_print(const Trace& t, const std::function<std::string(IRRef)>& note) {
   std::string out;
   size_t s = 0;
   for (IRRef r = 0; r < t.size(); r++) {
     for (; s < t.snaps.size() && t.snaps[s].at <= r; s++) print_snap(&out, t, s);
-    print_ins(&out, t, r);
+    print_ins(&out, t, r, note ? note(r) : std::string());
   }
   for (; s < t.snaps.size(); s++) print_snap(&out, t, s);
   return out;
