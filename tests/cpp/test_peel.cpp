@@ -1,17 +1,27 @@
 // Loop peeling (tiers/opt/peel.cpp): IR text in, expected peeled IR out; the cases peel must leave alone; the
-// guard and dce rules for the recorder's ops.
+// guard and dce rules for the recorder's ops; and an executor differential: the recorded iteration run again
+// and again (each completion writes its completion snapshot into the frame) against the peeled trace run once.
 #include <gtest/gtest.h>
 
+#include <cinttypes>
 #include <cstdint>
+#include <cstdio>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "tiers/ir/ir.h"
+#include "tiers/ir/ir_exec.h"
 #include "tiers/opt/opt.h"
 
 namespace fastpy::opt {
 namespace {
 
+using ir::ExecOptions;
+using ir::ExecResult;
+using ir::ExecStatus;
+using ir::IRRef;
+using ir::kNoRef;
 using ir::Trace;
 
 // Parses in (which must parse and verify), runs the passes listed in `passes` and prints the result; *changed
@@ -453,6 +463,227 @@ TEST(OptDce, RecorderEffectsKeptUnusedFrameObjectLoadDropped) {
             "%9 i64 = f2i %2 @0\n");
 }
 
+
+// ---------------------------------------------------------------- differential: iterations vs the peeled loop
+// A pointer immediate in text form.
+std::string P(const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, uintptr_t(p));
+  return buf;
+}
+
+// text with every "BUF" replaced by p's address.
+std::string with_buf(std::string text, const void* p) {
+  for (size_t at; (at = text.find("BUF")) != std::string::npos;) text.replace(at, 3, P(p));
+  return text;
+}
+
+// The fake runtime: frame slots hold raw values already (an int's i64, a float's bits); sload_bool accepts only
+// 0 and 1, so a non-bool there is a type-guard exit.
+bool fake_runtime(const ir::IRIns& i, uint64_t a, uint64_t, uint64_t* out) {
+  if (i.op == ir::IR_sload_i64 || i.op == ir::IR_sload_f64 || (i.op == ir::IR_sload_bool && a <= 1)) {
+    *out = a;
+    return true;
+  }
+  return false;
+}
+
+// Where a run left the frame: the exit's pc and stack top, the frame below that top, and how many iterations
+// completed (a peeled trace: back-edges taken, plus the pre-roll when the exit is past `loop`).
+struct FrameOutcome {
+  int32_t pc = -1;
+  int32_t top = -1;
+  std::vector<uint64_t> frame;
+  uint64_t completed = 0;
+  // "pc=P after N" for test expectations.
+  std::string describe() const { return "pc=" + std::to_string(pc) + " after " + std::to_string(completed); }
+};
+
+// Runs t once on frame; *r gets the result.
+ExecResult run_once(const Trace& t, const std::vector<uint64_t>& frame) {
+  ExecOptions o;
+  o.max_iterations = 100000;
+  o.runtime = fake_runtime;
+  o.slots = frame.data();
+  o.nslots = frame.size();
+  return ir::ir_execute(t, o);
+}
+
+// Writes r's snapshot entries into the frame (what the runtime does on an exit or a completion).
+void restore(const ExecResult& r, std::vector<uint64_t>* frame) {
+  for (const ir::ExitSlot& s : r.slots) (*frame)[size_t(s.slot)] = s.value;
+}
+
+// Fills *out from an exit of t that left *frame.
+void finish(const Trace& t, const ExecResult& r, std::vector<uint64_t> frame, FrameOutcome* out) {
+  out->pc = r.pc;
+  out->top = t.snaps[size_t(r.snap)].top;
+  frame.resize(size_t(out->top));
+  out->frame = frame;
+}
+
+// The recorded iteration run until a guard exits, the frame updated by every completion.
+FrameOutcome run_iterations(const Trace& t, std::vector<uint64_t> frame) {
+  FrameOutcome out;
+  for (;;) {
+    ExecResult r = run_once(t, frame);
+    restore(r, &frame);
+    if (r.status == ExecStatus::exited) { finish(t, r, frame, &out); return out; }
+    EXPECT_EQ(r.status, ExecStatus::completed) << ir::exec_describe(r);
+    EXPECT_EQ(r.snap, int32_t(t.snaps.size()) - 1) << "completion must report its snapshot";
+    if (r.status != ExecStatus::completed || ++out.completed > 100000) return out;
+  }
+}
+
+// The peeled trace run once.
+FrameOutcome run_peeled(const Trace& t, std::vector<uint64_t> frame) {
+  FrameOutcome out;
+  ExecResult r = run_once(t, frame);
+  EXPECT_EQ(r.status, ExecStatus::exited) << ir::exec_describe(r);
+  if (r.status != ExecStatus::exited) return out;
+  restore(r, &frame);
+  finish(t, r, frame, &out);
+  IRRef loop = kNoRef;
+  for (IRRef i = 0; i < t.size(); i++)
+    if (t.ins[size_t(i)].op == ir::IR_loop) loop = i;
+  out.completed = loop != kNoRef && r.guard > loop ? r.iterations + 1 : 0;
+  return out;
+}
+
+// Runs the recorded iteration `text` (BUF: buf's address) again and again, and peeled (peel alone and the whole
+// pipeline) once, from each frame; all must leave the same frame and pc. buf (if given) is reset to buf_init
+// before each run and must end the same. Returns the recorded runs' outcomes.
+std::vector<std::string> expect_peel_same(const std::string& text, const std::vector<std::vector<uint64_t>>& frames,
+                                          std::vector<uint64_t>* buf = nullptr,
+                                          const std::vector<uint64_t>& buf_init = {}) {
+  std::vector<std::string> seen;
+  Trace rec;
+  EXPECT_EQ(ir::ir_parse(with_buf(text, buf ? buf->data() : nullptr), &rec), "");
+  Trace peeled = rec, full = rec;
+  OptOptions only;
+  EXPECT_EQ(opt_parse_passes("peel", &only), "");
+  bool changed = false;
+  EXPECT_EQ(opt_run(peeled, only, &changed), "");
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(opt_run(full), "");
+  for (const std::vector<uint64_t>& frame : frames) {
+    std::vector<uint64_t> mem[3];
+    FrameOutcome got[3];
+    const Trace* traces[3] = {&rec, &peeled, &full};
+    for (int k = 0; k < 3; k++) {
+      if (buf) *buf = buf_init;
+      got[k] = k == 0 ? run_iterations(rec, frame) : run_peeled(*traces[k], frame);
+      if (buf) mem[k] = *buf;
+    }
+    seen.push_back(got[0].describe());
+    for (int k = 1; k < 3; k++) {
+      SCOPED_TRACE(k == 1 ? "peel alone" : "all passes");
+      EXPECT_EQ(got[0].pc, got[k].pc) << got[0].describe() << " vs " << got[k].describe();
+      EXPECT_EQ(got[0].top, got[k].top);
+      EXPECT_EQ(got[0].frame, got[k].frame) << got[0].describe();
+      EXPECT_EQ(got[0].completed, got[k].completed);
+      EXPECT_EQ(mem[0], mem[k]);
+    }
+  }
+  return seen;
+}
+
+// A float's bits, as a frame slot holds them here.
+uint64_t F(double d) { return uint64_t(ir::f64_bits(d)); }
+// An int, as a frame slot holds it here.
+uint64_t I(int64_t v) { return uint64_t(v); }
+
+TEST(OptPeelDifferential, CountedFloatLoop) {
+  EXPECT_EQ(expect_peel_same(kFloatSum, {{I(0), F(0.5), I(10)}, {I(5), F(1.0), I(5)}, {I(-3), F(-0.0), I(1)}}),
+            (std::vector<std::string>{"pc=10 after 10", "pc=10 after 0", "pc=10 after 4"}));
+}
+
+TEST(OptPeelDifferential, Swap) {
+  EXPECT_EQ(expect_peel_same(kSwap, {{I(0), I(3), F(1.5), F(2.5), F(0)}, {I(0), I(4), F(1.5), F(-2.5), F(9)},
+                                     {I(0), I(0), F(1.5), F(2.5), F(7)}}),
+            (std::vector<std::string>{"pc=4 after 3", "pc=4 after 4", "pc=4 after 0"}));
+}
+
+TEST(OptPeelDifferential, InvariantComputationAndGuard) {
+  EXPECT_EQ(expect_peel_same(kInvariant, {{I(0), I(6), F(1.25), F(0.0)}, {I(-3), I(0), F(1.0), F(1.0)}}),
+            (std::vector<std::string>{"pc=6 after 6", "pc=6 after 0"}));
+}
+
+TEST(OptPeelDifferential, CarriedCse) {
+  EXPECT_EQ(expect_peel_same(kCarriedCse, {{I(0), I(0), I(7)},
+                                           {I(std::numeric_limits<int64_t>::max() - 5), I(0),
+                                            I(std::numeric_limits<int64_t>::max())}}),
+            (std::vector<std::string>{"pc=4 after 7", "pc=4 after 4"}));  // the second overflows j = i + 1
+}
+
+TEST(OptPeelDifferential, MidIterationExitSeesCarriedSlots) {
+  // s += i; exit when s > limit, with the new s but i not yet incremented; slots i=0 s=1 limit=2
+  std::string text =
+      "snap 0 pc=10 top=4 []\n"
+      "%0 i64 = sload_i64 0 @0\n"
+      "%1 f64 = sload_f64 1 @0\n"
+      "%2 f64 = sload_f64 2 @0\n"
+      "%3 f64 = i2f %0\n"
+      "%4 f64 = fadd %1, %3\n"
+      "snap 1 pc=14 top=4 [1=%4]\n"
+      "%5 bool = fle %4, %2\n"
+      "%6 void = guard_true %5 @1\n"
+      "%7 i64 = kint 1\n"
+      "%8 i64 = add_ov %0, %7 @1\n"
+      "snap 2 pc=10 top=4 [0=%8 1=%4]\n";
+  EXPECT_EQ(expect_peel_same(text, {{I(0), F(0), F(100), I(0)}, {I(3), F(0), F(1), I(0)}}),
+            (std::vector<std::string>{"pc=14 after 14", "pc=14 after 0"}));
+}
+
+TEST(OptPeelDifferential, RotationThroughInvariantAndBoolToggle) {
+  // c, b, a = b, a, k; f = not f; i += 1 while i < n; slots i=0 n=1 a=2 b=3 c=4 k=5 f=6; a non-bool f exits
+  std::string text =
+      "snap 0 pc=3 top=7 []\n"
+      "%0 i64 = sload_i64 0 @0\n"
+      "%1 i64 = sload_i64 1 @0\n"
+      "%2 bool = lt %0, %1\n"
+      "%3 void = guard_true %2 @0\n"
+      "%4 f64 = sload_f64 2 @0\n"
+      "%5 f64 = sload_f64 3 @0\n"
+      "%6 f64 = sload_f64 5 @0\n"
+      "%7 bool = sload_bool 6 @0\n"
+      "%8 bool = not %7\n"
+      "%9 i64 = kint 1\n"
+      "%10 i64 = add_ov %0, %9 @0\n"
+      "snap 1 pc=3 top=7 [0=%10 2=%6 3=%4 4=%5 6=%8]\n";
+  EXPECT_EQ(expect_peel_same(text, {{I(0), I(5), F(1), F(2), F(3), F(9), 1},
+                                    {I(0), I(1), F(1), F(2), F(3), F(9), 0},
+                                    {I(0), I(2), F(1), F(2), F(3), F(9), 0},
+                                    {I(0), I(5), F(1), F(2), F(3), F(9), 7}}),
+            (std::vector<std::string>{"pc=3 after 5", "pc=3 after 1", "pc=3 after 2", "pc=3 after 0"}));
+}
+
+TEST(OptPeelDifferential, StoresAndPoll) {
+  // buf[0] += float(buf[1] + i); buf[3] = i; i += 1 while i < n, polling the 32-bit word buf[2]; slots i=0 n=1
+  std::vector<uint64_t> buf(4, 0);
+  std::string text =
+      "%0 ptr = kptr BUF\n"
+      "snap 0 pc=8 top=2 []\n"
+      "%1 i64 = sload_i64 0 @0\n"
+      "%2 i64 = sload_i64 1 @0\n"
+      "%3 bool = lt %1, %2\n"
+      "%4 void = guard_true %3 @0\n"
+      "%5 f64 = load_f64 %0, 0\n"
+      "%6 i64 = load_i64 %0, 8\n"
+      "%7 i64 = add_ov %6, %1 @0\n"
+      "%8 f64 = i2f %7\n"
+      "%9 f64 = fadd %5, %8\n"
+      "%10 void = store_f64 %0, %9, 0\n"
+      "%11 void = store_i64 %0, %1, 24\n"
+      "%12 i64 = kint 1\n"
+      "%13 i64 = add_ov %1, %12 @0\n"
+      "%14 void = poll " + P(&buf[2]) + " @0\n"
+      "snap 1 pc=8 top=2 [0=%13]\n";
+  EXPECT_EQ(expect_peel_same(text, {{I(0), I(6)}, {I(2), I(1)}}, &buf, {F(0.5), I(10), 0, 0}),
+            (std::vector<std::string>{"pc=8 after 6", "pc=8 after 0"}));
+  EXPECT_EQ(expect_peel_same(text, {{I(0), I(6)}}, &buf, {F(0.5), I(10), 1, 0}),  // the eval breaker fires
+            (std::vector<std::string>{"pc=8 after 0"}));
+}
 
 }  // namespace
 }  // namespace fastpy::opt
