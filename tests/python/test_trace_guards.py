@@ -1,0 +1,696 @@
+"""Trace guards: every kind of guard in a recorded loop trace fails AFTER the loop is hot and traced, and the
+program goes on exactly as on CPython.
+
+Each program runs in a subprocess (FASTPY_TIERS=interp,ir, FASTPY_HOT_LOOP=5, FASTPY_HOT_EXIT=1) that loads
+the same source twice (two namespaces, two sets of code objects) and runs its main() once with fastpy off
+(plain CPython) and once under fastpy.enabled(). main() calls the traced functions several times, so a loop
+is hot, recorded and running in the IR executor before the failing condition shows up. Compared: main()'s
+result or the full traceback text (line numbers and source lines), sys.getrefcount of the objects the loops
+touch (refcheck()), and allocated-block growth over 2 x 100 further runs. Checked through
+fastpy._fastpy.code_loops and fastpy.stats: the loop was traced (traced, runs > 0, traces_recorded >= 1) and
+the guard really exited (the loop's exits dict non-empty, trace_exits > 0) -- or, where the recorder cannot
+trace that construct, the recording aborted with the expected reason.
+"""
+import json
+import textwrap
+
+import pytest
+
+from conftest import PYTHON, clean_env, run
+
+ENV = dict(FASTPY_TIERS="interp,ir", FASTPY_HOT_LOOP="5", FASTPY_HOT_EXIT="1")
+
+HARNESS = r'''
+import gc, json, sys, traceback
+import fastpy
+
+SRC = open("prog_src.py").read()
+NAMES = json.loads(sys.argv[1])
+LEAK = sys.argv[2] == "1"
+MODE = sys.argv[3]      # "enabled": main() under fastpy.enabled(); "jit": only the NAMES are fastpy.jit'ed
+
+
+def load():
+    ns = {"__name__": "prog"}
+    exec(compile(SRC, "prog_src.py", "exec"), ns)
+    return ns
+
+
+def call(ns):
+    try:
+        return "ok", repr(ns["main"]())
+    except BaseException as e:
+        return "raised", "".join(traceback.format_exception(e))
+
+
+def refs(ns):
+    check = ns.get("refcheck")
+    return [sys.getrefcount(o) for o in check()] if check else []
+
+
+def growth(ns):
+    """Allocated blocks left behind by runs 1..100 and by runs 101..200 (after a warm-up)."""
+    for _ in range(3):
+        call(ns)
+    out = []
+    gc.collect()
+    before = sys.getallocatedblocks()
+    for _ in range(2):
+        for _ in range(100):
+            call(ns)
+        gc.collect()
+        now = sys.getallocatedblocks()
+        out.append(now - before)
+        before = now
+    return out
+
+
+plain_ns, fast_ns = load(), load()
+if MODE == "jit":
+    for name in NAMES:
+        fast_ns[name] = fastpy.jit(fast_ns[name])
+    fastpy.enabled = lambda: __import__("contextlib").nullcontext()
+plain = call(plain_ns)
+plain_refs = refs(plain_ns)
+s0 = fastpy.stats()
+with fastpy.enabled():
+    fast = call(fast_ns)
+s1 = fastpy.stats()
+fast_refs = refs(fast_ns)
+stats = {k: s1[k] - s0[k] for k in s1 if k != "handovers"}
+loops = {}
+for name in NAMES:
+    ls = fastpy._fastpy.code_loops(fast_ns[name].__code__) or []
+    loops[name] = [{k: (v if k != "exits" else {str(a): b for a, b in v.items()}) for k, v in l.items()}
+                   for l in ls]
+leak = None
+if LEAK:
+    plain_growth = growth(plain_ns)
+    with fastpy.enabled():
+        fast_growth = growth(fast_ns)
+    leak = [f - p for f, p in zip(fast_growth, plain_growth)]
+    if min(leak) >= 60:     # allocator noise is not proportional to the runs: a real leak shows twice
+        with fastpy.enabled():
+            again = growth(fast_ns)
+        leak = [min(a, b) for a, b in zip(leak, [g - p for g, p in zip(again, plain_growth)])]
+print(json.dumps(dict(plain=plain, fast=fast, plain_refs=plain_refs, fast_refs=fast_refs, stats=stats,
+                      loops=loops, leak=leak)))
+'''
+
+
+def run_prog(tmp_path, source, names, leak=True, mode="enabled"):
+    (tmp_path / "prog_src.py").write_text(textwrap.dedent(source))
+    (tmp_path / "harness.py").write_text(HARNESS)
+    r = run([PYTHON, "harness.py", json.dumps(names), "1" if leak else "0", mode], cwd=tmp_path,
+            env=clean_env(**ENV), timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def loops_of(res, name):
+    ls = res["loops"][name]
+    assert ls, (name, "no loops scanned")
+    return ls
+
+
+def check(res, traced=(), exited=(), aborted=None, leak=True, min_kinds=2):
+    """Same result/traceback and refcounts as CPython; each function in `traced` had a loop traced and run
+    in the executor, each in `exited` also left a trace through a failed guard; `aborted` maps a function
+    to the expected abort reason (substring) for constructs the recorder cannot trace. A mid-loop guard
+    failure shows as a second exit snapshot besides the loop's normal end (min_kinds)."""
+    assert res["fast"] == res["plain"], "\n".join(res["plain"]) + "\n----- fastpy:\n" + "\n".join(res["fast"])
+    assert res["fast_refs"] == res["plain_refs"]
+    st = res["stats"]
+    if traced:
+        assert st["traces_recorded"] >= 1, st
+        assert st["trace_ir_runs"] >= 1, st
+    if exited:
+        assert st["trace_exits"] >= 1, st
+    for name in traced:
+        ls = loops_of(res, name)
+        assert any(l["traced"] and l["state"] == "compiled" and l["runs"] > 0 for l in ls), (name, ls)
+    for name in exited:
+        ls = loops_of(res, name)
+        assert any(sum(l["exits"].values()) > 0 and len(l["exits"]) >= min_kinds for l in ls), (name, ls)
+    for name, reason in (aborted or {}).items():
+        ls = loops_of(res, name)
+        assert any(l["aborts"] >= 1 and reason in l["abort_reason"] for l in ls), (name, ls)
+    if leak:
+        assert res["leak"] is not None and max(res["leak"]) < 60, res["leak"]
+
+
+# ---------------------------------------------------------------------------------------------- type guards
+
+@pytest.mark.parametrize("mode", ["enabled", "jit"])
+def test_type_guard_at_entry_int_then_float_argument(tmp_path, mode):
+    res = run_prog(tmp_path, """
+        def f(n, x):
+            s = 0
+            for i in range(n):
+                s = s + i * x
+            return s
+
+        def main():
+            out = [f(100, 2), f(100, 3)]
+            out.append(f(100, 2.5))      # x (and then s) is a float: the type guards at entry fail
+            out.append(f(100, 7))        # and back to int
+            out.append(f(100, -1.5))
+            out.append(f(100, True))     # a bool is no int for an exact type guard
+            return out
+    """, ["f"], mode=mode)
+    check(res, traced=["f"], exited=["f"])
+
+
+def test_type_change_mid_loop_accumulator_becomes_float(tmp_path):
+    res = run_prog(tmp_path, """
+        DATA = [1000 + i for i in range(60)] + [0.5] + [2000 + i for i in range(40)]
+        INTS = [3000 + i for i in range(100)]
+
+        def total(xs):
+            s = 0
+            n = 0
+            for i in range(len(xs)):
+                s += xs[i]
+                n = n + 1
+            return s, n, dict(locals()) == {"xs": xs, "s": s, "n": n, "i": len(xs) - 1}
+
+        def main():
+            return [total(INTS), total(DATA), total(INTS), total(DATA[:70])]
+
+        def refcheck():
+            return [DATA, INTS, DATA[0], DATA[60], DATA[-1], INTS[50]]
+    """, ["total"])
+    check(res, traced=["total"], exited=["total"])
+
+
+# ------------------------------------------------------------------------------------------- int overflow
+
+def test_int_overflow_add_sub_mul_neg_abs_floordiv_mod(tmp_path):
+    res = run_prog(tmp_path, """
+        def add(n):
+            s = 2**63 - 50
+            for i in range(n):
+                s = s + 1
+            return s
+
+        def sub(n):
+            s = -2**63 + 50
+            for i in range(n):
+                s = s - 1
+            return s
+
+        def mul(n):
+            p = 1
+            for i in range(n):
+                p = p * 3
+            return p
+
+        def neg(n):
+            out = []
+            last = 0
+            for i in range(n):
+                v = -2**63 + 60 - i       # exactly -2**63 at i == 60
+                last = -v
+                out.append(last % 1000)
+            return last, out
+
+        def absolute(n):
+            t = 0
+            last = 0
+            for i in range(n):
+                last = abs(-2**63 + 60 - i)
+                t = t + last % 7
+            return last, t
+
+        def floordiv(n, d):
+            last = 0
+            for i in range(n):
+                last = (-2**63 + 60 - i) // d
+            return last
+
+        def modulo(n, d):
+            t = 0
+            for i in range(n):
+                t = t + (-2**63 + 60 - i) % d
+            return t
+
+        def mul_neg(n):
+            p = -1
+            for i in range(n):
+                p = p * 2                 # -2**63 fits, -2**64 does not
+            return p
+
+        def main():
+            out = [add(100), sub(100), mul(100), neg(100), absolute(100), mul_neg(100)]
+            out += [floordiv(100, -1), floordiv(100, 1), modulo(100, -1), modulo(100, 7)]
+            # small again after the big-int calls: the trace is still good
+            out += [add(3), mul(10)]
+            out.append(type(add(100)).__name__)
+            return out
+    """, ["add", "sub", "mul", "neg", "absolute", "floordiv", "modulo", "mul_neg"])
+    check(res, traced=["add", "sub", "mul", "neg", "absolute", "floordiv", "modulo", "mul_neg"],
+          exited=["add", "sub", "mul", "neg", "absolute", "floordiv", "mul_neg"])
+    assert str(2**63 + 50) in res["fast"][1]
+
+
+# ---------------------------------------------------------------------------------- division by zero
+
+DIVZERO = """
+    import traceback
+
+    def div(xs, k):
+        s = 0.0
+        for i in range(len(xs)):
+            s = s + k / xs[i]
+        return s
+
+    def fdiv(xs, k):
+        s = 0.0
+        for i in range(len(xs)):
+            s = s + k // xs[i]
+        return s
+
+    def fmod(xs, k):
+        s = 0.0
+        for i in range(len(xs)):
+            s = s + k % xs[i]
+        return s
+
+    FLOATS = [1.5 + i for i in range(40)] + [0.0] + [2.5] * 10
+    INTS = [1000 + i for i in range(40)] + [0] + [7] * 10
+
+    def main():
+        out = []
+        for fn in (div, fdiv, fmod):
+            for xs, k in ((FLOATS, 3.5), (FLOATS, 3), (INTS, 3.5), (INTS, 3)):
+                out.append(fn(xs[:40], k))
+                try:
+                    out.append(fn(xs, k))
+                except ZeroDivisionError:
+                    out.append(traceback.format_exc())
+        div(FLOATS, 1.0)      # uncaught: the harness compares the whole traceback
+    
+    def refcheck():
+        return [FLOATS, INTS, FLOATS[40], INTS[0], FLOATS[0]]
+"""
+
+
+@pytest.mark.parametrize("mode", ["enabled", "jit"])
+def test_division_by_zero_mid_loop_same_traceback(tmp_path, mode):
+    res = run_prog(tmp_path, DIVZERO, ["div", "fdiv", "fmod"], mode=mode)
+    check(res, traced=["div", "fdiv", "fmod"], exited=["div", "fdiv", "fmod"])
+    assert res["fast"][0] == "raised" and "ZeroDivisionError: float division by zero" in res["fast"][1]
+    assert 'line 7, in div\n    s = s + k / xs[i]' in res["fast"][1]
+
+
+# ---------------------------------------------------------------------------------------------- math
+
+def test_math_domain_and_overflow_errors_mid_loop(tmp_path):
+    res = run_prog(tmp_path, """
+        import math, traceback
+
+        def roots(xs):
+            s = 0.0
+            for i in range(len(xs)):
+                s = s + math.sqrt(xs[i])
+            return s
+
+        def logs(xs):
+            s = 0.0
+            for i in range(len(xs)):
+                s = s + math.log(xs[i])
+            return s
+
+        def exps(xs):
+            s = 0.0
+            for i in range(len(xs)):
+                s = s + math.exp(xs[i])
+            return s
+
+        def ints(xs):
+            s = 0
+            for i in range(len(xs)):
+                s = s + int(xs[i])
+            return s
+
+        BASE = [0.5 + i for i in range(30)]
+
+        def main():
+            out = []
+            for fn, bad in ((roots, -1.0), (roots, -1), (logs, 0.0), (logs, 0), (logs, -2.5),
+                            (exps, 1000.0), (exps, 1000), (ints, float("inf")), (ints, float("-inf")),
+                            (ints, float("nan"))):
+                out.append(fn(BASE))
+                try:
+                    out.append(fn(BASE + [bad] + BASE))
+                except (ValueError, OverflowError):
+                    out.append(traceback.format_exc())
+            out.append(exps([-1000.0] * 20))       # underflow to 0.0 is no error
+            roots(BASE + [-4.0])                     # uncaught
+    """, ["roots", "logs", "exps", "ints"])
+    check(res, traced=["roots", "logs", "exps", "ints"], exited=["roots", "logs", "exps", "ints"])
+    assert res["fast"][0] == "raised" and "ValueError: math domain error" in res["fast"][1]
+
+
+# ------------------------------------------------------------------------------------- lists and indexing
+
+def test_list_index_out_of_range_mid_loop(tmp_path):
+    res = run_prog(tmp_path, """
+        import traceback
+        XS = [0.25 + i for i in range(20)]
+
+        def head(xs, n):
+            s = 0.0
+            for i in range(n):
+                s = s + xs[i]
+            return s
+
+        def back(xs, n):
+            s = 0.0
+            for i in range(n):
+                s = s + xs[10 - i]      # negative indexes from i == 11, out of range at i == 31
+            return s
+
+        def main():
+            out = [head(XS, 20), back(XS, 30)]
+            for fn, n in ((head, 21), (head, 40), (back, 31), (back, 50)):
+                try:
+                    out.append(fn(XS, n))
+                except IndexError:
+                    out.append(traceback.format_exc())
+            XS.append(100.5)
+            out.append(head(XS, 21))
+            del XS[5:]
+            head(XS, 20)                 # uncaught
+        
+        def refcheck():
+            return [XS] + XS
+    """, ["head", "back"])
+    check(res, traced=["head", "back"], exited=["head", "back"])
+    assert "IndexError: list index out of range" in res["fast"][1]
+
+
+def test_list_replaced_by_other_types_between_calls(tmp_path):
+    res = run_prog(tmp_path, """
+        import traceback
+        L = [1.5 * i for i in range(50)]
+        T = tuple(L)
+        D = {i: 2.5 * i for i in range(50)}
+
+        class Seq:
+            def __getitem__(self, i):
+                return i * 0.5
+            def __len__(self):
+                return 50
+
+        def walk(xs):
+            s = 0.0
+            for i in range(len(xs)):
+                s = s + xs[i]
+            return s
+
+        def main():
+            out = [walk(L), walk(L)]
+            for xs in (T, D, Seq(), L, "abc" * 10, [1000 + i for i in range(50)], L):
+                try:
+                    out.append(walk(xs))
+                except TypeError:
+                    out.append(traceback.format_exc())
+            return out
+
+        def refcheck():
+            return [L, T, D, L[3], T[4], D[5]]
+    """, ["walk"])
+    check(res, traced=["walk"], exited=["walk"])
+
+
+def test_list_element_type_changes(tmp_path):
+    res = run_prog(tmp_path, """
+        import traceback
+        XS = [0.5 + i for i in range(60)]
+
+        def scale(xs, k):
+            s = 0.0
+            for i in range(len(xs)):
+                xs[i] = xs[i] * k
+                s = s + xs[i]
+            return s
+
+        def main():
+            out = [scale(XS, 2.0), scale(XS, 0.5)]
+            XS[40] = "str"
+            try:
+                out.append(scale(XS, 1.0))
+            except TypeError:
+                out.append(traceback.format_exc())
+            XS[40] = 7                   # int element in a float list
+            out.append(scale(XS, 1.5))
+            XS[41] = object()
+            try:
+                out.append(scale(XS, 3))
+            except TypeError:
+                out.append(traceback.format_exc())
+            out.append([x for x in XS if type(x) is not object])
+            return out
+
+        def refcheck():
+            return [XS] + XS
+    """, ["scale"])
+    check(res, traced=["scale"], exited=["scale"])
+
+
+# --------------------------------------------------------------------------------------- control flow
+
+def test_branch_direction_flips_after_trace_is_hot(tmp_path):
+    res = run_prog(tmp_path, """
+        def flip(n, k):
+            s = 0
+            t = 0.0
+            for i in range(n):
+                if i < k:
+                    s = s + i
+                else:
+                    s = s - 2 * i
+                    t = t + 0.5
+                if not (i % 3 == 0 or i > 90) and s > -50:
+                    t = t - 0.25
+            return s, t, dict(locals())
+
+        def main():
+            return [flip(100, 50), flip(100, 1000), flip(100, 3), flip(100, 1000)]
+    """, ["flip"])
+    check(res, traced=["flip"], exited=["flip"])
+
+
+def test_loop_exits_range_break_while(tmp_path):
+    res = run_prog(tmp_path, """
+        def by_range(n):
+            s = 0
+            for i in range(n):
+                s = s + i
+            return dict(locals())
+
+        def by_break(n, stop):
+            s = 0
+            for i in range(n):
+                if i == stop:
+                    break
+                s = s + i
+            else:
+                s = -1
+            return dict(locals())
+
+        def by_while(n):
+            i = 0
+            s = 0.0
+            while i < n:
+                s = s + i * 0.5
+                i = i + 1
+            return dict(locals())
+
+        def by_continue(n):
+            s = 0
+            i = 0
+            while True:
+                i += 1
+                if i % 4 == 0:
+                    continue
+                if i > n:
+                    break
+                s += i
+            return dict(locals())
+
+        def main():
+            return [by_range(50), by_range(0), by_range(7), by_break(100, 60), by_break(100, 200),
+                    by_while(80), by_while(-1), by_continue(90), by_continue(2)]
+    """, ["by_range", "by_break", "by_while", "by_continue"])
+    # by_continue has two back-edges: the `continue` one is recorded from the loop header, and the recording
+    # leaves the loop (i > n breaks out) -- the recorder aborts it ("loop_exit") and blacklists that edge;
+    # the other back-edge is traced and exits normally.
+    check(res, traced=["by_range", "by_break", "by_while", "by_continue"],
+          exited=["by_range", "by_break", "by_while", "by_continue"], aborted={"by_continue": "loop_exit"},
+          min_kinds=1)
+
+
+# ------------------------------------------------------------------------------------ globals, builtins
+
+def test_global_rebound_and_builtin_shadowed_between_calls(tmp_path):
+    res = run_prog(tmp_path, """
+        SCALE = 3
+
+        def scaled(n):
+            s = 0
+            for i in range(n):
+                s = s + i * SCALE
+            return s
+
+        def absolute(n):
+            s = 0
+            for i in range(n):
+                s = s + abs(i - 25) + len(BOX)
+            return s
+
+        BOX = [1, 2]
+
+        def main():
+            global SCALE, BOX
+            out = [scaled(50), scaled(50)]
+            SCALE = 2.5
+            out.append(scaled(50))
+            SCALE = 4
+            out.append(scaled(50))
+            out.append(absolute(50))
+            globals()["abs"] = lambda x: -x       # shadows the builtin
+            out.append(absolute(50))
+            del globals()["abs"]
+            out.append(absolute(50))
+            BOX = [1, 2, 3]
+            out.append(absolute(50))
+            import builtins
+            saved = builtins.len
+            builtins.len = lambda x: 100
+            try:
+                out.append(absolute(50))
+            finally:
+                builtins.len = saved
+            out.append(absolute(50))
+            SCALE = 0.5 * 9
+            out.append(scaled(50))
+            return out
+
+        def refcheck():
+            return [BOX, SCALE]
+    """, ["scaled", "absolute"])
+    check(res, traced=["scaled", "absolute"], exited=["scaled", "absolute"])
+    assert res["fast"][1] == repr([3675, 3675, 3062.5, 4900, 725, 125, 725, 775, 5625, 775, 5512.5])
+
+
+# --------------------------------------------------------------------------------- KeyboardInterrupt
+
+def test_keyboard_interrupt_in_traced_while_true(tmp_path):
+    res = run_prog(tmp_path, """
+        import _thread, threading
+
+        def spin():
+            i = 0
+            s = 0
+            try:
+                while True:
+                    i = i + 1
+                    s = s + i % 7
+            except KeyboardInterrupt:
+                pass
+            # the interrupt lands between two iterations: s is the sum for 1..i
+            expect = 0
+            for k in range(1, i + 1):
+                expect += k % 7
+            return sorted(locals()), i > 100, s == expect
+
+        def main():
+            t = threading.Timer(0.2, _thread.interrupt_main)
+            t.start()
+            r = spin()
+            t.join()
+            return r
+    """, ["spin"], leak=False)
+    check(res, traced=["spin"], exited=["spin"], leak=False)
+    assert "True, True" in res["fast"][1]
+
+
+# ------------------------------------------------------------------------------ frame state after exits
+
+def test_frame_locals_after_exception_caught_inside_function(tmp_path):
+    res = run_prog(tmp_path, """
+        def state(xs, d):
+            s = 0
+            t = 0.0
+            last = None
+            err = None
+            try:
+                for i in range(len(xs)):
+                    v = xs[i]
+                    s = s + v
+                    t = t + v / d[i]
+                    last = i
+            except (ZeroDivisionError, IndexError, TypeError) as e:
+                err = type(e).__name__ + ": " + str(e)
+            return dict(locals())
+
+        XS = [1000 + i for i in range(50)]
+        DS = [0.5 + i for i in range(50)]
+
+        def main():
+            out = [state(XS, DS)]
+            d = list(DS); d[30] = 0.0
+            out.append(state(XS, d))
+            out.append(state(XS, DS[:40]))
+            x = list(XS); x[20] = 2.5
+            out.append(state(x, DS))
+            x[25] = "s"
+            out.append(state(x, DS))
+            return out
+
+        def refcheck():
+            return [XS, DS, XS[0], DS[30]]
+    """, ["state"])
+    check(res, traced=["state"], exited=["state"])
+
+
+# --------------------------------------------------------------------------- numeric edge values, mixed signs
+
+def test_numeric_edge_values_signs_nan_shifts(tmp_path):
+    """Values that change the guarded path inside a hot trace: mixed signs for % and //, -0.0, nan in a
+    compare, huge floats, int min/max/abs, right shifts by 63, 64 and 200."""
+    res = run_prog(tmp_path, """
+        def f(xs, ys):
+            out = []
+            for i in range(len(xs)):
+                a = xs[i]
+                b = ys[i]
+                out.append(a % b)
+                out.append(a // b)
+                out.append(-a)
+                out.append(1.0 if a < b else 2.0)
+                out.append(max(a, b))
+                out.append(min(a, b))
+                out.append(abs(a))
+            return out
+
+        def g(n, sh):
+            s = 0
+            for i in range(n):
+                s = s + ((-i * 1000003) >> sh)
+            return s
+
+        XS = [-7.0, 7.0, -0.0, 5.5, -5.5, float("nan"), 1e308, -1e-300] * 3
+        YS = [2.0, -2.0, 3.0, -0.5, 0.5, 1.0, 1e-10, 7.0] * 3
+        IX = [-7, 7, -(2**62), 2**62, -1, 0, 9, -9] * 3
+        IY = [2, -2, 3, -5, 5, 1, -1, 7] * 3
+
+        def main():
+            return [repr(f(XS, YS)), f(IX, IY), g(50, 3), g(50, 63), g(50, 64), g(50, 200)]
+
+        def refcheck():
+            return [XS, YS, IX, IY, XS[0], IX[2]]
+    """, ["f", "g"])
+    check(res, traced=["f", "g"], exited=["f", "g"])
