@@ -1,0 +1,10 @@
+# Covers: an int that leaves 64 bits mid-loop (overflow check exits the trace; big-int result must be exact).
+def run(n):
+    x = 1
+    s = 0
+    for i in range(n):
+        x = x * 3
+        s = s + i
+    return x, s
+
+ARGS = (80,)
