@@ -5,6 +5,8 @@
 
 namespace fastpy {
 
+void (*g_loops_free)(LoopTable*) = nullptr;
+
 CodeData* code_data_new() {
   stat_inc(Stat::code_marked);
   return jit_new<CodeData>();
@@ -14,7 +16,8 @@ void code_data_free(void* data) {
   if (!data) return;
   stat_inc(Stat::code_freed);
   auto* cd = static_cast<CodeData*>(data);
-  jit_free(cd->loops);
+  if (g_loops_free) g_loops_free(cd->loops);
+  else jit_free(cd->loops);
   jit_free(cd->globals_cache);
   jit_delete(cd);
 }

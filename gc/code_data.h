@@ -28,6 +28,10 @@ struct CodeData {
   GlobalSlot* globals_cache = nullptr;   // co_names entries, zeroed; nullptr when not allocated
 };
 
+// Frees a LoopTable and what its loops own (compiled traces); set by interp/ (gc/ sits below it). When
+// unset, the table is plain memory.
+extern void (*g_loops_free)(LoopTable*);
+
 CodeData* code_data_new();
 void code_data_free(void* data);   // signature of CPython's freefunc
 

@@ -19,6 +19,7 @@
 #include "gc/jit_heap.h"
 #include "interp/ceval_helpers.h"
 #include "interp/loops.h"
+#include "interp/recorder.h"
 #include "runtime/params.h"
 #include "runtime/stats.h"
 
@@ -210,7 +211,21 @@ inline int truth(PyObject* v) {
 
 }  // namespace
 
+namespace {
+// The dispatch table DISPATCH() jumps through: the instructions' labels, or while a loop is being recorded,
+// the recorder's step for every opcode (which then jumps to the instruction through g_run_labels). Swapping
+// the table costs nothing when no recording runs. Filled on the first interp_run (labels are local to it).
+void* g_labels[256];
+void* g_run_labels[256];
+void* g_record_label;
+}  // namespace
+
+void interp_set_record_dispatch(bool on) {
+  for (int raw = 0; raw < DO_TRACING; raw++) g_labels[raw] = on ? g_record_label : g_run_labels[raw];
+}
+
 bool interp_init() {
+  g_loops_free = &loops_free;
   static const struct {
     PyObject** slot;
     const char* text;
@@ -298,7 +313,7 @@ PyObject* interp_run(PyThreadState* ts, _PyInterpreterFrame* f, CodeData* cd) {
     op = fastpy_opcode_deopt[raw_];                                                           \
     f->prev_instr = here;                                                                     \
     f->stacktop = static_cast<int>(sp - locals);                                              \
-    goto* labels[raw_];                                                                       \
+    goto* g_labels[raw_];                                                                     \
   } while (0)
 // Each instruction skips its own inline caches with a constant: computing `next` from table loads would put
 // three dependent loads on the critical path from one instruction to the next.
@@ -311,20 +326,26 @@ PyObject* interp_run(PyThreadState* ts, _PyInterpreterFrame* f, CodeData* cd) {
     DISPATCH();    \
   } while (0)
 
-  static void* labels[256];
-  if (__builtin_expect(labels[0] == nullptr, 0)) {
+  if (__builtin_expect(g_labels[0] == nullptr, 0)) {
     static void* by_base[256];   // static: 2 KiB on the C stack of every interpreted call would cost depth
     for (void*& l : by_base) l = &&L_unsupported;
 #define FASTPY_SET_LABEL(name) by_base[name] = &&L_##name;
     FASTPY_INTERP_OPS(FASTPY_SET_LABEL)
 #undef FASTPY_SET_LABEL
     by_base[EXTENDED_ARG] = &&L_EXTENDED_ARG;
-    for (int raw = 0; raw < 255; raw++) labels[raw] = by_base[fastpy_opcode_deopt[raw]];
+    for (int raw = 0; raw < 255; raw++) g_run_labels[raw] = by_base[fastpy_opcode_deopt[raw]];
     static_assert(DO_TRACING == 255, "use_tracing is or'ed into the opcode");
-    labels[DO_TRACING] = &&tracing_switched_on;
+    g_run_labels[DO_TRACING] = &&tracing_switched_on;
+    g_record_label = &&record_step;
+    std::memcpy(g_labels, g_run_labels, sizeof g_labels);
+    if (g_recorder) interp_set_record_dispatch(true);
   }
 
   DISPATCH();
+
+record_step:   // a loop is being recorded: show the recorder this instruction before it runs
+  if (op != EXTENDED_ARG && g_recorder) rec_instruction(f, start, here, op, oparg, sp);
+  goto* g_run_labels[_Py_OPCODE(*here)];
 
 tracing_switched_on:   // sys.settrace/setprofile turned on while this frame ran: CPython takes it from here
   op = fastpy_opcode_deopt[_Py_OPCODE(*here)];
@@ -337,7 +358,7 @@ L_EXTENDED_ARG: {   // widens the next instruction's oparg; `start` stays at the
   oparg = (oparg << 8) | _Py_OPARG(word);
   op = fastpy_opcode_deopt[raw];
   f->prev_instr = here;
-  goto* labels[raw];
+  goto* g_labels[raw];
 }
 
   {   // the instructions; DISPATCH() jumps straight to the next one (computed goto)
@@ -1326,8 +1347,19 @@ back_edge: {
       goto handover;
     }
   }
+  if (g_recorder) {   // the recording closes at its loop's header; any other back-edge aborts it
+    f->stacktop = static_cast<int>(sp - locals);
+    rec_back_edge(f, target);
+  }
   if (loops) {
     LoopSlot* loop = loops_find(loops, static_cast<int>(here - first));
+    if (loop->state == LoopState::kBlacklisted && loop->aborts) {
+      // The recorder gave up on this loop: CPython's evaluator runs the rest of the frame faster than we do.
+      // (Counted apart from the handovers at instructions the interpreter lacks.)
+      stat_inc(Stat::handover_blacklisted);
+      start = target;
+      goto handover_frame;
+    }
     if (loop->state == LoopState::kCounting && ++loop->count >= hot_loop) {
       f->prev_instr = target - 1;
       f->stacktop = static_cast<int>(sp - locals);
@@ -1357,6 +1389,8 @@ handover:
   // Before the instruction at `start`: CPython runs it (and the rest of the frame) from there.
   g_handovers[op]++;
   stat_inc(Stat::frames_handed_over);
+handover_frame:
+  if (g_recorder) rec_frame_leaves(f, Abort::handover);
   f->prev_instr = start - 1;
   f->stacktop = static_cast<int>(sp - locals);
   py::leave_recursive_frame(ts);
@@ -1368,6 +1402,7 @@ error:
   unwind_index = static_cast<int>(here - first);
 error_at:
   if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "error return without exception set");
+  if (g_recorder) rec_frame_leaves(f, Abort::exception);
   if (cframe->use_tracing) {
     // A tracer wants the exception event: CPython's evaluator records the traceback entry, calls the
     // tracer and unwinds (throwflag = resume with the error at prev_instr).

@@ -16,6 +16,9 @@ PyObject* interp_run(PyThreadState* ts, struct _PyInterpreterFrame* f, CodeData*
 // caches in `cd` (once; later calls return at once).
 void interp_prepare(PyCodeObject* co, CodeData* cd);
 
+// Switches instruction dispatch to the recorder's step (a loop is being recorded) or back.
+void interp_set_record_dispatch(bool on);
+
 // Once, at module init: interned names and the like. False with a Python error set.
 bool interp_init();
 

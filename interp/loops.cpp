@@ -67,7 +67,14 @@ LoopTable* loops_build(PyCodeObject* co) {
   return t;
 }
 
-void loops_free(LoopTable* t) { jit_free(t); }
+void loops_free(LoopTable* t) {
+  if (!t) return;
+  for (int i = 0; i < t->n; i++) {
+    LoopSlot& s = t->slots[i];
+    if (s.trace_free && s.trace) s.trace_free(s.trace);
+  }
+  jit_free(t);
+}
 
 void set_hot_loop_handler(HotLoopHandler h) { g_hot_loop = h ? h : &default_hot_loop; }
 HotLoopHandler hot_loop_handler() { return g_hot_loop; }

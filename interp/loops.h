@@ -27,8 +27,11 @@ struct LoopSlot {
   int32_t header;        // index of the loop header (the jump's target)
   uint32_t count = 0;    // back-edges taken while kCounting
   LoopState state = LoopState::kCounting;
+  uint8_t aborts = 0;          // recordings of this loop that aborted (FASTPY_MAX_ABORTS: blacklisted)
+  uint8_t abort_reason = 0;    // the last one's reason (interp/abort_reasons.def)
   TraceEntry entry = nullptr;  // set by a tier when state == kCompiled
   void* trace = nullptr;       // the tier's data for `entry`
+  void (*trace_free)(void*) = nullptr;   // releases `trace` when the code object dies
 };
 
 struct LoopTable {

@@ -7,6 +7,8 @@
 #include "gc/jit_heap.h"
 #include "interp/eval.h"
 #include "interp/loops.h"
+#include "interp/recorder.h"
+#include "tiers/ir/ir.h"
 #include "python/code_extra.h"
 #include "python/hook.h"
 #include "runtime/params.h"
@@ -127,8 +129,33 @@ PyObject* py_handovers(PyObject*, PyObject*) {
   return d;
 }
 
+// {reason: recordings aborted} for the reasons of interp/abort_reasons.def that happened.
+PyObject* py_aborts(PyObject*, PyObject*) {
+  PyObject* d = PyDict_New();
+  const uint64_t* n = abort_counts();
+  for (int i = 0; d && i < kNumAborts; i++) {
+    if (!n[i]) continue;
+    PyObject* v = PyLong_FromUnsignedLongLong(n[i]);
+    if (!v || PyDict_SetItemString(d, abort_name(static_cast<Abort>(i)), v) < 0) Py_CLEAR(d);
+    Py_XDECREF(v);
+  }
+  return d;
+}
+
+// {reason: meaning} for every abort reason (docs/stats.md is checked against it).
+PyObject* py_abort_docs(PyObject*, PyObject*) {
+  PyObject* d = PyDict_New();
+  for (int i = 0; d && i < kNumAborts; i++) {
+    PyObject* v = PyUnicode_FromString(abort_doc(static_cast<Abort>(i)));
+    if (!v || PyDict_SetItemString(d, abort_name(static_cast<Abort>(i)), v) < 0) Py_CLEAR(d);
+    Py_XDECREF(v);
+  }
+  return d;
+}
+
 PyObject* py_stats_reset(PyObject*, PyObject*) {
   stats_reset();
+  abort_counts_reset();
   interp_handovers_reset();
   Py_RETURN_NONE;
 }
@@ -180,12 +207,50 @@ PyObject* py_code_loops(PyObject*, PyObject* code) {
   PyObject* list = PyList_New(n);
   for (int i = 0; list && i < n; i++) {
     const LoopSlot& l = cd->loops->slots[i];
-    PyObject* d = Py_BuildValue("{s:i,s:i,s:I,s:s}", "jump", l.jump * 2, "header", l.header * 2, "count",
-                                (unsigned)l.count, "state", kStates[static_cast<int>(l.state)]);
+    TraceInfo ti;
+    bool traced = loop_trace_info(&l, &ti);
+    PyObject* exits = PyDict_New();
+    for (size_t s = 0; exits && traced && s < ti.optimized->snaps.size(); s++) {
+      if (!ti.exits[s]) continue;
+      PyObject* k = PyLong_FromSize_t(s);
+      PyObject* v = PyLong_FromUnsignedLongLong(ti.exits[s]);
+      if (!k || !v || PyDict_SetItem(exits, k, v) < 0) Py_CLEAR(exits);
+      Py_XDECREF(k);
+      Py_XDECREF(v);
+    }
+    PyObject* d = exits ? Py_BuildValue(
+        "{s:i,s:i,s:I,s:s,s:i,s:s,s:O,s:K,s:N}", "jump", l.jump * 2, "header", l.header * 2, "count",
+        (unsigned)l.count, "state", kStates[static_cast<int>(l.state)], "aborts", l.aborts, "abort_reason",
+        l.aborts ? abort_name(static_cast<Abort>(l.abort_reason)) : "", "traced", traced ? Py_True : Py_False,
+        "runs", (unsigned long long)(traced ? ti.runs : 0), "exits", exits) : nullptr;
     if (!d) Py_CLEAR(list);
     else PyList_SET_ITEM(list, i, d);
   }
   return list;
+}
+
+// The IR of the trace attached to the loop whose backward jump is at byte offset `jump`: (recorded,
+// optimized) as text with a comment per instruction where one helps (variable names, constants); None when
+// the loop has no trace.
+PyObject* py_loop_trace_ir(PyObject*, PyObject* args) {
+  PyObject* code;
+  int jump;
+  if (!PyArg_ParseTuple(args, "O!i", &PyCode_Type, &code, &jump)) return nullptr;
+  auto* co = reinterpret_cast<PyCodeObject*>(code);
+  CodeData* cd = code_data_peek(co);
+  if (!cd || !cd->loops) Py_RETURN_NONE;
+  for (int i = 0; i < cd->loops->n; i++) {
+    const LoopSlot& l = cd->loops->slots[i];
+    TraceInfo ti;
+    if (l.jump * 2 != jump || !loop_trace_info(&l, &ti)) continue;
+    auto text = [&](const ir::Trace& t) {
+      return ir::ir_print(t, [&](ir::IRRef r) { return trace_note(co, t, r); });
+    };
+    std::string rec = text(*ti.recorded), opt = text(*ti.optimized);
+    return Py_BuildValue("(NN)", PyUnicode_FromStringAndSize(rec.data(), (Py_ssize_t)rec.size()),
+                         PyUnicode_FromStringAndSize(opt.data(), (Py_ssize_t)opt.size()));
+  }
+  Py_RETURN_NONE;
 }
 
 // ---------------------------------------------------------------- testing hooks (fastpy._testing)
@@ -261,6 +326,9 @@ PyMethodDef kMethods[] = {
     {"mark_code", py_mark_code, METH_VARARGS, "Mark a code object 'jit' or 'nojit'."},
     {"code_marks", py_code_marks, METH_O, "A code object's marks."},
     {"code_loops", py_code_loops, METH_O, "A code object's loops (None when not scanned yet)."},
+    {"loop_trace_ir", py_loop_trace_ir, METH_VARARGS, "(recorded, optimized) IR text of a loop's trace, or None."},
+    {"aborts", py_aborts, METH_NOARGS, "Recordings aborted, by reason."},
+    {"abort_docs", py_abort_docs, METH_NOARGS, "Every abort reason and its meaning."},
     {"stack_info", py_stack_info, METH_NOARGS, "C stack size, guard margin and remaining bytes."},
     {"probe_asmjit", py_probe_asmjit, METH_VARARGS, "Run asmjit-emitted checked add (None on overflow)."},
     {"probe_llvm", py_probe_llvm, METH_VARARGS, "Compile LLVM IR at -O2 with ORC and call it."},
@@ -286,5 +354,9 @@ PyMODINIT_FUNC PyInit__fastpy() {
   }
   std::string err = load_params_from_env(&g_params);   // defaults at least; errors surface via load_env()
   (void)err;
+  if (!recorder_init()) {
+    Py_DECREF(m);
+    return nullptr;
+  }
   return m;
 }

@@ -8,6 +8,14 @@
 namespace fastpy {
 namespace {
 
+// FASTPY_OPT accepts the optimizer's passes, named by its own table: ",peel,guards,dce" without the comma.
+#define FASTPY_PASS(name, doc) "," #name
+constexpr char kOptPassList[] = ""
+#include "tiers/opt/passes.def"
+    ;
+#undef FASTPY_PASS
+#define FASTPY_OPT_PASSES (kOptPassList + 1)
+
 const ParamInfo kParams[] = {
 #define FASTPY_INT(n, env, def, lo, hi, doc) {#n, env, ParamKind::Int, #def, lo, hi, "", doc},
 #define FASTPY_SET(n, env, def, acc, doc) {#n, env, ParamKind::Set, def, 0, 0, acc, doc},

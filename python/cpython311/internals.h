@@ -71,6 +71,8 @@ inline void link_frame(PyThreadState* ts, Frame* f) {
 inline void unlink_frame(PyThreadState* ts, Frame* f) { ts->cframe->current_frame = f->previous; }
 
 // Signals, pending calls, GIL drop requests, async exceptions: polled at every back-edge.
+// The 32-bit eval-breaker word compiled code polls (IR `poll`): non-zero while anything is pending.
+inline const void* eval_breaker_address(PyThreadState* ts) { return &ts->interp->ceval.eval_breaker._value; }
 inline bool eval_breaker_set(PyThreadState* ts) {
   return __atomic_load_n(&ts->interp->ceval.eval_breaker._value, __ATOMIC_RELAXED) != 0;
 }

@@ -109,16 +109,18 @@ def stats():
     """Counters (names documented in docs/stats.md) of what fastpy did, as a dict.
 
     ``stats()["handovers"]`` maps an opcode name to the number of frames the fastpy interpreter handed
-    over to CPython's evaluator at that instruction.
+    over to CPython's evaluator at that instruction; ``stats()["aborts"]`` maps an abort reason to the
+    number of trace recordings it stopped.
     """
     import dis
     result = _fastpy.stats()
     result["handovers"] = {dis.opname[op]: n for op, n in sorted(_fastpy.handovers().items())}
+    result["aborts"] = _fastpy.aborts()
     return result
 
 
-def explain(func):
-    """What fastpy knows and decided about a function, as text."""
+def explain(func, verbose=False):
+    """What fastpy knows and decided about a function, as text (verbose: with each loop trace's IR)."""
     code = _code_of(func, "explain")
     marks = _fastpy.code_marks(code)
     state = _fastpy.state()
@@ -146,4 +148,15 @@ def explain(func):
                 line = lineno
         lines.append(f"  loop at line {line} (offset {loop['header']}): {loop['state']}, "
                      f"{loop['count']} back-edges counted")
+        if loop["aborts"]:
+            lines.append(f"    recording aborted {loop['aborts']} time(s), last because: {loop['abort_reason']}")
+        if loop["traced"]:
+            exits = ", ".join(f"snapshot {s}: {n}" for s, n in sorted(loop["exits"].items())) or "none"
+            lines.append(f"    trace entered {loop['runs']} time(s); side exits: {exits}")
+            if verbose:
+                recorded, optimized = _fastpy.loop_trace_ir(code, loop["jump"])
+                lines.append("    recorded IR:")
+                lines.extend("      " + l for l in recorded.splitlines())
+                lines.append("    optimized IR:")
+                lines.extend("      " + l for l in optimized.splitlines())
     return "\n".join(lines)

@@ -102,6 +102,9 @@ def main(argv):
     if argv[0] == "--help-stats":
         for name, doc in fastpy._fastpy.stats_docs().items():
             print(f"  {name:20} {doc}")
+        print("\nstats()['aborts'] counts aborted recordings by reason (interp/abort_reasons.def):")
+        for name, doc in fastpy._fastpy.abort_docs().items():
+            print(f"  {name:20} {doc}")
         return 0
     if argv[0] == "--version":
         print(f"fastpy {fastpy.__version__}")

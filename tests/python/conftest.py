@@ -58,11 +58,13 @@ def fastpy_mod():
 
 
 def stats_delta(fastpy, fn):
-    """The change of every counter in fastpy.stats() while fn() runs (handovers: per opcode)."""
+    """The change of every counter in fastpy.stats() while fn() runs (handovers: per opcode; aborts: per
+    reason)."""
     before = fastpy.stats()
     fn()
     after = fastpy.stats()
-    d = {k: after[k] - before[k] for k in after if k != "handovers"}
-    d["handovers"] = {op: n - before["handovers"].get(op, 0) for op, n in after["handovers"].items()
-                      if n != before["handovers"].get(op, 0)}
+    per_key = ("handovers", "aborts")
+    d = {k: after[k] - before[k] for k in after if k not in per_key}
+    for key in per_key:
+        d[key] = {k: n - before[key].get(k, 0) for k, n in after[key].items() if n != before[key].get(k, 0)}
     return d

@@ -77,7 +77,7 @@ with fastpy.enabled():
     fast = call(fast_ns)
 s1 = fastpy.stats()
 fast_refs = refs(fast_ns)
-stats = {k: s1[k] - s0[k] for k in s1 if k != "handovers"}
+stats = {k: s1[k] - s0[k] for k in s1 if not isinstance(s1[k], dict)}
 loops = {}
 for name in NAMES:
     ls = fastpy._fastpy.code_loops(fast_ns[name].__code__) or []

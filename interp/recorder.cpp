@@ -1,0 +1,1112 @@
+// The trace recorder (see recorder.h). One instruction at a time, before the interpreter runs it, with the
+// frame's live objects in hand: each case below reads the concrete operands, emits the IR that computes the
+// same result for operands of the same types, and guards every fact it relied on (types, dict versions,
+// index ranges, branch directions). Guards come before the instruction's side effects, and each guarded
+// instruction first takes a snapshot of the interpreter state before it (DESIGN.md section 4): a failed guard
+// resumes the interpreter at that instruction, which then runs generically.
+//
+// The abstract state mirrors the frame: one IR value per slot (locals, then the value stack). A slot not yet
+// read holds kNoRef and is loaded with sload_* on first use (the trace never writes the frame). The stack
+// depth must match the interpreter's at every instruction, which is checked.
+// internals.h first: it defines Py_BUILD_CORE before <Python.h>.
+#include "python/cpython311/internals.h"
+#include "interp/recorder.h"
+
+#include <opcode.h>
+
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "interp/eval.h"
+#include "runtime/params.h"
+#include "runtime/restore.h"
+#include "runtime/stats.h"
+#include "tiers/ir/ir_exec.h"
+#include "tiers/opt/opt.h"
+
+namespace fastpy {
+
+using ir::IRRef;
+using ir::kNoRef;
+
+Recorder* g_recorder = nullptr;
+
+namespace {
+
+const char* const kAbortNames[] = {
+#define FASTPY_ABORT(name, doc) #name,
+#include "interp/abort_reasons.def"
+#undef FASTPY_ABORT
+};
+const char* const kAbortDocs[] = {
+#define FASTPY_ABORT(name, doc) doc,
+#include "interp/abort_reasons.def"
+#undef FASTPY_ABORT
+};
+static_assert(sizeof(kAbortNames) / sizeof(kAbortNames[0]) == kNumAborts, "one name per reason");
+uint64_t g_aborts[kNumAborts];
+
+// ---- private layouts, probed at start-up (recorder_init); a failed probe switches the fast path off
+// range_iterator in 3.11 (Objects/rangeobject.c): PyObject_HEAD, then four C longs.
+struct RangeIterLayout {
+  bool ok = false;
+  int index = 0, start = 0, step = 0, len = 0;   // byte offsets
+} g_range;
+
+// Callables the recorder knows, found at start-up (strong references, kept for the process' life).
+PyObject* g_abs = nullptr;
+PyObject* g_min = nullptr;
+PyObject* g_max = nullptr;
+PyObject* g_len = nullptr;
+PyObject* g_list_append = nullptr;   // the method descriptor list.append
+PyTypeObject* g_range_iter_type = nullptr;
+
+// math functions that are CPython's math_1 over a C double(double) (same libm function, same error rule).
+struct MathFn {
+  const char* name;
+  double (*fn)(double);
+  PyObject* obj;
+};
+MathFn g_math[] = {
+    {"sqrt", [](double x) { return std::sqrt(x); }, nullptr},
+    {"exp", [](double x) { return std::exp(x); }, nullptr},
+    {"log", [](double x) { return std::log(x); }, nullptr},
+    {"log2", [](double x) { return std::log2(x); }, nullptr},
+    {"log10", [](double x) { return std::log10(x); }, nullptr},
+    {"sin", [](double x) { return std::sin(x); }, nullptr},
+    {"cos", [](double x) { return std::cos(x); }, nullptr},
+    {"tan", [](double x) { return std::tan(x); }, nullptr},
+    {"asin", [](double x) { return std::asin(x); }, nullptr},
+    {"acos", [](double x) { return std::acos(x); }, nullptr},
+    {"atan", [](double x) { return std::atan(x); }, nullptr},
+    {"sinh", [](double x) { return std::sinh(x); }, nullptr},
+    {"cosh", [](double x) { return std::cosh(x); }, nullptr},
+    {"tanh", [](double x) { return std::tanh(x); }, nullptr},
+    {"expm1", [](double x) { return std::expm1(x); }, nullptr},
+    {"log1p", [](double x) { return std::log1p(x); }, nullptr},
+};
+PyObject* g_math_fabs = nullptr;
+
+// What a loop's compiled trace owns.
+struct TraceData {
+  ir::Trace recorded;               // as recorded (fastpy.explain, golden tests)
+  ir::Trace opt;                    // as it runs
+  std::vector<uint64_t> exits;      // side exits per snapshot of opt
+  uint64_t runs = 0;                // entries
+  std::vector<PyObject*> kept;      // strong references behind kobj constants
+};
+
+void trace_free(void* p) {
+  auto* td = static_cast<TraceData*>(p);
+  for (PyObject* o : td->kept) Py_DECREF(o);
+  delete td;
+}
+
+constexpr int64_t kExactDoubleInt = int64_t(1) << 53;   // |i| up to this converts to a double exactly
+
+}  // namespace
+
+// ---------------------------------------------------------------- the recording
+struct Recorder {
+  _PyInterpreterFrame* f;
+  PyCodeObject* co;
+  _Py_CODEUNIT* first;
+  LoopSlot* loop;
+  int header;                       // loop header index (code units)
+  int nlocals;                      // co_nlocalsplus
+  int top0;                         // the frame's stack top at the header
+  int top;                          // abstract stack top (slots), == the interpreter's at every instruction
+  ir::Trace t;
+  ir::IRBuilder b{&t};
+  std::vector<IRRef> slot;          // per frame slot: its IR value, kNoRef = not read (the frame's own)
+  std::vector<bool> written;        // per frame slot: differs from the frame (goes into snapshots)
+  std::vector<PyObject*> kept;      // strong references behind kobj constants
+  int pc = 0;                       // the current instruction's first code unit (its EXTENDED_ARGs)
+  _Py_CODEUNIT* here = nullptr;     // the current instruction itself
+  bool snapped = false;             // a snapshot for the current instruction exists
+  int skip_at = -1;                 // an instruction already recorded with the one before it (fused jump)
+  int max_len = 4000;
+
+  PyObject** locals() const { return f->localsplus; }
+};
+
+namespace {
+
+// ---------------------------------------------------------------- helpers over the abstract state
+// Thrown (as a value) by the recording cases: the reason to abort.
+struct AbortEx {
+  Abort why;
+};
+[[noreturn]] void fail(Abort why) { throw AbortEx{why}; }
+
+ir::IRType type_of(Recorder* r, IRRef v) { return r->t.ins[static_cast<size_t>(v)].type; }
+
+// Takes the snapshot of the state before the current instruction (once per instruction).
+void snap(Recorder* r) {
+  if (r->snapped) return;
+  std::vector<ir::SnapEntry> entries;
+  for (int k = 0; k < r->top; k++) {
+    if (r->written[static_cast<size_t>(k)]) entries.push_back({k, r->slot[static_cast<size_t>(k)]});
+  }
+  r->b.snapshot(r->pc, r->top, std::move(entries));
+  r->snapped = true;
+}
+
+// Emits a guard (or an op that can exit) after the current instruction's snapshot.
+IRRef guard(Recorder* r, ir::IROp op, IRRef a = kNoRef, IRRef b = kNoRef, int64_t imm = 0) {
+  snap(r);
+  return r->b.emit(op, a, b, imm);
+}
+IRRef emit(Recorder* r, ir::IROp op, IRRef a = kNoRef, IRRef b = kNoRef, int64_t imm = 0) {
+  return r->b.emit(op, a, b, imm);
+}
+void guard_true(Recorder* r, IRRef c) { guard(r, ir::IR_guard_true, c); }
+void guard_false(Recorder* r, IRRef c) { guard(r, ir::IR_guard_false, c); }
+
+// An object constant the trace keeps alive.
+IRRef kobj(Recorder* r, PyObject* o) {
+  if (o) {
+    Py_INCREF(o);
+    r->kept.push_back(o);
+  }
+  return r->b.kobj(o);
+}
+
+// True when o is an exact int that fits in 64 bits; its value in *v.
+bool small_int(PyObject* o, int64_t* v) {
+  if (!PyLong_CheckExact(o)) return false;
+  int overflow = 0;
+  long long x = PyLong_AsLongLongAndOverflow(o, &overflow);
+  if (overflow || (x == -1 && PyErr_Occurred())) {
+    PyErr_Clear();
+    return false;
+  }
+  *v = x;
+  return true;
+}
+
+// The IR value of frame slot k, whose live object is o: loaded (and type-guarded) on first use.
+IRRef read_slot(Recorder* r, int k) {
+  IRRef& v = r->slot[static_cast<size_t>(k)];
+  if (v != kNoRef) return v;
+  if (k >= r->top0) fail(Abort::internal);   // a stack slot pushed by the trace always has a value
+  PyObject* o = r->locals()[k];
+  if (!o) fail(Abort::unbound_local);
+  int64_t iv;
+  if (PyFloat_CheckExact(o)) v = guard(r, ir::IR_sload_f64, kNoRef, kNoRef, k);
+  else if (PyBool_Check(o)) v = guard(r, ir::IR_sload_bool, kNoRef, kNoRef, k);
+  else if (small_int(o, &iv)) v = guard(r, ir::IR_sload_i64, kNoRef, kNoRef, k);
+  else if (PyLong_CheckExact(o)) fail(Abort::big_int);
+  else v = emit(r, ir::IR_sload_obj, kNoRef, kNoRef, k);
+  return v;
+}
+
+// Stack access: PEEK(1) is the top. The concrete object comes from the interpreter's stack.
+IRRef peek(Recorder* r, int n) { return read_slot(r, r->top - n); }
+void push(Recorder* r, IRRef v) {
+  size_t k = static_cast<size_t>(r->top++);
+  r->slot[k] = v;
+  r->written[k] = true;
+}
+void pop(Recorder* r, int n = 1) {
+  for (int i = 0; i < n; i++) {
+    size_t k = static_cast<size_t>(--r->top);
+    // A popped slot below the entry top was the frame's: from now on it is garbage (the restore drops the
+    // frame's reference when a snapshot's top is below it).
+    r->slot[k] = kNoRef;
+    r->written[k] = false;
+  }
+}
+void set_slot(Recorder* r, int k, IRRef v) {
+  r->slot[static_cast<size_t>(k)] = v;
+  r->written[static_cast<size_t>(k)] = true;
+}
+
+// The IR constant for a Python object: unboxed for exact floats, small ints and bools; kobj otherwise.
+IRRef constant(Recorder* r, PyObject* o) {
+  int64_t iv;
+  if (PyFloat_CheckExact(o)) return r->b.kflt(PyFloat_AS_DOUBLE(o));
+  if (PyBool_Check(o)) return r->b.kbool(o == Py_True);
+  if (small_int(o, &iv)) return r->b.kint(iv);
+  return kobj(r, o);
+}
+
+// The IR value as a number: i64 and f64 as they are, bool as 0/1 (i64). Other types abort.
+bool is_num(ir::IRType ty) { return ty == ir::IRT_i64 || ty == ir::IRT_f64; }
+
+// An i64 converted exactly to f64: guards that |v| <= 2**53 (the compares and the int/int true division need
+// the exact value).
+IRRef exact_i2f(Recorder* r, IRRef v) {
+  guard_true(r, emit(r, ir::IR_ge, v, r->b.kint(-kExactDoubleInt)));
+  guard_true(r, emit(r, ir::IR_le, v, r->b.kint(kExactDoubleInt)));
+  return emit(r, ir::IR_i2f, v);
+}
+// Int to float as Python's float arithmetic does it (PyLong_AsDouble: round half to even, like i2f).
+IRRef to_f64(Recorder* r, IRRef v) { return type_of(r, v) == ir::IRT_f64 ? v : emit(r, ir::IR_i2f, v); }
+
+// The concrete object at stack depth n (1 = top) of the interpreter.
+PyObject* live(PyObject** sp, int n) { return sp[-n]; }
+
+// ---------------------------------------------------------------- instructions
+// Python truth of an IR value (bool result); the concrete object tells the branch taken.
+IRRef truth(Recorder* r, IRRef v) {
+  switch (type_of(r, v)) {
+    case ir::IRT_bool: return v;
+    case ir::IRT_i64: return emit(r, ir::IR_ne, v, r->b.kint(0));
+    case ir::IRT_f64: return emit(r, ir::IR_fne, v, r->b.kflt(0.0));
+    default: fail(Abort::unsupported_type);
+  }
+}
+
+// BINARY_OP with oparg nb on two numbers.
+void rec_binary(Recorder* r, int nb, PyObject** sp) {
+  PyObject* lo = live(sp, 2);
+  PyObject* ro = live(sp, 1);
+  IRRef a = peek(r, 2), c = peek(r, 1);
+  ir::IRType ta = type_of(r, a), tc = type_of(r, c);
+  if (!is_num(ta) || !is_num(tc)) fail(Abort::unsupported_type);
+  if (nb >= NB_INPLACE_ADD) nb -= NB_INPLACE_ADD - NB_ADD;   // x += y on ints and floats is x + y
+  IRRef res = kNoRef;
+  if (ta == ir::IRT_i64 && tc == ir::IRT_i64) {
+    int64_t x, y, out;
+    small_int(lo, &x);
+    small_int(ro, &y);
+    switch (nb) {
+      case NB_ADD: if (__builtin_add_overflow(x, y, &out)) fail(Abort::big_int); res = guard(r, ir::IR_add_ov, a, c); break;
+      case NB_SUBTRACT: if (__builtin_sub_overflow(x, y, &out)) fail(Abort::big_int); res = guard(r, ir::IR_sub_ov, a, c); break;
+      case NB_MULTIPLY: if (__builtin_mul_overflow(x, y, &out)) fail(Abort::big_int); res = guard(r, ir::IR_mul_ov, a, c); break;
+      case NB_FLOOR_DIVIDE:
+      case NB_REMAINDER:
+        if (y == 0) fail(Abort::would_raise);
+        if (x == INT64_MIN && y == -1) fail(Abort::big_int);
+        res = guard(r, nb == NB_FLOOR_DIVIDE ? ir::IR_floordiv_ov : ir::IR_mod_ov, a, c);
+        break;
+      case NB_TRUE_DIVIDE: {
+        if (y == 0) fail(Abort::would_raise);
+        if (x < -kExactDoubleInt || x > kExactDoubleInt || y < -kExactDoubleInt || y > kExactDoubleInt)
+          fail(Abort::big_int);
+        IRRef fx = exact_i2f(r, a), fy = exact_i2f(r, c);
+        guard_true(r, emit(r, ir::IR_fne, fy, r->b.kflt(0.0)));
+        res = emit(r, ir::IR_fdiv, fx, fy);
+        break;
+      }
+      case NB_AND: res = emit(r, ir::IR_and, a, c); break;
+      case NB_OR: res = emit(r, ir::IR_or, a, c); break;
+      case NB_XOR: res = emit(r, ir::IR_xor, a, c); break;
+      case NB_RSHIFT:
+        if (y < 0 || y > 63) fail(Abort::unsupported_type);
+        guard_true(r, emit(r, ir::IR_ge, c, r->b.kint(0)));
+        guard_true(r, emit(r, ir::IR_le, c, r->b.kint(63)));
+        res = emit(r, ir::IR_sar, a, c);
+        break;
+      default: fail(Abort::unsupported_op);   // <<, **, @: results outgrow 64 bits or need other types
+    }
+  } else {
+    IRRef fa = to_f64(r, a), fc = to_f64(r, c);
+    double y = PyFloat_Check(ro) ? PyFloat_AS_DOUBLE(ro) : PyLong_AsDouble(ro);
+    switch (nb) {
+      case NB_ADD: res = emit(r, ir::IR_fadd, fa, fc); break;
+      case NB_SUBTRACT: res = emit(r, ir::IR_fsub, fa, fc); break;
+      case NB_MULTIPLY: res = emit(r, ir::IR_fmul, fa, fc); break;
+      case NB_TRUE_DIVIDE:
+      case NB_FLOOR_DIVIDE:
+      case NB_REMAINDER:
+        if (y == 0.0) fail(Abort::would_raise);
+        guard_true(r, emit(r, ir::IR_fne, fc, r->b.kflt(0.0)));
+        res = emit(r, nb == NB_TRUE_DIVIDE ? ir::IR_fdiv : nb == NB_FLOOR_DIVIDE ? ir::IR_ffloordiv : ir::IR_fmod,
+                   fa, fc);
+        break;
+      default: fail(Abort::unsupported_op);   // float ** and bitwise ops
+    }
+  }
+  pop(r, 2);
+  push(r, res);
+}
+
+// COMPARE_OP oparg on two numbers: a bool.
+IRRef compare(Recorder* r, int cmp) {
+  IRRef a = peek(r, 2), c = peek(r, 1);
+  ir::IRType ta = type_of(r, a), tc = type_of(r, c);
+  if (!is_num(ta) || !is_num(tc)) fail(Abort::unsupported_type);
+  // Py_LT, Py_LE, Py_EQ, Py_NE, Py_GT, Py_GE -> the IR's lt le gt ge eq ne order.
+  static const int kOrder[] = {0, 1, 4, 5, 2, 3};
+  if (cmp < 0 || cmp > 5) fail(Abort::unsupported_op);
+  if (ta == ir::IRT_i64 && tc == ir::IRT_i64) return emit(r, ir::IROp(ir::IR_lt + kOrder[cmp]), a, c);
+  // A float against an int compares exactly in CPython: convert only ints a double holds exactly.
+  IRRef fa = ta == ir::IRT_f64 ? a : exact_i2f(r, a);
+  IRRef fc = tc == ir::IRT_f64 ? c : exact_i2f(r, c);
+  return emit(r, ir::IROp(ir::IR_flt + kOrder[cmp]), fa, fc);
+}
+
+// A conditional jump on `cond` (bool IR value) whose observed outcome is `taken_if_true == truth`.
+void branch(Recorder* r, IRRef cond, bool value) {
+  if (value) guard_true(r, cond);
+  else guard_false(r, cond);
+}
+
+// Whether the live object tests true (only for the types truth() accepts).
+bool live_truth(PyObject* o) {
+  if (PyBool_Check(o)) return o == Py_True;
+  if (PyFloat_CheckExact(o)) return PyFloat_AS_DOUBLE(o) != 0.0;
+  return PyObject_IsTrue(o) > 0;   // exact ints here (truth() accepted the IR type)
+}
+
+// Guards that the dict's PEP 509 version is still `tag` (rebinding or deleting any key changes it).
+void guard_dict_version(Recorder* r, PyObject* dict) {
+  uint64_t tag = reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
+  IRRef d = kobj(r, dict);
+  IRRef v = emit(r, ir::IR_load_i64, d, kNoRef, offsetof(PyDictObject, ma_version_tag));
+  guard(r, ir::IR_guard_eqi, v, r->b.kint(static_cast<int64_t>(tag)));
+}
+
+// The value of name in an exact dict (borrowed), guarded by the dict's version; nullptr when missing.
+PyObject* dict_lookup(PyObject* dict, PyObject* name) {
+  if (!PyDict_CheckExact(dict)) fail(Abort::global_lookup);
+  PyObject* v = PyDict_GetItemWithError(dict, name);
+  if (!v && PyErr_Occurred()) {
+    PyErr_Clear();
+    fail(Abort::global_lookup);
+  }
+  return v;
+}
+
+void rec_load_global(Recorder* r, int oparg) {
+  PyObject* name = PyTuple_GET_ITEM(r->co->co_names, oparg >> 1);
+  PyObject* globals = r->f->f_globals;
+  PyObject* builtins = r->f->f_builtins;
+  PyObject* v = dict_lookup(globals, name);
+  guard_dict_version(r, globals);
+  if (!v) {
+    v = dict_lookup(builtins, name);
+    if (!v) fail(Abort::global_lookup);
+    guard_dict_version(r, builtins);
+  }
+  if (oparg & 1) push(r, r->b.kobj(nullptr));
+  push(r, constant(r, v));
+}
+
+// The constant object behind an IR value, or nullptr when it is not a kobj constant.
+PyObject* const_obj(Recorder* r, IRRef v) {
+  const ir::IRIns& i = r->t.ins[static_cast<size_t>(v)];
+  return i.op == ir::IR_kobj ? reinterpret_cast<PyObject*>(static_cast<uintptr_t>(i.imm)) : nullptr;
+}
+
+// LOAD_ATTR / LOAD_METHOD on a module constant: the attribute, guarded by the module dict's version.
+PyObject* module_attr(Recorder* r, IRRef owner, PyObject* name) {
+  PyObject* m = const_obj(r, owner);
+  if (!m || !PyModule_CheckExact(m)) return nullptr;
+  PyObject* d = PyModule_GetDict(m);
+  PyObject* v = dict_lookup(d, name);
+  if (!v) fail(Abort::attribute);
+  guard_dict_version(r, d);
+  return v;
+}
+
+// The address of element `idx` of an exact list or tuple `seq` with guards that it exists; negative indices
+// count from the end as in Python. Returns the element's address (ptr): for a tuple, relative to ob_item.
+IRRef element_addr(Recorder* r, IRRef seq, PyObject* live_seq, IRRef idx, int64_t live_idx) {
+  bool is_list = PyList_CheckExact(live_seq);
+  guard(r, ir::IR_guard_type, seq, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(live_seq)));
+  IRRef n = emit(r, ir::IR_load_i64, seq, kNoRef, offsetof(PyVarObject, ob_size));
+  Py_ssize_t live_n = Py_SIZE(live_seq);
+  if (live_idx < 0 ? live_idx + live_n < 0 : live_idx >= live_n) fail(Abort::would_raise);
+  if (live_idx < 0) {
+    guard_true(r, emit(r, ir::IR_lt, idx, r->b.kint(0)));
+    idx = emit(r, ir::IR_add_ov, idx, n);   // cannot overflow: idx < 0 <= n
+    guard_true(r, emit(r, ir::IR_ge, idx, r->b.kint(0)));
+  } else {
+    guard_true(r, emit(r, ir::IR_ge, idx, r->b.kint(0)));
+    guard_true(r, emit(r, ir::IR_lt, idx, n));
+  }
+  if (is_list) {
+    IRRef items = emit(r, ir::IR_load_ptr, seq, kNoRef, offsetof(PyListObject, ob_item));
+    return emit(r, ir::IR_padd, items, idx, sizeof(PyObject*));
+  }
+  return emit(r, ir::IR_padd, seq, idx, sizeof(PyObject*));   // the tuple's items follow its header
+}
+
+// An element loaded from a container: unboxed (type-guarded) when it is a float or a 64-bit int.
+IRRef typed_load(Recorder* r, IRRef addr, int64_t off, PyObject* live_item) {
+  IRRef o = emit(r, ir::IR_load_obj, addr, kNoRef, off);
+  int64_t iv;
+  if (PyFloat_CheckExact(live_item)) return guard(r, ir::IR_unbox_f64, o);
+  if (small_int(live_item, &iv)) return guard(r, ir::IR_unbox_i64, o);
+  if (PyLong_CheckExact(live_item)) fail(Abort::big_int);
+  if (PyBool_Check(live_item)) {
+    guard(r, ir::IR_guard_eqp, o, kobj(r, live_item));
+    return r->b.kbool(live_item == Py_True);
+  }
+  return o;
+}
+
+void rec_binary_subscr(Recorder* r, PyObject** sp) {
+  PyObject* seq = live(sp, 2);
+  PyObject* key = live(sp, 1);
+  int64_t i;
+  if (!(PyList_CheckExact(seq) || PyTuple_CheckExact(seq)) || PyBool_Check(key) || !small_int(key, &i))
+    fail(Abort::unsupported_type);
+  IRRef s = peek(r, 2), k = peek(r, 1);
+  if (type_of(r, s) != ir::IRT_obj || type_of(r, k) != ir::IRT_i64) fail(Abort::unsupported_type);
+  IRRef addr = element_addr(r, s, seq, k, i);
+  Py_ssize_t n = Py_SIZE(seq);
+  Py_ssize_t j = i < 0 ? i + n : i;
+  PyObject* item = PyList_CheckExact(seq) ? PyList_GET_ITEM(seq, j) : PyTuple_GET_ITEM(seq, j);
+  IRRef v = typed_load(r, addr, PyList_CheckExact(seq) ? 0 : offsetof(PyTupleObject, ob_item), item);
+  pop(r, 2);
+  push(r, v);
+}
+
+// A new reference to the object for IR value v (boxing numbers), for a container to own.
+IRRef owned_object(Recorder* r, IRRef v) {
+  switch (type_of(r, v)) {
+    case ir::IRT_f64: return emit(r, ir::IR_box_f64, v);
+    case ir::IRT_i64: return emit(r, ir::IR_box_i64, v);
+    case ir::IRT_obj: emit(r, ir::IR_incref, v); return v;
+    default: fail(Abort::unsupported_type);   // bools: rare in containers
+  }
+}
+
+void rec_store_subscr(Recorder* r, PyObject** sp) {   // [value, seq, index]
+  PyObject* seq = live(sp, 2);
+  PyObject* key = live(sp, 1);
+  int64_t i;
+  if (!PyList_CheckExact(seq) || PyBool_Check(key) || !small_int(key, &i)) fail(Abort::unsupported_type);
+  IRRef s = peek(r, 2), k = peek(r, 1), v = peek(r, 3);
+  if (type_of(r, s) != ir::IRT_obj || type_of(r, k) != ir::IRT_i64) fail(Abort::unsupported_type);
+  IRRef addr = element_addr(r, s, seq, k, i);
+  Py_ssize_t j = i < 0 ? i + Py_SIZE(seq) : i;
+  PyObject* old = PyList_GET_ITEM(seq, j);
+  // Releasing the old item must run no code and free nothing the trace still refers to: only ints and
+  // floats are replaced here (their deallocators run nothing; the trace holds them unboxed).
+  if (!PyFloat_CheckExact(old) && !PyLong_CheckExact(old)) fail(Abort::unsupported_type);
+  IRRef o = emit(r, ir::IR_load_obj, addr, kNoRef, 0);
+  guard(r, ir::IR_guard_type, o, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(old)));
+  IRRef nv = owned_object(r, v);
+  emit(r, ir::IR_store_ptr, addr, nv, 0);
+  emit(r, ir::IR_decref, o);
+  pop(r, 3);
+}
+
+// CALL oparg: [NULL or method, callable or self, args...]. Only callables known at start-up, identified by
+// identity (their constants come from version-guarded globals or module attributes).
+void rec_call(Recorder* r, int oparg, PyObject** sp) {
+  bool is_meth = live(sp, oparg + 2) != nullptr;
+  int total = oparg + is_meth;
+  PyObject* fn = live(sp, total + 1);
+  IRRef fnv = peek(r, total + 1);
+  if (const_obj(r, fnv) != fn) fail(Abort::call_unknown);
+  auto arg = [&](int i) { return peek(r, total - i); };       // i-th argument (self first for methods)
+  auto live_arg = [&](int i) { return live(sp, total - i); };
+  IRRef res = kNoRef;
+  if (PyFunction_Check(fn)) fail(Abort::call_python);
+  if (fn == g_list_append && is_meth && total == 2) {
+    if (!PyList_CheckExact(live_arg(0))) fail(Abort::unsupported_type);
+    IRRef lst = arg(0), x = arg(1);
+    guard(r, ir::IR_guard_type, lst, kNoRef, reinterpret_cast<int64_t>(&PyList_Type));
+    // list_append takes its own reference; a number is boxed for the call and the box released after.
+    ir::IRType tx = type_of(r, x);
+    if (tx == ir::IRT_obj) {
+      guard_true(r, emit(r, ir::IR_list_append, lst, x));
+    } else {
+      IRRef boxed = owned_object(r, x);
+      guard_true(r, emit(r, ir::IR_list_append, lst, boxed));
+      emit(r, ir::IR_decref, boxed);
+    }
+    res = r->b.kobj(Py_None);
+  } else if (is_meth) {
+    fail(Abort::call_unknown);
+  } else if (fn == g_abs && total == 1) {
+    IRRef x = arg(0);
+    if (type_of(r, x) == ir::IRT_i64) {
+      int64_t iv;
+      small_int(live_arg(0), &iv);
+      if (iv == INT64_MIN) fail(Abort::big_int);
+      res = guard(r, ir::IR_abs_ov, x);
+    } else if (type_of(r, x) == ir::IRT_f64) {
+      res = emit(r, ir::IR_fabs, x);
+    } else {
+      fail(Abort::unsupported_type);
+    }
+  } else if ((fn == g_min || fn == g_max) && total == 2) {
+    IRRef x = arg(0), y = arg(1);
+    ir::IRType tx = type_of(r, x), ty = type_of(r, y);
+    if (tx != ty || !is_num(tx)) fail(Abort::unsupported_type);
+    bool is_min = fn == g_min;
+    res = emit(r, tx == ir::IRT_i64 ? (is_min ? ir::IR_imin : ir::IR_imax) : (is_min ? ir::IR_fmin : ir::IR_fmax), x, y);
+  } else if (fn == g_len && total == 1) {
+    PyObject* s = live_arg(0);
+    if (!PyList_CheckExact(s) && !PyTuple_CheckExact(s)) fail(Abort::unsupported_type);
+    IRRef x = arg(0);
+    if (type_of(r, x) != ir::IRT_obj) fail(Abort::unsupported_type);
+    guard(r, ir::IR_guard_type, x, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(s)));
+    res = emit(r, ir::IR_load_i64, x, kNoRef, offsetof(PyVarObject, ob_size));
+  } else if (fn == reinterpret_cast<PyObject*>(&PyFloat_Type) && total == 1) {
+    IRRef x = arg(0);
+    if (!is_num(type_of(r, x))) fail(Abort::unsupported_type);
+    res = to_f64(r, x);
+  } else if (fn == reinterpret_cast<PyObject*>(&PyLong_Type) && total == 1) {
+    IRRef x = arg(0);
+    if (type_of(r, x) == ir::IRT_i64) {
+      res = x;
+    } else if (type_of(r, x) == ir::IRT_f64) {
+      double d = PyFloat_AS_DOUBLE(live_arg(0));
+      if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) fail(Abort::big_int);
+      res = guard(r, ir::IR_f2i, x);
+    } else {
+      fail(Abort::unsupported_type);
+    }
+  } else if (fn == g_math_fabs && total == 1) {
+    IRRef x = arg(0);
+    if (!is_num(type_of(r, x))) fail(Abort::unsupported_type);
+    res = emit(r, ir::IR_fabs, to_f64(r, x));
+  } else {
+    const MathFn* m = nullptr;
+    for (const MathFn& c : g_math) {
+      if (c.obj == fn) m = &c;
+    }
+    if (!m || total != 1) fail(Abort::call_unknown);
+    IRRef x = arg(0);
+    if (!is_num(type_of(r, x))) fail(Abort::unsupported_type);
+    PyObject* lx = live_arg(0);
+    double d = PyFloat_Check(lx) ? PyFloat_AS_DOUBLE(lx) : PyLong_AsDouble(lx);
+    double out = m->fn(d);
+    if ((std::isnan(out) && !std::isnan(d)) || (std::isinf(out) && std::isfinite(d))) fail(Abort::would_raise);
+    res = guard(r, ir::IR_callf1, to_f64(r, x), kNoRef, reinterpret_cast<int64_t>(m->fn));
+  }
+  pop(r, oparg + 2);
+  push(r, res);
+}
+
+void rec_for_iter(Recorder* r, PyObject** sp) {
+  PyObject* it = live(sp, 1);
+  if (Py_TYPE(it) != g_range_iter_type || !g_range.ok) fail(Abort::unsupported_type);
+  IRRef itv = peek(r, 1);
+  if (type_of(r, itv) != ir::IRT_obj) fail(Abort::unsupported_type);
+  const char* base = reinterpret_cast<const char*>(it);
+  long index = *reinterpret_cast<const long*>(base + g_range.index);
+  long len = *reinterpret_cast<const long*>(base + g_range.len);
+  if (index >= len) fail(Abort::loop_exit);
+  guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(g_range_iter_type));
+  IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.index);
+  IRRef n = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.len);
+  guard_true(r, emit(r, ir::IR_lt, idx, n));
+  IRRef start = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.start);
+  IRRef step = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.step);
+  // start + index * step fits a long for every index < len (range() checked the length).
+  IRRef v = guard(r, ir::IR_add_ov, start, guard(r, ir::IR_mul_ov, idx, step));
+  IRRef next = guard(r, ir::IR_add_ov, idx, r->b.kint(1));
+  emit(r, ir::IR_store_i64, itv, next, g_range.index);
+  push(r, v);
+}
+
+// Records one instruction. The interpreter has set prev_instr and stacktop for it.
+void record(Recorder* r, int op, int oparg, PyObject** sp) {
+  switch (op) {
+    case NOP:
+    case JUMP_FORWARD:
+      return;
+    case LOAD_FAST:
+      push(r, read_slot(r, oparg));
+      return;
+    case STORE_FAST: {
+      IRRef v = peek(r, 1);
+      pop(r);
+      set_slot(r, oparg, v);
+      return;
+    }
+    case LOAD_CONST:
+      push(r, constant(r, PyTuple_GET_ITEM(r->co->co_consts, oparg)));
+      return;
+    case POP_TOP:
+      peek(r, 1);   // a value never read is still the frame's: reading it keeps the slot bookkeeping simple
+      pop(r);
+      return;
+    case PUSH_NULL:
+      push(r, r->b.kobj(nullptr));
+      return;
+    case COPY:
+      push(r, peek(r, oparg));
+      return;
+    case SWAP: {
+      IRRef a = peek(r, 1), c = peek(r, oparg);
+      set_slot(r, r->top - 1, c);
+      set_slot(r, r->top - oparg, a);
+      return;
+    }
+    case BINARY_OP:
+      rec_binary(r, oparg, sp);
+      return;
+    case UNARY_NEGATIVE: {
+      IRRef a = peek(r, 1);
+      IRRef res;
+      if (type_of(r, a) == ir::IRT_f64) {
+        res = emit(r, ir::IR_fneg, a);
+      } else if (type_of(r, a) == ir::IRT_i64) {
+        int64_t iv;
+        small_int(live(sp, 1), &iv);
+        if (iv == INT64_MIN) fail(Abort::big_int);
+        res = guard(r, ir::IR_neg_ov, a);
+      } else {
+        fail(Abort::unsupported_type);
+      }
+      pop(r);
+      push(r, res);
+      return;
+    }
+    case UNARY_NOT: {
+      IRRef res = emit(r, ir::IR_not, truth(r, peek(r, 1)));
+      pop(r);
+      push(r, res);
+      return;
+    }
+    case COMPARE_OP: {
+      IRRef c = compare(r, oparg);
+      pop(r, 2);
+      push(r, c);
+      // The interpreter fuses a compare of two floats or small ints with the conditional jump after it
+      // (the jump then never dispatches): record that jump now, and skip it if it does dispatch after all.
+      _Py_CODEUNIT* next = r->here + 1 + fastpy_opcode_caches[COMPARE_OP];
+      int jop = fastpy_opcode_deopt[_Py_OPCODE(*next)];
+      if (jop == POP_JUMP_FORWARD_IF_FALSE || jop == POP_JUMP_FORWARD_IF_TRUE) {
+        PyObject* res = PyObject_RichCompare(live(sp, 2), live(sp, 1), oparg);   // numbers: no side effects
+        if (!res) {
+          PyErr_Clear();
+          fail(Abort::unsupported_type);
+        }
+        bool v = res == Py_True;
+        Py_DECREF(res);
+        r->pc = static_cast<int>(next - r->first);
+        r->snapped = false;
+        branch(r, c, v);
+        pop(r);
+        r->skip_at = r->pc;
+      }
+      return;
+    }
+    case IS_OP: {
+      IRRef a = peek(r, 2), c = peek(r, 1);
+      bool same = live(sp, 2) == live(sp, 1);
+      bool oa = type_of(r, a) == ir::IRT_obj, oc = type_of(r, c) == ir::IRT_obj;
+      if (oa && oc) {
+        if (!same) fail(Abort::unsupported_type);   // no "different objects" guard yet
+        guard(r, ir::IR_guard_eqp, a, c);
+      } else if (oa == oc || same) {
+        fail(Abort::unsupported_type);   // identity of two numbers depends on CPython's caches
+      }
+      // Else a number (an exact int or float, type-guarded) against an object of another type: never the same.
+      pop(r, 2);
+      push(r, r->b.kbool(same != (oparg != 0)));
+      return;
+    }
+    case POP_JUMP_FORWARD_IF_FALSE:
+    case POP_JUMP_FORWARD_IF_TRUE:
+    case POP_JUMP_BACKWARD_IF_FALSE:
+    case POP_JUMP_BACKWARD_IF_TRUE: {
+      IRRef c = truth(r, peek(r, 1));
+      branch(r, c, live_truth(live(sp, 1)));
+      pop(r);
+      return;
+    }
+    case JUMP_IF_FALSE_OR_POP:
+    case JUMP_IF_TRUE_OR_POP: {
+      IRRef c = truth(r, peek(r, 1));
+      bool v = live_truth(live(sp, 1));
+      branch(r, c, v);
+      if (v != (op == JUMP_IF_TRUE_OR_POP)) pop(r);   // not jumping: the value is popped
+      return;
+    }
+    case JUMP_BACKWARD:
+      return;   // rec_back_edge decides
+    case FOR_ITER:
+      rec_for_iter(r, sp);
+      return;
+    case GET_ITER:
+      fail(Abort::inner_loop);
+    case LOAD_GLOBAL:
+      rec_load_global(r, oparg);
+      return;
+    case LOAD_ATTR: {
+      PyObject* v = module_attr(r, peek(r, 1), PyTuple_GET_ITEM(r->co->co_names, oparg));
+      if (!v) fail(Abort::attribute);
+      pop(r);
+      push(r, constant(r, v));
+      return;
+    }
+    case LOAD_METHOD: {
+      PyObject* name = PyTuple_GET_ITEM(r->co->co_names, oparg);
+      IRRef owner = peek(r, 1);
+      if (PyObject* v = module_attr(r, owner, name)) {   // NULL | attribute
+        pop(r);
+        push(r, r->b.kobj(nullptr));
+        push(r, constant(r, v));
+        return;
+      }
+      if (PyList_CheckExact(live(sp, 1)) && PyUnicode_CompareWithASCIIString(name, "append") == 0) {
+        guard(r, ir::IR_guard_type, owner, kNoRef, reinterpret_cast<int64_t>(&PyList_Type));
+        pop(r);
+        push(r, kobj(r, g_list_append));   // method | self
+        push(r, owner);
+        return;
+      }
+      fail(Abort::attribute);
+    }
+    case PRECALL: {
+      bool is_meth = live(sp, oparg + 2) != nullptr;
+      if (!is_meth && Py_TYPE(live(sp, oparg + 1)) == &PyMethod_Type) fail(Abort::call_unknown);
+      return;
+    }
+    case CALL:
+      rec_call(r, oparg, sp);
+      return;
+    case BINARY_SUBSCR:
+      rec_binary_subscr(r, sp);
+      return;
+    case STORE_SUBSCR:
+      rec_store_subscr(r, sp);
+      return;
+    default:
+      fail(Abort::unsupported_op);
+  }
+}
+
+// ---------------------------------------------------------------- starting, ending
+void log_abort(Recorder* r, Abort why, int pc) {
+  if (!g_params.has(ParamId::log, kLogAbort)) return;
+  int line = PyCode_Addr2Line(r->co, pc * static_cast<int>(sizeof(_Py_CODEUNIT)));
+  int op = fastpy_opcode_deopt[_Py_OPCODE(r->first[pc])];
+  std::fprintf(stderr, "fastpy: abort %s: loop at %s:%d, instruction %d (opcode %d) line %d\n", kAbortNames[int(why)],
+               PyUnicode_AsUTF8(r->co->co_filename), PyCode_Addr2Line(r->co, r->header * 2), pc, op, line);
+}
+
+void stop(Recorder* r) {
+  interp_set_record_dispatch(false);
+  g_recorder = nullptr;
+  for (PyObject* o : r->kept) Py_DECREF(o);
+  delete r;
+}
+
+void abort_recording(Recorder* r, Abort why) {
+  log_abort(r, why, r->pc);
+  g_aborts[static_cast<int>(why)]++;
+  stat_inc(Stat::traces_aborted);
+  LoopSlot* loop = r->loop;
+  loop->aborts++;
+  loop->abort_reason = static_cast<uint8_t>(why);
+  if (loop->aborts >= g_params.get(ParamId::max_aborts)) {
+    loop->state = LoopState::kBlacklisted;
+    stat_inc(Stat::loops_blacklisted);
+  } else {
+    loop->state = LoopState::kCounting;
+    loop->count = 0;
+  }
+  stop(r);
+}
+
+// The tier that runs a trace with the IR reference executor (FASTPY_TIERS=interp,ir).
+bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
+  auto* o = reinterpret_cast<PyObject*>(static_cast<uintptr_t>(a));
+  switch (i.op) {
+    case ir::IR_sload_f64:
+    case ir::IR_unbox_f64:
+      if (!o || !PyFloat_CheckExact(o)) return false;
+      *out = static_cast<uint64_t>(ir::f64_bits(PyFloat_AS_DOUBLE(o)));
+      return true;
+    case ir::IR_sload_i64:
+    case ir::IR_unbox_i64: {
+      int64_t v;
+      if (!o || PyBool_Check(o) || !small_int(o, &v)) return false;
+      *out = static_cast<uint64_t>(v);
+      return true;
+    }
+    case ir::IR_sload_bool:
+      if (o != Py_True && o != Py_False) return false;
+      *out = o == Py_True;
+      return true;
+    case ir::IR_box_f64:
+    case ir::IR_box_i64: {
+      PyObject* x = box_value(i.op == ir::IR_box_f64 ? ir::IRT_f64 : ir::IRT_i64, a);
+      *out = reinterpret_cast<uintptr_t>(x);
+      return x != nullptr;
+    }
+    case ir::IR_incref:
+      Py_INCREF(o);
+      return true;
+    case ir::IR_decref:
+      Py_DECREF(o);
+      return true;
+    case ir::IR_list_append:
+      if (PyList_Append(o, reinterpret_cast<PyObject*>(static_cast<uintptr_t>(b))) == 0) {
+        *out = 1;
+      } else {
+        PyErr_Clear();   // the guard after it exits; the interpreter appends again and raises itself
+        *out = 0;
+      }
+      return true;
+    default:
+      return false;
+  }
+}
+
+int ir_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
+  auto* td = static_cast<TraceData*>(loop->trace);
+  static const ir::RuntimeHook hook = &runtime_hook;
+  ir::ExecOptions o;
+  o.slots = reinterpret_cast<const uint64_t*>(f->localsplus);
+  o.nslots = static_cast<size_t>(f->stacktop);
+  o.verify = false;
+  o.max_iterations = UINT64_MAX;
+  o.runtime = hook;
+  td->runs++;
+  stat_inc(Stat::trace_ir_runs);
+  ir::ExecResult res = ir::ir_execute(td->opt, o);
+  if (res.status == ir::ExecStatus::error || res.snap < 0) {
+    if (!PyErr_Occurred()) {
+      PyErr_Format(PyExc_SystemError, "fastpy: the IR executor failed: %s", ir::exec_describe(res).c_str());
+    }
+    f->prev_instr = py::code_units(f->f_code) + loop->header;
+    return -1;
+  }
+  if (res.status == ir::ExecStatus::exited) {
+    td->exits[static_cast<size_t>(res.snap)]++;
+    stat_inc(Stat::trace_exits);
+  }
+  std::vector<uint64_t> values(res.slots.size());
+  for (size_t e = 0; e < values.size(); e++) values[e] = res.slots[e].value;
+  return restore_frame(f, td->opt, res.snap, values.data());
+}
+
+void finish(Recorder* r) {
+  // The state at the header for the next iteration; a poll first, so a trace that loops forever still lets
+  // signals and other threads in (it exits to the header, where the interpreter polls at its back-edge).
+  r->pc = r->header;
+  r->snapped = false;
+  guard(r, ir::IR_poll, kNoRef, kNoRef,
+        reinterpret_cast<int64_t>(py::eval_breaker_address(PyThreadState_GET())));
+  r->snapped = false;
+  snap(r);
+  std::string err = ir::ir_verify(r->t);
+  auto* td = new TraceData;
+  td->recorded = r->t;
+  td->opt = r->t;
+  opt::OptOptions passes;
+  passes.bits = static_cast<uint32_t>(g_params.get(ParamId::opt));
+  if (err.empty()) err = opt::opt_run(td->opt, passes);
+  if (!err.empty()) {
+    delete td;
+    if (g_params.has(ParamId::log, kLogAbort)) std::fprintf(stderr, "fastpy: internal: %s\n", err.c_str());
+    abort_recording(r, Abort::internal);
+    return;
+  }
+  td->exits.assign(td->opt.snaps.size(), 0);
+  td->kept.swap(r->kept);
+  LoopSlot* loop = r->loop;
+  loop->trace = td;
+  loop->trace_free = &trace_free;
+  loop->entry = &ir_entry;
+  loop->state = LoopState::kCompiled;
+  stat_inc(Stat::traces_recorded);
+  stop(r);
+}
+
+void hot_loop(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
+  if (!g_params.has(ParamId::tiers, kTierIR)) {   // no tier runs traces yet without the IR executor
+    loop->state = LoopState::kBlacklisted;
+    stat_inc(Stat::loops_no_recorder);
+    return;
+  }
+  if (g_recorder) {   // one recording at a time: try again later
+    loop->count = 0;
+    return;
+  }
+  auto* r = new Recorder;
+  r->f = f;
+  r->co = f->f_code;
+  r->first = py::code_units(r->co);
+  r->loop = loop;
+  r->header = loop->header;
+  r->nlocals = r->co->co_nlocalsplus;
+  r->top0 = r->top = f->stacktop;
+  size_t n = static_cast<size_t>(r->nlocals + r->co->co_stacksize);
+  r->slot.assign(n, kNoRef);
+  r->written.assign(n, false);
+  r->max_len = static_cast<int>(g_params.get(ParamId::max_trace));
+  loop->state = LoopState::kRecording;
+  g_recorder = r;
+  interp_set_record_dispatch(true);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- the interpreter's calls
+void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* here, int op, int oparg,
+                     PyObject** sp) {
+  Recorder* r = g_recorder;
+  if (r->f != f) return;   // another frame (a call made from the loop body): not recorded
+  int pc = static_cast<int>(start - r->first);
+  if (pc == r->skip_at) {   // the jump fused into the compare before it, recorded with it
+    r->skip_at = -1;
+    return;
+  }
+  r->skip_at = -1;
+  r->here = here;
+  r->pc = pc;
+  r->snapped = false;
+  try {
+    if (pc < r->header || pc > r->loop->jump) fail(Abort::loop_exit);
+    if (r->top != static_cast<int>(sp - f->localsplus)) fail(Abort::internal);
+    record(r, op, oparg, sp);
+    if (r->t.size() > r->max_len) fail(Abort::too_long);
+  } catch (const AbortEx& e) {
+    abort_recording(r, e.why);
+  }
+}
+
+void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target) {
+  Recorder* r = g_recorder;
+  if (r->f != f) return;
+  if (target - r->first != r->header) {
+    abort_recording(r, Abort::inner_loop);
+    return;
+  }
+  if (r->top != r->top0) {
+    abort_recording(r, Abort::internal);
+    return;
+  }
+  finish(r);
+}
+
+void rec_frame_leaves(_PyInterpreterFrame* f, Abort why) {
+  Recorder* r = g_recorder;
+  if (r && r->f == f) abort_recording(r, why);
+}
+
+// ---------------------------------------------------------------- start-up and introspection
+const char* abort_name(Abort a) { return kAbortNames[static_cast<int>(a)]; }
+const char* abort_doc(Abort a) { return kAbortDocs[static_cast<int>(a)]; }
+const uint64_t* abort_counts() { return g_aborts; }
+void abort_counts_reset() { std::memset(g_aborts, 0, sizeof g_aborts); }
+
+namespace {
+
+// Finds where 3.11's range_iterator keeps index, start, step and len: iter(range(5, 100, 3)) advanced once
+// holds 1, 5, 3, 32 in some order of four longs after the object header.
+void probe_range_iter() {
+  PyObject* rng = PyObject_CallFunction(reinterpret_cast<PyObject*>(&PyRange_Type), "iii", 5, 100, 3);
+  PyObject* it = rng ? PyObject_GetIter(rng) : nullptr;
+  PyObject* first = it ? PyIter_Next(it) : nullptr;
+  if (it) g_range_iter_type = Py_TYPE(it);
+  if (first && Py_TYPE(it)->tp_basicsize == static_cast<Py_ssize_t>(sizeof(PyObject) + 4 * sizeof(long))) {
+    const long* w = reinterpret_cast<const long*>(reinterpret_cast<const char*>(it) + sizeof(PyObject));
+    if (w[0] == 1 && w[1] == 5 && w[2] == 3 && w[3] == 32) {
+      int base = static_cast<int>(sizeof(PyObject));
+      g_range = {true, base, base + 8, base + 16, base + 24};
+    }
+  }
+  Py_XDECREF(first);
+  Py_XDECREF(it);
+  Py_XDECREF(rng);
+  PyErr_Clear();
+}
+
+}  // namespace
+
+bool recorder_init() {
+  static bool done = false;
+  if (done) return true;
+  PyObject* builtins = PyEval_GetBuiltins();
+  if (!builtins) {
+    PyObject* bm = PyImport_ImportModule("builtins");
+    if (!bm) return false;
+    builtins = PyModule_GetDict(bm);
+    Py_DECREF(bm);
+  }
+  struct {
+    PyObject** slot;
+    const char* name;
+  } known[] = {{&g_abs, "abs"}, {&g_min, "min"}, {&g_max, "max"}, {&g_len, "len"}};
+  for (auto& k : known) {
+    *k.slot = PyDict_GetItemString(builtins, k.name);
+    Py_XINCREF(*k.slot);
+  }
+  g_list_append = PyDict_GetItemString(PyList_Type.tp_dict, "append");
+  Py_XINCREF(g_list_append);
+  PyObject* math = PyImport_ImportModule("math");
+  if (!math) return false;
+  for (MathFn& m : g_math) m.obj = PyObject_GetAttrString(math, m.name);   // kept for the process' life
+  g_math_fabs = PyObject_GetAttrString(math, "fabs");
+  Py_DECREF(math);
+  PyErr_Clear();
+  probe_range_iter();
+  set_hot_loop_handler(&hot_loop);
+  done = true;
+  return true;
+}
+
+bool loop_trace_info(const LoopSlot* loop, TraceInfo* out) {
+  if (!loop->trace || loop->trace_free != &trace_free) return false;
+  auto* td = static_cast<const TraceData*>(loop->trace);
+  *out = TraceInfo{&td->recorded, &td->opt, td->exits.data(), td->runs};
+  return true;
+}
+
+std::string trace_note(PyCodeObject* co, const ir::Trace& t, IRRef ref) {
+  const ir::IRIns& i = t.ins[static_cast<size_t>(ref)];
+  switch (i.op) {
+    case ir::IR_sload_obj:
+    case ir::IR_sload_i64:
+    case ir::IR_sload_f64:
+    case ir::IR_sload_bool: {
+      if (i.imm < co->co_nlocalsplus) {
+        PyObject* name = PyTuple_GET_ITEM(co->co_localsplusnames, i.imm);
+        return PyUnicode_AsUTF8(name);
+      }
+      return "stack " + std::to_string(i.imm - co->co_nlocalsplus);
+    }
+    case ir::IR_kobj: {
+      auto* o = reinterpret_cast<PyObject*>(static_cast<uintptr_t>(i.imm));
+      if (!o) return "NULL";
+      if (PyDict_CheckExact(o)) return "dict";
+      if (PyModule_CheckExact(o)) return std::string("module ") + PyModule_GetName(o);
+      if (PyCFunction_Check(o) || PyType_Check(o) || o == Py_None || o == g_list_append) {
+        PyObject* rep = PyObject_Repr(o);
+        std::string s = rep ? PyUnicode_AsUTF8(rep) : "?";
+        Py_XDECREF(rep);
+        PyErr_Clear();
+        // Drop the address CPython puts in some reprs.
+        size_t at = s.find(" at 0x");
+        if (at != std::string::npos) s = s.substr(0, at) + ">";
+        return s;
+      }
+      return Py_TYPE(o)->tp_name;
+    }
+    case ir::IR_guard_type: {
+      auto* tp = reinterpret_cast<PyTypeObject*>(static_cast<uintptr_t>(i.imm));
+      return tp->tp_name;
+    }
+    case ir::IR_callf1:
+      for (const MathFn& m : g_math) {
+        if (reinterpret_cast<int64_t>(m.fn) == i.imm) return std::string("math.") + m.name;
+      }
+      return "";
+    case ir::IR_poll: return "eval breaker";
+    case ir::IR_kint:   // a dict version a guard compares with: it differs from run to run
+      for (const ir::IRIns& g : t.ins) {
+        if (g.op == ir::IR_guard_eqi && g.b == ref && trace_note(co, t, g.a) == "dict version") return "dict version";
+      }
+      return "";
+    case ir::IR_load_i64:
+      if (i.imm == static_cast<int64_t>(offsetof(PyDictObject, ma_version_tag)) && i.a >= 0 &&
+          t.ins[static_cast<size_t>(i.a)].op == ir::IR_kobj) {
+        auto* o = reinterpret_cast<PyObject*>(static_cast<uintptr_t>(t.ins[static_cast<size_t>(i.a)].imm));
+        if (o && PyDict_CheckExact(o)) return "dict version";
+      }
+      return "";
+    default:
+      return "";
+  }
+}
+
+}  // namespace fastpy

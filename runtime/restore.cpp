@@ -1,0 +1,94 @@
+// The one restore routine (see restore.h).
+// internals.h first: it defines Py_BUILD_CORE before <Python.h>.
+#include "python/cpython311/internals.h"
+#include "runtime/restore.h"
+
+#include <cstring>
+#include <vector>
+
+#include "runtime/stats.h"
+
+namespace fastpy {
+
+PyObject* box_value(ir::IRType ty, uint64_t v) {
+  switch (ty) {
+    case ir::IRT_i64: return PyLong_FromLongLong(static_cast<long long>(v));
+    case ir::IRT_f64: return PyFloat_FromDouble(ir::bits_f64(static_cast<int64_t>(v)));
+    case ir::IRT_bool: return Py_NewRef(v ? Py_True : Py_False);
+    case ir::IRT_obj: {
+      auto* o = reinterpret_cast<PyObject*>(static_cast<uintptr_t>(v));
+      Py_XINCREF(o);   // NULL: the empty slot below a callable (PUSH_NULL, LOAD_GLOBAL with NULL)
+      return o;
+    }
+    default:
+      PyErr_SetString(PyExc_SystemError, "fastpy: a snapshot holds a raw pointer");
+      return nullptr;
+  }
+}
+
+int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const uint64_t* values) {
+  const ir::Snapshot& s = t.snaps[static_cast<size_t>(snap)];
+  const size_t n = s.entries.size();
+  PyObject* small[32];
+  std::vector<PyObject*> big;
+  PyObject** boxed = small;
+  if (n > 32) {
+    big.resize(n);
+    boxed = big.data();
+  }
+  // 1. Every new value first: nothing the frame holds is released before all of them exist, so an object
+  //    moving between slots (a, b = b, a) stays alive.
+  bool failed = false;
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = s.entries[e];
+    boxed[e] = failed ? nullptr : box_value(t.ins[static_cast<size_t>(en.ref)].type, values[e]);
+    if (!boxed[e] && t.ins[static_cast<size_t>(en.ref)].type != ir::IRT_obj) failed = true;
+  }
+  PyObject** slots = f->localsplus;
+  const int old_top = f->stacktop;
+  const int nlocals = f->f_code->co_nlocalsplus;
+  if (failed) {
+    // Out of memory while boxing: leave a frame the unwinder can handle, MemoryError at the resume point.
+    for (size_t e = 0; e < n; e++) {
+      int k = s.entries[e].slot;
+      if (k >= old_top) slots[k] = boxed[e] ? boxed[e] : Py_NewRef(Py_None);
+      else Py_XDECREF(boxed[e]);
+    }
+    for (int k = old_top; k < s.top; k++) {
+      bool listed = false;
+      for (size_t e = 0; e < n; e++) listed |= s.entries[e].slot == k;
+      if (!listed) slots[k] = Py_NewRef(Py_None);
+    }
+  }
+  // 2. Put them in place, collecting what the frame held in slots below its old top.
+  PyObject* released_small[32];
+  std::vector<PyObject*> released_big;
+  PyObject** released = n > 32 ? (released_big.resize(n), released_big.data()) : released_small;
+  size_t nrel = 0;
+  if (!failed) {
+    for (size_t e = 0; e < n; e++) {
+      int k = s.entries[e].slot;
+      if (k < old_top) released[nrel++] = slots[k];
+      slots[k] = boxed[e];
+    }
+  }
+  // Stack slots the snapshot's top drops were the frame's own references (the trace consumed them).
+  std::vector<PyObject*> dropped;
+  for (int k = s.top; k < old_top; k++) {
+    if (k >= nlocals) dropped.push_back(slots[k]);
+  }
+  f->stacktop = s.top;
+  // Continue at pc; on failure prev_instr names pc itself as the instruction that raised.
+  f->prev_instr = py::code_units(f->f_code) + s.pc - (failed ? 0 : 1);
+  stat_inc(Stat::trace_restores);
+  // 3. Release the old values last: a destructor may run arbitrary code, which must see the restored frame.
+  for (size_t i = 0; i < nrel; i++) Py_XDECREF(released[i]);
+  for (PyObject* o : dropped) Py_XDECREF(o);
+  if (failed) {
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+    return -1;
+  }
+  return s.pc;
+}
+
+}  // namespace fastpy
