@@ -62,7 +62,19 @@ LoopTable* loops_build(PyCodeObject* co) {
     LoopSlot* s = new (&t->slots[t->n++]) LoopSlot();
     s->jump = i;
     s->header = i + 1 - oparg;
+    s->last_jump = i;
+    s->owner = s;
   });
+  for (int a = 0; a < t->n; a++) {   // slots are sorted by jump: the first with a header owns it
+    LoopSlot& s = t->slots[a];
+    for (int b = 0; b < a; b++) {
+      if (t->slots[b].header == s.header) {
+        s.owner = &t->slots[b];
+        break;
+      }
+    }
+    s.owner->last_jump = s.jump > s.owner->last_jump ? s.jump : s.owner->last_jump;
+  }
   stat_inc(Stat::loops_found, n);
   return t;
 }

@@ -25,6 +25,10 @@ using TraceEntry = int (*)(PyThreadState* ts, struct _PyInterpreterFrame* f, Loo
 struct LoopSlot {
   int32_t jump;          // index of the backward jump that closes the loop
   int32_t header;        // index of the loop header (the jump's target)
+  int32_t last_jump;     // the last backward jump to the same header (the loop body ends there)
+  // Every backward jump to one header (an if/else arm or `continue` each get their own in 3.11) shares
+  // the state of the first one, its owner: one counter, one recording, one trace per loop.
+  LoopSlot* owner;
   uint32_t count = 0;    // back-edges taken while kCounting
   LoopState state = LoopState::kCounting;
   uint8_t aborts = 0;          // recordings of this loop that aborted (FASTPY_MAX_ABORTS: blacklisted)
@@ -42,7 +46,7 @@ struct LoopTable {
 // Scans the live bytecode for backward jumps. nullptr when the code has no loop.
 LoopTable* loops_build(PyCodeObject* co);
 void loops_free(LoopTable* t);
-// The slot of the loop closed by the backward jump at `jump_index`; never nullptr for a jump that
+// The loop closed by the backward jump at `jump_index` (its owner slot); never nullptr for a jump that
 // loops_build saw (the bytecode of a code object never changes its jumps).
 inline LoopSlot* loops_find(LoopTable* t, int jump_index) {   // binary search: inlined at back-edges
   int lo = 0, hi = t->n - 1;
@@ -51,7 +55,7 @@ inline LoopSlot* loops_find(LoopTable* t, int jump_index) {   // binary search: 
     if (t->slots[mid].jump < jump_index) lo = mid + 1;
     else hi = mid;
   }
-  return &t->slots[lo];
+  return t->slots[lo].owner;
 }
 
 // The recorder's entry point, called by the interpreter at a loop header whose counter passed

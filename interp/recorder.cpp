@@ -97,6 +97,8 @@ struct TraceData {
   std::vector<uint64_t> exits;      // side exits per snapshot of opt
   uint64_t runs = 0;                // entries
   std::vector<PyObject*> kept;      // strong references behind kobj constants
+  int last_exit = -1;               // snapshot of the latest exit taken before a whole iteration ran
+  int64_t streak = 0;               // such exits in a row at last_exit
 };
 
 void trace_free(void* p) {
@@ -850,6 +852,39 @@ bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
   }
 }
 
+// Guards on what a trace specialized on (types, identities, dict versions), as opposed to its control flow.
+bool specialization_guard(ir::IROp op) {
+  switch (op) {
+    case ir::IR_sload_i64: case ir::IR_sload_f64: case ir::IR_sload_bool:
+    case ir::IR_unbox_i64: case ir::IR_unbox_f64: case ir::IR_guard_type:
+    case ir::IR_guard_eqi: case ir::IR_guard_eqp:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Detaches a loop's trace and lets the loop count toward a new recording (or blacklists it: each discard
+// counts as an abort of reason `unstable`).
+void discard_trace(LoopSlot* loop) {
+  void* td = loop->trace;
+  loop->entry = nullptr;
+  loop->trace = nullptr;
+  loop->trace_free = nullptr;
+  loop->count = 0;
+  loop->aborts++;
+  loop->abort_reason = static_cast<uint8_t>(Abort::unstable);
+  g_aborts[static_cast<int>(Abort::unstable)]++;
+  stat_inc(Stat::traces_discarded);
+  if (loop->aborts >= g_params.get(ParamId::max_aborts)) {
+    loop->state = LoopState::kBlacklisted;
+    stat_inc(Stat::loops_blacklisted);
+  } else {
+    loop->state = LoopState::kCounting;
+  }
+  trace_free(td);
+}
+
 int ir_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   auto* td = static_cast<TraceData*>(loop->trace);
   static const ir::RuntimeHook hook = &runtime_hook;
@@ -869,13 +904,30 @@ int ir_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
     f->prev_instr = py::code_units(f->f_code) + loop->header;
     return -1;
   }
+  bool drop = false;
   if (res.status == ir::ExecStatus::exited) {
     td->exits[static_cast<size_t>(res.snap)]++;
     stat_inc(Stat::trace_exits);
+    // An exit at a type or identity guard before a single iteration completed, at the same guard as the last
+    // time: what the trace specialized on has changed (a type, a global). Record the loop again rather than
+    // enter and leave it on every iteration. (Branches and overflows that keep failing need side traces, the
+    // baseline tier's; here they just exit.)
+    if (!specialization_guard(td->opt.ins[static_cast<size_t>(res.guard)].op)) {
+      td->last_exit = -1;
+      td->streak = 0;
+    } else if (res.iterations == 0 && res.snap == td->last_exit) {
+      drop = ++td->streak >= g_params.get(ParamId::hot_exit);
+    } else {
+      td->last_exit = res.iterations == 0 ? res.snap : -1;
+      td->streak = res.iterations == 0 ? 1 : 0;
+      drop = td->streak >= g_params.get(ParamId::hot_exit);
+    }
   }
   std::vector<uint64_t> values(res.slots.size());
   for (size_t e = 0; e < values.size(); e++) values[e] = res.slots[e].value;
-  return restore_frame(f, td->opt, res.snap, values.data());
+  int resume = restore_frame(f, td->opt, res.snap, values.data());
+  if (drop) discard_trace(loop);
+  return resume;
 }
 
 void finish(Recorder* r) {
@@ -955,7 +1007,7 @@ void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* 
   r->pc = pc;
   r->snapped = false;
   try {
-    if (pc < r->header || pc > r->loop->jump) fail(Abort::loop_exit);
+    if (pc < r->header || pc > r->loop->last_jump) fail(Abort::loop_exit);
     if (r->top != static_cast<int>(sp - f->localsplus)) fail(Abort::internal);
     record(r, op, oparg, sp);
     if (r->t.size() > r->max_len) fail(Abort::too_long);

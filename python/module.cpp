@@ -197,16 +197,18 @@ PyObject* py_code_marks(PyObject*, PyObject* code) {
 }
 
 // The loops fastpy found in a code object (None until a frame of it reached the interpreter): a list of
-// {jump, header, count, state} with offsets in bytes, like dis.
+// {jump, header, count, state, ...} with offsets in bytes, like dis; one per loop header (`jump` is its first
+// backward jump, `last_jump` its last).
 PyObject* py_code_loops(PyObject*, PyObject* code) {
   if (!PyCode_Check(code)) return PyErr_Format(PyExc_TypeError, "expected a code object");
   CodeData* cd = code_data_peek(reinterpret_cast<PyCodeObject*>(code));
   if (!cd || !cd->scanned) Py_RETURN_NONE;
   static const char* kStates[] = {"counting", "recording", "compiled", "blacklisted"};
   int n = cd->loops ? cd->loops->n : 0;
-  PyObject* list = PyList_New(n);
+  PyObject* list = PyList_New(0);
   for (int i = 0; list && i < n; i++) {
     const LoopSlot& l = cd->loops->slots[i];
+    if (l.owner != &l) continue;   // another backward jump of a loop already listed
     TraceInfo ti;
     bool traced = loop_trace_info(&l, &ti);
     PyObject* exits = PyDict_New();
@@ -219,12 +221,13 @@ PyObject* py_code_loops(PyObject*, PyObject* code) {
       Py_XDECREF(v);
     }
     PyObject* d = exits ? Py_BuildValue(
-        "{s:i,s:i,s:I,s:s,s:i,s:s,s:O,s:K,s:N}", "jump", l.jump * 2, "header", l.header * 2, "count",
+        "{s:i,s:i,s:i,s:I,s:s,s:i,s:s,s:O,s:K,s:N}", "jump", l.jump * 2, "last_jump", l.last_jump * 2,
+        "header", l.header * 2, "count",
         (unsigned)l.count, "state", kStates[static_cast<int>(l.state)], "aborts", l.aborts, "abort_reason",
         l.aborts ? abort_name(static_cast<Abort>(l.abort_reason)) : "", "traced", traced ? Py_True : Py_False,
         "runs", (unsigned long long)(traced ? ti.runs : 0), "exits", exits) : nullptr;
-    if (!d) Py_CLEAR(list);
-    else PyList_SET_ITEM(list, i, d);
+    if (!d || PyList_Append(list, d) < 0) Py_CLEAR(list);
+    Py_XDECREF(d);
   }
   return list;
 }
@@ -242,7 +245,7 @@ PyObject* py_loop_trace_ir(PyObject*, PyObject* args) {
   for (int i = 0; i < cd->loops->n; i++) {
     const LoopSlot& l = cd->loops->slots[i];
     TraceInfo ti;
-    if (l.jump * 2 != jump || !loop_trace_info(&l, &ti)) continue;
+    if (l.owner != &l || l.jump * 2 != jump || !loop_trace_info(&l, &ti)) continue;
     auto text = [&](const ir::Trace& t) {
       return ir::ir_print(t, [&](ir::IRRef r) { return trace_note(co, t, r); });
     };

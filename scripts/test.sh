@@ -8,12 +8,20 @@ build=${FASTPY_BUILD_DIR:-$here/build}
 "$here/scripts/build.sh"
 echo "== C++ unit tests"
 (cd "$build" && ctest --output-on-failure -j "$(nproc)")
-# The Python suite and the compatibility harness run once per executor mode: the default tiers, and the
-# fastpy interpreter alone (FASTPY_TIERS=interp: no compilation, every eligible frame interpreted).
-for tiers in default interp; do
+# The Python suite and the compatibility harness run once per executor mode: the default tiers, the
+# fastpy interpreter alone (FASTPY_TIERS=interp: no compilation, every eligible frame interpreted), and
+# traces run by the IR reference executor (FASTPY_TIERS=interp,ir) with every threshold at its minimum, so
+# that every loop that can be traced is, at its first back-edge.
+min_thresholds="FASTPY_HOT_LOOP=1 FASTPY_HOT_EXIT=1"
+for tiers in default interp interp,ir; do
   if [ "$tiers" = default ]; then set --; else set -- "FASTPY_TIERS=$tiers"; fi
   echo "== Python tests (tiers: $tiers)"
-  env "$@" "$here/bin/python" -m pytest -q -p no:cacheprovider "$here/tests/python"
+  if [ "$tiers" = interp,ir ]; then
+    # shellcheck disable=SC2086
+    env "$@" $min_thresholds "$here/bin/python" -m pytest -q -p no:cacheprovider "$here/tests/python"
+  else
+    env "$@" "$here/bin/python" -m pytest -q -p no:cacheprovider "$here/tests/python"
+  fi
   echo "== CPython's regression tests under fastpy (tiers: $tiers, all thresholds at their minimum)"
   "$here/bin/python" "$here/tests/conformance/run.py" -j "$(nproc)" ${1:+--env "$1"}
 done

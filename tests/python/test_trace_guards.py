@@ -18,7 +18,9 @@ import pytest
 
 from conftest import PYTHON, clean_env, run
 
-ENV = dict(FASTPY_TIERS="interp,ir", FASTPY_HOT_LOOP="5", FASTPY_HOT_EXIT="1")
+# FASTPY_HOT_EXIT is high so that a trace whose type guard keeps failing stays attached and every exit is
+# seen here; test_unstable_trace_is_dropped_and_recorded_again covers what a low value does.
+ENV = dict(FASTPY_TIERS="interp,ir", FASTPY_HOT_LOOP="5", FASTPY_HOT_EXIT="1000")
 
 HARNESS = r'''
 import gc, json, sys, traceback
@@ -98,11 +100,11 @@ print(json.dumps(dict(plain=plain, fast=fast, plain_refs=plain_refs, fast_refs=f
 '''
 
 
-def run_prog(tmp_path, source, names, leak=True, mode="enabled"):
+def run_prog(tmp_path, source, names, leak=True, mode="enabled", **env):
     (tmp_path / "prog_src.py").write_text(textwrap.dedent(source))
     (tmp_path / "harness.py").write_text(HARNESS)
     r = run([PYTHON, "harness.py", json.dumps(names), "1" if leak else "0", mode], cwd=tmp_path,
-            env=clean_env(**ENV), timeout=300)
+            env=clean_env(**{**ENV, **env}), timeout=300)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -694,3 +696,32 @@ def test_numeric_edge_values_signs_nan_shifts(tmp_path):
             return [XS, YS, IX, IY, XS[0], IX[2]]
     """, ["f", "g"])
     check(res, traced=["f", "g"], exited=["f", "g"])
+
+
+def test_unstable_trace_is_dropped_and_recorded_again(tmp_path):
+    """A trace whose type guard fails before one iteration completes, FASTPY_HOT_EXIT times in a row, is
+    dropped and the loop recorded again for the new types; the results stay CPython's."""
+    res = run_prog(tmp_path, """
+        import fastpy
+        def f(n, x):
+            s = 0
+            for i in range(n):
+                s = s + i * x
+            return s
+
+        def main():
+            out = [f(100, 2), f(100, 3)]       # an int trace
+            out += [f(100, 2.5), f(100, 0.5)]  # x is a float: the int trace exits at entry, then is dropped
+            if fastpy.is_enabled():   # the trace now specializes x as a float
+                loop = fastpy._fastpy.code_loops(f.__code__)[0]
+                rec, _ = fastpy._fastpy.loop_trace_ir(f.__code__, loop["jump"]) or ("", "")
+                out.append("x" if "sload_f64 1" in rec else "no float x")
+            else:
+                out.append("x")
+            return out
+    """, ["f"], leak=False, FASTPY_HOT_EXIT="2")
+    check(res, traced=["f"], leak=False)
+    assert res["stats"]["traces_discarded"] >= 1, res["stats"]
+    assert res["stats"]["traces_recorded"] >= 2, res["stats"]
+    (loop,) = loops_of(res, "f")
+    assert loop["abort_reason"] == "unstable" and loop["state"] == "compiled", loop
