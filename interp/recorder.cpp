@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "interp/eval.h"
+#include "interp/recorder_impl.h"
 #include "runtime/params.h"
 #include "runtime/restore.h"
 #include "runtime/stats.h"
@@ -111,37 +112,10 @@ constexpr int64_t kExactDoubleInt = int64_t(1) << 53;   // |i| up to this conver
 
 }  // namespace
 
-// ---------------------------------------------------------------- the recording
-struct Recorder {
-  _PyInterpreterFrame* f;
-  PyCodeObject* co;
-  _Py_CODEUNIT* first;
-  LoopSlot* loop;
-  int header;                       // loop header index (code units)
-  int nlocals;                      // co_nlocalsplus
-  int top0;                         // the frame's stack top at the header
-  int top;                          // abstract stack top (slots), == the interpreter's at every instruction
-  ir::Trace t;
-  ir::IRBuilder b{&t};
-  std::vector<IRRef> slot;          // per frame slot: its IR value, kNoRef = not read (the frame's own)
-  std::vector<bool> written;        // per frame slot: differs from the frame (goes into snapshots)
-  std::vector<PyObject*> kept;      // strong references behind kobj constants
-  int pc = 0;                       // the current instruction's first code unit (its EXTENDED_ARGs)
-  _Py_CODEUNIT* here = nullptr;     // the current instruction itself
-  bool snapped = false;             // a snapshot for the current instruction exists
-  int skip_at = -1;                 // an instruction already recorded with the one before it (fused jump)
-  int max_len = 4000;
 
-  PyObject** locals() const { return f->localsplus; }
-};
-
-namespace {
+namespace rec {
 
 // ---------------------------------------------------------------- helpers over the abstract state
-// Thrown (as a value) by the recording cases: the reason to abort.
-struct AbortEx {
-  Abort why;
-};
 [[noreturn]] void fail(Abort why) { throw AbortEx{why}; }
 
 ir::IRType type_of(Recorder* r, IRRef v) { return r->t.ins[static_cast<size_t>(v)].type; }
@@ -158,11 +132,11 @@ void snap(Recorder* r) {
 }
 
 // Emits a guard (or an op that can exit) after the current instruction's snapshot.
-IRRef guard(Recorder* r, ir::IROp op, IRRef a = kNoRef, IRRef b = kNoRef, int64_t imm = 0) {
+IRRef guard(Recorder* r, ir::IROp op, IRRef a, IRRef b, int64_t imm) {
   snap(r);
   return r->b.emit(op, a, b, imm);
 }
-IRRef emit(Recorder* r, ir::IROp op, IRRef a = kNoRef, IRRef b = kNoRef, int64_t imm = 0) {
+IRRef emit(Recorder* r, ir::IROp op, IRRef a, IRRef b, int64_t imm) {
   return r->b.emit(op, a, b, imm);
 }
 void guard_true(Recorder* r, IRRef c) { guard(r, ir::IR_guard_true, c); }
@@ -213,7 +187,7 @@ void push(Recorder* r, IRRef v) {
   r->slot[k] = v;
   r->written[k] = true;
 }
-void pop(Recorder* r, int n = 1) {
+void pop(Recorder* r, int n) {
   for (int i = 0; i < n; i++) {
     size_t k = static_cast<size_t>(--r->top);
     // A popped slot below the entry top was the frame's: from now on it is garbage (the restore drops the
@@ -731,12 +705,18 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
       rec_load_global(r, oparg);
       return;
     case LOAD_ATTR: {
-      PyObject* v = module_attr(r, peek(r, 1), PyTuple_GET_ITEM(r->co->co_names, oparg));
-      if (!v) fail(Abort::attribute);
-      pop(r);
-      push(r, constant(r, v));
-      return;
+      PyObject* name = PyTuple_GET_ITEM(r->co->co_names, oparg);
+      if (PyObject* v = module_attr(r, peek(r, 1), name)) {
+        pop(r);
+        push(r, constant(r, v));
+        return;
+      }
+      if (rec_load_attr_instance(r, name, sp)) return;
+      fail(Abort::attribute);
     }
+    case STORE_ATTR:
+      if (rec_store_attr_instance(r, PyTuple_GET_ITEM(r->co->co_names, oparg), sp)) return;
+      fail(Abort::attribute);
     case LOAD_METHOD: {
       PyObject* name = PyTuple_GET_ITEM(r->co->co_names, oparg);
       IRRef owner = peek(r, 1);
@@ -990,7 +970,9 @@ void hot_loop(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   interp_set_record_dispatch(true);
 }
 
-}  // namespace
+}  // namespace rec
+
+using namespace rec;
 
 // ---------------------------------------------------------------- the interpreter's calls
 void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* here, int op, int oparg,

@@ -1,0 +1,93 @@
+// The recorder's internals, shared by the files that record one family of instructions each
+// (recorder.cpp: numbers, control flow, globals, lists, calls of known builtins). Include after
+// python/cpython311/internals.h. Not an interface for anything outside interp/.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "interp/loops.h"
+#include "interp/recorder.h"
+#include "tiers/ir/ir.h"
+
+namespace fastpy {
+
+using ir::IRRef;
+using ir::kNoRef;
+
+// ---------------------------------------------------------------- the recording
+struct Recorder {
+  _PyInterpreterFrame* f;
+  PyCodeObject* co;
+  _Py_CODEUNIT* first;
+  LoopSlot* loop;
+  int header;                       // loop header index (code units)
+  int nlocals;                      // co_nlocalsplus
+  int top0;                         // the frame's stack top at the header
+  int top;                          // abstract stack top (slots), == the interpreter's at every instruction
+  ir::Trace t;
+  ir::IRBuilder b{&t};
+  std::vector<IRRef> slot;          // per frame slot: its IR value, kNoRef = not read (the frame's own)
+  std::vector<bool> written;        // per frame slot: differs from the frame (goes into snapshots)
+  std::vector<PyObject*> kept;      // strong references behind kobj constants
+  int pc = 0;                       // the current instruction's first code unit (its EXTENDED_ARGs)
+  _Py_CODEUNIT* here = nullptr;     // the current instruction itself
+  bool snapped = false;             // a snapshot for the current instruction exists
+  int skip_at = -1;                 // an instruction already recorded with the one before it (fused jump)
+  int max_len = 4000;
+
+  PyObject** locals() const { return f->localsplus; }
+};
+
+namespace rec {
+
+// Thrown (as a value) by the recording cases: the reason to abort; caught once per instruction.
+struct AbortEx {
+  Abort why;
+};
+[[noreturn]] void fail(Abort why);
+
+// ---- the abstract state
+ir::IRType type_of(Recorder* r, IRRef v);
+// Takes the snapshot of the state before the current instruction (once per instruction).
+void snap(Recorder* r);
+// Emits a guard (or any op that can exit) after the current instruction's snapshot.
+IRRef guard(Recorder* r, ir::IROp op, IRRef a = kNoRef, IRRef b = kNoRef, int64_t imm = 0);
+// Emits a non-exiting op through fold and CSE.
+IRRef emit(Recorder* r, ir::IROp op, IRRef a = kNoRef, IRRef b = kNoRef, int64_t imm = 0);
+void guard_true(Recorder* r, IRRef c);
+void guard_false(Recorder* r, IRRef c);
+// A kobj constant; the trace keeps a strong reference to o (nullptr: the NULL below a callable).
+IRRef kobj(Recorder* r, PyObject* o);
+// The object behind a kobj constant, or nullptr.
+PyObject* const_obj(Recorder* r, IRRef v);
+// The IR constant for an object: unboxed for exact floats, 64-bit ints and bools; kobj otherwise.
+IRRef constant(Recorder* r, PyObject* o);
+// True when o is an exact int that fits in 64 bits; its value in *v.
+bool small_int(PyObject* o, int64_t* v);
+// Frame slot k's IR value (loaded and type-guarded on first use).
+IRRef read_slot(Recorder* r, int k);
+// Stack: peek(r, 1) is the top; the live objects are sp[-1], sp[-2], ...
+IRRef peek(Recorder* r, int n);
+void push(Recorder* r, IRRef v);
+void pop(Recorder* r, int n = 1);
+void set_slot(Recorder* r, int k, IRRef v);
+bool is_num(ir::IRType ty);
+// An int as Python's float arithmetic converts it (i2f); f64 unchanged.
+IRRef to_f64(Recorder* r, IRRef v);
+// An object loaded from memory (addr + off), unboxed with a type guard when it is a float, a 64-bit int or
+// a bool (live_item: the object there now).
+IRRef typed_load(Recorder* r, IRRef addr, int64_t off, PyObject* live_item);
+// A new reference to the object for IR value v (numbers boxed, objects increfed), for a container to own.
+IRRef owned_object(Recorder* r, IRRef v);
+// Guards that an exact dict's PEP 509 version is still what it is now.
+void guard_dict_version(Recorder* r, PyObject* dict);
+
+// ---- instruction families recorded in their own files; each returns false when the operands are not its
+// kind (the caller then aborts), or fails with a reason
+// interp/record_attr.cpp: `owner.name` loads (LOAD_ATTR) and stores (STORE_ATTR, [value, owner] on the
+// stack) on instances of user classes.
+bool rec_load_attr_instance(Recorder* r, PyObject* name, PyObject** sp);
+bool rec_store_attr_instance(Recorder* r, PyObject* name, PyObject** sp);
+
+}  // namespace rec
+}  // namespace fastpy
