@@ -7,5 +7,6 @@ namespace fastpy::rec {
 
 bool rec_load_attr_instance(Recorder*, PyObject*, PyObject**) { return false; }
 bool rec_store_attr_instance(Recorder*, PyObject*, PyObject**) { return false; }
+bool attr_runtime(const ir::IRIns&, uint64_t, uint64_t, uint64_t*) { return false; }
 
 }  // namespace fastpy::rec

@@ -828,7 +828,7 @@ bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
       }
       return true;
     default:
-      return false;
+      return attr_runtime(i, a, b, out);
   }
 }
 

@@ -88,6 +88,9 @@ void guard_dict_version(Recorder* r, PyObject* dict);
 // stack) on instances of user classes.
 bool rec_load_attr_instance(Recorder* r, PyObject* name, PyObject** sp);
 bool rec_store_attr_instance(Recorder* r, PyObject* name, PyObject** sp);
+// The IR tier's runtime hook for the ops record_attr.cpp emits (ir_exec.h's RuntimeHook contract); false
+// for any other op.
+bool attr_runtime(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);
 
 }  // namespace rec
 }  // namespace fastpy

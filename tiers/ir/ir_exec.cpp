@@ -114,6 +114,7 @@ bool eval_check(IROp op, uint64_t x, uint64_t y, bool* ok) {
     case IR_guard_false: *ok = x == 0; return true;
     case IR_guard_eqi: *ok = x == y; return true;
     case IR_guard_eqp: *ok = x == y; return true;
+    case IR_guard_nonnull: *ok = x != 0; return true;
     default: return false;
   }
 }
