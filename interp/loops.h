@@ -33,6 +33,7 @@ struct LoopSlot {
   LoopState state = LoopState::kCounting;
   uint8_t aborts = 0;          // recordings of this loop that aborted (FASTPY_MAX_ABORTS: blacklisted)
   uint8_t abort_reason = 0;    // the last one's reason (interp/abort_reasons.def)
+  uint8_t exit_aborts = 0;     // recordings the loop's own end cut short (every 16th counts in `aborts`)
   TraceEntry entry = nullptr;  // set by a tier when state == kCompiled
   void* trace = nullptr;       // the tier's data for `entry`
   void (*trace_free)(void*) = nullptr;   // releases `trace` when the code object dies

@@ -57,6 +57,14 @@ struct RangeIterLayout {
   int index = 0, start = 0, step = 0, len = 0;   // byte offsets
 } g_range;
 
+// list_iterator and tuple_iterator in 3.11: PyObject_HEAD, then it_index and it_seq (NULL once exhausted).
+struct SeqIterLayout {
+  bool ok = false;
+  int index = 0, seq = 0;   // byte offsets
+} g_seqiter;
+PyTypeObject* g_list_iter_type = nullptr;
+PyTypeObject* g_tuple_iter_type = nullptr;
+
 // Callables the recorder knows, found at start-up (strong references, kept for the process' life).
 PyObject* g_abs = nullptr;
 PyObject* g_min = nullptr;
@@ -466,6 +474,8 @@ void rec_store_subscr(Recorder* r, PyObject** sp) {   // [value, seq, index]
   pop(r, 3);
 }
 
+void append_value(Recorder* r, IRRef lst, IRRef x);
+
 // CALL oparg: [NULL or method, callable or self, args...]. Only callables known at start-up, identified by
 // identity (their constants come from version-guarded globals or module attributes).
 void rec_call(Recorder* r, int oparg, PyObject** sp) {
@@ -480,17 +490,9 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
   if (PyFunction_Check(fn)) fail(Abort::call_python);
   if (fn == g_list_append && is_meth && total == 2) {
     if (!PyList_CheckExact(live_arg(0))) fail(Abort::unsupported_type);
-    IRRef lst = arg(0), x = arg(1);
+    IRRef lst = arg(0);
     guard(r, ir::IR_guard_type, lst, kNoRef, reinterpret_cast<int64_t>(&PyList_Type));
-    // list_append takes its own reference; a number is boxed for the call and the box released after.
-    ir::IRType tx = type_of(r, x);
-    if (tx == ir::IRT_obj) {
-      guard_true(r, emit(r, ir::IR_list_append, lst, x));
-    } else {
-      IRRef boxed = owned_object(r, x);
-      guard_true(r, emit(r, ir::IR_list_append, lst, boxed));
-      emit(r, ir::IR_decref, boxed);
-    }
+    append_value(r, lst, arg(1));
     res = r->b.kobj(Py_None);
   } else if (is_meth) {
     fail(Abort::call_unknown);
@@ -556,15 +558,80 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
   push(r, res);
 }
 
+// A value appended to a list (list.append, LIST_APPEND): the list takes its own reference; a number is
+// boxed for the call and the box released after it.
+void append_value(Recorder* r, IRRef lst, IRRef x) {
+  if (type_of(r, x) == ir::IRT_obj) {
+    guard_true(r, emit(r, ir::IR_list_append, lst, x));
+    return;
+  }
+  IRRef boxed = owned_object(r, x);
+  guard_true(r, emit(r, ir::IR_list_append, lst, boxed));
+  emit(r, ir::IR_decref, boxed);
+}
+
+// FOR_ITER over a list or tuple iterator: the next item, unboxed when it is a number.
+void rec_for_iter_seq(Recorder* r, PyObject* it, IRRef itv) {
+  const char* base = reinterpret_cast<const char*>(it);
+  Py_ssize_t index = *reinterpret_cast<const Py_ssize_t*>(base + g_seqiter.index);
+  PyObject* seq = *reinterpret_cast<PyObject* const*>(base + g_seqiter.seq);
+  if (!seq || index >= Py_SIZE(seq)) fail(r->pc == r->header ? Abort::loop_exit : Abort::inner_loop);
+  bool is_list = Py_TYPE(it) == g_list_iter_type;
+  guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(it)));
+  IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_seqiter.index);
+  IRRef s = emit(r, ir::IR_load_obj, itv, kNoRef, g_seqiter.seq);
+  guard(r, ir::IR_guard_nonnull, s);
+  IRRef n = emit(r, ir::IR_load_i64, s, kNoRef, offsetof(PyVarObject, ob_size));
+  guard_true(r, emit(r, ir::IR_lt, idx, n));
+  // it_seq is a list (or a subclass: same layout) for list iterators, a tuple for tuple iterators.
+  IRRef v;
+  if (is_list) {
+    IRRef items = emit(r, ir::IR_load_ptr, s, kNoRef, offsetof(PyListObject, ob_item));
+    v = typed_load(r, emit(r, ir::IR_padd, items, idx, sizeof(PyObject*)), 0, PyList_GET_ITEM(seq, index));
+  } else {
+    v = typed_load(r, emit(r, ir::IR_padd, s, idx, sizeof(PyObject*)), offsetof(PyTupleObject, ob_item),
+                   PyTuple_GET_ITEM(seq, index));
+  }
+  emit(r, ir::IR_store_i64, itv, guard(r, ir::IR_add_ov, idx, r->b.kint(1)), g_seqiter.index);
+  push(r, v);
+}
+
+// UNPACK_SEQUENCE n of an exact tuple or list of length n: items pushed last first.
+void rec_unpack(Recorder* r, int n, PyObject** sp) {
+  PyObject* seq = live(sp, 1);
+  if ((!PyTuple_CheckExact(seq) && !PyList_CheckExact(seq)) || Py_SIZE(seq) != n) fail(Abort::unsupported_type);
+  IRRef s = peek(r, 1);
+  if (type_of(r, s) != ir::IRT_obj) fail(Abort::unsupported_type);
+  bool is_list = PyList_CheckExact(seq);
+  guard(r, ir::IR_guard_type, s, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(seq)));
+  IRRef len = emit(r, ir::IR_load_i64, s, kNoRef, offsetof(PyVarObject, ob_size));
+  guard(r, ir::IR_guard_eqi, len, r->b.kint(n));
+  std::vector<IRRef> items(static_cast<size_t>(n));
+  IRRef base = is_list ? emit(r, ir::IR_load_ptr, s, kNoRef, offsetof(PyListObject, ob_item)) : s;
+  int64_t off0 = is_list ? 0 : static_cast<int64_t>(offsetof(PyTupleObject, ob_item));
+  for (int k = 0; k < n; k++) {
+    PyObject* item = is_list ? PyList_GET_ITEM(seq, k) : PyTuple_GET_ITEM(seq, k);
+    items[static_cast<size_t>(k)] = typed_load(r, base, off0 + k * static_cast<int64_t>(sizeof(PyObject*)), item);
+  }
+  pop(r);
+  for (int k = n - 1; k >= 0; k--) push(r, items[static_cast<size_t>(k)]);
+}
+
 void rec_for_iter(Recorder* r, PyObject** sp) {
   PyObject* it = live(sp, 1);
+  if ((Py_TYPE(it) == g_list_iter_type || Py_TYPE(it) == g_tuple_iter_type) && g_seqiter.ok) {
+    IRRef itv = peek(r, 1);
+    if (type_of(r, itv) != ir::IRT_obj) fail(Abort::unsupported_type);
+    rec_for_iter_seq(r, it, itv);
+    return;
+  }
   if (Py_TYPE(it) != g_range_iter_type || !g_range.ok) fail(Abort::unsupported_type);
   IRRef itv = peek(r, 1);
   if (type_of(r, itv) != ir::IRT_obj) fail(Abort::unsupported_type);
   const char* base = reinterpret_cast<const char*>(it);
   long index = *reinterpret_cast<const long*>(base + g_range.index);
   long len = *reinterpret_cast<const long*>(base + g_range.len);
-  if (index >= len) fail(Abort::loop_exit);
+  if (index >= len) fail(r->pc == r->header ? Abort::loop_exit : Abort::inner_loop);
   guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(g_range_iter_type));
   IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.index);
   IRRef n = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.len);
@@ -749,6 +816,17 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case STORE_SUBSCR:
       rec_store_subscr(r, sp);
       return;
+    case UNPACK_SEQUENCE:
+      rec_unpack(r, oparg, sp);
+      return;
+    case LIST_APPEND: {   // a list comprehension: [..., list, ..., v] with the list oparg deep after the pop
+      if (!PyList_CheckExact(live(sp, oparg + 1))) fail(Abort::unsupported_type);
+      IRRef v = peek(r, 1);
+      IRRef lst = peek(r, oparg + 1);
+      append_value(r, lst, v);
+      pop(r);
+      return;
+    }
     default:
       fail(Abort::unsupported_op);
   }
@@ -775,14 +853,24 @@ void abort_recording(Recorder* r, Abort why) {
   g_aborts[static_cast<int>(why)]++;
   stat_inc(Stat::traces_aborted);
   LoopSlot* loop = r->loop;
-  loop->aborts++;
   loop->abort_reason = static_cast<uint8_t>(why);
+  // The loop ending during the recorded iteration says little against recording it (the recording started
+  // at its last iteration): try again at its next back-edge, and count only every 16th such abort toward the
+  // blacklist (a loop that only ever runs one iteration must not be recorded on every run).
+  bool retry_soon = false;
+  if (why == Abort::loop_exit) {
+    retry_soon = ++loop->exit_aborts % 16 != 0;
+    if (!retry_soon) loop->aborts++;
+  } else {
+    loop->aborts++;
+  }
   if (loop->aborts >= g_params.get(ParamId::max_aborts)) {
     loop->state = LoopState::kBlacklisted;
     stat_inc(Stat::loops_blacklisted);
   } else {
     loop->state = LoopState::kCounting;
-    loop->count = 0;
+    uint32_t hot = static_cast<uint32_t>(g_params.get(ParamId::hot_loop));
+    loop->count = retry_soon ? hot - 1 : 0;
   }
   stop(r);
 }
@@ -1045,6 +1133,35 @@ void probe_range_iter() {
   PyErr_Clear();
 }
 
+// Finds where list_iterator and tuple_iterator keep it_index and it_seq: iter([7, 8, 9]) advanced once holds
+// 1 and the list; iter((7, 8, 9)) the same with the tuple.
+void probe_seq_iters() {
+  PyObject* lst = Py_BuildValue("[iii]", 7, 8, 9);
+  PyObject* tup = Py_BuildValue("(iii)", 7, 8, 9);
+  PyObject* lit = lst ? PyObject_GetIter(lst) : nullptr;
+  PyObject* tit = tup ? PyObject_GetIter(tup) : nullptr;
+  PyObject* a = lit ? PyIter_Next(lit) : nullptr;
+  PyObject* b = tit ? PyIter_Next(tit) : nullptr;
+  auto words_ok = [](PyObject* it, PyObject* seq) {
+    if (Py_TYPE(it)->tp_basicsize != static_cast<Py_ssize_t>(sizeof(PyObject) + 2 * sizeof(void*))) return false;
+    const char* base = reinterpret_cast<const char*>(it) + sizeof(PyObject);
+    return *reinterpret_cast<const Py_ssize_t*>(base) == 1 && *reinterpret_cast<PyObject* const*>(base + 8) == seq;
+  };
+  if (a && b && words_ok(lit, lst) && words_ok(tit, tup)) {
+    g_list_iter_type = Py_TYPE(lit);
+    g_tuple_iter_type = Py_TYPE(tit);
+    int base = static_cast<int>(sizeof(PyObject));
+    g_seqiter = {true, base, base + 8};
+  }
+  Py_XDECREF(a);
+  Py_XDECREF(b);
+  Py_XDECREF(lit);
+  Py_XDECREF(tit);
+  Py_XDECREF(lst);
+  Py_XDECREF(tup);
+  PyErr_Clear();
+}
+
 }  // namespace
 
 bool recorder_init() {
@@ -1074,6 +1191,7 @@ bool recorder_init() {
   Py_DECREF(math);
   PyErr_Clear();
   probe_range_iter();
+  probe_seq_iters();
   set_hot_loop_handler(&hot_loop);
   done = true;
   return true;
