@@ -796,6 +796,80 @@ TEST(IRExec, RefcountsAndListAppendGoThroughTheHook) {
   EXPECT_EQ(run_text(text, o).error, "%2: incref: needs ExecOptions::runtime (no Python in the executor)");
 }
 
+TEST(IRExec, AttributeOpsGoThroughTheHook) {
+  // An instance 0x5000 of a type whose version tag is `version`, with attribute `name` 0x6000 holding `attr`
+  // (0: no such attribute).
+  struct Attrs {
+    std::vector<std::string> calls;
+    uint64_t version = 7, attr = 0x1020, setattr_out = 1;
+    std::vector<uint64_t> stored;
+  } st;
+  ExecOptions o;
+  o.runtime = [&st](const IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
+    st.calls.push_back(std::string(ir_name(i.op)) + " " + std::to_string(a) + " " + std::to_string(b) + " " +
+                       std::to_string(i.imm));
+    switch (i.op) {
+      case IR_guard_tpversion: return a == 0x5000 && uint64_t(i.imm) == st.version;
+      case IR_getattr:
+        if (a != 0x5000 || b != 0x6000) return false;
+        *out = st.attr;
+        return true;
+      case IR_setattr:
+        if (a != 0x5000 || uint64_t(i.imm) != 0x6000) return false;
+        if (st.setattr_out == 1) st.stored.push_back(b);
+        *out = st.setattr_out;
+        return true;
+      case IR_decref: return true;
+      default: return false;
+    }
+  };
+  const std::string text =
+      "%0 obj = kobj 0x5000\n"
+      "%1 obj = kobj 0x6000\n"
+      "snap 0 pc=3 top=16 [0=%0]\n"
+      "%2 void = guard_tpversion %0, 7 @0\n"
+      "%3 obj = getattr %0, %1\n"
+      "%4 void = guard_nonnull %3 @0\n"
+      "%5 void = decref %3\n"
+      "%6 obj = kobj 0x1030\n"
+      "%7 bool = setattr %0, %6, 0x6000\n"
+      "%8 void = guard_true %7 @0\n";
+  ExecResult r = run_text(text, o);
+  ASSERT_EQ(r.status, ExecStatus::completed) << exec_describe(r);
+  EXPECT_EQ(r.values[2], 0u);        // void
+  EXPECT_EQ(r.values[3], 0x1020u);   // the attribute
+  EXPECT_EQ(r.values[7], 1u);
+  EXPECT_EQ(st.stored, (std::vector<uint64_t>{0x1030}));
+  EXPECT_EQ(st.calls, (std::vector<std::string>{"guard_tpversion 20480 0 7", "getattr 20480 24576 0",
+                                                "decref 4128 0 0", "setattr 20480 4144 24576"}));
+  st.version = 8;  // the type changed: the version guard exits before anything ran
+  st.calls.clear();
+  r = run_text(text, o);
+  expect_exit(r, 2, 0, 3, {{0, 0x5000}});
+  EXPECT_EQ(st.calls.size(), 1u);
+  st.version = 7;
+  st.attr = 0;  // no such attribute: getattr gives null, guard_nonnull exits, nothing to release
+  st.calls.clear();
+  r = run_text(text, o);
+  expect_exit(r, 4, 0, 3, {{0, 0x5000}});
+  EXPECT_EQ(r.values[3], 0u);
+  EXPECT_EQ(st.calls.size(), 2u);
+  st.attr = 0x1020;
+  st.setattr_out = 0;  // the set failed (error cleared): false, and the guard on it exits
+  r = run_text(text, o);
+  expect_exit(r, 8, 0, 3, {{0, 0x5000}});
+  EXPECT_EQ(r.values[7], 0u);
+  st.setattr_out = 2;  // a bool result other than 0/1 is a broken hook
+  r = run_text(text, o);
+  EXPECT_EQ(r.status, ExecStatus::error);
+  EXPECT_EQ(r.error, "%7: setattr: the runtime hook returned 2");
+  std::string bad = text;  // a hook that fails on getattr or setattr (not guards) is an error, never an exit
+  bad.replace(bad.find("kobj 0x6000"), 11, "kobj 0x6008");
+  EXPECT_EQ(run_text(bad, o).error, "%3: getattr: the runtime hook failed");
+  o.runtime = nullptr;
+  EXPECT_EQ(run_text(text, o).error, "%2: guard_tpversion: needs ExecOptions::runtime (no Python in the executor)");
+}
+
 // ---------------------------------------------------------------- completion snapshot, verify switch
 TEST(IRExec, CompletionReportsTheSnapshotTakenAtTheEnd) {
   // one recorded iteration: i += 1; the snapshot at the end is the loop header's state for the next one

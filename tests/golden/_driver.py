@@ -27,6 +27,7 @@ os.environ["FASTPY_HOT_LOOP"] = "10"
 
 _ADDR = re.compile(r"0x[0-9a-f]+")
 _DICT_VERSION = re.compile(r"(kint )-?\d+(.*#\s*dict version\s*)$")
+_TYPE_VERSION = re.compile(r"(guard_tpversion %\d+, )\d+")   # type version tags depend on what ran before
 
 
 def normalize(text):
@@ -34,6 +35,7 @@ def normalize(text):
     for line in text.splitlines():
         line = _ADDR.sub("0x?", line)
         line = _DICT_VERSION.sub(r"\1?\2", line)
+        line = _TYPE_VERSION.sub(r"\1?", line)
         out.append(line.rstrip())
     while out and not out[-1]:
         out.pop()

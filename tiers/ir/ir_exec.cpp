@@ -125,6 +125,7 @@ bool is_runtime(IROp op) {
     case IR_box_f64: case IR_box_i64: case IR_unbox_f64: case IR_unbox_i64:
     case IR_sload_i64: case IR_sload_f64: case IR_sload_bool:
     case IR_incref: case IR_decref: case IR_list_append:
+    case IR_guard_tpversion: case IR_getattr: case IR_setattr:
       return true;
     default: return false;
   }
@@ -296,7 +297,8 @@ Step Exec::runtime(IRRef r) {
   bool ok = o_.runtime(i, a, b, &out);
   if (!ok && ir_info(i.op).is_guard) return exit_at(r);
   if (!ok) return fail(r, "the runtime hook failed");
-  if (i.op == IR_list_append && out > 1) return fail(r, "the runtime hook returned " + std::to_string(out));
+  if ((i.op == IR_list_append || i.op == IR_setattr) && out > 1)
+    return fail(r, "the runtime hook returned " + std::to_string(out));
   set(r, ir_info(i.op).result == IRT_void ? 0 : out);  // incref/decref have no value
   return Step::next;
 }

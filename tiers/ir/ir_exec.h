@@ -30,9 +30,9 @@
 // Python objects: kobj is just its pointer value (guard_eqp compares addresses). guard_type reads the ob_type
 // word at offset 8 of its operand, poll the 32-bit word at its immediate, callf1 calls its immediate as a C
 // double(double): those need no Python, only valid memory. box_f64 / box_i64 / unbox_f64 / unbox_i64 /
-// sload_i64 / sload_f64 / sload_bool / incref / decref / list_append need Python, so they go through
-// ExecOptions::runtime; without a hook they end execution with ExecStatus::error ("... needs
-// ExecOptions::runtime").
+// sload_i64 / sload_f64 / sload_bool / incref / decref / list_append / guard_tpversion / getattr / setattr
+// need Python, so they go through ExecOptions::runtime; without a hook they end execution with
+// ExecStatus::error ("... needs ExecOptions::runtime").
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -55,8 +55,10 @@ enum class ExecStatus : uint8_t {
 // Runtime hook: the ops that need Python (see above). i is the instruction; a and b are its operands' 64-bit
 // values, except for sload_i64/f64/bool, where a is the frame slot's raw word (ExecOptions::slots[imm]) and b
 // is 0. Stores the result in *out (ignored for incref and decref) and returns true. False means "check
-// failed" for the guards (unbox_*, sload_*: the guard exits) and an error for box_*, incref, decref and
-// list_append. list_append returns true with *out = 1 (appended) or 0 (PyList_Append failed, error cleared).
+// failed" for the guards (unbox_*, sload_*, guard_tpversion: the guard exits) and an error for box_*, incref,
+// decref, list_append, getattr and setattr. list_append returns true with *out = 1 (appended) or 0
+// (PyList_Append failed, error cleared); setattr likewise (1 stored, 0 not); getattr with *out the new
+// reference or 0 (error cleared).
 using RuntimeHook = std::function<bool(const IRIns& i, uint64_t a, uint64_t b, uint64_t* out)>;
 
 // Knobs of one execution.
