@@ -60,7 +60,7 @@ std::string params_help();
 enum Tier : int { kTierInterp = 0, kTierIR = 1, kTierBaseline = 2, kTierLLVM = 3, kTierGPU = 4 };
 // Bits of FASTPY_LOG, in the order of its accepted list.
 enum LogBit : int {
-  kLogHook = 0, kLogTrace, kLogIR, kLogAsm, kLogPerfmap, kLogDeopt, kLogAbort, kLogLLVM, kLogGPU
+  kLogHook = 0, kLogTrace, kLogIR, kLogAsm, kLogPerfmap, kLogDeopt, kLogAbort, kLogLLVM, kLogGPU, kLogStats
 };
 
 }  // namespace fastpy

@@ -32,6 +32,17 @@ if _env_error is not None and _sys.argv[:1] != ["-m"]:
     raise ConfigError(_env_error)
 
 
+def _print_stats_at_exit():
+    """FASTPY_LOG=stats: one line `fastpy stats: {json}` on stderr when the process ends."""
+    import json
+    print("fastpy stats: " + json.dumps(stats(), sort_keys=True), file=_sys.stderr, flush=True)
+
+
+if _env_error is None and "stats" in str(_fastpy.config_get()["log"]).split(","):
+    import atexit as _atexit
+    _atexit.register(_print_stats_at_exit)
+
+
 def _check_env():
     if _env_error is not None:
         raise ConfigError(_env_error)

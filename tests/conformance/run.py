@@ -9,6 +9,7 @@ The last line printed is `N passed, N failed` (modules); the exit status is 1 if
 """
 import argparse
 import concurrent.futures
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 MIN_THRESHOLDS = {"FASTPY_HOT_LOOP": "1", "FASTPY_HOT_EXIT": "1", "FASTPY_HOT_FUNC": "1", "FASTPY_LLVM_HOT": "1"}
 START_RE = re.compile(r"^(test\w*) \(([\w.]+)\)(?:\n[^\n]*?)? \.\.\. ", re.M)
 FAILED_RE = re.compile(r"^(?:FAIL|ERROR|UNEXPECTED SUCCESS): (test\w*) \(([\w.]+)\)", re.M)
+STATS_RE = re.compile(r"^fastpy stats: (\{.*\})$", re.M)   # FASTPY_LOG=stats, printed at exit
 
 
 def read_modules(name):
@@ -113,6 +115,12 @@ def main():
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("FASTPY_") or k == "FASTPY_BUILD_DIR"}
     base_env["PYTHONHASHSEED"] = "0"
     fast_env = dict(base_env, **MIN_THRESHOLDS, **dict(kv.split("=", 1) for kv in args.env))
+    # With the IR executor on, the harness also proves that traces really ran: every fastpy process prints
+    # its stats at exit, and the run fails if no trace was executed across all modules.
+    require_traces = "ir" in fast_env.get("FASTPY_TIERS", "").split(",")
+    if require_traces:
+        fast_env["FASTPY_LOG"] = ",".join(filter(None, [fast_env.get("FASTPY_LOG", ""), "stats"]))
+    totals = {"traces_recorded": 0, "trace_ir_runs": 0, "trace_exits": 0, "traces_aborted": 0}
     plain_cmd, fast_cmd = args.python.split(), args.fastpy_cmd.split()
     print(f"conformance: {len(modules)} modules; fastpy: {' '.join(fast_cmd)} with "
           + " ".join(f"{k}={v}" for k, v in sorted(fast_env.items()) if k.startswith("FASTPY_")), flush=True)
@@ -124,6 +132,10 @@ def main():
         plain_failures, flaky = {}, {}
         for m in modules:
             plain, fast = jobs[(m, "plain")].result(), jobs[(m, "fast")].result()
+            for s in STATS_RE.findall(fast["out"]):
+                st = json.loads(s)
+                for k in totals:
+                    totals[k] += st.get(k, 0)
             ok, problems, plain_fail, fast_only = judge(m, plain, fast)
             if fast_only and len(fast_only) == len(problems):  # only test failures: rerun them alone
                 again = rerun_flaky(fast_cmd, m, fast_env, args.timeout, fast_only)
@@ -156,6 +168,11 @@ def main():
         print("Failed once under fastpy, passed when rerun alone (timing-dependent; check if it recurs):")
         for m, tests in flaky.items():
             print(f"  {m}: {', '.join(tests)}")
+    if require_traces:
+        print("traces (all fastpy processes): " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+        if totals["trace_ir_runs"] == 0:
+            print("FAIL  no trace was executed by the IR executor (FASTPY_TIERS=interp,ir)")
+            failed += 1
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
