@@ -565,9 +565,12 @@ void append_value(Recorder* r, IRRef lst, IRRef x) {
     guard_true(r, emit(r, ir::IR_list_append, lst, x));
     return;
   }
+  // The box is released before the guard: when the append failed, the exit restores x unboxed and the box
+  // must not outlive it.
   IRRef boxed = owned_object(r, x);
-  guard_true(r, emit(r, ir::IR_list_append, lst, boxed));
+  IRRef ok = emit(r, ir::IR_list_append, lst, boxed);
   emit(r, ir::IR_decref, boxed);
+  guard_true(r, ok);
 }
 
 // FOR_ITER over a list or tuple iterator: the next item, unboxed when it is a number.
@@ -925,7 +928,7 @@ bool specialization_guard(ir::IROp op) {
   switch (op) {
     case ir::IR_sload_i64: case ir::IR_sload_f64: case ir::IR_sload_bool:
     case ir::IR_unbox_i64: case ir::IR_unbox_f64: case ir::IR_guard_type:
-    case ir::IR_guard_eqi: case ir::IR_guard_eqp:
+    case ir::IR_guard_eqi: case ir::IR_guard_eqp: case ir::IR_guard_tpversion:
       return true;
     default:
       return false;
