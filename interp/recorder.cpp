@@ -135,7 +135,20 @@ void snap(Recorder* r) {
   for (int k = 0; k < r->top; k++) {
     if (r->written[static_cast<size_t>(k)]) entries.push_back({k, r->slot[static_cast<size_t>(k)]});
   }
-  r->b.snapshot(r->pc, r->top, std::move(entries));
+  if (r->callers.empty()) {
+    r->b.snapshot(r->pc, r->top, std::move(entries));
+  } else {
+    // Inside inlined calls: the loop's frame resumes at its CALL (re-executed at the exit to create the
+    // callee again), each callee at the CALL into the next one, the innermost here.
+    const RFrame& root = r->callers.front();
+    r->b.snapshot(root.call_pc, root.top, std::move(entries));
+    std::vector<ir::SnapFrame>& inl = r->t.snaps.back().inlined;
+    for (size_t i = 1; i < r->callers.size(); i++) {
+      const RFrame& c = r->callers[i];
+      inl.push_back({c.base, c.call_pc, c.top - c.base, reinterpret_cast<int64_t>(c.co)});
+    }
+    inl.push_back({r->base, r->pc, r->top - r->base, reinterpret_cast<int64_t>(r->co)});
+  }
   r->snapped = true;
 }
 
@@ -176,8 +189,11 @@ bool small_int(PyObject* o, int64_t* v) {
 IRRef read_slot(Recorder* r, int k) {
   IRRef& v = r->slot[static_cast<size_t>(k)];
   if (v != kNoRef) return v;
-  if (k >= r->top0) fail(Abort::internal);   // a stack slot pushed by the trace always has a value
-  PyObject* o = r->locals()[k];
+  // An inlined callee's slots all have values from its call (arguments) or its own stores: one without is
+  // a local read before assignment. In the loop's frame, a stack slot the trace pushed always has one.
+  if (r->base > 0) fail(Abort::unbound_local);
+  if (k >= r->top0) fail(Abort::internal);
+  PyObject* o = r->f->localsplus[k];
   if (!o) fail(Abort::unbound_local);
   int64_t iv;
   if (PyFloat_CheckExact(o)) v = guard(r, ir::IR_sload_f64, kNoRef, kNoRef, k);
@@ -476,6 +492,73 @@ void rec_store_subscr(Recorder* r, PyObject** sp) {   // [value, seq, index]
 
 void append_value(Recorder* r, IRRef lst, IRRef x);
 
+// CALL of a Python function: the recording follows the call (inlining) when the function is simple enough
+// for its frame to be re-created by re-executing the CALL at a side exit: positional arguments matching its
+// parameters, no defaults used, no *args/**kwargs, no cells or free variables, not a generator.
+void rec_call_python(Recorder* r, PyObject* fn, IRRef fnv, int nargs, bool is_meth) {
+  auto* func = reinterpret_cast<PyFunctionObject*>(fn);
+  auto* code = reinterpret_cast<PyCodeObject*>(func->func_code);
+  const int kNotSimple = CO_VARARGS | CO_VARKEYWORDS | CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR |
+                         CO_ITERABLE_COROUTINE;
+  if (is_meth || static_cast<int64_t>(r->callers.size()) >= g_params.get(ParamId::max_inline) ||
+      (code->co_flags & kNotSimple) || code->co_argcount != nargs || code->co_kwonlyargcount != 0 ||
+      code->co_ncellvars != 0 || code->co_nfreevars != 0)
+    fail(Abort::call_python);
+  // The function is a version-guarded constant; its code can still be replaced (f.__code__ = ...).
+  Py_INCREF(code);
+  r->kept.push_back(reinterpret_cast<PyObject*>(code));
+  IRRef c = emit(r, ir::IR_load_ptr, fnv, kNoRef, offsetof(PyFunctionObject, func_code));
+  guard(r, ir::IR_guard_eqp, c, r->b.kptr(code));
+  r->pending = code;
+  r->pending_nargs = nargs;
+}
+
+// The first instruction of the inlined callee's frame f: suspend the caller at its CALL, give the callee
+// its slots (the arguments as the caller computed them; nothing else has a value yet).
+void enter_callee(Recorder* r, _PyInterpreterFrame* f) {
+  int nargs = r->pending_nargs;
+  std::vector<IRRef> args(static_cast<size_t>(nargs));
+  for (int i = 0; i < nargs; i++) args[static_cast<size_t>(i)] = peek(r, nargs - i);
+  r->callers.push_back(RFrame{r->f, r->co, r->first, r->base, r->pc, r->top, nargs});
+  int base = r->base + r->co->co_nlocalsplus + r->co->co_stacksize;
+  PyCodeObject* co = f->f_code;
+  size_t need = static_cast<size_t>(base + co->co_nlocalsplus + co->co_stacksize);
+  if (r->slot.size() < need) {
+    r->slot.resize(need, kNoRef);
+    r->written.resize(need, false);
+  }
+  for (int i = 0; i < nargs; i++) {
+    // Not `written`: the CALL re-executed at an exit passes the same objects into the new frame.
+    r->slot[static_cast<size_t>(base + i)] = args[static_cast<size_t>(i)];
+  }
+  r->f = f;
+  r->co = co;
+  r->first = py::code_units(co);
+  r->base = base;
+  r->top = base + co->co_nlocalsplus;
+  r->pending = nullptr;
+}
+
+// RETURN_VALUE: in an inlined callee, the call's result replaces [NULL, function, args] in the caller;
+// in the loop's own frame the loop is left.
+void rec_return(Recorder* r) {
+  if (r->callers.empty()) fail(Abort::loop_exit);
+  IRRef v = peek(r, 1);
+  for (int k = r->base; k < r->base + r->co->co_nlocalsplus + r->co->co_stacksize; k++) {
+    r->slot[static_cast<size_t>(k)] = kNoRef;
+    r->written[static_cast<size_t>(k)] = false;
+  }
+  RFrame c = r->callers.back();
+  r->callers.pop_back();
+  r->f = c.f;
+  r->co = c.co;
+  r->first = c.first;
+  r->base = c.base;
+  r->top = c.top;
+  pop(r, c.nargs + 2);
+  push(r, v);
+}
+
 // CALL oparg: [NULL or method, callable or self, args...]. Only callables known at start-up, identified by
 // identity (their constants come from version-guarded globals or module attributes).
 void rec_call(Recorder* r, int oparg, PyObject** sp) {
@@ -487,7 +570,10 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
   auto arg = [&](int i) { return peek(r, total - i); };       // i-th argument (self first for methods)
   auto live_arg = [&](int i) { return live(sp, total - i); };
   IRRef res = kNoRef;
-  if (PyFunction_Check(fn)) fail(Abort::call_python);
+  if (PyFunction_Check(fn)) {
+    rec_call_python(r, fn, fnv, oparg, is_meth);
+    return;   // the callee's instructions follow; its RETURN_VALUE completes the call
+  }
   if (fn == g_list_append && is_meth && total == 2) {
     if (!PyList_CheckExact(live_arg(0))) fail(Abort::unsupported_type);
     IRRef lst = arg(0);
@@ -654,15 +740,20 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case NOP:
     case JUMP_FORWARD:
       return;
+    case RESUME:   // an inlined callee's first instruction
+      return;
     case LOAD_FAST:
-      push(r, read_slot(r, oparg));
+      push(r, read_slot(r, r->base + oparg));
       return;
     case STORE_FAST: {
       IRRef v = peek(r, 1);
       pop(r);
-      set_slot(r, oparg, v);
+      set_slot(r, r->base + oparg, v);
       return;
     }
+    case RETURN_VALUE:
+      rec_return(r);
+      return;
     case LOAD_CONST:
       push(r, constant(r, PyTuple_GET_ITEM(r->co->co_consts, oparg)));
       return;
@@ -840,8 +931,9 @@ void log_abort(Recorder* r, Abort why, int pc) {
   if (!g_params.has(ParamId::log, kLogAbort)) return;
   int line = PyCode_Addr2Line(r->co, pc * static_cast<int>(sizeof(_Py_CODEUNIT)));
   int op = fastpy_opcode_deopt[_Py_OPCODE(r->first[pc])];
-  std::fprintf(stderr, "fastpy: abort %s: loop at %s:%d, instruction %d (opcode %d) line %d\n", kAbortNames[int(why)],
-               PyUnicode_AsUTF8(r->co->co_filename), PyCode_Addr2Line(r->co, r->header * 2), pc, op, line);
+  std::fprintf(stderr, "fastpy: abort %s: loop at %s:%d, instruction %d (opcode %d) line %d of %s\n",
+               kAbortNames[int(why)], PyUnicode_AsUTF8(r->root_co->co_filename),
+               PyCode_Addr2Line(r->root_co, r->header * 2), pc, op, line, PyUnicode_AsUTF8(r->co->co_qualname));
 }
 
 void stop(Recorder* r) {
@@ -1045,8 +1137,8 @@ void hot_loop(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
     return;
   }
   auto* r = new Recorder;
-  r->f = f;
-  r->co = f->f_code;
+  r->f = r->root = f;
+  r->co = r->root_co = f->f_code;
   r->first = py::code_units(r->co);
   r->loop = loop;
   r->header = loop->header;
@@ -1069,7 +1161,16 @@ using namespace rec;
 void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* here, int op, int oparg,
                      PyObject** sp) {
   Recorder* r = g_recorder;
-  if (r->f != f) return;   // another frame (a call made from the loop body): not recorded
+  if (r->f != f) {
+    // The callee of a recorded CALL (its frame links to the caller's), or a frame the recording does not
+    // follow (a call made by a builtin, say).
+    if (!r->pending || f->f_code != r->pending || f->previous != r->f) return;
+    enter_callee(r, f);
+  } else if (r->pending) {   // the callee ran elsewhere (CPython's evaluator): the trace cannot follow it
+    r->pc = static_cast<int>(start - r->first);
+    abort_recording(r, Abort::call_python);
+    return;
+  }
   int pc = static_cast<int>(start - r->first);
   if (pc == r->skip_at) {   // the jump fused into the compare before it, recorded with it
     r->skip_at = -1;
@@ -1080,8 +1181,8 @@ void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* 
   r->pc = pc;
   r->snapped = false;
   try {
-    if (pc < r->header || pc > r->loop->last_jump) fail(Abort::loop_exit);
-    if (r->top != static_cast<int>(sp - f->localsplus)) fail(Abort::internal);
+    if (r->callers.empty() && (pc < r->header || pc > r->loop->last_jump)) fail(Abort::loop_exit);
+    if (r->top - r->base != static_cast<int>(sp - f->localsplus)) fail(Abort::internal);
     record(r, op, oparg, sp);
     if (r->t.size() > r->max_len) fail(Abort::too_long);
   } catch (const AbortEx& e) {
@@ -1092,6 +1193,10 @@ void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* 
 void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target) {
   Recorder* r = g_recorder;
   if (r->f != f) return;
+  if (!r->callers.empty()) {   // a loop inside an inlined call
+    abort_recording(r, Abort::inner_loop);
+    return;
+  }
   if (target - r->first != r->header) {
     abort_recording(r, Abort::inner_loop);
     return;
@@ -1105,8 +1210,13 @@ void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target) {
 
 void rec_frame_leaves(_PyInterpreterFrame* f, Abort why) {
   Recorder* r = g_recorder;
-  if (r && r->f == f) abort_recording(r, why);
+  if (!r) return;
+  bool ours = r->f == f;
+  for (const RFrame& c : r->callers) ours |= c.f == f;
+  if (ours) abort_recording(r, why);
 }
+
+bool rec_expects_callee(PyCodeObject* co) { return g_recorder && g_recorder->pending == co; }
 
 // ---------------------------------------------------------------- start-up and introspection
 const char* abort_name(Abort a) { return kAbortNames[static_cast<int>(a)]; }
@@ -1225,6 +1335,10 @@ std::string trace_note(PyCodeObject* co, const ir::Trace& t, IRRef ref) {
       if (!o) return "NULL";
       if (PyDict_CheckExact(o)) return "dict";
       if (PyModule_CheckExact(o)) return std::string("module ") + PyModule_GetName(o);
+      if (PyFunction_Check(o)) {
+        PyObject* qn = reinterpret_cast<PyFunctionObject*>(o)->func_qualname;
+        return std::string("function ") + (qn && PyUnicode_Check(qn) ? PyUnicode_AsUTF8(qn) : "?");
+      }
       if (PyCFunction_Check(o) || PyType_Check(o) || o == Py_None || o == g_list_append) {
         PyObject* rep = PyObject_Repr(o);
         std::string s = rep ? PyUnicode_AsUTF8(rep) : "?";
@@ -1250,6 +1364,13 @@ std::string trace_note(PyCodeObject* co, const ir::Trace& t, IRRef ref) {
     case ir::IR_kint:   // a dict version a guard compares with: it differs from run to run
       for (const ir::IRIns& g : t.ins) {
         if (g.op == ir::IR_guard_eqi && g.b == ref && trace_note(co, t, g.a) == "dict version") return "dict version";
+      }
+      return "";
+    case ir::IR_load_ptr:
+      if (i.imm == static_cast<int64_t>(offsetof(PyFunctionObject, func_code)) && i.a >= 0 &&
+          t.ins[static_cast<size_t>(i.a)].op == ir::IR_kobj) {
+        auto* o = reinterpret_cast<PyObject*>(static_cast<uintptr_t>(t.ins[static_cast<size_t>(i.a)].imm));
+        if (o && PyFunction_Check(o)) return "__code__";
       }
       return "";
     case ir::IR_load_i64:

@@ -48,6 +48,8 @@ void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* 
 void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target);
 // Frame f stops being run by the interpreter here (an exception, a handover): aborts a recording of f.
 void rec_frame_leaves(_PyInterpreterFrame* f, Abort why);
+// True when the recording follows a call into code `co` (the hook must run that frame in the interpreter).
+bool rec_expects_callee(PyCodeObject* co);
 
 // ---- what a loop's trace holds (for fastpy.explain and the golden tests)
 struct TraceInfo {

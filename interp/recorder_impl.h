@@ -15,15 +15,33 @@ using ir::IRRef;
 using ir::kNoRef;
 
 // ---------------------------------------------------------------- the recording
-struct Recorder {
+// A frame suspended at a CALL while the recording follows the Python function it called (inlining).
+struct RFrame {
   _PyInterpreterFrame* f;
   PyCodeObject* co;
   _Py_CODEUNIT* first;
+  int base;      // its slot 0 in the recording's slot numbering
+  int call_pc;   // its CALL instruction
+  int top;       // its abstract stack top (absolute) at the CALL: [NULL, function, args] included
+  int nargs;     // the call's arguments
+};
+
+struct Recorder {
+  // The frame being recorded now: the loop's own, or an inlined callee's (then `callers` holds the rest).
+  _PyInterpreterFrame* f;
+  PyCodeObject* co;
+  _Py_CODEUNIT* first;
+  int base = 0;                     // the current frame's slot 0 (slots are numbered across all frames)
+  std::vector<RFrame> callers;      // outermost first; empty while recording the loop's own frame
+  PyCodeObject* pending = nullptr;  // a CALL into this code was recorded: its frame comes next
+  int pending_nargs = 0;
+  _PyInterpreterFrame* root;        // the loop's frame
+  PyCodeObject* root_co;
   LoopSlot* loop;
   int header;                       // loop header index (code units)
   int nlocals;                      // co_nlocalsplus
   int top0;                         // the frame's stack top at the header
-  int top;                          // abstract stack top (slots), == the interpreter's at every instruction
+  int top;                          // abstract stack top (absolute slot), base + the interpreter's stacktop
   ir::Trace t;
   ir::IRBuilder b{&t};
   std::vector<IRRef> slot;          // per frame slot: its IR value, kNoRef = not read (the frame's own)
@@ -34,8 +52,6 @@ struct Recorder {
   bool snapped = false;             // a snapshot for the current instruction exists
   int skip_at = -1;                 // an instruction already recorded with the one before it (fused jump)
   int max_len = 4000;
-
-  PyObject** locals() const { return f->localsplus; }
 };
 
 namespace rec {

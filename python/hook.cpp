@@ -6,6 +6,8 @@
 
 #include "gc/code_data.h"
 #include "interp/eval.h"
+#include "interp/recorder.h"
+#include "runtime/restore.h"
 #include "python/code_extra.h"
 #include "python/cpython311/internals.h"
 #include "runtime/params.h"
@@ -66,6 +68,13 @@ inline PyObject* run_cpython(PyThreadState* ts, py::Frame* f, int throwflag) {
 CodeData* interp_candidate(py::Frame* f) {
   if (g_prev || !g_params.has(ParamId::tiers, kTierInterp)) return nullptr;
   PyCodeObject* co = py::frame_code(f);
+  if (__builtin_expect(g_recorder != nullptr, 0) && rec_expects_callee(co)) {
+    // The recorder follows a call into this function: the fastpy interpreter must run it.
+    CodeData* cd = code_data_get(co);
+    if (cd) interp_prepare(co, cd);
+    else PyErr_Clear();
+    return cd;
+  }
   CodeData* cd = code_data_peek(co);
   if (!cd) {
     if (!g_whole_program) return nullptr;
@@ -91,6 +100,8 @@ PyObject* fastpy_eval_frame(PyThreadState* ts, py::Frame* f, int throwflag) {
     stat_inc(Stat::frames_generator);
     return run_cpython(ts, f, throwflag);
   }
+  // A side exit inside an inlined call re-executed its CALL: this may be the callee, to resume mid-frame.
+  if (__builtin_expect(g_resume_pending, 0)) resume_apply(f);
   if (c_stack_exhausted()) {
     // Not yet linked or started: the caller (_PyEval_Vector) clears the frame, as when CPython's own
     // recursion check fails at frame entry.

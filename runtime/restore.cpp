@@ -10,6 +10,50 @@
 
 namespace fastpy {
 
+namespace {
+// A callee frame waiting for its CALL to create it again.
+struct ResumeFrame {
+  PyCodeObject* code;
+  int pc, top;
+  std::vector<std::pair<int, PyObject*>> slots;   // (slot, owned object)
+};
+std::vector<ResumeFrame> g_resume;   // outermost first
+
+void resume_drop_all() {
+  for (ResumeFrame& r : g_resume)
+    for (auto& s : r.slots) Py_XDECREF(s.second);
+  g_resume.clear();
+  g_resume_pending = false;
+}
+}  // namespace
+
+bool g_resume_pending = false;
+
+void resume_apply(_PyInterpreterFrame* f) {
+  if (g_resume.empty()) {
+    g_resume_pending = false;
+    return;
+  }
+  ResumeFrame r = std::move(g_resume.front());
+  g_resume.erase(g_resume.begin());
+  g_resume_pending = !g_resume.empty();
+  if (f->f_code != r.code || f->prev_instr != py::code_units(r.code) - 1) {
+    for (auto& s : r.slots) Py_XDECREF(s.second);
+    resume_drop_all();
+    return;
+  }
+  const int nlocals = r.code->co_nlocalsplus;
+  std::vector<PyObject*> released;
+  for (auto& [k, o] : r.slots) {
+    if (k < nlocals) released.push_back(f->localsplus[k]);
+    f->localsplus[k] = o;
+  }
+  f->stacktop = r.top;
+  f->prev_instr = py::code_units(r.code) + r.pc - 1;
+  stat_inc(Stat::trace_frames_materialized);
+  for (PyObject* o : released) Py_XDECREF(o);
+}
+
 PyObject* box_value(ir::IRType ty, uint64_t v) {
   switch (ty) {
     case ir::IRT_i64: return PyLong_FromLongLong(static_cast<long long>(v));
@@ -44,6 +88,7 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
     boxed[e] = failed ? nullptr : box_value(t.ins[static_cast<size_t>(en.ref)].type, values[e]);
     if (!boxed[e] && t.ins[static_cast<size_t>(en.ref)].type != ir::IRT_obj) failed = true;
   }
+  if (!g_resume.empty()) resume_drop_all();   // stale: a CALL that never created its frame
   PyObject** slots = f->localsplus;
   const int old_top = f->stacktop;
   const int nlocals = f->f_code->co_nlocalsplus;
@@ -51,8 +96,8 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
     // Out of memory while boxing: leave a frame the unwinder can handle, MemoryError at the resume point.
     for (size_t e = 0; e < n; e++) {
       int k = s.entries[e].slot;
-      if (k >= old_top) slots[k] = boxed[e] ? boxed[e] : Py_NewRef(Py_None);
-      else Py_XDECREF(boxed[e]);
+      if (k < s.top && k >= old_top) slots[k] = boxed[e] ? boxed[e] : Py_NewRef(Py_None);
+      else Py_XDECREF(boxed[e]);   // the frame keeps its own value; inlined frames are not made
     }
     for (int k = old_top; k < s.top; k++) {
       bool listed = false;
@@ -66,11 +111,23 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
   PyObject** released = n > 32 ? (released_big.resize(n), released_big.data()) : released_small;
   size_t nrel = 0;
   if (!failed) {
+    for (const ir::SnapFrame& fr : s.inlined)
+      g_resume.push_back(ResumeFrame{reinterpret_cast<PyCodeObject*>(fr.code), fr.pc, fr.top, {}});
     for (size_t e = 0; e < n; e++) {
       int k = s.entries[e].slot;
+      if (k >= s.top) {   // a slot of an inlined frame: it waits for the frame
+        for (size_t i = s.inlined.size(); i-- > 0;) {
+          if (k >= s.inlined[i].base) {
+            g_resume[i].slots.emplace_back(k - s.inlined[i].base, boxed[e]);
+            break;
+          }
+        }
+        continue;
+      }
       if (k < old_top) released[nrel++] = slots[k];
       slots[k] = boxed[e];
     }
+    g_resume_pending = !g_resume.empty();
   }
   // Stack slots the snapshot's top drops were the frame's own references (the trace consumed them).
   std::vector<PyObject*> dropped;

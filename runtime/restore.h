@@ -21,6 +21,15 @@ namespace fastpy {
 // slot holding a valid reference).
 int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const uint64_t* values);
 
+// Inlined calls (Snapshot::inlined): the trace's own frame is restored to the CALL that entered the first
+// one, which the interpreter then re-executes with the same arguments; each callee frame waits here, boxed,
+// until the hook sees CPython create it again, and resume_apply() puts its locals, stack and resume point
+// in (outermost first). The snapshot's objects are owned here until then.
+extern bool g_resume_pending;
+// Called by the hook for every new frame while g_resume_pending: applies the next waiting frame when f is
+// its code's fresh frame (drops them all if it is not: the CALL went somewhere else).
+void resume_apply(_PyInterpreterFrame* f);
+
 // The Python object for an IR value of type ty (new reference; nullptr with an error set on failure; ptr
 // values are never in snapshots).
 PyObject* box_value(ir::IRType ty, uint64_t v);

@@ -25,7 +25,7 @@ for _k in [k for k in os.environ if k.startswith("FASTPY_") and k != "FASTPY_BUI
 os.environ["FASTPY_TIERS"] = "interp,ir"
 os.environ["FASTPY_HOT_LOOP"] = "10"
 
-_ADDR = re.compile(r"0x[0-9a-f]+")
+_ADDR = re.compile(r"0x[0-9a-f]+(?![0-9a-f.p])")   # addresses; not hex floats (0x1.8p+1), which are exact values
 _DICT_VERSION = re.compile(r"(kint )-?\d+(.*#\s*dict version\s*)$")
 _TYPE_VERSION = re.compile(r"(guard_tpversion %\d+, )\d+")   # type version tags depend on what ran before
 

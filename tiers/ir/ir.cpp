@@ -98,11 +98,22 @@ std::string check_snapshot(const Trace& t, size_t s) {
   if (sn.top < 0) return where + "negative stack top";
   if (sn.at < 0 || sn.at > t.size()) return where + "position out of range";
   if (s > 0 && t.snaps[s - 1].at > sn.at) return where + "taken before the previous snapshot";
+  int32_t floor = sn.top;   // inlined frames' slots come after their callers'
+  for (const SnapFrame& fr : sn.inlined) {
+    if (fr.base < floor || fr.pc < 0 || fr.top < 0 || fr.code == 0) return where + "bad inlined frame";
+    floor = fr.base + fr.top;
+  }
+  auto in_a_frame = [&](int32_t k) {
+    if (k < sn.top) return true;
+    for (const SnapFrame& fr : sn.inlined)
+      if (k >= fr.base && k < fr.base + fr.top) return true;
+    return false;
+  };
   int32_t last_slot = -1;
   for (const SnapEntry& e : sn.entries) {
     std::string slot = "slot " + std::to_string(e.slot) + ": ";
     if (e.slot <= last_slot) return where + slot + "slots not increasing";
-    if (e.slot >= sn.top) return where + slot + "at or above the stack top";
+    if (!in_a_frame(e.slot)) return where + slot + "at or above the stack top";
     last_slot = e.slot;
     if (e.ref < 0 || e.ref >= t.size()) return where + slot + "no such instruction";
     if (e.ref >= sn.at) return where + slot + "instruction defined after the snapshot";

@@ -114,12 +114,24 @@ struct SnapEntry {
   int32_t slot;          // frame slot (locals, then the value stack)
   IRRef ref;             // the value; constants are kint/kflt/... instructions
 };
+// The frame of an inlined call in a snapshot (a Python function the trace followed into): its locals and
+// stack are slots base .. base+top-1 of the snapshot's slot numbering; it resumes at pc (code units of
+// `code`). The frame that called it resumes at its CALL instruction, which a restore re-executes to
+// create this frame again (runtime/restore.h).
+struct SnapFrame {
+  int32_t base;   // its slot 0 in the snapshot's numbering (at or above every outer frame's slots)
+  int32_t pc;     // bytecode index to resume at, in its own code
+  int32_t top;    // its stack top (locals + value stack depth), relative to base
+  int64_t code;   // its PyCodeObject* (checked against the frame the CALL creates)
+};
+
 // The interpreter state a guard resumes at: DESIGN.md section 4.
 struct Snapshot {
   int32_t pc;                      // bytecode index to resume at
   int32_t top;                     // the frame's stack top after restore (slots: locals + value stack depth)
   IRRef at;                        // instruction count when taken: entries refer below, guards at or above
   std::vector<SnapEntry> entries;  // slots that differ from the frame, slot numbers increasing
+  std::vector<SnapFrame> inlined;  // inlined calls' frames, outermost first (pc/top above: the trace's frame)
 };
 
 // A recorded trace: instructions and the snapshots its guards use.

@@ -1,6 +1,9 @@
 // Text form of Trace IR: printer and parser. print -> parse -> print is byte-identical (printed with notes,
 // the parse drops them: the second print is the first one's text without its notes).
 //
+//   snap 1 pc=8 top=6 [5=%2] inline=[30:4:22:0x7f00dead0100]
+//                                   a snapshot inside an inlined call: the trace's frame resumes at its CALL
+//                                   (pc 8), the callee (code 0x7f..) at pc 4 with its slots 30.. (top 22)
 //   snap 0 pc=12 top=4 [0=%3 2=%5]  snapshot 0: resume at bytecode index 12 with the frame's stack top at
 //                                   slot 4, slot 0 = %3, slot 2 = %5 (other slots below the top keep the
 //                                   frame's values); printed right before the first instruction after it
@@ -64,7 +67,17 @@ void print_snap(std::string* out, const Trace& t, size_t s) {
     appendf(out, e ? " %d=" : "%d=", int(sn.entries[e].slot));
     print_ref(out, sn.entries[e].ref);
   }
-  out->append("]\n");
+  out->append("]");
+  if (!sn.inlined.empty()) {
+    out->append(" inline=[");
+    for (size_t k = 0; k < sn.inlined.size(); k++) {
+      const SnapFrame& fr = sn.inlined[k];
+      appendf(out, k ? " %d:%d:%d:" : "%d:%d:%d:", int(fr.base), int(fr.pc), int(fr.top));
+      appendf(out, "0x%" PRIx64, uint64_t(fr.code));
+    }
+    out->append("]");
+  }
+  out->append("\n");
 }
 
 // Appends "  # note" with line breaks turned into spaces (a note must not start a line of its own).
@@ -179,8 +192,25 @@ std::string parse_snap(Cursor& c, Trace* t) {
     if (!c.lit("=") || !parse_ref(c, &e.ref)) return "expected %<ref> after '='";
     entries.push_back(e);
   }
-  if (!c.end()) return "unexpected text after ']'";
+  std::vector<SnapFrame> inlined;
+  if (c.lit("inline=")) {
+    if (!c.lit("[")) return "expected '[' after inline=";
+    while (!c.lit("]")) {
+      SnapFrame fr;
+      std::string_view w = c.word();   // base:pc:top:0xcode (no spaces)
+      unsigned long long code = 0;
+      int n = 0;
+      std::string ws(w);
+      if (std::sscanf(ws.c_str(), "%d:%d:%d:0x%llx%n", &fr.base, &fr.pc, &fr.top, &code, &n) != 4 ||
+          size_t(n) != ws.size())
+        return "expected <base>:<pc>:<top>:0x<code> in inline=[...]";
+      fr.code = int64_t(code);
+      inlined.push_back(fr);
+    }
+  }
+  if (!c.end()) return "unexpected text after the snapshot";
   t->add_snapshot(pc, top, std::move(entries));
+  t->snaps.back().inlined = std::move(inlined);
   return "";
 }
 

@@ -85,7 +85,9 @@ struct Peeler {
     for (const ir::SnapEntry& e : sn.entries) entries[e.slot] = sub(e.ref);
     std::vector<ir::SnapEntry> v;
     for (const auto& [slot, ref] : entries) v.push_back(ir::SnapEntry{slot, ref});
-    return out.add_snapshot(sn.pc, sn.top, std::move(v));
+    int n = out.add_snapshot(sn.pc, sn.top, std::move(v));
+    out.snaps.back().inlined = sn.inlined;   // the root frame's slots come first: E only touches those
+    return n;
   }
 
   // Re-emits recorded guard i through b; returns the result (kNoRef: folded away). A new guard exits to the
