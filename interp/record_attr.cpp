@@ -101,13 +101,52 @@ bool rec_store_attr_instance(Recorder* r, PyObject* name, PyObject** sp) {
   return true;
 }
 
-// The IR tier's semantics of guard_tpversion, getattr and setattr.
+// LOAD_METHOD: [owner] -> [function, owner] when owner.name is a plain Python function found in owner's
+// type and not shadowed on the instance (the CALL after it then follows the function: inlining).
+bool rec_load_method_instance(Recorder* r, PyObject* name, PyObject** sp) {
+  PyObject* o = sp[-1];
+  PyTypeObject* T = Py_TYPE(o);
+  if (!PyUnicode_CheckExact(name) || !(T->tp_flags & Py_TPFLAGS_HEAPTYPE) ||
+      T->tp_getattro != PyObject_GenericGetAttr)
+    return false;
+  PyObject* descr = _PyType_Lookup(T, name);   // borrowed; assigns T a version tag when it has none
+  if (!descr || !PyFunction_Check(descr)) return false;
+  if (!(T->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) || T->tp_version_tag == 0) return false;
+  PyObject* meth = nullptr;
+  int found = _PyObject_GetMethod(o, name, &meth);   // generic getattr: only dict lookups run
+  Py_XDECREF(meth);
+  if (!found || meth != descr) {
+    PyErr_Clear();
+    return false;   // shadowed by an instance attribute
+  }
+  IRRef owner = peek(r, 1);
+  if (type_of(r, owner) != ir::IRT_obj) return false;
+  guard_owner(r, owner, o);
+  guard(r, ir::IR_guard_method, owner, kobj(r, name), reinterpret_cast<int64_t>(descr));
+  IRRef fn = kobj(r, descr);
+  pop(r);
+  push(r, fn);
+  push(r, owner);
+  return true;
+}
+
+// The IR tier's semantics of guard_tpversion, guard_method, getattr and setattr.
 bool attr_runtime(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
   auto* o = reinterpret_cast<PyObject*>(static_cast<uintptr_t>(a));
   switch (i.op) {
     case ir::IR_guard_tpversion:
       return o && Py_TYPE(o)->tp_version_tag == static_cast<uint32_t>(i.imm) &&
              (Py_TYPE(o)->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG);
+    case ir::IR_guard_method: {
+      auto* name = reinterpret_cast<PyObject*>(static_cast<uintptr_t>(b));
+      if (!o || !name) return false;
+      PyObject* meth = nullptr;
+      int found = _PyObject_GetMethod(o, name, &meth);
+      bool ok = found == 1 && meth == reinterpret_cast<PyObject*>(static_cast<uintptr_t>(i.imm));
+      Py_XDECREF(meth);
+      if (!meth) PyErr_Clear();
+      return ok;
+    }
     case ir::IR_getattr: {
       auto* name = reinterpret_cast<PyObject*>(static_cast<uintptr_t>(b));
       if (!o || !name) return false;

@@ -492,15 +492,17 @@ void rec_store_subscr(Recorder* r, PyObject** sp) {   // [value, seq, index]
 
 void append_value(Recorder* r, IRRef lst, IRRef x);
 
-// CALL of a Python function: the recording follows the call (inlining) when the function is simple enough
+// CALL of a Python function (or of a method found by LOAD_METHOD, self first): the recording follows the
+// call (inlining) when the function is simple enough
 // for its frame to be re-created by re-executing the CALL at a side exit: positional arguments matching its
 // parameters, no defaults used, no *args/**kwargs, no cells or free variables, not a generator.
-void rec_call_python(Recorder* r, PyObject* fn, IRRef fnv, int nargs, bool is_meth) {
+void rec_call_python(Recorder* r, PyObject* fn, IRRef fnv, int oparg, bool is_meth) {
+  int nargs = oparg + is_meth;   // a method's self is its first argument
   auto* func = reinterpret_cast<PyFunctionObject*>(fn);
   auto* code = reinterpret_cast<PyCodeObject*>(func->func_code);
   const int kNotSimple = CO_VARARGS | CO_VARKEYWORDS | CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR |
                          CO_ITERABLE_COROUTINE;
-  if (is_meth || static_cast<int64_t>(r->callers.size()) >= g_params.get(ParamId::max_inline) ||
+  if (static_cast<int64_t>(r->callers.size()) >= g_params.get(ParamId::max_inline) ||
       (code->co_flags & kNotSimple) || code->co_argcount != nargs || code->co_kwonlyargcount != 0 ||
       code->co_ncellvars != 0 || code->co_nfreevars != 0)
     fail(Abort::call_python);
@@ -511,6 +513,7 @@ void rec_call_python(Recorder* r, PyObject* fn, IRRef fnv, int nargs, bool is_me
   guard(r, ir::IR_guard_eqp, c, r->b.kptr(code));
   r->pending = code;
   r->pending_nargs = nargs;
+  r->pending_npop = oparg + 2;
 }
 
 // The first instruction of the inlined callee's frame f: suspend the caller at its CALL, give the callee
@@ -519,7 +522,7 @@ void enter_callee(Recorder* r, _PyInterpreterFrame* f) {
   int nargs = r->pending_nargs;
   std::vector<IRRef> args(static_cast<size_t>(nargs));
   for (int i = 0; i < nargs; i++) args[static_cast<size_t>(i)] = peek(r, nargs - i);
-  r->callers.push_back(RFrame{r->f, r->co, r->first, r->base, r->pc, r->top, nargs});
+  r->callers.push_back(RFrame{r->f, r->co, r->first, r->base, r->pc, r->top, nargs, r->pending_npop});
   int base = r->base + r->co->co_nlocalsplus + r->co->co_stacksize;
   PyCodeObject* co = f->f_code;
   size_t need = static_cast<size_t>(base + co->co_nlocalsplus + co->co_stacksize);
@@ -555,7 +558,7 @@ void rec_return(Recorder* r) {
   r->first = c.first;
   r->base = c.base;
   r->top = c.top;
-  pop(r, c.nargs + 2);
+  pop(r, c.npop);
   push(r, v);
 }
 
@@ -894,6 +897,7 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
         push(r, owner);
         return;
       }
+      if (rec_load_method_instance(r, name, sp)) return;
       fail(Abort::attribute);
     }
     case PRECALL: {

@@ -23,7 +23,8 @@ struct RFrame {
   int base;      // its slot 0 in the recording's slot numbering
   int call_pc;   // its CALL instruction
   int top;       // its abstract stack top (absolute) at the CALL: [NULL, function, args] included
-  int nargs;     // the call's arguments
+  int nargs;     // the call's arguments (self included for a method)
+  int npop;      // stack items the call consumes: [NULL or function, function or self, args...]
 };
 
 struct Recorder {
@@ -35,6 +36,7 @@ struct Recorder {
   std::vector<RFrame> callers;      // outermost first; empty while recording the loop's own frame
   PyCodeObject* pending = nullptr;  // a CALL into this code was recorded: its frame comes next
   int pending_nargs = 0;
+  int pending_npop = 0;
   _PyInterpreterFrame* root;        // the loop's frame
   PyCodeObject* root_co;
   LoopSlot* loop;
@@ -104,6 +106,8 @@ void guard_dict_version(Recorder* r, PyObject* dict);
 // stack) on instances of user classes.
 bool rec_load_attr_instance(Recorder* r, PyObject* name, PyObject** sp);
 bool rec_store_attr_instance(Recorder* r, PyObject* name, PyObject** sp);
+// LOAD_METHOD of a Python function defined in the instance's class (the CALL then inlines it).
+bool rec_load_method_instance(Recorder* r, PyObject* name, PyObject** sp);
 // The IR tier's runtime hook for the ops record_attr.cpp emits (ir_exec.h's RuntimeHook contract); false
 // for any other op.
 bool attr_runtime(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);

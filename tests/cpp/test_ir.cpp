@@ -589,3 +589,57 @@ TEST(IRVerify, PhiBackEdgeMayReferForwardOthersMayNot) {
 
 }  // namespace
 }  // namespace fastpy::ir
+
+namespace fastpy::ir {
+
+// ---------------------------------------------------------------- snapshots of inlined calls
+namespace {
+// A trace whose second snapshot is inside an inlined call: the trace's frame (top 6) resumes at its CALL,
+// the callee's slots are 20.. (top 4) and it resumes at pc 5.
+const char* kInlinedText =
+    "snap 0 pc=3 top=6 []\n"
+    "%0 i64 = sload_i64 1 @0\n"
+    "%1 i64 = kint 2\n"
+    "%2 i64 = mul_ov %0, %1 @0\n"
+    "snap 1 pc=8 top=6 [5=%0 21=%2 22=%2] inline=[20:5:4:0x7f00dead0100]\n"
+    "%3 i64 = add_ov %2, %1 @1\n";
+}  // namespace
+
+TEST(IRSnapInline, RoundTripsAndKeepsEveryField) {
+  Trace t;
+  ASSERT_EQ(ir_parse(kInlinedText, &t), "");
+  ASSERT_EQ(ir_verify(t), "");
+  EXPECT_EQ(ir_print(t), kInlinedText);
+  ASSERT_EQ(t.snaps[1].inlined.size(), 1u);
+  const SnapFrame& fr = t.snaps[1].inlined[0];
+  EXPECT_EQ(fr.base, 20);
+  EXPECT_EQ(fr.pc, 5);
+  EXPECT_EQ(fr.top, 4);
+  EXPECT_EQ(fr.code, int64_t(0x7f00dead0100));
+  EXPECT_TRUE(t.snaps[0].inlined.empty());
+}
+
+TEST(IRSnapInline, VerifierChecksSlotsAgainstEachFrame) {
+  auto verify = [](const std::string& snap_line) {
+    std::string text = kInlinedText;
+    size_t at = text.find("snap 1");
+    text.replace(at, text.find('\n', at) - at, snap_line);
+    Trace t;
+    std::string err = ir_parse(text, &t);
+    return err.empty() ? ir_verify(t) : "parse: " + err;
+  };
+  EXPECT_EQ(verify("snap 1 pc=8 top=6 [5=%0 23=%2] inline=[20:5:4:0x10]"), "");
+  // a slot between the trace's frame and the callee's, and one past the callee's top
+  EXPECT_NE(verify("snap 1 pc=8 top=6 [7=%0] inline=[20:5:4:0x10]"), "");
+  EXPECT_NE(verify("snap 1 pc=8 top=6 [24=%0] inline=[20:5:4:0x10]"), "");
+  // a callee overlapping its caller's slots, a null code, a negative pc
+  EXPECT_NE(verify("snap 1 pc=8 top=6 [] inline=[5:5:4:0x10]"), "");
+  EXPECT_NE(verify("snap 1 pc=8 top=6 [] inline=[20:5:4:0x0]"), "");
+  EXPECT_NE(verify("snap 1 pc=8 top=6 [] inline=[20:-1:4:0x10]"), "");
+  // two levels: the second must start at or above the first one's top
+  EXPECT_EQ(verify("snap 1 pc=8 top=6 [25=%0] inline=[20:5:4:0x10 24:2:3:0x20]"), "");
+  EXPECT_NE(verify("snap 1 pc=8 top=6 [] inline=[20:5:4:0x10 22:2:3:0x20]"), "");
+  EXPECT_NE(verify("snap 1 pc=8 top=6 [] inline=[20:5]"), "");
+}
+
+}  // namespace fastpy::ir

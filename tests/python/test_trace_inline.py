@@ -129,3 +129,38 @@ def test_inline_depth_bound_and_unsupported_callees_abort(tmp_path):
             return [f(50), f(50)]
     """, ["f"], FASTPY_MAX_INLINE="1")
     check(res, aborted={"f": "call_python"})
+
+
+def test_method_calls_inlined_and_their_guards(tmp_path):
+    """Methods found by LOAD_METHOD are inlined with self first; an instance attribute shadowing the method,
+    and the method replaced on the class, after the trace is hot: results follow CPython."""
+    res = run_prog(tmp_path, """
+        class V:
+            def __init__(self, x, y):
+                self.x = x
+                self.y = y
+            def dot(self, o):
+                return self.x * o.x + self.y * o.y
+            def scale(self, k):
+                self.x = self.x * k
+                self.y = self.y * k
+
+        def f(vs, n):
+            s = 0.0
+            a = vs[0]
+            for i in range(n):
+                b = vs[i % len(vs)]
+                s += a.dot(b)
+                b.scale(1.0)
+            return s
+
+        def main():
+            vs = [V(i * 0.5, 1.0 - i) for i in range(5)]
+            out = [f(vs, 100), f(vs, 200)]
+            vs[0].dot = lambda o: 0.25       # shadows the method on the instance `a`
+            out.append(f(vs, 100))
+            V.dot = lambda self, o: 1.0      # the class changes
+            out.append(f(vs, 100))
+            return out
+    """, ["f"], leak=False)
+    check(res, traced=["f"], exited=["f"], min_kinds=1, leak=False)
