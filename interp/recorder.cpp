@@ -133,7 +133,8 @@ void snap(Recorder* r) {
   if (r->snapped) return;
   std::vector<ir::SnapEntry> entries;
   for (int k = 0; k < r->top; k++) {
-    if (r->written[static_cast<size_t>(k)]) entries.push_back({k, r->slot[static_cast<size_t>(k)]});
+    size_t u = static_cast<size_t>(k);
+    if (r->written[u]) entries.push_back({k, r->slot[u], static_cast<ir::SnapBox>(r->kind[u])});
   }
   if (r->callers.empty()) {
     r->b.snapshot(r->pc, r->top, std::move(entries));
@@ -200,6 +201,7 @@ IRRef read_slot(Recorder* r, int k) {
   else if (PyBool_Check(o)) v = guard(r, ir::IR_sload_bool, kNoRef, kNoRef, k);
   else if (small_int(o, &iv)) v = guard(r, ir::IR_sload_i64, kNoRef, kNoRef, k);
   else if (PyLong_CheckExact(o)) fail(Abort::big_int);
+  else if ((v = numpy_sload(r, k, o)) != kNoRef) r->kind[static_cast<size_t>(k)] = ir::SNAP_np;
   else v = emit(r, ir::IR_sload_obj, kNoRef, kNoRef, k);
   return v;
 }
@@ -210,6 +212,15 @@ void push(Recorder* r, IRRef v) {
   size_t k = static_cast<size_t>(r->top++);
   r->slot[k] = v;
   r->written[k] = true;
+  r->kind[k] = ir::SNAP_py;
+}
+uint8_t kind_at(Recorder* r, int n) { return r->kind[static_cast<size_t>(r->top - n)]; }
+void push_k(Recorder* r, IRRef v, uint8_t kind) {
+  push(r, v);
+  r->kind[static_cast<size_t>(r->top - 1)] = kind;
+}
+void no_np(Recorder* r, int n) {
+  if (kind_at(r, n) == ir::SNAP_np) fail(Abort::unsupported_type);
 }
 void pop(Recorder* r, int n) {
   for (int i = 0; i < n; i++) {
@@ -218,11 +229,13 @@ void pop(Recorder* r, int n) {
     // frame's reference when a snapshot's top is below it).
     r->slot[k] = kNoRef;
     r->written[k] = false;
+    r->kind[k] = ir::SNAP_py;
   }
 }
 void set_slot(Recorder* r, int k, IRRef v) {
   r->slot[static_cast<size_t>(k)] = v;
   r->written[static_cast<size_t>(k)] = true;
+  r->kind[static_cast<size_t>(k)] = ir::SNAP_py;
 }
 
 // The IR constant for a Python object: unboxed for exact floats, small ints and bools; kobj otherwise.
@@ -266,6 +279,10 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
   PyObject* lo = live(sp, 2);
   PyObject* ro = live(sp, 1);
   IRRef a = peek(r, 2), c = peek(r, 1);
+  // A numpy scalar on either side makes the result one (numpy.float64 + float is a numpy.float64); numpy's
+  // scalar arithmetic is IEEE for floats and, for int64, wraps where Python's would grow: the
+  // overflow-checked ops exit there, so the interpreter does what numpy does.
+  uint8_t kind = kind_at(r, 1) | kind_at(r, 2);
   ir::IRType ta = type_of(r, a), tc = type_of(r, c);
   if (!is_num(ta) || !is_num(tc)) fail(Abort::unsupported_type);
   if (nb >= NB_INPLACE_ADD) nb -= NB_INPLACE_ADD - NB_ADD;   // x += y on ints and floats is x + y
@@ -323,7 +340,7 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
     }
   }
   pop(r, 2);
-  push(r, res);
+  push_k(r, res, kind);
 }
 
 // COMPARE_OP oparg on two numbers: a bool.
@@ -443,6 +460,7 @@ IRRef typed_load(Recorder* r, IRRef addr, int64_t off, PyObject* live_item) {
 }
 
 void rec_binary_subscr(Recorder* r, PyObject** sp) {
+  if (rec_numpy_subscr(r, 1, sp)) return;
   PyObject* seq = live(sp, 2);
   PyObject* key = live(sp, 1);
   int64_t i;
@@ -470,6 +488,8 @@ IRRef owned_object(Recorder* r, IRRef v) {
 }
 
 void rec_store_subscr(Recorder* r, PyObject** sp) {   // [value, seq, index]
+  if (rec_numpy_store(r, 1, sp)) return;
+  no_np(r, 3);
   PyObject* seq = live(sp, 2);
   PyObject* key = live(sp, 1);
   int64_t i;
@@ -521,7 +541,11 @@ void rec_call_python(Recorder* r, PyObject* fn, IRRef fnv, int oparg, bool is_me
 void enter_callee(Recorder* r, _PyInterpreterFrame* f) {
   int nargs = r->pending_nargs;
   std::vector<IRRef> args(static_cast<size_t>(nargs));
-  for (int i = 0; i < nargs; i++) args[static_cast<size_t>(i)] = peek(r, nargs - i);
+  std::vector<uint8_t> kinds(static_cast<size_t>(nargs));
+  for (int i = 0; i < nargs; i++) {
+    args[static_cast<size_t>(i)] = peek(r, nargs - i);
+    kinds[static_cast<size_t>(i)] = kind_at(r, nargs - i);
+  }
   r->callers.push_back(RFrame{r->f, r->co, r->first, r->base, r->pc, r->top, nargs, r->pending_npop});
   int base = r->base + r->co->co_nlocalsplus + r->co->co_stacksize;
   PyCodeObject* co = f->f_code;
@@ -529,10 +553,12 @@ void enter_callee(Recorder* r, _PyInterpreterFrame* f) {
   if (r->slot.size() < need) {
     r->slot.resize(need, kNoRef);
     r->written.resize(need, false);
+    r->kind.resize(need, ir::SNAP_py);
   }
   for (int i = 0; i < nargs; i++) {
     // Not `written`: the CALL re-executed at an exit passes the same objects into the new frame.
     r->slot[static_cast<size_t>(base + i)] = args[static_cast<size_t>(i)];
+    r->kind[static_cast<size_t>(base + i)] = kinds[static_cast<size_t>(i)];
   }
   r->f = f;
   r->co = co;
@@ -547,9 +573,11 @@ void enter_callee(Recorder* r, _PyInterpreterFrame* f) {
 void rec_return(Recorder* r) {
   if (r->callers.empty()) fail(Abort::loop_exit);
   IRRef v = peek(r, 1);
+  uint8_t kind = kind_at(r, 1);
   for (int k = r->base; k < r->base + r->co->co_nlocalsplus + r->co->co_stacksize; k++) {
     r->slot[static_cast<size_t>(k)] = kNoRef;
     r->written[static_cast<size_t>(k)] = false;
+    r->kind[static_cast<size_t>(k)] = ir::SNAP_py;
   }
   RFrame c = r->callers.back();
   r->callers.pop_back();
@@ -559,7 +587,7 @@ void rec_return(Recorder* r) {
   r->base = c.base;
   r->top = c.top;
   pop(r, c.npop);
-  push(r, v);
+  push_k(r, v, kind);
 }
 
 // CALL oparg: [NULL or method, callable or self, args...]. Only callables known at start-up, identified by
@@ -573,6 +601,8 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
   auto arg = [&](int i) { return peek(r, total - i); };       // i-th argument (self first for methods)
   auto live_arg = [&](int i) { return live(sp, total - i); };
   IRRef res = kNoRef;
+  uint8_t res_kind = ir::SNAP_py;
+  auto arg_kind = [&](int i) { return kind_at(r, total - i); };
   if (PyFunction_Check(fn)) {
     rec_call_python(r, fn, fnv, oparg, is_meth);
     return;   // the callee's instructions follow; its RETURN_VALUE completes the call
@@ -580,6 +610,7 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
   if (fn == g_list_append && is_meth && total == 2) {
     if (!PyList_CheckExact(live_arg(0))) fail(Abort::unsupported_type);
     IRRef lst = arg(0);
+    no_np(r, 1);
     guard(r, ir::IR_guard_type, lst, kNoRef, reinterpret_cast<int64_t>(&PyList_Type));
     append_value(r, lst, arg(1));
     res = r->b.kobj(Py_None);
@@ -587,6 +618,7 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
     fail(Abort::call_unknown);
   } else if (fn == g_abs && total == 1) {
     IRRef x = arg(0);
+    res_kind = arg_kind(0);   // abs of a numpy scalar is one
     if (type_of(r, x) == ir::IRT_i64) {
       int64_t iv;
       small_int(live_arg(0), &iv);
@@ -600,9 +632,12 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
   } else if ((fn == g_min || fn == g_max) && total == 2) {
     IRRef x = arg(0), y = arg(1);
     ir::IRType tx = type_of(r, x), ty = type_of(r, y);
-    if (tx != ty || !is_num(tx)) fail(Abort::unsupported_type);
+    if (tx != ty || !is_num(tx) || arg_kind(0) != arg_kind(1)) fail(Abort::unsupported_type);
+    res_kind = arg_kind(0);   // min/max return one of their arguments
     bool is_min = fn == g_min;
     res = emit(r, tx == ir::IRT_i64 ? (is_min ? ir::IR_imin : ir::IR_imax) : (is_min ? ir::IR_fmin : ir::IR_fmax), x, y);
+  } else if (fn == g_len && total == 1 && rec_numpy_len(r, arg(0), live_arg(0), &res)) {
+    // a numpy array's first dimension
   } else if (fn == g_len && total == 1) {
     PyObject* s = live_arg(0);
     if (!PyList_CheckExact(s) && !PyTuple_CheckExact(s)) fail(Abort::unsupported_type);
@@ -644,7 +679,7 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
     res = guard(r, ir::IR_callf1, to_f64(r, x), kNoRef, reinterpret_cast<int64_t>(m->fn));
   }
   pop(r, oparg + 2);
-  push(r, res);
+  push_k(r, res, res_kind);
 }
 
 // A value appended to a list (list.append, LIST_APPEND): the list takes its own reference; a number is
@@ -745,13 +780,17 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
       return;
     case RESUME:   // an inlined callee's first instruction
       return;
-    case LOAD_FAST:
-      push(r, read_slot(r, r->base + oparg));
+    case LOAD_FAST: {
+      IRRef v = read_slot(r, r->base + oparg);
+      push_k(r, v, r->kind[static_cast<size_t>(r->base + oparg)]);
       return;
+    }
     case STORE_FAST: {
       IRRef v = peek(r, 1);
+      uint8_t kind = kind_at(r, 1);
       pop(r);
       set_slot(r, r->base + oparg, v);
+      r->kind[static_cast<size_t>(r->base + oparg)] = kind;
       return;
     }
     case RETURN_VALUE:
@@ -768,12 +807,15 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
       push(r, r->b.kobj(nullptr));
       return;
     case COPY:
-      push(r, peek(r, oparg));
+      push_k(r, peek(r, oparg), kind_at(r, oparg));
       return;
     case SWAP: {
       IRRef a = peek(r, 1), c = peek(r, oparg);
+      uint8_t ka = kind_at(r, 1), kc = kind_at(r, oparg);
       set_slot(r, r->top - 1, c);
       set_slot(r, r->top - oparg, a);
+      r->kind[static_cast<size_t>(r->top - 1)] = kc;
+      r->kind[static_cast<size_t>(r->top - oparg)] = ka;
       return;
     }
     case BINARY_OP:
@@ -781,6 +823,7 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
       return;
     case UNARY_NEGATIVE: {
       IRRef a = peek(r, 1);
+      uint8_t kind = kind_at(r, 1);
       IRRef res;
       if (type_of(r, a) == ir::IRT_f64) {
         res = emit(r, ir::IR_fneg, a);
@@ -793,7 +836,7 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
         fail(Abort::unsupported_type);
       }
       pop(r);
-      push(r, res);
+      push_k(r, res, kind);
       return;
     }
     case UNARY_NOT: {
@@ -803,6 +846,8 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
       return;
     }
     case COMPARE_OP: {
+      // A numpy scalar compares to a numpy.bool_: only a conditional jump may consume it (it is not kept).
+      bool np_result = (kind_at(r, 1) | kind_at(r, 2)) == ir::SNAP_np;
       IRRef c = compare(r, oparg);
       pop(r, 2);
       push(r, c);
@@ -823,6 +868,8 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
         branch(r, c, v);
         pop(r);
         r->skip_at = r->pc;
+      } else if (np_result) {
+        fail(Abort::unsupported_type);
       }
       return;
     }
@@ -917,8 +964,20 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case UNPACK_SEQUENCE:
       rec_unpack(r, oparg, sp);
       return;
+    case BUILD_TUPLE: {
+      // `a[i, j]` builds an index tuple only for the subscript right after it: recorded together (the
+      // tuple is never made in the trace; an exit resumes at BUILD_TUPLE, which makes it).
+      _Py_CODEUNIT* next = r->here + 1 + fastpy_opcode_caches[BUILD_TUPLE];
+      int nop = fastpy_opcode_deopt[_Py_OPCODE(*next)];
+      bool done = (nop == BINARY_SUBSCR && rec_numpy_subscr(r, oparg, sp)) ||
+                  (nop == STORE_SUBSCR && rec_numpy_store(r, oparg, sp));
+      if (!done) fail(Abort::unsupported_op);
+      r->skip_at = static_cast<int>(next - r->first);
+      return;
+    }
     case LIST_APPEND: {   // a list comprehension: [..., list, ..., v] with the list oparg deep after the pop
       if (!PyList_CheckExact(live(sp, oparg + 1))) fail(Abort::unsupported_type);
+      no_np(r, 1);
       IRRef v = peek(r, 1);
       IRRef lst = peek(r, oparg + 1);
       append_value(r, lst, v);
@@ -1015,7 +1074,7 @@ bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
       }
       return true;
     default:
-      return attr_runtime(i, a, b, out);
+      return attr_runtime(i, a, b, out) || numpy_runtime(i, a, b, out);
   }
 }
 
@@ -1151,6 +1210,7 @@ void hot_loop(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   size_t n = static_cast<size_t>(r->nlocals + r->co->co_stacksize);
   r->slot.assign(n, kNoRef);
   r->written.assign(n, false);
+  r->kind.assign(n, ir::SNAP_py);
   r->max_len = static_cast<int>(g_params.get(ParamId::max_trace));
   loop->state = LoopState::kRecording;
   g_recorder = r;
@@ -1309,6 +1369,7 @@ bool recorder_init() {
   PyErr_Clear();
   probe_range_iter();
   probe_seq_iters();
+  numpy_init();
   set_hot_loop_handler(&hot_loop);
   done = true;
   return true;

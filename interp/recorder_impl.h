@@ -48,6 +48,7 @@ struct Recorder {
   ir::IRBuilder b{&t};
   std::vector<IRRef> slot;          // per frame slot: its IR value, kNoRef = not read (the frame's own)
   std::vector<bool> written;        // per frame slot: differs from the frame (goes into snapshots)
+  std::vector<uint8_t> kind;        // per frame slot: ir::SnapBox of its value (SNAP_np: a numpy scalar)
   std::vector<PyObject*> kept;      // strong references behind kobj constants
   int pc = 0;                       // the current instruction's first code unit (its EXTENDED_ARGs)
   _Py_CODEUNIT* here = nullptr;     // the current instruction itself
@@ -89,6 +90,11 @@ IRRef peek(Recorder* r, int n);
 void push(Recorder* r, IRRef v);
 void pop(Recorder* r, int n = 1);
 void set_slot(Recorder* r, int k, IRRef v);
+// The Python type family (ir::SnapBox) of the stack value at depth n; push with one.
+uint8_t kind_at(Recorder* r, int n);
+void push_k(Recorder* r, IRRef v, uint8_t kind);
+// Aborts when the stack value at depth n is a numpy scalar (a container would have to hold that object).
+void no_np(Recorder* r, int n);
 bool is_num(ir::IRType ty);
 // An int as Python's float arithmetic converts it (i2f); f64 unchanged.
 IRRef to_f64(Recorder* r, IRRef v);
@@ -108,6 +114,18 @@ bool rec_load_attr_instance(Recorder* r, PyObject* name, PyObject** sp);
 bool rec_store_attr_instance(Recorder* r, PyObject* name, PyObject** sp);
 // LOAD_METHOD of a Python function defined in the instance's class (the CALL then inlines it).
 bool rec_load_method_instance(Recorder* r, PyObject* name, PyObject** sp);
+// interp/record_numpy.cpp: numpy arrays (exact ndarray, 1-D or 2-D, C-contiguous, float64 or int64) element
+// loads `a[i]`, `a[i, j]` (BINARY_SUBSCR, nidx indices on the stack above the array) and stores (STORE_SUBSCR,
+// the value below the array), len(a); numpy scalars read from frame slots. False when not numpy's.
+bool rec_numpy_subscr(Recorder* r, int nidx, PyObject** sp);
+bool rec_numpy_store(Recorder* r, int nidx, PyObject** sp);
+bool rec_numpy_len(Recorder* r, IRRef arr, PyObject* live_arr, IRRef* out);
+// The sload for a numpy scalar in slot k (live object o): its value, or kNoRef when o is not one.
+IRRef numpy_sload(Recorder* r, int k, PyObject* o);
+bool numpy_runtime(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);
+// Once, at start-up: registers the restore routine's boxing of numpy scalars.
+void numpy_init();
+
 // The IR tier's runtime hook for the ops record_attr.cpp emits (ir_exec.h's RuntimeHook contract); false
 // for any other op.
 bool attr_runtime(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);

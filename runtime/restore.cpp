@@ -28,6 +28,20 @@ void resume_drop_all() {
 }  // namespace
 
 bool g_resume_pending = false;
+PyObject* (*g_box_numpy)(ir::IRType ty, uint64_t v) = nullptr;
+
+namespace {
+// An entry's value as the Python object the snapshot describes.
+PyObject* box_entry(const ir::Trace& t, const ir::SnapEntry& en, uint64_t v) {
+  ir::IRType ty = t.ins[static_cast<size_t>(en.ref)].type;
+  if (en.box != ir::SNAP_np) return box_value(ty, v);
+  if (!g_box_numpy) {
+    PyErr_SetString(PyExc_SystemError, "fastpy: a snapshot holds a numpy scalar but numpy is not known");
+    return nullptr;
+  }
+  return g_box_numpy(ty, v);
+}
+}  // namespace
 
 void resume_apply(_PyInterpreterFrame* f) {
   if (g_resume.empty()) {
@@ -85,7 +99,7 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
   bool failed = false;
   for (size_t e = 0; e < n; e++) {
     const ir::SnapEntry& en = s.entries[e];
-    boxed[e] = failed ? nullptr : box_value(t.ins[static_cast<size_t>(en.ref)].type, values[e]);
+    boxed[e] = failed ? nullptr : box_entry(t, en, values[e]);
     if (!boxed[e] && t.ins[static_cast<size_t>(en.ref)].type != ir::IRT_obj) failed = true;
   }
   if (!g_resume.empty()) resume_drop_all();   // stale: a CALL that never created its frame

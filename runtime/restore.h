@@ -30,6 +30,10 @@ extern bool g_resume_pending;
 // its code's fresh frame (drops them all if it is not: the CALL went somewhere else).
 void resume_apply(_PyInterpreterFrame* f);
 
+// Boxes a numpy scalar (SnapBox SNAP_np) of IR type ty; registered by the recorder once numpy's types are
+// known (nullptr: no numpy scalar was ever traced). New reference, or nullptr with an error set.
+extern PyObject* (*g_box_numpy)(ir::IRType ty, uint64_t v);
+
 // The Python object for an IR value of type ty (new reference; nullptr with an error set on failure; ptr
 // values are never in snapshots).
 PyObject* box_value(ir::IRType ty, uint64_t v);

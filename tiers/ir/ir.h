@@ -110,9 +110,15 @@ inline int64_t f64_bits(double d) { int64_t r; std::memcpy(&r, &d, 8); return r;
 inline double bits_f64(int64_t b) { double r; std::memcpy(&r, &b, 8); return r; }
 
 // One frame slot restored from an IR value on exit.
+// How a restore boxes an entry's value (the IR type says what the bits are; this says which Python type).
+enum SnapBox : uint8_t {
+  SNAP_py = 0,   // i64 -> int, f64 -> float, bool -> bool, obj as is
+  SNAP_np = 1,   // i64 -> numpy.int64, f64 -> numpy.float64 (a numpy scalar, as CPython's code would hold)
+};
 struct SnapEntry {
   int32_t slot;          // frame slot (locals, then the value stack)
   IRRef ref;             // the value; constants are kint/kflt/... instructions
+  SnapBox box = SNAP_py; // text: `slot=%ref:np` for SNAP_np
 };
 // The frame of an inlined call in a snapshot (a Python function the trace followed into): its locals and
 // stack are slots base .. base+top-1 of the snapshot's slot numbering; it resumes at pc (code units of

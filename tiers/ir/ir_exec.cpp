@@ -123,7 +123,7 @@ bool eval_check(IROp op, uint64_t x, uint64_t y, bool* ok) {
 bool is_runtime(IROp op) {
   switch (op) {
     case IR_box_f64: case IR_box_i64: case IR_unbox_f64: case IR_unbox_i64:
-    case IR_sload_i64: case IR_sload_f64: case IR_sload_bool:
+    case IR_sload_i64: case IR_sload_f64: case IR_sload_bool: case IR_sload_npf64: case IR_sload_npi64:
     case IR_incref: case IR_decref: case IR_list_append:
     case IR_guard_tpversion: case IR_guard_method: case IR_getattr: case IR_setattr:
       return true;
@@ -133,7 +133,8 @@ bool is_runtime(IROp op) {
 
 // True for the ops that read a frame slot.
 bool is_sload(IROp op) {
-  return op == IR_sload_obj || op == IR_sload_i64 || op == IR_sload_f64 || op == IR_sload_bool;
+  return op == IR_sload_obj || op == IR_sload_i64 || op == IR_sload_f64 || op == IR_sload_bool ||
+         op == IR_sload_npf64 || op == IR_sload_npi64;
 }
 
 // One execution of one trace.
@@ -270,6 +271,12 @@ Step Exec::memory(IRRef r) {
       std::memcpy(&v, p, 8);  // all four are 8 bytes: PyObject*, int64_t, double, void*
       set(r, v);
       return Step::next;
+    case IR_load_i32: {
+      int32_t w;
+      std::memcpy(&w, p, 4);
+      set(r, uint64_t(int64_t(w)));
+      return Step::next;
+    }
     case IR_store_i64: case IR_store_f64: case IR_store_ptr:
       std::memcpy(p, &v, 8);
       return Step::next;

@@ -66,6 +66,7 @@ void print_snap(std::string* out, const Trace& t, size_t s) {
   for (size_t e = 0; e < sn.entries.size(); e++) {
     appendf(out, e ? " %d=" : "%d=", int(sn.entries[e].slot));
     print_ref(out, sn.entries[e].ref);
+    if (sn.entries[e].box == SNAP_np) out->append(":np");
   }
   out->append("]");
   if (!sn.inlined.empty()) {
@@ -190,6 +191,7 @@ std::string parse_snap(Cursor& c, Trace* t) {
     SnapEntry e;
     if (!to_i32(c.word(), &e.slot)) return "expected <slot>=%<ref> or ']'";
     if (!c.lit("=") || !parse_ref(c, &e.ref)) return "expected %<ref> after '='";
+    if (c.lit(":np")) e.box = SNAP_np;
     entries.push_back(e);
   }
   std::vector<SnapFrame> inlined;

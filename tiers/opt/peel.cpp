@@ -30,7 +30,13 @@ namespace {
 
 // True for the frame-slot loads.
 bool is_sload(ir::IROp op) {
-  return op == ir::IR_sload_obj || op == ir::IR_sload_i64 || op == ir::IR_sload_f64 || op == ir::IR_sload_bool;
+  return op == ir::IR_sload_obj || op == ir::IR_sload_i64 || op == ir::IR_sload_f64 || op == ir::IR_sload_bool ||
+         op == ir::IR_sload_npf64 || op == ir::IR_sload_npi64;
+}
+
+// How the slot a load of this op reads is boxed: the end snapshot must leave it the same Python type.
+ir::SnapBox sload_box(ir::IROp op) {
+  return op == ir::IR_sload_npf64 || op == ir::IR_sload_npi64 ? ir::SNAP_np : ir::SNAP_py;
 }
 
 // True when t is one recorded iteration peel can handle: no `loop`, a last snapshot at the end that no guard
@@ -40,14 +46,15 @@ bool peelable(const ir::Trace& t) {
   const ir::Snapshot& e = t.snaps.back();
   int32_t last = int32_t(t.snaps.size()) - 1;
   if (e.at != t.size()) return false;
-  std::map<int32_t, IRRef> changed;
-  for (const ir::SnapEntry& en : e.entries) changed[en.slot] = en.ref;
+  std::map<int32_t, ir::SnapEntry> changed;
+  for (const ir::SnapEntry& en : e.entries) changed[en.slot] = en;
   for (const ir::IRIns& i : t.ins) {
     if (i.op == ir::IR_loop || i.op == ir::IR_phi) return false;
     if (ir::ir_info(i.op).is_guard && i.snap == last) return false;
     if (!is_sload(i.op)) continue;
     auto it = changed.find(int32_t(i.imm));
-    if (it != changed.end() && t.ins[size_t(it->second)].type != i.type) return false;  // type-unstable
+    if (it != changed.end() && (t.ins[size_t(it->second.ref)].type != i.type || it->second.box != sload_box(i.op)))
+      return false;  // type-unstable (an int left as a float, a float as a numpy.float64, ...)
   }
   return true;
 }
@@ -79,12 +86,12 @@ struct Peeler {
   // Appends the body copy of recorded snapshot s; returns its index.
   int copy_snapshot(int32_t s) {
     const ir::Snapshot& sn = rec.snaps[size_t(s)];
-    std::map<int32_t, IRRef> entries;
+    std::map<int32_t, ir::SnapEntry> entries;
     for (const ir::SnapEntry& e : end.entries)
-      if (e.slot < sn.top) entries[e.slot] = e.ref;  // the previous iteration's value, unless sn says otherwise
-    for (const ir::SnapEntry& e : sn.entries) entries[e.slot] = sub(e.ref);
+      if (e.slot < sn.top) entries[e.slot] = e;  // the previous iteration's value, unless sn says otherwise
+    for (const ir::SnapEntry& e : sn.entries) entries[e.slot] = ir::SnapEntry{e.slot, sub(e.ref), e.box};
     std::vector<ir::SnapEntry> v;
-    for (const auto& [slot, ref] : entries) v.push_back(ir::SnapEntry{slot, ref});
+    for (const auto& [slot, en] : entries) v.push_back(en);
     int n = out.add_snapshot(sn.pc, sn.top, std::move(v));
     out.snaps.back().inlined = sn.inlined;   // the root frame's slots come first: E only touches those
     return n;

@@ -1,0 +1,105 @@
+"""numpy arrays in traces (interp/record_numpy.cpp): float64/int64 arrays, 1-D and 2-D (`m[i, j]`),
+C-contiguous, element loads and stores guarded on type, dtype, ndim and flags; values read from arrays are
+numpy scalars in CPython and stay numpy scalars at exits. Same harness as test_trace_guards.py: plain CPython
+vs fastpy (FASTPY_TIERS=interp,ir) in one subprocess; identical results, tracebacks, warnings, refcounts."""
+import pytest
+
+from test_trace_guards import check, run_prog
+
+np = pytest.importorskip("numpy")
+
+HEADER = """
+        import numpy as np
+        import traceback
+        import warnings
+"""
+
+
+def test_float64_loads_stores_and_numpy_scalar_results(tmp_path):
+    res = run_prog(tmp_path, HEADER + """
+        def f(a, b):
+            s = 0.0
+            x = 0.0
+            for i in range(len(a)):
+                x = a[i]
+                s += x * 2.0
+                b[i] = x + 1.0
+            return s, type(s).__name__, x, type(x).__name__, float(b.sum())
+
+        def main():
+            a = np.arange(100, dtype=np.float64) * 0.5
+            b = np.zeros(100)
+            return [f(a, b), f(a[:50].copy(), b)]
+    """, ["f"])
+    check(res, traced=["f"])
+
+
+def test_2d_int64_tuple_index_and_int64_overflow_warning(tmp_path):
+    """m[i, j] on an int64 matrix; then an element overflows: numpy wraps with a RuntimeWarning, which the
+    interpreter produces after the trace's overflow check exits."""
+    res = run_prog(tmp_path, HEADER + """
+        def g(m, k):
+            for i in range(m.shape[0]):
+                for j in range(m.shape[1]):
+                    m[i, j] = m[i, j] * k + 1
+            return int(m.sum())
+
+        def main():
+            m = np.arange(40, dtype=np.int64).reshape(10, 4)
+            out = [g(m, 3), g(m, 2)]
+            big = np.full((3, 4), 2**62, dtype=np.int64)
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                out.append(g(big, 4))
+            out.append(sorted({str(x.message) for x in w}))
+            return out
+    """, ["g"], leak=False)
+    check(res, traced=["g"], leak=False)
+
+
+def test_guards_dtype_layout_readonly_and_bounds(tmp_path):
+    """After the trace is hot: an array of another dtype, a non-contiguous view, a read-only array and an
+    index out of range -- each exits (or aborts) and CPython's result or exception follows."""
+    res = run_prog(tmp_path, HEADER + """
+        def f(a, n):
+            s = 0.0
+            for i in range(n):
+                s = s + a[i]
+                a[i] = a[i] * 0.5
+            return s
+
+        def main():
+            out = []
+            a = np.arange(64, dtype=np.float64)
+            out.append(f(a, 64))
+            out.append(f(a, 64))
+            out.append(f(np.arange(64, dtype=np.float32), 64))   # float32: other dtype
+            out.append(f(np.arange(128.0)[::2], 64))              # a strided view: not C-contiguous
+            ro = np.arange(64.0)
+            ro.flags.writeable = False
+            for arr, n in ((ro, 64), (np.arange(10.0), 64)):      # read-only; too short
+                try:
+                    out.append(f(arr, n))
+                except (ValueError, IndexError):
+                    out.append(traceback.format_exc())
+            return out
+    """, ["f"])
+    check(res, traced=["f"], exited=["f"], min_kinds=1)
+
+
+def test_float_into_int_array_truncates_and_nan_raises(tmp_path):
+    res = run_prog(tmp_path, HEADER + """
+        def f(a, v):
+            for i in range(len(a)):
+                a[i] = v * i
+            return a.tolist()
+
+        def main():
+            out = [f(np.zeros(30, dtype=np.int64), 1.7), f(np.zeros(30, dtype=np.int64), -0.3)]
+            try:
+                f(np.zeros(30, dtype=np.int64), float("nan"))
+            except ValueError:
+                out.append(traceback.format_exc())
+            return out
+    """, ["f"])
+    check(res, traced=["f"])
