@@ -310,6 +310,17 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
         res = emit(r, ir::IR_fdiv, fx, fy);
         break;
       }
+      case NB_POWER: {   // CPython's own int power decides: the trace keeps results within 64 bits
+        PyObject* p = PyNumber_Power(lo, ro, Py_None);
+        int64_t pv;
+        bool fits = p && !PyBool_Check(p) && small_int(p, &pv);
+        Py_XDECREF(p);
+        if (!p) PyErr_Clear();
+        if (!fits) fail(p ? Abort::big_int : Abort::would_raise);   // a float (negative exponent) or huge
+        if (kind == ir::SNAP_np) fail(Abort::unsupported_type);     // numpy's power wraps
+        res = guard(r, ir::IR_ipow, a, c);
+        break;
+      }
       case NB_AND: res = emit(r, ir::IR_and, a, c); break;
       case NB_OR: res = emit(r, ir::IR_or, a, c); break;
       case NB_XOR: res = emit(r, ir::IR_xor, a, c); break;
@@ -336,7 +347,17 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
         res = emit(r, nb == NB_TRUE_DIVIDE ? ir::IR_fdiv : nb == NB_FLOOR_DIVIDE ? ir::IR_ffloordiv : ir::IR_fmod,
                    fa, fc);
         break;
-      default: fail(Abort::unsupported_op);   // float ** and bitwise ops
+      case NB_POWER: {   // CPython's float power itself (its special cases, errors, complex results)
+        if (kind == ir::SNAP_np) fail(Abort::unsupported_type);   // numpy's power warns where CPython raises
+        PyObject* p = PyNumber_Power(lo, ro, Py_None);
+        bool is_float = p && PyFloat_CheckExact(p);
+        Py_XDECREF(p);
+        if (!p) PyErr_Clear();
+        if (!is_float) fail(p ? Abort::unsupported_type : Abort::would_raise);
+        res = guard(r, ir::IR_fpow, fa, fc);
+        break;
+      }
+      default: fail(Abort::unsupported_op);   // bitwise ops of floats
     }
   }
   pop(r, 2);
@@ -1053,6 +1074,27 @@ bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
       if (o != Py_True && o != Py_False) return false;
       *out = o == Py_True;
       return true;
+    case ir::IR_fpow:
+    case ir::IR_ipow: {   // CPython's own power on the boxed operands: identical results and errors
+      bool f = i.op == ir::IR_fpow;
+      PyObject* x = box_value(f ? ir::IRT_f64 : ir::IRT_i64, a);
+      PyObject* y = box_value(f ? ir::IRT_f64 : ir::IRT_i64, b);
+      PyObject* p = x && y ? PyNumber_Power(x, y, Py_None) : nullptr;
+      Py_XDECREF(x);
+      Py_XDECREF(y);
+      bool ok = false;
+      int64_t v;
+      if (p && f && PyFloat_CheckExact(p)) {
+        *out = static_cast<uint64_t>(ir::f64_bits(PyFloat_AS_DOUBLE(p)));
+        ok = true;
+      } else if (p && !f && !PyBool_Check(p) && small_int(p, &v)) {
+        *out = static_cast<uint64_t>(v);
+        ok = true;
+      }
+      Py_XDECREF(p);
+      if (!p) PyErr_Clear();   // the guard exits; the interpreter raises it again
+      return ok;
+    }
     case ir::IR_box_f64:
     case ir::IR_box_i64: {
       PyObject* x = box_value(i.op == ir::IR_box_f64 ? ir::IRT_f64 : ir::IRT_i64, a);

@@ -725,3 +725,34 @@ def test_unstable_trace_is_dropped_and_recorded_again(tmp_path):
     assert res["stats"]["traces_recorded"] >= 2, res["stats"]
     (loop,) = loops_of(res, "f")
     assert loop["abort_reason"] == "unstable" and loop["state"] == "compiled", loop
+
+
+def test_power_exits_where_cpython_raises_or_changes_type(tmp_path):
+    """** in a trace is CPython's own power: after the loop is hot, 0.0 ** -1 raises ZeroDivisionError, a
+    negative base to a fractional power gives a complex, and an int power outgrows 64 bits -- each exits and
+    the interpreter produces exactly CPython's result or traceback."""
+    res = run_prog(tmp_path, """
+        import traceback
+
+        def f(xs, e):
+            s = 0.0
+            for x in xs:
+                s = s + x ** e
+            return s
+
+        def g(n, b):
+            k = 1
+            for i in range(n):
+                k = k + b ** i
+            return k
+
+        def main():
+            out = [f([1.0 + i for i in range(50)], 0.5), f([2.0] * 40 + [-8.0], 0.5)]
+            try:
+                f([1.0] * 40 + [0.0], -1.0)
+            except ZeroDivisionError:
+                out.append(traceback.format_exc())
+            out += [g(20, 3), g(60, 3)]
+            return out
+    """, ["f", "g"])
+    check(res, traced=["f", "g"], exited=["f", "g"], min_kinds=1)

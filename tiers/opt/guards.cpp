@@ -26,6 +26,7 @@ bool operand_only(ir::IROp op) {
     case ir::IR_guard_true: case ir::IR_guard_false: case ir::IR_guard_eqi: case ir::IR_guard_eqp:
     case ir::IR_add_ov: case ir::IR_sub_ov: case ir::IR_mul_ov: case ir::IR_neg_ov:
     case ir::IR_abs_ov: case ir::IR_floordiv_ov: case ir::IR_mod_ov: case ir::IR_f2i: case ir::IR_callf1:
+    case ir::IR_fpow: case ir::IR_ipow:
     case ir::IR_guard_type:
       return true;
     default:
