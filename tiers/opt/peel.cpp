@@ -59,6 +59,64 @@ bool peelable(const ir::Trace& t) {
   return true;
 }
 
+// What the recorded iteration writes, for deciding which loads of invariant addresses are invariant too.
+// Addresses come in two disjoint kinds: a field of an object (the load's base is an `obj`: offsets within
+// one object, and distinct objects never overlap) and an element of a separately allocated buffer (the base
+// is a `ptr`: list items, numpy data). Calls write only what their op says: list_append a list's size,
+// items and capacity fields and its buffer; setattr a dict's internals (anything, conservatively); the rest
+// (boxing, refcounts, math, power, getattr) nothing a trace loads. None of them runs Python code: they
+// allocate no GC-tracked objects and release only ints and floats.
+// Objects whose types a guard_type fixed are distinct objects when the types differ (type-based
+// disambiguation: a store to a range iterator's index never changes an array's data pointer).
+struct Writes {
+  struct Field {
+    IRRef base;
+    int64_t begin, end;   // byte range written
+  };
+  std::vector<Field> fields;                         // object fields written
+  std::map<IRRef, int64_t> type_of;                  // guard_type facts: object -> its type
+  bool buffers = false;                              // some buffer element is written
+  bool everything = false;                           // an op that may write any object's fields
+
+  // Collects the writes of t's instructions.
+  explicit Writes(const ir::Trace& t) {
+    for (const ir::IRIns& i : t.ins)
+      if (i.op == ir::IR_guard_type) type_of[i.a] = i.imm;
+    for (const ir::IRIns& i : t.ins) {
+      switch (i.op) {
+        case ir::IR_store_i64: case ir::IR_store_f64: case ir::IR_store_ptr:
+          if (t.ins[size_t(i.a)].type == ir::IRT_obj) fields.push_back({i.a, i.imm, i.imm + 8});
+          else buffers = true;
+          break;
+        case ir::IR_list_append:
+          fields.push_back({i.a, 16, 40});   // PyListObject: ob_size, ob_item, allocated
+          buffers = true;
+          break;
+        default:
+          if (ir::ir_info(i.op).effect == ir::IRE_store || ir::ir_info(i.op).effect == ir::IRE_call) {
+            bool harmless = i.op == ir::IR_incref || i.op == ir::IR_decref || i.op == ir::IR_box_f64 ||
+                            i.op == ir::IR_box_i64 || i.op == ir::IR_getattr;
+            if (!harmless) everything = buffers = true;
+          }
+      }
+    }
+  }
+  // True when the load i (base in t) may read memory one of these writes changes.
+  bool clobbers(const ir::Trace& t, const ir::IRIns& i) const {
+    if (everything) return true;
+    if (t.ins[size_t(i.a)].type != ir::IRT_obj) return buffers;
+    int64_t b = i.imm, e = i.imm + (i.op == ir::IR_load_i32 ? 4 : 8);
+    auto ta = type_of.find(i.a);
+    for (const Field& w : fields) {
+      if (w.end <= b || e <= w.begin) continue;   // other bytes
+      auto tw = type_of.find(w.base);
+      if (w.base != i.a && ta != type_of.end() && tw != type_of.end() && ta->second != tw->second) continue;
+      return true;
+    }
+    return false;
+  }
+};
+
 // True when the recorded iteration stores or calls: then loads and guards must not be hoisted.
 bool has_side_effects(const ir::Trace& t) {
   for (const ir::IRIns& i : t.ins) {
@@ -129,10 +187,17 @@ struct Peeler {
     }
     ir::IRBuilder b(&out);  // relinks the CSE chains over the pre-roll, so body copies can hit it
     loop = b.emit_loop(has_side_effects(rec));
+    Writes writes(rec);
     for (size_t r = 0; r < n; r++) {
       const ir::IRIns& i = rec.ins[r];
       if (is_sload(i.op)) continue;
       if ((i.a != kNoRef && sub(i.a) == kNoRef) || (i.b != kNoRef && sub(i.b) == kNoRef)) return false;
+      // A load from an invariant address that nothing in the loop writes reads the same value every
+      // iteration: the pre-roll's load is the body's (hoisted), even when the loop stores elsewhere.
+      if (ir::ir_info(i.op).effect == ir::IRE_load && sub(i.a) == i.a && !writes.clobbers(rec, i)) {
+        subst[r] = IRRef(r);
+        continue;
+      }
       subst[r] = ir::ir_info(i.op).is_guard ? emit_guard(b, i) : b.emit(i.op, sub(i.a), sub(i.b), i.imm);
     }
     return true;
