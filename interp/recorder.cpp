@@ -103,7 +103,7 @@ PyObject* g_math_fabs = nullptr;
 struct TraceData {
   ir::Trace recorded;               // as recorded (fastpy.explain, golden tests)
   ir::Trace opt;                    // as it runs
-  std::vector<uint64_t> exits;      // side exits per snapshot of opt
+  std::vector<uint64_t> exits;      // side exits per guard (instruction) of opt
   uint64_t runs = 0;                // entries
   std::vector<PyObject*> kept;      // strong references behind kobj constants
   int last_exit = -1;               // snapshot of the latest exit taken before a whole iteration ran
@@ -1174,7 +1174,7 @@ int ir_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   }
   bool drop = false;
   if (res.status == ir::ExecStatus::exited) {
-    td->exits[static_cast<size_t>(res.snap)]++;
+    td->exits[static_cast<size_t>(res.guard)]++;
     stat_inc(Stat::trace_exits);
     // An exit at a type or identity guard before a single iteration completed, at the same guard as the last
     // time: what the trace specialized on has changed (a type, a global). Record the loop again rather than
@@ -1220,7 +1220,7 @@ void finish(Recorder* r) {
     abort_recording(r, Abort::internal);
     return;
   }
-  td->exits.assign(td->opt.snaps.size(), 0);
+  td->exits.assign(td->opt.ins.size(), 0);
   td->kept.swap(r->kept);
   LoopSlot* loop = r->loop;
   loop->trace = td;

@@ -55,7 +55,7 @@ bool rec_expects_callee(PyCodeObject* co);
 struct TraceInfo {
   const ir::Trace* recorded;    // as recorded
   const ir::Trace* optimized;   // as it runs
-  const uint64_t* exits;        // per snapshot of `optimized`: side exits taken there
+  const uint64_t* exits;        // per instruction of `optimized`: side exits its guard took
   uint64_t runs;                // entries
 };
 // The trace attached to a loop, or false.

@@ -212,7 +212,7 @@ PyObject* py_code_loops(PyObject*, PyObject* code) {
     TraceInfo ti;
     bool traced = loop_trace_info(&l, &ti);
     PyObject* exits = PyDict_New();
-    for (size_t s = 0; exits && traced && s < ti.optimized->snaps.size(); s++) {
+    for (size_t s = 0; exits && traced && s < ti.optimized->ins.size(); s++) {
       if (!ti.exits[s]) continue;
       PyObject* k = PyLong_FromSize_t(s);
       PyObject* v = PyLong_FromUnsignedLongLong(ti.exits[s]);

@@ -162,7 +162,7 @@ def explain(func, verbose=False):
         if loop["aborts"]:
             lines.append(f"    recording aborted {loop['aborts']} time(s), last because: {loop['abort_reason']}")
         if loop["traced"]:
-            exits = ", ".join(f"snapshot {s}: {n}" for s, n in sorted(loop["exits"].items())) or "none"
+            exits = ", ".join(f"guard %{g}: {n}" for g, n in sorted(loop["exits"].items())) or "none"
             lines.append(f"    trace entered {loop['runs']} time(s); side exits: {exits}")
             if verbose:
                 recorded, optimized = _fastpy.loop_trace_ir(code, loop["jump"])

@@ -209,6 +209,60 @@ TEST(OptPeel, StoreKeepsLoadsInBodyPollAlwaysThere) {
             "%23 i64 = add_ov %14, %11 @1\n");
 }
 
+// The body of a peeled trace (everything after `loop`).
+std::string body_of(const std::string& text) { return text.substr(text.find("= loop\n")); }
+
+// An object-field store (a range iterator's index, say) keeps only the loads it may change in the loop:
+// the same field of an object that may be the same one. Another field of it, and the same field of an
+// object of another guarded type, are loaded once, before `loop`.
+TEST(OptPeel, FieldStoreHoistsLoadsItCannotChange) {
+  auto trace = [](const char* other_type) {
+    return std::string(
+               "snap 0 pc=8 top=4 []\n"
+               "%0 obj = sload_obj 2\n"
+               "%1 obj = sload_obj 3\n"
+               "%2 void = guard_type %0, 0x100 @0\n"
+               "%3 void = guard_type %1, ") + other_type + " @0\n"
+           "%4 i64 = load_i64 %0, 16\n"
+           "%5 i64 = load_i64 %0, 24\n"
+           "%6 i64 = load_i64 %1, 16\n"
+           "%7 i64 = add_ov %4, %5 @0\n"
+           "%8 i64 = add_ov %7, %6 @0\n"
+           "%9 void = store_i64 %0, %8, 16\n"
+           "snap 1 pc=8 top=4 []\n";
+  };
+  std::string other = body_of(peel_text(trace("0x200")));
+  EXPECT_NE(other.find("load_i64 %0, 16"), std::string::npos) << other;   // written: reloaded
+  EXPECT_EQ(other.find("load_i64 %0, 24"), std::string::npos) << other;   // another field: hoisted
+  EXPECT_EQ(other.find("load_i64 %1, 16"), std::string::npos) << other;   // another type: hoisted
+  std::string same = body_of(peel_text(trace("0x100")));
+  EXPECT_NE(same.find("load_i64 %1, 16"), std::string::npos) << same;     // may be the same object
+  EXPECT_EQ(same.find("load_i64 %0, 24"), std::string::npos) << same;
+}
+
+// A list append writes the list's size and items fields and its buffer: loads of those stay in the body,
+// a dict version load (another object's field at offset 24... of a dict type) is hoisted.
+TEST(OptPeel, ListAppendKeepsListLoadsAndBufferLoads) {
+  std::string in =
+      "snap 0 pc=8 top=4 []\n"
+      "%0 obj = sload_obj 2\n"
+      "%1 obj = sload_obj 3\n"
+      "%2 void = guard_type %0, 0x100 @0\n"
+      "%3 void = guard_type %1, 0x300 @0\n"
+      "%4 i64 = load_i64 %0, 16\n"
+      "%5 ptr = load_ptr %0, 24\n"
+      "%6 obj = load_obj %5, 0\n"
+      "%7 i64 = load_i64 %1, 24\n"
+      "%8 bool = list_append %0, %6\n"
+      "%9 void = guard_true %8 @0\n"
+      "snap 1 pc=8 top=4 []\n";
+  std::string body = body_of(peel_text(in));
+  EXPECT_NE(body.find("load_i64 %0, 16"), std::string::npos) << body;
+  EXPECT_NE(body.find("load_ptr %0, 24"), std::string::npos) << body;
+  EXPECT_NE(body.find("load_obj"), std::string::npos) << body;
+  EXPECT_EQ(body.find("load_i64 %1, 24"), std::string::npos) << body;
+}
+
 TEST(OptPeel, NoStoreHoistsLoadsAndTypeGuardsButNotPoll) {
   std::string in =  // slot 1 holds an object whose type is checked and whose field is read
       "snap 0 pc=8 top=3 []\n"
