@@ -12,6 +12,7 @@
 #include "python/cpython311/internals.h"
 #include "interp/recorder_impl.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "runtime/restore.h"
@@ -31,6 +32,8 @@ struct Numpy {
   PyTypeObject* i64 = nullptr;      // numpy.int64
   PyObject* descr_f64 = nullptr;    // the canonical dtype('float64') (native byte order)
   PyObject* descr_i64 = nullptr;
+  PyObject* descr_f32 = nullptr;    // float32 and int32 arrays: element stores only (a load would give a
+  PyObject* descr_i32 = nullptr;    // numpy.float32 / int32 scalar, whose arithmetic the trace does not model)
   // Byte offsets in PyArrayObject_fields.
   int data = 0, nd = 0, dims = 0, descr = 0, flags = 0;
 } g_np;
@@ -51,10 +54,15 @@ bool numpy_ready() {
   PyObject* zeros = attr("zeros");
   PyObject* df = (dtype && f64) ? PyObject_CallOneArg(dtype, f64) : nullptr;
   PyObject* di = (dtype && i64) ? PyObject_CallOneArg(dtype, i64) : nullptr;
+  PyObject* f32 = attr("float32");
+  PyObject* i32 = attr("int32");
+  PyObject* df32 = (dtype && f32) ? PyObject_CallOneArg(dtype, f32) : nullptr;
+  PyObject* di32 = (dtype && i32) ? PyObject_CallOneArg(dtype, i32) : nullptr;
   PyObject* arr = (zeros && df) ? PyObject_CallFunction(zeros, "(ii)O", 3, 4, df) : nullptr;
   PyObject* one = f64 ? PyObject_CallFunction(f64, "d", 1.5) : nullptr;
   PyObject* seven = i64 ? PyObject_CallFunction(i64, "L", 12345LL) : nullptr;
-  bool ok = nd && PyType_Check(nd) && PyType_Check(f64) && PyType_Check(i64) && df && di && arr && one && seven;
+  bool ok = nd && PyType_Check(nd) && PyType_Check(f64) && PyType_Check(i64) && df && di && df32 && di32 && arr &&
+            one && seven;
   if (ok) {
     // PyArrayObject_fields: PyObject_HEAD, char* data, int nd, npy_intp* dimensions, npy_intp* strides,
     // PyObject* base, PyArray_Descr* descr, int flags.
@@ -79,6 +87,8 @@ bool numpy_ready() {
       g_np.i64 = reinterpret_cast<PyTypeObject*>(Py_NewRef(i64));
       g_np.descr_f64 = Py_NewRef(df);
       g_np.descr_i64 = Py_NewRef(di);
+      g_np.descr_f32 = Py_NewRef(df32);
+      g_np.descr_i32 = Py_NewRef(di32);
       g_np.data = o_data;
       g_np.nd = o_nd;
       g_np.dims = o_dims;
@@ -86,7 +96,7 @@ bool numpy_ready() {
       g_np.flags = o_flags;
     }
   }
-  for (PyObject* o : {nd, f64, i64, dtype, zeros, df, di, arr, one, seven}) Py_XDECREF(o);
+  for (PyObject* o : {nd, f64, i64, dtype, zeros, df, di, arr, one, seven, f32, i32, df32, di32}) Py_XDECREF(o);
   PyErr_Clear();
   g_np.ok = ok;
   return ok;
@@ -112,8 +122,10 @@ IRRef element(Recorder* r, IRRef arr, PyObject* a, const IRRef* idx, const int64
   std::memcpy(&flags, base + g_np.flags, 4);
   PyObject* descr = *reinterpret_cast<PyObject* const*>(base + g_np.descr);
   const Py_ssize_t* dims = *reinterpret_cast<Py_ssize_t* const*>(base + g_np.dims);
-  if (ndim != nidx || (nidx != 1 && nidx != 2) || (flags & need) != need ||
-      (descr != g_np.descr_f64 && descr != g_np.descr_i64))
+  bool wide = descr == g_np.descr_f64 || descr == g_np.descr_i64;
+  bool narrow = descr == g_np.descr_f32 || descr == g_np.descr_i32;
+  bool storing = (need & kWriteable) != 0;
+  if (ndim != nidx || (nidx != 1 && nidx != 2) || (flags & need) != need || !(wide || (narrow && storing)))
     fail(Abort::unsupported_type);
   for (int k = 0; k < nidx; k++) {
     int64_t i = live_idx[k];
@@ -141,7 +153,7 @@ IRRef element(Recorder* r, IRRef arr, PyObject* a, const IRRef* idx, const int64
     linear = k == 0 ? i : guard(r, ir::IR_add_ov, guard(r, ir::IR_mul_ov, linear, n), i);
   }
   IRRef data = emit(r, ir::IR_load_ptr, arr, kNoRef, g_np.data);
-  return emit(r, ir::IR_padd, data, linear, 8);
+  return emit(r, ir::IR_padd, data, linear, wide ? 8 : 4);
 }
 
 // The nidx index values on top of the stack (depth nidx .. 1): IR values and live values; false when any is
@@ -191,16 +203,33 @@ bool rec_numpy_store(Recorder* r, int nidx, PyObject** sp) {   // [value, arr, i
   ir::IRType tv = type_of(r, v);
   if (tv != ir::IRT_f64 && tv != ir::IRT_i64) fail(Abort::unsupported_type);
   PyObject* descr = *reinterpret_cast<PyObject* const*>(reinterpret_cast<const char*>(a) + g_np.descr);
-  bool to_f64 = descr == g_np.descr_f64;
-  if (!to_f64 && tv == ir::IRT_f64) {   // numpy truncates like int(x); NaN, inf and huge values raise
-    double d;
-    PyObject* lv = sp[-(nidx + 2)];
-    d = PyFloat_Check(lv) ? PyFloat_AS_DOUBLE(lv) : 0.0;
+  bool to_float = descr == g_np.descr_f64 || descr == g_np.descr_f32;
+  bool is32 = descr == g_np.descr_f32 || descr == g_np.descr_i32;
+  PyObject* lv = sp[-(nidx + 2)];
+  if (!to_float && tv == ir::IRT_f64) {   // numpy truncates like int(x); NaN, inf and huge values raise
+    double d = PyFloat_Check(lv) ? PyFloat_AS_DOUBLE(lv) : 0.0;
     if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) fail(Abort::would_raise);
+    if (is32) fail(Abort::unsupported_type);
+  }
+  if (!to_float && is32) {   // an int out of int32's range: numpy warns or raises; the trace exits first
+    int64_t iv = 0;
+    if (!small_int(lv, &iv) && !(g_np.i64 && Py_TYPE(lv) == g_np.i64)) fail(Abort::unsupported_type);
+    if (g_np.i64 && Py_TYPE(lv) == g_np.i64) std::memcpy(&iv, reinterpret_cast<const char*>(lv) + sizeof(PyObject), 8);
+    if (iv < INT32_MIN || iv > INT32_MAX) fail(Abort::would_raise);
   }
   IRRef addr = element(r, arr, a, idx, live_idx, nidx, kCContiguous | kAligned | kWriteable);
-  if (to_f64) {
-    emit(r, ir::IR_store_f64, addr, tv == ir::IRT_f64 ? v : emit(r, ir::IR_i2f, v), 0);
+  if (to_float) {
+    IRRef f = tv == ir::IRT_f64 ? v : emit(r, ir::IR_i2f, v);
+    if (is32) {   // beyond float32's range (or not finite) numpy may warn: the interpreter does that
+      double d = PyFloat_Check(lv) ? PyFloat_AS_DOUBLE(lv) : 0.0;
+      if (!(std::fabs(d) <= 3.4028234663852886e38)) fail(Abort::would_raise);
+      guard_true(r, emit(r, ir::IR_fle, emit(r, ir::IR_fabs, f), r->b.kflt(3.4028234663852886e38)));
+    }
+    emit(r, is32 ? ir::IR_store_f32 : ir::IR_store_f64, addr, f, 0);
+  } else if (is32) {
+    guard_true(r, emit(r, ir::IR_ge, v, r->b.kint(INT32_MIN)));
+    guard_true(r, emit(r, ir::IR_le, v, r->b.kint(INT32_MAX)));
+    emit(r, ir::IR_store_i32, addr, v, 0);
   } else {
     emit(r, ir::IR_store_i64, addr, tv == ir::IRT_i64 ? v : guard(r, ir::IR_f2i, v), 0);
   }

@@ -279,6 +279,13 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
   PyObject* lo = live(sp, 2);
   PyObject* ro = live(sp, 1);
   IRRef a = peek(r, 2), c = peek(r, 1);
+  // True and False are the ints 1 and 0 to arithmetic (bool & bool and the like stay bools: not recorded).
+  bool both_bool = type_of(r, a) == ir::IRT_bool && type_of(r, c) == ir::IRT_bool;
+  if (both_bool && (nb == NB_AND || nb == NB_OR || nb == NB_XOR || nb == NB_INPLACE_AND ||
+                    nb == NB_INPLACE_OR || nb == NB_INPLACE_XOR))
+    fail(Abort::unsupported_type);
+  if (type_of(r, a) == ir::IRT_bool) a = emit(r, ir::IR_b2i, a);
+  if (type_of(r, c) == ir::IRT_bool) c = emit(r, ir::IR_b2i, c);
   // A numpy scalar on either side makes the result one (numpy.float64 + float is a numpy.float64); numpy's
   // scalar arithmetic is IEEE for floats and, for int64, wraps where Python's would grow: the
   // overflow-checked ops exit there, so the interpreter does what numpy does.
@@ -289,8 +296,10 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
   IRRef res = kNoRef;
   if (ta == ir::IRT_i64 && tc == ir::IRT_i64) {
     int64_t x, y, out;
-    small_int(lo, &x);
-    small_int(ro, &y);
+    x = PyBool_Check(lo) ? (lo == Py_True) : 0;
+    y = PyBool_Check(ro) ? (ro == Py_True) : 0;
+    if (!PyBool_Check(lo)) small_int(lo, &x);
+    if (!PyBool_Check(ro)) small_int(ro, &y);
     switch (nb) {
       case NB_ADD: if (__builtin_add_overflow(x, y, &out)) fail(Abort::big_int); res = guard(r, ir::IR_add_ov, a, c); break;
       case NB_SUBTRACT: if (__builtin_sub_overflow(x, y, &out)) fail(Abort::big_int); res = guard(r, ir::IR_sub_ov, a, c); break;
@@ -367,6 +376,8 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
 // COMPARE_OP oparg on two numbers: a bool.
 IRRef compare(Recorder* r, int cmp) {
   IRRef a = peek(r, 2), c = peek(r, 1);
+  if (type_of(r, a) == ir::IRT_bool) a = emit(r, ir::IR_b2i, a);   // True == 1, False < 0.5, ...
+  if (type_of(r, c) == ir::IRT_bool) c = emit(r, ir::IR_b2i, c);
   ir::IRType ta = type_of(r, a), tc = type_of(r, c);
   if (!is_num(ta) || !is_num(tc)) fail(Abort::unsupported_type);
   // Py_LT, Py_LE, Py_EQ, Py_NE, Py_GT, Py_GE -> the IR's lt le gt ge eq ne order.

@@ -756,3 +756,27 @@ def test_power_exits_where_cpython_raises_or_changes_type(tmp_path):
             return out
     """, ["f", "g"])
     check(res, traced=["f", "g"], exited=["f", "g"], min_kinds=1)
+
+
+def test_bool_arithmetic_and_compares_are_int_arithmetic(tmp_path):
+    """True and False in arithmetic and compares are 1 and 0 (traced with b2i); bool & bool stays a bool in
+    Python and is not traced (the recording aborts)."""
+    res = run_prog(tmp_path, """
+        def f(n):
+            c = 0
+            flag = False
+            for i in range(n):
+                flag = i % 3 == 0
+                c = c + flag * 10 + (flag < i) - True
+            return c, flag
+
+        def g(n):
+            x = True
+            for i in range(n):
+                x = x & (i < 1000)
+            return x
+
+        def main():
+            return [f(100), f(7), g(50)]
+    """, ["f", "g"])
+    check(res, traced=["f"], aborted={"g": "unsupported_type"})

@@ -103,3 +103,29 @@ def test_float_into_int_array_truncates_and_nan_raises(tmp_path):
             return out
     """, ["f"])
     check(res, traced=["f"])
+
+
+def test_float32_and_int32_arrays_take_stores(tmp_path):
+    """Stores into float32 (rounded to nearest) and int32 arrays are traced; values out of their range exit
+    (numpy's own conversion then warns or raises exactly as on CPython); loads from them are not traced."""
+    res = run_prog(tmp_path, HEADER + """
+        def fill(a, b, n, x):
+            for i in range(n):
+                a[i] = x * i + 0.1
+                b[i] = i * 3 - 7
+            return a.tolist(), b.tolist()
+
+        def main():
+            a = np.zeros(50, dtype=np.float32)
+            b = np.zeros(50, dtype=np.int32)
+            out = [fill(a, b, 50, 1.1), fill(a, b, 50, -2.7)]
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                try:
+                    out.append(fill(a, b, 50, 1e38))
+                except Exception:
+                    out.append(traceback.format_exc())
+            out.append(sorted({type(x.message).__name__ for x in w}))
+            return out
+    """, ["fill"], leak=False)
+    check(res, traced=["fill"], leak=False)

@@ -77,6 +77,7 @@ bool eval_misc(const IRIns& i, uint64_t x, uint64_t y, uint64_t* out) {
       return true;
     case IR_i2f: *out = from_f64(double(int64_t(x))); return true;  // round to nearest
     case IR_not: *out = from_bool(x == 0); return true;
+    case IR_b2i: *out = x != 0; return true;
     case IR_padd: *out = x + y * uint64_t(i.imm); return true;  // address arithmetic wraps, never traps
     default: return false;
   }
@@ -280,6 +281,16 @@ Step Exec::memory(IRRef r) {
     case IR_store_i64: case IR_store_f64: case IR_store_ptr:
       std::memcpy(p, &v, 8);
       return Step::next;
+    case IR_store_f32: {
+      float w = float(to_f64(v));
+      std::memcpy(p, &w, 4);
+      return Step::next;
+    }
+    case IR_store_i32: {
+      int32_t w = int32_t(int64_t(v));
+      std::memcpy(p, &w, 4);
+      return Step::next;
+    }
     default: return fail(r, "the executor does not implement this memory op");
   }
 }

@@ -151,6 +151,8 @@ IRRef IRBuilder::fold_ins(const IRIns& i) {
   if (info.result == IRT_bool && numeric_a) return fold_cmp(i);
   if (info.result == IRT_f64 && numeric_a) return fold_f64(i);
   if (info.is_guard && info.result == IRT_void) return fold_guard(i);
+  // FOLD: b2i kbool -> kint
+  if (const IRIns* k = op == IR_b2i ? konst(*t_, i.a, IR_kbool) : nullptr) return kint(k->imm);
   // FOLD: not kbool -> kbool
   if (const IRIns* k = op == IR_not ? konst(*t_, i.a, IR_kbool) : nullptr) return kbool(k->imm == 0);
   // FOLD: not (not x) -> x
