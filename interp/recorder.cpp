@@ -1164,6 +1164,8 @@ void discard_trace(LoopSlot* loop) {
   trace_free(td);
 }
 
+std::string loop_where(PyCodeObject* co, int header);
+
 int ir_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   auto* td = static_cast<TraceData*>(loop->trace);
   static const ir::RuntimeHook hook = &runtime_hook;
@@ -1205,8 +1207,35 @@ int ir_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   std::vector<uint64_t> values(res.slots.size());
   for (size_t e = 0; e < values.size(); e++) values[e] = res.slots[e].value;
   int resume = restore_frame(f, td->opt, res.snap, values.data());
+  if (g_params.has(ParamId::log, kLogDeopt)) {   // FASTPY_LOG=deopt: every exit
+    std::fprintf(stderr, "fastpy: exit from the trace of the loop at %s at %%%d %s (snapshot %d) -> instruction %d%s\n",
+                 loop_where(f->f_code, loop->header).c_str(), static_cast<int>(res.guard),
+                 res.guard >= 0 ? ir::ir_name(td->opt.ins[static_cast<size_t>(res.guard)].op) : "end", res.snap, resume,
+                 drop ? " (trace dropped: recorded again)" : "");
+  }
   if (drop) discard_trace(loop);
   return resume;
+}
+
+// "file:line" of a loop header.
+std::string loop_where(PyCodeObject* co, int header) {
+  return std::string(PyUnicode_AsUTF8(co->co_filename)) + ":" +
+         std::to_string(PyCode_Addr2Line(co, header * static_cast<int>(sizeof(_Py_CODEUNIT))));
+}
+
+// FASTPY_LOG=trace: one line per trace; FASTPY_LOG=ir: its recorded and optimized IR.
+void log_trace(PyCodeObject* co, int header, const TraceData* td) {
+  bool ir = g_params.has(ParamId::log, kLogIR);
+  if (!ir && !g_params.has(ParamId::log, kLogTrace)) return;
+  std::fprintf(stderr, "fastpy: trace for the loop at %s (%s): %d instructions recorded, %d after optimization\n",
+               loop_where(co, header).c_str(), PyUnicode_AsUTF8(co->co_qualname), static_cast<int>(td->recorded.size()),
+               static_cast<int>(td->opt.size()));
+  if (!ir) return;
+  auto note = [&](const ir::Trace& t) {
+    return [&t, co](IRRef ref) { return trace_note(co, t, ref); };
+  };
+  std::fprintf(stderr, "--- recorded\n%s--- optimized\n%s", ir::ir_print(td->recorded, note(td->recorded)).c_str(),
+               ir::ir_print(td->opt, note(td->opt)).c_str());
 }
 
 void finish(Recorder* r) {
@@ -1239,6 +1268,7 @@ void finish(Recorder* r) {
   loop->entry = &ir_entry;
   loop->state = LoopState::kCompiled;
   stat_inc(Stat::traces_recorded);
+  log_trace(r->root_co, r->header, td);
   stop(r);
 }
 
