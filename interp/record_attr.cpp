@@ -82,7 +82,7 @@ bool rec_store_attr_instance(Recorder* r, PyObject* name, PyObject** sp) {
   ir::IRType tv = type_of(r, value);
   if (type_of(r, owner) != ir::IRT_obj) return false;
   if (tv != ir::IRT_obj && tv != ir::IRT_f64 && tv != ir::IRT_i64) return false;
-  if (kind_at(r, 2) == ir::SNAP_np) return false;   // the attribute would hold a numpy scalar
+  if (kind_at(r, 2) != ir::SNAP_py) return false;   // the attribute would hold a numpy scalar
   PyObject* old = instance_attr(o, name, true);
   if (!old) return false;
   PyTypeObject* old_type = Py_TYPE(old);

@@ -30,10 +30,12 @@ struct Numpy {
   PyTypeObject* ndarray = nullptr;
   PyTypeObject* f64 = nullptr;      // numpy.float64
   PyTypeObject* i64 = nullptr;      // numpy.int64
+  PyTypeObject* f32 = nullptr;      // numpy.float32
+  PyTypeObject* i32 = nullptr;      // numpy.int32
   PyObject* descr_f64 = nullptr;    // the canonical dtype('float64') (native byte order)
   PyObject* descr_i64 = nullptr;
-  PyObject* descr_f32 = nullptr;    // float32 and int32 arrays: element stores only (a load would give a
-  PyObject* descr_i32 = nullptr;    // numpy.float32 / int32 scalar, whose arithmetic the trace does not model)
+  PyObject* descr_f32 = nullptr;    // float32 and int32 arrays: loads give numpy.float32 / int32 scalars
+  PyObject* descr_i32 = nullptr;    // (kind SNAP_np32; mixed with a Python number they compute in 64 bits)
   // Byte offsets in PyArrayObject_fields.
   int data = 0, nd = 0, dims = 0, descr = 0, flags = 0;
 } g_np;
@@ -54,15 +56,17 @@ bool numpy_ready() {
   PyObject* zeros = attr("zeros");
   PyObject* df = (dtype && f64) ? PyObject_CallOneArg(dtype, f64) : nullptr;
   PyObject* di = (dtype && i64) ? PyObject_CallOneArg(dtype, i64) : nullptr;
+  PyObject* arr = (zeros && df) ? PyObject_CallFunction(zeros, "(ii)O", 3, 4, df) : nullptr;
+  PyObject* one = f64 ? PyObject_CallFunction(f64, "d", 1.5) : nullptr;
+  PyObject* seven = i64 ? PyObject_CallFunction(i64, "L", 12345LL) : nullptr;
   PyObject* f32 = attr("float32");
   PyObject* i32 = attr("int32");
   PyObject* df32 = (dtype && f32) ? PyObject_CallOneArg(dtype, f32) : nullptr;
   PyObject* di32 = (dtype && i32) ? PyObject_CallOneArg(dtype, i32) : nullptr;
-  PyObject* arr = (zeros && df) ? PyObject_CallFunction(zeros, "(ii)O", 3, 4, df) : nullptr;
-  PyObject* one = f64 ? PyObject_CallFunction(f64, "d", 1.5) : nullptr;
-  PyObject* seven = i64 ? PyObject_CallFunction(i64, "L", 12345LL) : nullptr;
+  PyObject* half = f32 ? PyObject_CallFunction(f32, "d", 2.5) : nullptr;
+  PyObject* nine = i32 ? PyObject_CallFunction(i32, "i", -9) : nullptr;
   bool ok = nd && PyType_Check(nd) && PyType_Check(f64) && PyType_Check(i64) && df && di && df32 && di32 && arr &&
-            one && seven;
+            one && seven && half && nine && PyType_Check(f32) && PyType_Check(i32);
   if (ok) {
     // PyArrayObject_fields: PyObject_HEAD, char* data, int nd, npy_intp* dimensions, npy_intp* strides,
     // PyObject* base, PyArray_Descr* descr, int flags.
@@ -81,12 +85,19 @@ bool numpy_ready() {
          dims[1] == 4 && descr == df && (flags & (kCContiguous | kAligned | kWriteable)) ==
          (kCContiguous | kAligned | kWriteable) && v == 1.5 && w == 12345 &&
          Py_TYPE(one)->tp_basicsize == static_cast<Py_ssize_t>(sizeof(PyObject) + 8);
+    float hv;
+    int32_t nv;
+    std::memcpy(&hv, reinterpret_cast<const char*>(half) + sizeof(PyObject), 4);
+    std::memcpy(&nv, reinterpret_cast<const char*>(nine) + sizeof(PyObject), 4);
+    ok = ok && hv == 2.5f && nv == -9;
     if (ok) {
       g_np.ndarray = reinterpret_cast<PyTypeObject*>(Py_NewRef(nd));
       g_np.f64 = reinterpret_cast<PyTypeObject*>(Py_NewRef(f64));
       g_np.i64 = reinterpret_cast<PyTypeObject*>(Py_NewRef(i64));
       g_np.descr_f64 = Py_NewRef(df);
       g_np.descr_i64 = Py_NewRef(di);
+      g_np.f32 = reinterpret_cast<PyTypeObject*>(Py_NewRef(f32));
+      g_np.i32 = reinterpret_cast<PyTypeObject*>(Py_NewRef(i32));
       g_np.descr_f32 = Py_NewRef(df32);
       g_np.descr_i32 = Py_NewRef(di32);
       g_np.data = o_data;
@@ -96,17 +107,20 @@ bool numpy_ready() {
       g_np.flags = o_flags;
     }
   }
-  for (PyObject* o : {nd, f64, i64, dtype, zeros, df, di, arr, one, seven, f32, i32, df32, di32}) Py_XDECREF(o);
+  PyObject* made[] = {nd, f64, i64, dtype, zeros, df, di, arr, one, seven, f32, i32, df32, di32, half, nine};
+  for (PyObject* o : made) Py_XDECREF(o);
   PyErr_Clear();
   g_np.ok = ok;
   return ok;
 }
 
-PyObject* box_numpy(ir::IRType ty, uint64_t v) {
+PyObject* box_numpy(ir::IRType ty, uint64_t v, ir::SnapBox box) {
   PyObject* py = ty == ir::IRT_f64 ? PyFloat_FromDouble(ir::bits_f64(static_cast<int64_t>(v)))
                                    : PyLong_FromLongLong(static_cast<long long>(v));
   if (!py) return nullptr;
-  PyObject* r = PyObject_CallOneArg(reinterpret_cast<PyObject*>(ty == ir::IRT_f64 ? g_np.f64 : g_np.i64), py);
+  bool narrow = box == ir::SNAP_np32;   // the value is exactly a float32 / int32: the conversion is exact
+  PyTypeObject* tp = ty == ir::IRT_f64 ? (narrow ? g_np.f32 : g_np.f64) : (narrow ? g_np.i32 : g_np.i64);
+  PyObject* r = PyObject_CallOneArg(reinterpret_cast<PyObject*>(tp), py);
   Py_DECREF(py);
   return r;
 }
@@ -125,7 +139,8 @@ IRRef element(Recorder* r, IRRef arr, PyObject* a, const IRRef* idx, const int64
   bool wide = descr == g_np.descr_f64 || descr == g_np.descr_i64;
   bool narrow = descr == g_np.descr_f32 || descr == g_np.descr_i32;
   bool storing = (need & kWriteable) != 0;
-  if (ndim != nidx || (nidx != 1 && nidx != 2) || (flags & need) != need || !(wide || (narrow && storing)))
+  (void)storing;
+  if (ndim != nidx || (nidx != 1 && nidx != 2) || (flags & need) != need || !(wide || narrow))
     fail(Abort::unsupported_type);
   for (int k = 0; k < nidx; k++) {
     int64_t i = live_idx[k];
@@ -186,9 +201,14 @@ bool rec_numpy_subscr(Recorder* r, int nidx, PyObject** sp) {   // [arr, idx...]
   if (type_of(r, arr) != ir::IRT_obj) fail(Abort::unsupported_type);
   IRRef addr = element(r, arr, a, idx, live_idx, nidx, kCContiguous | kAligned);
   PyObject* descr = *reinterpret_cast<PyObject* const*>(reinterpret_cast<const char*>(a) + g_np.descr);
-  IRRef v = emit(r, descr == g_np.descr_f64 ? ir::IR_load_f64 : ir::IR_load_i64, addr, kNoRef, 0);
+  ir::IROp load = descr == g_np.descr_f64   ? ir::IR_load_f64
+                  : descr == g_np.descr_i64 ? ir::IR_load_i64
+                  : descr == g_np.descr_f32 ? ir::IR_load_f32
+                                            : ir::IR_load_i32;
+  bool narrow = load == ir::IR_load_f32 || load == ir::IR_load_i32;
+  IRRef v = emit(r, load, addr, kNoRef, 0);
   pop(r, nidx + 1);
-  push_k(r, v, ir::SNAP_np);
+  push_k(r, v, narrow ? ir::SNAP_np32 : ir::SNAP_np);
   return true;
 }
 
@@ -248,9 +268,14 @@ bool rec_numpy_len(Recorder* r, IRRef arr, PyObject* a, IRRef* out) {
   return true;
 }
 
-IRRef numpy_sload(Recorder* r, int k, PyObject* o) {
-  if (!numpy_ready() || (Py_TYPE(o) != g_np.f64 && Py_TYPE(o) != g_np.i64)) return kNoRef;
-  return guard(r, Py_TYPE(o) == g_np.f64 ? ir::IR_sload_npf64 : ir::IR_sload_npi64, kNoRef, kNoRef, k);
+IRRef numpy_sload(Recorder* r, int k, PyObject* o, uint8_t* kind) {
+  if (!numpy_ready()) return kNoRef;
+  PyTypeObject* t = Py_TYPE(o);
+  ir::IROp op = t == g_np.f64 ? ir::IR_sload_npf64 : t == g_np.i64 ? ir::IR_sload_npi64
+              : t == g_np.f32 ? ir::IR_sload_npf32 : t == g_np.i32 ? ir::IR_sload_npi32 : ir::IR__count;
+  if (op == ir::IR__count) return kNoRef;
+  *kind = op == ir::IR_sload_npf32 || op == ir::IR_sload_npi32 ? ir::SNAP_np32 : ir::SNAP_np;
+  return guard(r, op, kNoRef, kNoRef, k);
 }
 
 bool numpy_runtime(const ir::IRIns& i, uint64_t a, uint64_t, uint64_t* out) {
@@ -261,6 +286,20 @@ bool numpy_runtime(const ir::IRIns& i, uint64_t a, uint64_t, uint64_t* out) {
       if (!o || Py_TYPE(o) != (i.op == ir::IR_sload_npf64 ? g_np.f64 : g_np.i64)) return false;
       std::memcpy(out, reinterpret_cast<const char*>(o) + sizeof(PyObject), 8);
       return true;
+    case ir::IR_sload_npf32: {
+      if (!o || Py_TYPE(o) != g_np.f32) return false;
+      float w;
+      std::memcpy(&w, reinterpret_cast<const char*>(o) + sizeof(PyObject), 4);
+      *out = static_cast<uint64_t>(ir::f64_bits(double(w)));
+      return true;
+    }
+    case ir::IR_sload_npi32: {
+      if (!o || Py_TYPE(o) != g_np.i32) return false;
+      int32_t w;
+      std::memcpy(&w, reinterpret_cast<const char*>(o) + sizeof(PyObject), 4);
+      *out = static_cast<uint64_t>(int64_t(w));
+      return true;
+    }
     default:
       return false;
   }

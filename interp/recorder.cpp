@@ -201,7 +201,7 @@ IRRef read_slot(Recorder* r, int k) {
   else if (PyBool_Check(o)) v = guard(r, ir::IR_sload_bool, kNoRef, kNoRef, k);
   else if (small_int(o, &iv)) v = guard(r, ir::IR_sload_i64, kNoRef, kNoRef, k);
   else if (PyLong_CheckExact(o)) fail(Abort::big_int);
-  else if ((v = numpy_sload(r, k, o)) != kNoRef) r->kind[static_cast<size_t>(k)] = ir::SNAP_np;
+  else if (uint8_t nk = 0; (v = numpy_sload(r, k, o, &nk)) != kNoRef) r->kind[static_cast<size_t>(k)] = nk;
   else v = emit(r, ir::IR_sload_obj, kNoRef, kNoRef, k);
   return v;
 }
@@ -220,7 +220,7 @@ void push_k(Recorder* r, IRRef v, uint8_t kind) {
   r->kind[static_cast<size_t>(r->top - 1)] = kind;
 }
 void no_np(Recorder* r, int n) {
-  if (kind_at(r, n) == ir::SNAP_np) fail(Abort::unsupported_type);
+  if (kind_at(r, n) != ir::SNAP_py) fail(Abort::unsupported_type);
 }
 void pop(Recorder* r, int n) {
   for (int i = 0; i < n; i++) {
@@ -289,7 +289,14 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
   // A numpy scalar on either side makes the result one (numpy.float64 + float is a numpy.float64); numpy's
   // scalar arithmetic is IEEE for floats and, for int64, wraps where Python's would grow: the
   // overflow-checked ops exit there, so the interpreter does what numpy does.
-  uint8_t kind = kind_at(r, 1) | kind_at(r, 2);
+  // numpy.float32/int32 scalars (SNAP_np32) with a Python number or a 64-bit numpy scalar compute in 64 bits
+  // (numpy 1.24: float32 + float -> float64); two of them, or one with a bool, stay 32-bit: not recorded.
+  uint8_t k1 = kind_at(r, 1), k2 = kind_at(r, 2);
+  if ((k1 == ir::SNAP_np32 && k2 == ir::SNAP_np32) ||
+      ((k1 == ir::SNAP_np32 || k2 == ir::SNAP_np32) &&
+       (type_of(r, a) == ir::IRT_bool || type_of(r, c) == ir::IRT_bool)))
+    fail(Abort::unsupported_type);
+  uint8_t kind = (k1 | k2) != ir::SNAP_py ? ir::SNAP_np : ir::SNAP_py;
   ir::IRType ta = type_of(r, a), tc = type_of(r, c);
   if (!is_num(ta) || !is_num(tc)) fail(Abort::unsupported_type);
   if (nb >= NB_INPLACE_ADD) nb -= NB_INPLACE_ADD - NB_ADD;   // x += y on ints and floats is x + y
@@ -651,6 +658,7 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
   } else if (fn == g_abs && total == 1) {
     IRRef x = arg(0);
     res_kind = arg_kind(0);   // abs of a numpy scalar is one
+    if (res_kind == ir::SNAP_np32) fail(Abort::unsupported_type);
     if (type_of(r, x) == ir::IRT_i64) {
       int64_t iv;
       small_int(live_arg(0), &iv);
@@ -856,6 +864,7 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case UNARY_NEGATIVE: {
       IRRef a = peek(r, 1);
       uint8_t kind = kind_at(r, 1);
+      if (kind == ir::SNAP_np32) fail(Abort::unsupported_type);   // stays a 32-bit scalar
       IRRef res;
       if (type_of(r, a) == ir::IRT_f64) {
         res = emit(r, ir::IR_fneg, a);
@@ -879,7 +888,7 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     }
     case COMPARE_OP: {
       // A numpy scalar compares to a numpy.bool_: only a conditional jump may consume it (it is not kept).
-      bool np_result = (kind_at(r, 1) | kind_at(r, 2)) == ir::SNAP_np;
+      bool np_result = (kind_at(r, 1) | kind_at(r, 2)) != ir::SNAP_py;
       IRRef c = compare(r, oparg);
       pop(r, 2);
       push(r, c);

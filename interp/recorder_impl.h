@@ -121,7 +121,8 @@ bool rec_numpy_subscr(Recorder* r, int nidx, PyObject** sp);
 bool rec_numpy_store(Recorder* r, int nidx, PyObject** sp);
 bool rec_numpy_len(Recorder* r, IRRef arr, PyObject* live_arr, IRRef* out);
 // The sload for a numpy scalar in slot k (live object o): its value, or kNoRef when o is not one.
-IRRef numpy_sload(Recorder* r, int k, PyObject* o);
+// *kind: ir::SNAP_np or SNAP_np32.
+IRRef numpy_sload(Recorder* r, int k, PyObject* o, uint8_t* kind);
 bool numpy_runtime(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);
 // Once, at start-up: registers the restore routine's boxing of numpy scalars.
 void numpy_init();

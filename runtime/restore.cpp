@@ -28,18 +28,18 @@ void resume_drop_all() {
 }  // namespace
 
 bool g_resume_pending = false;
-PyObject* (*g_box_numpy)(ir::IRType ty, uint64_t v) = nullptr;
+PyObject* (*g_box_numpy)(ir::IRType ty, uint64_t v, ir::SnapBox box) = nullptr;
 
 namespace {
 // An entry's value as the Python object the snapshot describes.
 PyObject* box_entry(const ir::Trace& t, const ir::SnapEntry& en, uint64_t v) {
   ir::IRType ty = t.ins[static_cast<size_t>(en.ref)].type;
-  if (en.box != ir::SNAP_np) return box_value(ty, v);
+  if (en.box == ir::SNAP_py) return box_value(ty, v);
   if (!g_box_numpy) {
     PyErr_SetString(PyExc_SystemError, "fastpy: a snapshot holds a numpy scalar but numpy is not known");
     return nullptr;
   }
-  return g_box_numpy(ty, v);
+  return g_box_numpy(ty, v, en.box);
 }
 }  // namespace
 

@@ -32,7 +32,7 @@ void resume_apply(_PyInterpreterFrame* f);
 
 // Boxes a numpy scalar (SnapBox SNAP_np) of IR type ty; registered by the recorder once numpy's types are
 // known (nullptr: no numpy scalar was ever traced). New reference, or nullptr with an error set.
-extern PyObject* (*g_box_numpy)(ir::IRType ty, uint64_t v);
+extern PyObject* (*g_box_numpy)(ir::IRType ty, uint64_t v, ir::SnapBox box);
 
 // The Python object for an IR value of type ty (new reference; nullptr with an error set on failure; ptr
 // values are never in snapshots).

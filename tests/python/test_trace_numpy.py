@@ -129,3 +129,32 @@ def test_float32_and_int32_arrays_take_stores(tmp_path):
             return out
     """, ["fill"], leak=False)
     check(res, traced=["fill"], leak=False)
+
+
+def test_float32_and_int32_loads_give_32_bit_scalars_or_64_bit_results(tmp_path):
+    """Elements of float32/int32 arrays are numpy.float32/int32 scalars; with a Python number they compute in
+    64 bits (numpy 1.24: float32 + float -> float64), and a local holding one keeps its 32-bit type at exits;
+    float32 + float32 stays 32-bit and is not traced."""
+    res = run_prog(tmp_path, HEADER + """
+        def f(a, b):
+            s = 0.0
+            t = 0
+            x = a[0]
+            for i in range(len(a)):
+                x = a[i]
+                s = s + x * 0.5
+                t = t + b[i] * 3
+            return s, type(s).__name__, t, type(t).__name__, x, type(x).__name__
+
+        def g(a):
+            acc = a[0]
+            for i in range(1, len(a)):
+                acc = acc + a[i]
+            return acc, type(acc).__name__
+
+        def main():
+            a = (np.arange(60, dtype=np.float32) * np.float32(0.1))
+            b = np.arange(60, dtype=np.int32) - 7
+            return [f(a, b), f(a[:20].copy(), b[:20].copy()), g(a)]
+    """, ["f", "g"])
+    check(res, traced=["f"], aborted={"g": "unsupported_type"})

@@ -125,6 +125,7 @@ bool is_runtime(IROp op) {
   switch (op) {
     case IR_box_f64: case IR_box_i64: case IR_unbox_f64: case IR_unbox_i64:
     case IR_sload_i64: case IR_sload_f64: case IR_sload_bool: case IR_sload_npf64: case IR_sload_npi64:
+    case IR_sload_npf32: case IR_sload_npi32:
     case IR_incref: case IR_decref: case IR_list_append: case IR_fpow: case IR_ipow:
     case IR_guard_tpversion: case IR_guard_method: case IR_getattr: case IR_setattr:
       return true;
@@ -135,7 +136,7 @@ bool is_runtime(IROp op) {
 // True for the ops that read a frame slot.
 bool is_sload(IROp op) {
   return op == IR_sload_obj || op == IR_sload_i64 || op == IR_sload_f64 || op == IR_sload_bool ||
-         op == IR_sload_npf64 || op == IR_sload_npi64;
+         op == IR_sload_npf64 || op == IR_sload_npi64 || op == IR_sload_npf32 || op == IR_sload_npi32;
 }
 
 // One execution of one trace.
@@ -276,6 +277,12 @@ Step Exec::memory(IRRef r) {
       int32_t w;
       std::memcpy(&w, p, 4);
       set(r, uint64_t(int64_t(w)));
+      return Step::next;
+    }
+    case IR_load_f32: {
+      float w;
+      std::memcpy(&w, p, 4);
+      set(r, from_f64(double(w)));
       return Step::next;
     }
     case IR_store_i64: case IR_store_f64: case IR_store_ptr:

@@ -67,6 +67,7 @@ void print_snap(std::string* out, const Trace& t, size_t s) {
     appendf(out, e ? " %d=" : "%d=", int(sn.entries[e].slot));
     print_ref(out, sn.entries[e].ref);
     if (sn.entries[e].box == SNAP_np) out->append(":np");
+    if (sn.entries[e].box == SNAP_np32) out->append(":np32");
   }
   out->append("]");
   if (!sn.inlined.empty()) {
@@ -191,7 +192,8 @@ std::string parse_snap(Cursor& c, Trace* t) {
     SnapEntry e;
     if (!to_i32(c.word(), &e.slot)) return "expected <slot>=%<ref> or ']'";
     if (!c.lit("=") || !parse_ref(c, &e.ref)) return "expected %<ref> after '='";
-    if (c.lit(":np")) e.box = SNAP_np;
+    if (c.lit(":np32")) e.box = SNAP_np32;
+    else if (c.lit(":np")) e.box = SNAP_np;
     entries.push_back(e);
   }
   std::vector<SnapFrame> inlined;

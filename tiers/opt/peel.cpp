@@ -31,11 +31,13 @@ namespace {
 // True for the frame-slot loads.
 bool is_sload(ir::IROp op) {
   return op == ir::IR_sload_obj || op == ir::IR_sload_i64 || op == ir::IR_sload_f64 || op == ir::IR_sload_bool ||
-         op == ir::IR_sload_npf64 || op == ir::IR_sload_npi64;
+         op == ir::IR_sload_npf64 || op == ir::IR_sload_npi64 || op == ir::IR_sload_npf32 ||
+         op == ir::IR_sload_npi32;
 }
 
 // How the slot a load of this op reads is boxed: the end snapshot must leave it the same Python type.
 ir::SnapBox sload_box(ir::IROp op) {
+  if (op == ir::IR_sload_npf32 || op == ir::IR_sload_npi32) return ir::SNAP_np32;
   return op == ir::IR_sload_npf64 || op == ir::IR_sload_npi64 ? ir::SNAP_np : ir::SNAP_py;
 }
 
