@@ -99,22 +99,6 @@ MathFn g_math[] = {
 };
 PyObject* g_math_fabs = nullptr;
 
-// What a loop's compiled trace owns.
-struct TraceData {
-  ir::Trace recorded;               // as recorded (fastpy.explain, golden tests)
-  ir::Trace opt;                    // as it runs
-  std::vector<uint64_t> exits;      // side exits per guard (instruction) of opt
-  uint64_t runs = 0;                // entries
-  std::vector<PyObject*> kept;      // strong references behind kobj constants
-  int last_exit = -1;               // snapshot of the latest exit taken before a whole iteration ran
-  int64_t streak = 0;               // such exits in a row at last_exit
-};
-
-void trace_free(void* p) {
-  auto* td = static_cast<TraceData*>(p);
-  for (PyObject* o : td->kept) Py_DECREF(o);
-  delete td;
-}
 
 constexpr int64_t kExactDoubleInt = int64_t(1) << 53;   // |i| up to this converts to a double exactly
 
@@ -122,6 +106,15 @@ constexpr int64_t kExactDoubleInt = int64_t(1) << 53;   // |i| up to this conver
 
 
 namespace rec {
+
+void count_abort(Abort why) { g_aborts[static_cast<int>(why)]++; }
+
+void trace_free(void* p) {
+  auto* td = static_cast<TraceData*>(p);
+  for (PyObject* o : td->kept) Py_DECREF(o);
+  delete td;
+}
+
 
 // ---------------------------------------------------------------- helpers over the abstract state
 [[noreturn]] void fail(Abort why) { throw AbortEx{why}; }
@@ -1049,7 +1042,7 @@ void stop(Recorder* r) {
 
 void abort_recording(Recorder* r, Abort why) {
   log_abort(r, why, r->pc);
-  g_aborts[static_cast<int>(why)]++;
+  count_abort(why);
   stat_inc(Stat::traces_aborted);
   LoopSlot* loop = r->loop;
   loop->abort_reason = static_cast<uint8_t>(why);
@@ -1072,179 +1065,6 @@ void abort_recording(Recorder* r, Abort why) {
     loop->count = retry_soon ? hot - 1 : 0;
   }
   stop(r);
-}
-
-// The tier that runs a trace with the IR reference executor (FASTPY_TIERS=interp,ir).
-bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
-  auto* o = reinterpret_cast<PyObject*>(static_cast<uintptr_t>(a));
-  switch (i.op) {
-    case ir::IR_sload_f64:
-    case ir::IR_unbox_f64:
-      if (!o || !PyFloat_CheckExact(o)) return false;
-      *out = static_cast<uint64_t>(ir::f64_bits(PyFloat_AS_DOUBLE(o)));
-      return true;
-    case ir::IR_sload_i64:
-    case ir::IR_unbox_i64: {
-      int64_t v;
-      if (!o || PyBool_Check(o) || !small_int(o, &v)) return false;
-      *out = static_cast<uint64_t>(v);
-      return true;
-    }
-    case ir::IR_sload_bool:
-      if (o != Py_True && o != Py_False) return false;
-      *out = o == Py_True;
-      return true;
-    case ir::IR_fpow:
-    case ir::IR_ipow: {   // CPython's own power on the boxed operands: identical results and errors
-      bool f = i.op == ir::IR_fpow;
-      PyObject* x = box_value(f ? ir::IRT_f64 : ir::IRT_i64, a);
-      PyObject* y = box_value(f ? ir::IRT_f64 : ir::IRT_i64, b);
-      PyObject* p = x && y ? PyNumber_Power(x, y, Py_None) : nullptr;
-      Py_XDECREF(x);
-      Py_XDECREF(y);
-      bool ok = false;
-      int64_t v;
-      if (p && f && PyFloat_CheckExact(p)) {
-        *out = static_cast<uint64_t>(ir::f64_bits(PyFloat_AS_DOUBLE(p)));
-        ok = true;
-      } else if (p && !f && !PyBool_Check(p) && small_int(p, &v)) {
-        *out = static_cast<uint64_t>(v);
-        ok = true;
-      }
-      Py_XDECREF(p);
-      if (!p) PyErr_Clear();   // the guard exits; the interpreter raises it again
-      return ok;
-    }
-    case ir::IR_box_f64:
-    case ir::IR_box_i64: {
-      PyObject* x = box_value(i.op == ir::IR_box_f64 ? ir::IRT_f64 : ir::IRT_i64, a);
-      *out = reinterpret_cast<uintptr_t>(x);
-      return x != nullptr;
-    }
-    case ir::IR_incref:
-      Py_INCREF(o);
-      return true;
-    case ir::IR_decref:
-      Py_DECREF(o);
-      return true;
-    case ir::IR_list_append:
-      if (PyList_Append(o, reinterpret_cast<PyObject*>(static_cast<uintptr_t>(b))) == 0) {
-        *out = 1;
-      } else {
-        PyErr_Clear();   // the guard after it exits; the interpreter appends again and raises itself
-        *out = 0;
-      }
-      return true;
-    default:
-      return attr_runtime(i, a, b, out) || numpy_runtime(i, a, b, out);
-  }
-}
-
-// Guards on what a trace specialized on (types, identities, dict versions), as opposed to its control flow.
-bool specialization_guard(ir::IROp op) {
-  switch (op) {
-    case ir::IR_sload_i64: case ir::IR_sload_f64: case ir::IR_sload_bool:
-    case ir::IR_unbox_i64: case ir::IR_unbox_f64: case ir::IR_guard_type:
-    case ir::IR_guard_eqi: case ir::IR_guard_eqp: case ir::IR_guard_tpversion:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Detaches a loop's trace and lets the loop count toward a new recording (or blacklists it: each discard
-// counts as an abort of reason `unstable`).
-void discard_trace(LoopSlot* loop) {
-  void* td = loop->trace;
-  loop->entry = nullptr;
-  loop->trace = nullptr;
-  loop->trace_free = nullptr;
-  loop->count = 0;
-  loop->aborts++;
-  loop->abort_reason = static_cast<uint8_t>(Abort::unstable);
-  g_aborts[static_cast<int>(Abort::unstable)]++;
-  stat_inc(Stat::traces_discarded);
-  if (loop->aborts >= g_params.get(ParamId::max_aborts)) {
-    loop->state = LoopState::kBlacklisted;
-    stat_inc(Stat::loops_blacklisted);
-  } else {
-    loop->state = LoopState::kCounting;
-  }
-  trace_free(td);
-}
-
-std::string loop_where(PyCodeObject* co, int header);
-
-int ir_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
-  auto* td = static_cast<TraceData*>(loop->trace);
-  static const ir::RuntimeHook hook = &runtime_hook;
-  ir::ExecOptions o;
-  o.slots = reinterpret_cast<const uint64_t*>(f->localsplus);
-  o.nslots = static_cast<size_t>(f->stacktop);
-  o.verify = false;
-  o.max_iterations = UINT64_MAX;
-  o.runtime = hook;
-  td->runs++;
-  stat_inc(Stat::trace_ir_runs);
-  ir::ExecResult res = ir::ir_execute(td->opt, o);
-  if (res.status == ir::ExecStatus::error || res.snap < 0) {
-    if (!PyErr_Occurred()) {
-      PyErr_Format(PyExc_SystemError, "fastpy: the IR executor failed: %s", ir::exec_describe(res).c_str());
-    }
-    f->prev_instr = py::code_units(f->f_code) + loop->header;
-    return -1;
-  }
-  bool drop = false;
-  if (res.status == ir::ExecStatus::exited) {
-    td->exits[static_cast<size_t>(res.guard)]++;
-    stat_inc(Stat::trace_exits);
-    // An exit at a type or identity guard before a single iteration completed, at the same guard as the last
-    // time: what the trace specialized on has changed (a type, a global). Record the loop again rather than
-    // enter and leave it on every iteration. (Branches and overflows that keep failing need side traces, the
-    // baseline tier's; here they just exit.)
-    if (!specialization_guard(td->opt.ins[static_cast<size_t>(res.guard)].op)) {
-      td->last_exit = -1;
-      td->streak = 0;
-    } else if (res.iterations == 0 && res.snap == td->last_exit) {
-      drop = ++td->streak >= g_params.get(ParamId::hot_exit);
-    } else {
-      td->last_exit = res.iterations == 0 ? res.snap : -1;
-      td->streak = res.iterations == 0 ? 1 : 0;
-      drop = td->streak >= g_params.get(ParamId::hot_exit);
-    }
-  }
-  std::vector<uint64_t> values(res.slots.size());
-  for (size_t e = 0; e < values.size(); e++) values[e] = res.slots[e].value;
-  int resume = restore_frame(f, td->opt, res.snap, values.data());
-  if (g_params.has(ParamId::log, kLogDeopt)) {   // FASTPY_LOG=deopt: every exit
-    std::fprintf(stderr, "fastpy: exit from the trace of the loop at %s at %%%d %s (snapshot %d) -> instruction %d%s\n",
-                 loop_where(f->f_code, loop->header).c_str(), static_cast<int>(res.guard),
-                 res.guard >= 0 ? ir::ir_name(td->opt.ins[static_cast<size_t>(res.guard)].op) : "end", res.snap, resume,
-                 drop ? " (trace dropped: recorded again)" : "");
-  }
-  if (drop) discard_trace(loop);
-  return resume;
-}
-
-// "file:line" of a loop header.
-std::string loop_where(PyCodeObject* co, int header) {
-  return std::string(PyUnicode_AsUTF8(co->co_filename)) + ":" +
-         std::to_string(PyCode_Addr2Line(co, header * static_cast<int>(sizeof(_Py_CODEUNIT))));
-}
-
-// FASTPY_LOG=trace: one line per trace; FASTPY_LOG=ir: its recorded and optimized IR.
-void log_trace(PyCodeObject* co, int header, const TraceData* td) {
-  bool ir = g_params.has(ParamId::log, kLogIR);
-  if (!ir && !g_params.has(ParamId::log, kLogTrace)) return;
-  std::fprintf(stderr, "fastpy: trace for the loop at %s (%s): %d instructions recorded, %d after optimization\n",
-               loop_where(co, header).c_str(), PyUnicode_AsUTF8(co->co_qualname), static_cast<int>(td->recorded.size()),
-               static_cast<int>(td->opt.size()));
-  if (!ir) return;
-  auto note = [&](const ir::Trace& t) {
-    return [&t, co](IRRef ref) { return trace_note(co, t, ref); };
-  };
-  std::fprintf(stderr, "--- recorded\n%s--- optimized\n%s", ir::ir_print(td->recorded, note(td->recorded)).c_str(),
-               ir::ir_print(td->opt, note(td->opt)).c_str());
 }
 
 void finish(Recorder* r) {

@@ -3,6 +3,7 @@
 // python/cpython311/internals.h. Not an interface for anything outside interp/.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "interp/loops.h"
@@ -57,7 +58,30 @@ struct Recorder {
   int max_len = 4000;
 };
 
+// What a loop's compiled trace owns.
+struct TraceData {
+  ir::Trace recorded;               // as recorded (fastpy.explain, golden tests)
+  ir::Trace opt;                    // as it runs
+  std::vector<uint64_t> exits;      // side exits per guard (instruction) of opt
+  uint64_t runs = 0;                // entries
+  std::vector<PyObject*> kept;      // strong references behind kobj constants
+  int last_exit = -1;               // snapshot of the latest exit taken before a whole iteration ran
+  int64_t streak = 0;               // such exits in a row at last_exit
+};
+
+
 namespace rec {
+
+// Releases a TraceData (LoopSlot::trace_free) and the references it holds.
+void trace_free(void* p);
+// Counts an abort of reason why in stats()["aborts"].
+void count_abort(Abort why);
+// interp/ir_tier.cpp: the IR tier's entry (a TraceEntry), the runtime hook it gives the executor, and the
+// FASTPY_LOG=trace/ir line for a new trace.
+int ir_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
+bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);
+void log_trace(PyCodeObject* co, int header, const TraceData* td);
+std::string loop_where(PyCodeObject* co, int header);
 
 // Thrown (as a value) by the recording cases: the reason to abort; caught once per instruction.
 struct AbortEx {
