@@ -195,7 +195,12 @@ IRRef read_slot(Recorder* r, int k) {
   else if (small_int(o, &iv)) v = guard(r, ir::IR_sload_i64, kNoRef, kNoRef, k);
   else if (PyLong_CheckExact(o)) fail(Abort::big_int);
   else if (uint8_t nk = 0; (v = numpy_sload(r, k, o, &nk)) != kNoRef) r->kind[static_cast<size_t>(k)] = nk;
-  else v = emit(r, ir::IR_sload_obj, kNoRef, kNoRef, k);
+  else {
+    // A later entry may find the local unbound (NULL): exit before anything uses it, so the interpreter
+    // raises UnboundLocalError.
+    v = emit(r, ir::IR_sload_obj, kNoRef, kNoRef, k);
+    guard(r, ir::IR_guard_nonnull, v);
+  }
   return v;
 }
 

@@ -780,3 +780,31 @@ def test_bool_arithmetic_and_compares_are_int_arithmetic(tmp_path):
             return [f(100), f(7), g(50)]
     """, ["f", "g"])
     check(res, traced=["f"], aborted={"g": "unsupported_type"})
+
+
+def test_local_unbound_at_a_later_entry_exits_and_raises(tmp_path):
+    """A local bound when the loop was recorded is unbound (NULL in the frame) when the trace is entered
+    again: the trace must exit before touching it, and CPython's UnboundLocalError follows."""
+    res = run_prog(tmp_path, """
+        import traceback
+
+        def f(n, make):
+            if make:
+                a = [1.5] * n
+            i = 0
+            s = 0.0
+            while i < n:
+                if i > 0:            # the first iteration (interpreted) never reads `a`
+                    s = s + a[i]
+                i = i + 1
+            return s
+
+        def main():
+            out = [f(50, True), f(50, True)]
+            try:
+                f(50, False)
+            except UnboundLocalError:
+                out.append(traceback.format_exc())
+            return out
+    """, ["f"])
+    check(res, traced=["f"])
