@@ -808,3 +808,22 @@ def test_local_unbound_at_a_later_entry_exits_and_raises(tmp_path):
             return out
     """, ["f"])
     check(res, traced=["f"])
+
+
+def test_unoptimized_traces_run_every_iteration_in_the_executor(tmp_path):
+    """FASTPY_OPT=none (every optimizer pass off, for bisecting): the recorded iteration has no `loop`, so
+    each completion restores the frame at the header and the next iteration runs in the executor again --
+    not in the interpreter; results identical."""
+    res = run_prog(tmp_path, """
+        def f(n):
+            s = 0.0
+            for i in range(n):
+                s = s + i * 0.5
+            return s
+
+        def main():
+            return [f(200), f(200)]
+    """, ["f"], FASTPY_OPT="none")
+    check(res, traced=["f"])
+    (loop,) = res["loops"]["f"]
+    assert loop["runs"] >= 300, loop   # ~390 iterations after the loop got hot, one executor run each
