@@ -568,6 +568,13 @@ void rec_call_python(Recorder* r, PyObject* fn, IRRef fnv, int oparg, bool is_me
   r->kept.push_back(reinterpret_cast<PyObject*>(code));
   IRRef c = emit(r, ir::IR_load_ptr, fnv, kNoRef, offsetof(PyFunctionObject, func_code));
   guard(r, ir::IR_guard_eqp, c, r->b.kptr(code));
+  // The call makes no frame in the trace, but in CPython it would, and near the recursion limit it raises
+  // RecursionError: exit (the interpreter then makes the call) unless the thread's recursion budget has room
+  // for this level, with a margin (exiting early is always exact; CPython's own check has subtleties).
+  int level = static_cast<int>(r->callers.size()) + 1;
+  IRRef ts = emit(r, ir::IR_load_ptr, r->b.kptr(py::tstate_current_address()), kNoRef, 0);
+  IRRef budget = emit(r, ir::IR_load_i32, ts, kNoRef, py::kRecursionRemainingOffset);
+  guard_true(r, emit(r, ir::IR_ge, budget, r->b.kint(level + 2)));
   r->pending = code;
   r->pending_nargs = nargs;
   r->pending_npop = oparg + 2;
@@ -1348,7 +1355,14 @@ std::string trace_note(PyCodeObject* co, const ir::Trace& t, IRRef ref) {
         if (g.op == ir::IR_guard_eqi && g.b == ref && trace_note(co, t, g.a) == "dict version") return "dict version";
       }
       return "";
+    case ir::IR_load_i32:
+      if (i.imm == py::kRecursionRemainingOffset && i.a >= 0 && t.ins[static_cast<size_t>(i.a)].op == ir::IR_load_ptr)
+        return "recursion budget";
+      return "";
     case ir::IR_load_ptr:
+      if (i.a >= 0 && t.ins[static_cast<size_t>(i.a)].op == ir::IR_kptr &&
+          t.ins[static_cast<size_t>(i.a)].imm == reinterpret_cast<int64_t>(py::tstate_current_address()))
+        return "thread state";
       if (i.imm == static_cast<int64_t>(offsetof(PyFunctionObject, func_code)) && i.a >= 0 &&
           t.ins[static_cast<size_t>(i.a)].op == ir::IR_kobj) {
         auto* o = reinterpret_cast<PyObject*>(static_cast<uintptr_t>(t.ins[static_cast<size_t>(i.a)].imm));

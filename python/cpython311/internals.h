@@ -71,6 +71,12 @@ inline void link_frame(PyThreadState* ts, Frame* f) {
 inline void unlink_frame(PyThreadState* ts, Frame* f) { ts->cframe->current_frame = f->previous; }
 
 // Signals, pending calls, GIL drop requests, async exceptions: polled at every back-edge.
+// Where compiled code finds the running thread's state (the word CPython's _PyThreadState_GET reads), and
+// the offset of its recursion budget in it: an inlined call makes no frame but must fail where CPython's
+// call would.
+inline const void* tstate_current_address() { return &_PyRuntime.gilstate.tstate_current._value; }
+constexpr int kRecursionRemainingOffset = static_cast<int>(offsetof(PyThreadState, recursion_remaining));
+
 // The 32-bit eval-breaker word compiled code polls (IR `poll`): non-zero while anything is pending.
 inline const void* eval_breaker_address(PyThreadState* ts) { return &ts->interp->ceval.eval_breaker._value; }
 inline bool eval_breaker_set(PyThreadState* ts) {

@@ -164,3 +164,43 @@ def test_method_calls_inlined_and_their_guards(tmp_path):
             return out
     """, ["f"], leak=False)
     check(res, traced=["f"], exited=["f"], min_kinds=1, leak=False)
+
+
+def test_recursion_limit_counts_inlined_calls(tmp_path):
+    """An inlined call makes no frame, but CPython would: near the recursion limit the trace must exit so
+    that the call raises RecursionError at exactly the depth CPython does."""
+    res = run_prog(tmp_path, """
+        import sys
+
+        def h(x):
+            return x + 1
+
+        def g(x):
+            return h(x) + 1        # two inlined levels: CPython fails in g at one depth (checked)
+
+        def f(n):
+            s = 0
+            for i in range(n):
+                if i > 0:          # the first (interpreted) iteration makes no call
+                    s = g(s)
+            return s
+
+        def at_depth(k):
+            return f(50) if k == 0 else at_depth(k - 1)
+
+        def main():
+            out = [f(50), f(50)]
+            old = sys.getrecursionlimit()
+            sys.setrecursionlimit(200)
+            try:
+                for k in range(150, 200):
+                    try:
+                        at_depth(k)
+                    except RecursionError:
+                        out.append(("RecursionError at", k))
+                        break
+            finally:
+                sys.setrecursionlimit(old)
+            return out
+    """, ["f"], leak=False)
+    check(res, traced=["f"], leak=False)
