@@ -115,6 +115,52 @@ void discard_trace(LoopSlot* loop) {
   trace_free(td);
 }
 
+int after_run(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard, int snap, bool first,
+              const uint64_t* values, bool* again) {
+  *again = false;
+  bool exited = guard >= 0;
+  bool drop = false;
+  if (exited) {
+    td->exits[static_cast<size_t>(guard)]++;
+    stat_inc(Stat::trace_exits);
+    // An exit at a type or identity guard before a single iteration completed, at the same guard as the last
+    // time: what the trace specialized on has changed (a type, a global). Record the loop again rather than
+    // enter and leave it on every iteration. (Branches and overflows that keep failing are not what the
+    // trace specialized on; they keep the trace.)
+    if (!specialization_guard(td->opt.ins[static_cast<size_t>(guard)].op)) {
+      td->last_exit = -1;
+      td->streak = 0;
+    } else if (first && snap == td->last_exit) {
+      drop = ++td->streak >= g_params.get(ParamId::hot_exit);
+    } else {
+      td->last_exit = first ? snap : -1;
+      td->streak = first ? 1 : 0;
+      drop = td->streak >= g_params.get(ParamId::hot_exit);
+    }
+  }
+  int resume = restore_frame(f, td->opt, snap, values);
+  if (exited && g_params.has(ParamId::log, kLogDeopt)) {   // FASTPY_LOG=deopt
+    std::fprintf(stderr, "fastpy: exit from the trace of the loop at %s at %%%d %s (snapshot %d) -> instruction %d%s\n",
+                 loop_where(f->f_code, loop->header).c_str(), static_cast<int>(guard),
+                 ir::ir_name(td->opt.ins[static_cast<size_t>(guard)].op), snap, resume,
+                 drop ? " (trace dropped: recorded again)" : "");
+  }
+  if (drop) {
+    discard_trace(loop);
+    return resume;
+  }
+  // A trace without `loop` (FASTPY_OPT without peel) ran one iteration and left the frame at the header:
+  // run the next one here rather than let the interpreter run every other iteration.
+  *again = resume >= 0 && !exited && resume == loop->header;
+  return resume;
+}
+
+int trace_error(_PyInterpreterFrame* f, LoopSlot* loop, const char* tier, const std::string& what) {
+  if (!PyErr_Occurred()) PyErr_Format(PyExc_SystemError, "fastpy: the %s failed: %s", tier, what.c_str());
+  f->prev_instr = py::code_units(f->f_code) + loop->header;
+  return -1;
+}
+
 int ir_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   auto* td = static_cast<TraceData*>(loop->trace);
   static const ir::RuntimeHook hook = &runtime_hook;
@@ -128,48 +174,14 @@ int ir_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
     td->runs++;
     stat_inc(Stat::trace_ir_runs);
     ir::ExecResult res = ir::ir_execute(td->opt, o);
-    if (res.status == ir::ExecStatus::error || res.snap < 0) {
-      if (!PyErr_Occurred()) {
-        PyErr_Format(PyExc_SystemError, "fastpy: the IR executor failed: %s", ir::exec_describe(res).c_str());
-      }
-      f->prev_instr = py::code_units(f->f_code) + loop->header;
-      return -1;
-    }
-    bool drop = false;
-    if (res.status == ir::ExecStatus::exited) {
-      td->exits[static_cast<size_t>(res.guard)]++;
-      stat_inc(Stat::trace_exits);
-      // An exit at a type or identity guard before a single iteration completed, at the same guard as the last
-      // time: what the trace specialized on has changed (a type, a global). Record the loop again rather than
-      // enter and leave it on every iteration. (Branches and overflows that keep failing need side traces, the
-      // baseline tier's; here they just exit.)
-      if (!specialization_guard(td->opt.ins[static_cast<size_t>(res.guard)].op)) {
-        td->last_exit = -1;
-        td->streak = 0;
-      } else if (res.iterations == 0 && res.snap == td->last_exit) {
-        drop = ++td->streak >= g_params.get(ParamId::hot_exit);
-      } else {
-        td->last_exit = res.iterations == 0 ? res.snap : -1;
-        td->streak = res.iterations == 0 ? 1 : 0;
-        drop = td->streak >= g_params.get(ParamId::hot_exit);
-      }
-    }
+    if (res.status == ir::ExecStatus::error || res.snap < 0)
+      return trace_error(f, loop, "IR executor", ir::exec_describe(res));
     std::vector<uint64_t> values(res.slots.size());
     for (size_t e = 0; e < values.size(); e++) values[e] = res.slots[e].value;
-    int resume = restore_frame(f, td->opt, res.snap, values.data());
-    if (res.status == ir::ExecStatus::exited && g_params.has(ParamId::log, kLogDeopt)) {   // FASTPY_LOG=deopt
-      std::fprintf(stderr, "fastpy: exit from the trace of the loop at %s at %%%d %s (snapshot %d) -> instruction %d%s\n",
-                   loop_where(f->f_code, loop->header).c_str(), static_cast<int>(res.guard),
-                   res.guard >= 0 ? ir::ir_name(td->opt.ins[static_cast<size_t>(res.guard)].op) : "end", res.snap, resume,
-                   drop ? " (trace dropped: recorded again)" : "");
-    }
-    if (drop) {
-      discard_trace(loop);
-      return resume;
-    }
-    // A trace without `loop` (FASTPY_OPT without peel) ran one iteration and left the frame at the header:
-    // run the next one here rather than let the interpreter run every other iteration.
-    if (resume < 0 || res.status != ir::ExecStatus::completed || resume != loop->header) return resume;
+    bool again;
+    int resume = after_run(f, loop, td, res.status == ir::ExecStatus::exited ? res.guard : kNoRef, res.snap,
+                           res.iterations == 0, values.data(), &again);
+    if (!again) return resume;
   }
 }
 

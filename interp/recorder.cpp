@@ -111,6 +111,7 @@ void count_abort(Abort why) { g_aborts[static_cast<int>(why)]++; }
 
 void trace_free(void* p) {
   auto* td = static_cast<TraceData*>(p);
+  baseline::release_trace(&td->native);
   for (PyObject* o : td->kept) Py_DECREF(o);
   delete td;
 }
@@ -1102,11 +1103,23 @@ void finish(Recorder* r) {
     return;
   }
   td->exits.assign(td->opt.ins.size(), 0);
+  // The baseline tier when it may run (the default); the IR executor when asked for, or when the baseline
+  // could not compile this trace.
+  TraceEntry entry = nullptr;
+  if (g_params.has(ParamId::tiers, kTierBaseline) && baseline_compile(r->root_co, r->header, td)) {
+    entry = &baseline_entry;
+  } else if (g_params.has(ParamId::tiers, kTierIR)) {
+    entry = &ir_entry;
+  } else {
+    trace_free(td);
+    abort_recording(r, Abort::compile);
+    return;
+  }
   td->kept.swap(r->kept);
   LoopSlot* loop = r->loop;
   loop->trace = td;
   loop->trace_free = &trace_free;
-  loop->entry = &ir_entry;
+  loop->entry = entry;
   loop->state = LoopState::kCompiled;
   stat_inc(Stat::traces_recorded);
   log_trace(r->root_co, r->header, td);
@@ -1114,7 +1127,7 @@ void finish(Recorder* r) {
 }
 
 void hot_loop(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
-  if (!g_params.has(ParamId::tiers, kTierIR)) {   // no tier runs traces yet without the IR executor
+  if (!g_params.has(ParamId::tiers, kTierIR) && !g_params.has(ParamId::tiers, kTierBaseline)) {   // no tier runs traces
     loop->state = LoopState::kBlacklisted;
     stat_inc(Stat::loops_no_recorder);
     return;

@@ -8,6 +8,7 @@
 
 #include "interp/loops.h"
 #include "interp/recorder.h"
+#include "tiers/baseline/codegen.h"
 #include "tiers/ir/ir.h"
 
 namespace fastpy {
@@ -67,6 +68,9 @@ struct TraceData {
   std::vector<PyObject*> kept;      // strong references behind kobj constants
   int last_exit = -1;               // snapshot of the latest exit taken before a whole iteration ran
   int64_t streak = 0;               // such exits in a row at last_exit
+  baseline::CompiledTrace native;   // the baseline tier's machine code for opt (fn null: another tier runs it)
+  IRRef loop_ref = 0;               // opt's `loop` instruction (its size without one): exits below it are
+                                    // in the first iteration
 };
 
 
@@ -79,6 +83,18 @@ void count_abort(Abort why);
 // interp/ir_tier.cpp: the IR tier's entry (a TraceEntry), the runtime hook it gives the executor, and the
 // FASTPY_LOG=trace/ir line for a new trace.
 int ir_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
+// interp/baseline_tier.cpp: compiles td->opt to machine code (false: it could not, the reason logged with
+// FASTPY_LOG=abort), and the entry that runs it.
+bool baseline_compile(PyCodeObject* co, int header, TraceData* td);
+int baseline_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
+// What every tier does after its trace stopped: counts the exit at `guard` (kNoRef: the trace completed),
+// applies the unstable-trace policy, restores snapshot `snap` with `values` (first: no iteration completed)
+// and returns the bytecode index to resume at (-1: error). *again: a trace without loop completed at the
+// header and may run once more.
+int after_run(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard, int snap, bool first,
+              const uint64_t* values, bool* again);
+// A tier's internal failure: SystemError (unless an error is set), the frame at the loop header; -1.
+int trace_error(_PyInterpreterFrame* f, LoopSlot* loop, const char* tier, const std::string& what);
 bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);
 void log_trace(PyCodeObject* co, int header, const TraceData* td);
 std::string loop_where(PyCodeObject* co, int header);

@@ -2,14 +2,16 @@
 
 #include <asmjit/x86.h>
 
-namespace fastpy::baseline {
-namespace {
+#include "tiers/baseline/jit_runtime_p.h"
 
-asmjit::JitRuntime& runtime() {
+namespace fastpy::baseline {
+
+asmjit::JitRuntime& jit_runtime() {
   static asmjit::JitRuntime rt;   // lives for the process: compiled code may be running at exit
   return rt;
 }
 
+namespace {
 size_t g_code_bytes = 0;
 
 std::string describe(asmjit::Error e) { return asmjit::DebugUtils::errorAsString(e); }
@@ -19,7 +21,7 @@ std::string describe(asmjit::Error e) { return asmjit::DebugUtils::errorAsString
 CheckedAddFn emit_checked_add(std::string* err) {
   using namespace asmjit;
   CodeHolder code;
-  code.init(runtime().environment());
+  code.init(jit_runtime().environment());
   x86::Compiler cc(&code);
   FuncNode* fn = cc.addFunc(FuncSignatureT<int, int64_t, int64_t, int64_t*>(CallConvId::kHost));
   x86::Gp a = cc.newInt64("a"), b = cc.newInt64("b"), out = cc.newIntPtr("out");
@@ -39,7 +41,7 @@ CheckedAddFn emit_checked_add(std::string* err) {
   cc.endFunc();
   Error e = cc.finalize();
   CheckedAddFn result = nullptr;
-  if (e == kErrorOk) e = runtime().add(&result, &code);
+  if (e == kErrorOk) e = jit_runtime().add(&result, &code);
   if (e != kErrorOk) {
     *err = "asmjit: " + describe(e);
     return nullptr;
@@ -49,5 +51,6 @@ CheckedAddFn emit_checked_add(std::string* err) {
 }
 
 size_t code_bytes() { return g_code_bytes; }
+void add_code_bytes(int64_t n) { g_code_bytes = size_t(int64_t(g_code_bytes) + n); }
 
 }  // namespace fastpy::baseline

@@ -1,0 +1,107 @@
+// The baseline tier on the interpreter's side (FASTPY_TIERS with baseline, the default): a loop's optimized
+// trace compiled to x86-64 by tiers/baseline (codegen.h), the CPython layouts its fast paths read, the entry
+// that runs it and hands every exit to the same after_run/restore path as the IR tier, and its diagnostics
+// (FASTPY_LOG=asm: the machine code with its IR; FASTPY_LOG=perfmap: /tmp/perf-<pid>.map for perf).
+// internals.h first: it defines Py_BUILD_CORE before <Python.h>.
+#include "python/cpython311/internals.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "interp/recorder_impl.h"
+#include "runtime/params.h"
+#include "runtime/stats.h"
+#include "tiers/baseline/codegen.h"
+
+namespace fastpy::rec {
+
+namespace {
+
+static_assert(sizeof(digit) == 4, "the inline int unbox reads 32-bit digits");
+
+const baseline::CompileOptions& compile_options(bool asm_text) {
+  static baseline::CompileOptions o = [] {
+    baseline::CompileOptions c;
+    c.runtime = &runtime_hook;
+    c.layout.float_type = &PyFloat_Type;
+    c.layout.float_value = static_cast<int32_t>(offsetof(PyFloatObject, ob_fval));
+    c.layout.long_type = &PyLong_Type;
+    c.layout.long_size = static_cast<int32_t>(offsetof(PyVarObject, ob_size));
+    c.layout.long_digit = static_cast<int32_t>(offsetof(PyLongObject, ob_digit));
+    c.layout.true_obj = Py_True;
+    c.layout.false_obj = Py_False;
+    c.layout.dealloc = reinterpret_cast<void (*)(void*)>(&_Py_Dealloc);
+    return c;
+  }();
+  o.asm_text = asm_text;
+  return o;
+}
+
+// FASTPY_LOG=perfmap: one line per trace, "START SIZE name", the format perf reads from /tmp/perf-<pid>.map.
+void perf_map_add(PyCodeObject* co, int header, const baseline::CompiledTrace& c) {
+  static FILE* map = nullptr;
+  if (!map) {
+    std::string path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+    map = std::fopen(path.c_str(), "a");
+    if (!map) return;
+  }
+  std::fprintf(map, "%lx %zx fastpy:%s:%s\n", reinterpret_cast<unsigned long>(c.fn), c.code_size,
+               PyUnicode_AsUTF8(co->co_qualname), loop_where(co, header).c_str());
+  std::fflush(map);
+}
+
+}  // namespace
+
+bool baseline_compile(PyCodeObject* co, int header, TraceData* td) {
+  bool want_asm = g_params.has(ParamId::log, kLogAsm);
+  std::string err = baseline::compile_trace(td->opt, compile_options(want_asm), &td->native);
+  if (!err.empty()) {
+    if (g_params.has(ParamId::log, kLogAbort))
+      std::fprintf(stderr, "fastpy: baseline: the trace of the loop at %s was not compiled: %s\n",
+                   loop_where(co, header).c_str(), err.c_str());
+    return false;
+  }
+  td->loop_ref = td->opt.size();
+  for (IRRef r = 0; r < td->opt.size(); r++) {
+    if (td->opt.ins[static_cast<size_t>(r)].op == ir::IR_loop) {
+      td->loop_ref = r;
+      break;
+    }
+  }
+  stat_inc(Stat::traces_compiled);
+  stat_inc(Stat::baseline_compile_ns, td->native.compile_ns);
+  if (want_asm) {
+    std::fprintf(stderr, "fastpy: machine code for the loop at %s (%s): %zu bytes at %p, compiled in %.1f us\n%s",
+                 loop_where(co, header).c_str(), PyUnicode_AsUTF8(co->co_qualname), td->native.code_size,
+                 reinterpret_cast<void*>(td->native.fn), static_cast<double>(td->native.compile_ns) / 1000.0,
+                 td->native.asm_text.c_str());
+    td->native.asm_text.clear();
+    td->native.asm_text.shrink_to_fit();
+  }
+  if (g_params.has(ParamId::log, kLogPerfmap)) perf_map_add(co, header, td->native);
+  return true;
+}
+
+int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
+  auto* td = static_cast<TraceData*>(loop->trace);
+  uint64_t small[64];
+  std::vector<uint64_t> big;
+  uint64_t* out = small;
+  if (td->native.out_words > 64) {
+    big.resize(td->native.out_words);
+    out = big.data();
+  }
+  for (;;) {
+    td->runs++;
+    stat_inc(Stat::trace_native_runs);
+    int32_t g = td->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
+    if (g == baseline::kError) return trace_error(f, loop, "baseline tier", "a runtime call failed");
+    int snap = g >= 0 ? td->opt.ins[static_cast<size_t>(g)].snap : static_cast<int>(td->opt.snaps.size()) - 1;
+    bool again;
+    int resume = after_run(f, loop, td, g >= 0 ? g : kNoRef, snap, g < td->loop_ref, out, &again);
+    if (!again) return resume;
+  }
+}
+
+}  // namespace fastpy::rec

@@ -1,0 +1,764 @@
+// Trace IR -> x86-64 (see codegen.h). One lowering per op, in the order of ir_ops.def's groups; the register
+// allocation is asmjit's (x86::Compiler): every IR value is one virtual register.
+#include "tiers/baseline/codegen.h"
+
+#include <asmjit/x86.h>
+
+#include <chrono>
+#include <cstring>
+#include <sstream>
+
+#include "tiers/baseline/code_memory.h"
+#include "tiers/baseline/jit_runtime_p.h"
+#include "tiers/ir/ir_arith.h"
+
+namespace fastpy::baseline {
+namespace {
+
+using namespace asmjit;
+using ir::IRIns;
+using ir::IRRef;
+using ir::kNoRef;
+
+// ---- C helpers for the ops whose arithmetic is best left to ir_arith.h (called from compiled code)
+double h_ffloordiv(double a, double b) { return ir::py_ffloordiv(a, b); }
+double h_fmod(double a, double b) { return ir::py_fmod(a, b); }
+// callf1: *out = f(x); false when CPython's math_1 would raise.
+bool h_callf1(const void* f, double x, double* out) {
+  double r = reinterpret_cast<double (*)(double)>(f)(x);
+  *out = r;
+  return ir::math1_ok(x, r);
+}
+
+class Gen {
+ public:
+  Gen(const ir::Trace& t, const CompileOptions& o, x86::Compiler& cc) : t_(t), o_(o), cc_(cc) {}
+  std::string run();
+
+ private:
+  // ---- values
+  const IRIns& ins(IRRef r) const { return t_.ins[size_t(r)]; }
+  bool is_k(IRRef r) const { return ir::ir_is_const(ins(r).op); }
+  x86::Gp gp(IRRef r);                     // r in a general register (constants materialized here)
+  x86::Xmm xmm(IRRef r);                   // an f64 in an xmm register
+  x86::Gp bits(IRRef r);                   // r's 64-bit value in a general register (f64: its bits)
+  Operand gp_or_imm(IRRef r);              // an int32 constant as an immediate, else gp(r)
+  x86::Gp def_gp(IRRef r) { x86::Gp g = cc_.newInt64(); v_[size_t(r)] = g; return g; }
+  x86::Xmm def_xmm(IRRef r) { x86::Xmm x = cc_.newXmmSd(); v_[size_t(r)] = x; return x; }
+  x86::Mem mem(IRRef base, int64_t off, uint32_t size);   // [base + off]
+  x86::Gp imm64(uint64_t v) { x86::Gp g = cc_.newInt64(); cc_.mov(g, Imm(int64_t(v))); return g; }
+
+  // ---- control
+  Label exit_of(IRRef guard);              // the guard's exit stub
+  void cond_jump(IRRef cmp, bool when, Label l);   // jump to l when compare cmp is `when`
+  bool fusable(IRRef cmp) const;           // a compare whose only use is the guard right after it
+  void set_bool(IRRef r);                  // materialize compare r as 0/1
+  void store_snapshot(int s);              // out[e] = entry e's value
+  bool call_runtime(IRRef r, x86::Gp a, x86::Gp b, Label on_false);   // runtime(&ins, a, b, &tmp)
+  void load_runtime_result(IRRef r);       // r = tmp
+  x86::Gp slot_word(IRRef r);              // frame slot imm of an sload
+
+  // ---- lowering, by family
+  bool lower(IRRef r);
+  bool lower_i64(IRRef r);
+  bool lower_f64(IRRef r);
+  bool lower_guard(IRRef r);
+  bool lower_memory(IRRef r);
+  bool lower_unbox(IRRef r);
+  bool lower_runtime(IRRef r);
+  void lower_loop(IRRef r);
+
+  const ir::Trace& t_;
+  const CompileOptions& o_;
+  x86::Compiler& cc_;
+  std::vector<BaseReg> v_;        // per instruction: its register (invalid: constant, void, not yet)
+  std::vector<int> uses_;         // per instruction: operand, phi and snapshot uses
+  std::vector<Label> exits_;      // per instruction: exit stub label (invalid: none yet)
+  std::vector<Label> snaps_;      // per snapshot: store-and-return block
+  std::vector<IRRef> phis_;
+  Label body_, error_;
+  x86::Gp slots_, out_, gid_;
+  x86::Mem tmp_;                  // the runtime hook's *out
+  std::vector<std::string> lines_;   // IR text per instruction (asm_text)
+};
+
+// ---------------------------------------------------------------- values
+x86::Gp Gen::gp(IRRef r) {
+  if (is_k(r)) {
+    const IRIns& i = ins(r);
+    x86::Gp g = cc_.newInt64();
+    if (i.imm == 0) cc_.xor_(g.r32(), g.r32());
+    else cc_.mov(g, Imm(i.imm));
+    return g;
+  }
+  return v_[size_t(r)].as<x86::Gp>();
+}
+
+x86::Xmm Gen::xmm(IRRef r) {
+  if (is_k(r)) {
+    x86::Xmm x = cc_.newXmmSd();
+    double d = ir::bits_f64(ins(r).imm);
+    if (ins(r).imm == 0) cc_.xorps(x, x);
+    else cc_.movsd(x, cc_.newDoubleConst(ConstPoolScope::kLocal, d));
+    return x;
+  }
+  return v_[size_t(r)].as<x86::Xmm>();
+}
+
+x86::Gp Gen::bits(IRRef r) {
+  if (r == kNoRef) return imm64(0);
+  if (ins(r).type != ir::IRT_f64 || is_k(r)) return gp(r);
+  x86::Gp g = cc_.newInt64();
+  cc_.movq(g, xmm(r));
+  return g;
+}
+
+Operand Gen::gp_or_imm(IRRef r) {
+  if (is_k(r) && ins(r).imm == int64_t(int32_t(ins(r).imm))) return Imm(ins(r).imm);
+  return gp(r);
+}
+
+x86::Mem Gen::mem(IRRef base, int64_t off, uint32_t size) {
+  x86::Gp b = gp(base);
+  if (off != int64_t(int32_t(off))) {
+    x86::Gp s = cc_.newIntPtr();
+    cc_.mov(s, Imm(off));
+    cc_.add(s, b);
+    return x86::ptr(s, 0, size);
+  }
+  return x86::ptr(b, int32_t(off), size);
+}
+
+// ---------------------------------------------------------------- control
+Label Gen::exit_of(IRRef g) {
+  Label& l = exits_[size_t(g)];
+  if (!l.isValid()) l = cc_.newLabel();
+  return l;
+}
+
+bool Gen::fusable(IRRef c) const {
+  ir::IROp op = ins(c).op;
+  bool cmp = (op >= ir::IR_lt && op <= ir::IR_ne) || (op >= ir::IR_flt && op <= ir::IR_fge);
+  if (!cmp || uses_[size_t(c)] != 1 || c + 1 >= t_.size()) return false;
+  const IRIns& g = ins(c + 1);
+  return (g.op == ir::IR_guard_true || g.op == ir::IR_guard_false) && g.a == c;
+}
+
+// Emits the compare and returns the condition code that holds when it is true (i64 or ordered f64 compares).
+void Gen::cond_jump(IRRef c, bool when, Label l) {
+  const IRIns& i = ins(c);
+  x86::CondCode cond;
+  if (i.op >= ir::IR_lt && i.op <= ir::IR_ne) {
+    static const x86::CondCode kCond[] = {x86::CondCode::kL, x86::CondCode::kLE, x86::CondCode::kG,
+                                          x86::CondCode::kGE, x86::CondCode::kE, x86::CondCode::kNE};
+    Operand b = gp_or_imm(i.b);
+    if (b.isImm()) cc_.cmp(gp(i.a), b.as<Imm>());
+    else cc_.cmp(gp(i.a), b.as<x86::Gp>());
+    cond = kCond[i.op - ir::IR_lt];
+  } else {
+    // a < b <=> b > a (seta after ucomisd b, a): unordered sets CF, so every NaN compare is false.
+    bool swap = i.op == ir::IR_flt || i.op == ir::IR_fle;
+    x86::Xmm a = xmm(i.a), b = xmm(i.b);
+    if (swap) cc_.ucomisd(b, a);
+    else cc_.ucomisd(a, b);
+    cond = (i.op == ir::IR_flt || i.op == ir::IR_fgt) ? x86::CondCode::kA : x86::CondCode::kAE;
+  }
+  cc_.j(when ? cond : x86::negateCond(cond), l);
+}
+
+void Gen::set_bool(IRRef r) {
+  const IRIns& i = ins(r);
+  x86::Gp d = def_gp(r);
+  if (i.op == ir::IR_feq || i.op == ir::IR_fne) {
+    x86::Xmm a = xmm(i.a), b = xmm(i.b);
+    x86::Gp t = cc_.newInt64();
+    cc_.xor_(d.r32(), d.r32());
+    cc_.xor_(t.r32(), t.r32());
+    cc_.ucomisd(a, b);
+    if (i.op == ir::IR_feq) {   // ZF and not PF (ordered)
+      cc_.sete(d.r8());
+      cc_.setnp(t.r8());
+      cc_.and_(d, t);
+    } else {
+      cc_.setne(d.r8());
+      cc_.setp(t.r8());
+      cc_.or_(d, t);
+    }
+    return;
+  }
+  Label yes = cc_.newLabel(), done = cc_.newLabel();
+  cond_jump(r, true, yes);
+  cc_.xor_(d.r32(), d.r32());
+  cc_.jmp(done);
+  cc_.bind(yes);
+  cc_.mov(d.r32(), 1);
+  cc_.bind(done);
+}
+
+void Gen::store_snapshot(int s) {
+  const ir::Snapshot& sn = t_.snaps[size_t(s)];
+  for (size_t e = 0; e < sn.entries.size(); e++) {
+    IRRef r = sn.entries[e].ref;
+    x86::Mem m = x86::qword_ptr(out_, int32_t(8 * e));
+    if (is_k(r) && ins(r).imm == int64_t(int32_t(ins(r).imm))) cc_.mov(m, Imm(ins(r).imm));
+    else if (ins(r).type == ir::IRT_f64 && !is_k(r)) cc_.movsd(m, xmm(r));
+    else cc_.mov(m, gp(r));
+  }
+}
+
+bool Gen::call_runtime(IRRef r, x86::Gp a, x86::Gp b, Label on_false) {
+  if (!o_.runtime) return false;
+  InvokeNode* inv;
+  cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.runtime)),
+             FuncSignatureT<bool, const void*, uint64_t, uint64_t, uint64_t*>(CallConvId::kHost));
+  x86::Gp ip = imm64(reinterpret_cast<uint64_t>(&t_.ins[size_t(r)]));
+  x86::Gp op = cc_.newIntPtr();
+  cc_.lea(op, tmp_);
+  x86::Gp ok = cc_.newInt32();
+  inv->setArg(0, ip);
+  inv->setArg(1, a);
+  inv->setArg(2, b);
+  inv->setArg(3, op);
+  inv->setRet(0, ok);
+  cc_.test(ok.r8(), ok.r8());
+  cc_.jz(on_false);
+  return true;
+}
+
+void Gen::load_runtime_result(IRRef r) {
+  ir::IRType ty = ins(r).type;
+  if (ty == ir::IRT_void) return;
+  if (ty == ir::IRT_f64) cc_.movsd(def_xmm(r), tmp_);
+  else cc_.mov(def_gp(r), tmp_);
+}
+
+x86::Gp Gen::slot_word(IRRef r) {
+  x86::Gp w = cc_.newIntPtr();
+  cc_.mov(w, x86::qword_ptr(slots_, int32_t(8 * ins(r).imm)));
+  return w;
+}
+
+// ---------------------------------------------------------------- lowering
+bool Gen::lower_i64(IRRef r) {
+  const IRIns& i = ins(r);
+  switch (i.op) {
+    case ir::IR_add_ov: case ir::IR_sub_ov: case ir::IR_mul_ov: case ir::IR_and: case ir::IR_or:
+    case ir::IR_xor: {
+      x86::Gp d = def_gp(r);
+      cc_.mov(d, gp(i.a));
+      Operand b = gp_or_imm(i.b);
+      bool im = b.isImm();
+      x86::Gp bg = im ? x86::Gp() : b.as<x86::Gp>();
+      Imm bi = im ? b.as<Imm>() : Imm(0);
+      switch (i.op) {
+        case ir::IR_add_ov: im ? cc_.add(d, bi) : cc_.add(d, bg); break;
+        case ir::IR_sub_ov: im ? cc_.sub(d, bi) : cc_.sub(d, bg); break;
+        case ir::IR_mul_ov: im ? cc_.imul(d, bi) : cc_.imul(d, bg); break;
+        case ir::IR_and: im ? cc_.and_(d, bi) : cc_.and_(d, bg); break;
+        case ir::IR_or: im ? cc_.or_(d, bi) : cc_.or_(d, bg); break;
+        default: im ? cc_.xor_(d, bi) : cc_.xor_(d, bg); break;
+      }
+      if (ir::ir_info(i.op).is_guard) cc_.jo(exit_of(r));
+      return true;
+    }
+    case ir::IR_neg_ov: {
+      x86::Gp d = def_gp(r);
+      cc_.mov(d, gp(i.a));
+      cc_.neg(d);
+      cc_.jo(exit_of(r));
+      return true;
+    }
+    case ir::IR_abs_ov: {   // -a overflows only for INT64_MIN; a negative -a means a was positive
+      x86::Gp d = def_gp(r), a = gp(i.a);
+      cc_.mov(d, a);
+      cc_.neg(d);
+      cc_.jo(exit_of(r));
+      cc_.cmovs(d, a);
+      return true;
+    }
+    case ir::IR_shl: case ir::IR_sar: {
+      x86::Gp d = def_gp(r), c = cc_.newInt64();
+      cc_.mov(d, gp(i.a));
+      cc_.mov(c, gp(i.b));   // x86 masks the count by 63 itself
+      if (i.op == ir::IR_shl) cc_.shl(d, c.r8());
+      else cc_.sar(d, c.r8());
+      return true;
+    }
+    case ir::IR_imin: case ir::IR_imax: {   // b < a ? b : a  /  b > a ? b : a
+      x86::Gp d = def_gp(r), b = gp(i.b);
+      cc_.mov(d, gp(i.a));
+      cc_.cmp(b, d);
+      if (i.op == ir::IR_imin) cc_.cmovl(d, b);
+      else cc_.cmovg(d, b);
+      return true;
+    }
+    case ir::IR_floordiv_ov: case ir::IR_mod_ov: {
+      x86::Gp b = gp(i.b), q = cc_.newInt64(), rem = cc_.newInt64();
+      Label ok = cc_.newLabel(), done = cc_.newLabel();
+      cc_.test(b, b);
+      cc_.jz(exit_of(r));
+      cc_.cmp(b, -1);
+      cc_.jne(ok);
+      x86::Gp mn = imm64(uint64_t(1) << 63);
+      cc_.cmp(gp(i.a), mn);
+      cc_.je(exit_of(r));
+      cc_.bind(ok);
+      cc_.mov(q, gp(i.a));
+      cc_.cqo(rem, q);
+      cc_.idiv(rem, q, b);
+      x86::Gp s = cc_.newInt64();   // inexact with the remainder's sign unlike b's: adjust
+      cc_.test(rem, rem);
+      cc_.jz(done);
+      cc_.mov(s, rem);
+      cc_.xor_(s, b);
+      cc_.jns(done);
+      if (i.op == ir::IR_floordiv_ov) cc_.sub(q, 1);
+      else cc_.add(rem, b);
+      cc_.bind(done);
+      v_[size_t(r)] = i.op == ir::IR_floordiv_ov ? q : rem;
+      return true;
+    }
+    case ir::IR_not: {
+      x86::Gp d = def_gp(r);
+      cc_.mov(d, gp(i.a));
+      cc_.xor_(d, 1);
+      return true;
+    }
+    case ir::IR_b2i: {
+      x86::Gp d = def_gp(r);
+      cc_.mov(d, gp(i.a));
+      return true;
+    }
+    case ir::IR_i2f: {
+      x86::Xmm d = def_xmm(r);
+      cc_.xorps(d, d);
+      cc_.cvtsi2sd(d, gp(i.a));
+      return true;
+    }
+    case ir::IR_f2i: {   // exits unless -2**63 <= a < 2**63 (NaN: unordered sets CF and PF)
+      x86::Xmm a = xmm(i.a);
+      x86::Xmm lo = cc_.newXmmSd(), hi = cc_.newXmmSd();
+      cc_.movsd(lo, cc_.newDoubleConst(ConstPoolScope::kLocal, -0x1p63));
+      cc_.movsd(hi, cc_.newDoubleConst(ConstPoolScope::kLocal, 0x1p63));
+      cc_.ucomisd(a, lo);
+      cc_.jb(exit_of(r));      // a < -2**63 or NaN
+      cc_.ucomisd(a, hi);
+      cc_.jae(exit_of(r));
+      cc_.cvttsd2si(def_gp(r), a);
+      return true;
+    }
+    default:
+      if ((i.op >= ir::IR_lt && i.op <= ir::IR_ne) || (i.op >= ir::IR_flt && i.op <= ir::IR_fne)) {
+        if (!fusable(r)) set_bool(r);
+        return true;
+      }
+      return false;
+  }
+}
+
+bool Gen::lower_f64(IRRef r) {
+  const IRIns& i = ins(r);
+  switch (i.op) {
+    case ir::IR_fadd: case ir::IR_fsub: case ir::IR_fmul: case ir::IR_fdiv: {
+      x86::Xmm d = def_xmm(r), b = xmm(i.b);
+      cc_.movsd(d, xmm(i.a));
+      if (i.op == ir::IR_fadd) cc_.addsd(d, b);
+      else if (i.op == ir::IR_fsub) cc_.subsd(d, b);
+      else if (i.op == ir::IR_fmul) cc_.mulsd(d, b);
+      else cc_.divsd(d, b);
+      return true;
+    }
+    case ir::IR_fneg: case ir::IR_fabs: {   // the sign bit, NaN included
+      x86::Gp g = cc_.newInt64();
+      cc_.movq(g, xmm(i.a));
+      if (i.op == ir::IR_fneg) cc_.btc(g, 63);
+      else cc_.btr(g, 63);
+      cc_.movq(def_xmm(r), g);
+      return true;
+    }
+    case ir::IR_fmin: case ir::IR_fmax: {   // minsd d=b, s=a: b < a ? b : a, a when unordered (Python's min)
+      x86::Xmm d = def_xmm(r);
+      cc_.movsd(d, xmm(i.b));
+      if (i.op == ir::IR_fmin) cc_.minsd(d, xmm(i.a));
+      else cc_.maxsd(d, xmm(i.a));
+      return true;
+    }
+    case ir::IR_ffloordiv: case ir::IR_fmod: {
+      InvokeNode* inv;
+      double (*fn)(double, double) = i.op == ir::IR_fmod ? &h_fmod : &h_ffloordiv;
+      cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(fn)), FuncSignatureT<double, double, double>(CallConvId::kHost));
+      inv->setArg(0, xmm(i.a));
+      inv->setArg(1, xmm(i.b));
+      inv->setRet(0, def_xmm(r));
+      return true;
+    }
+    case ir::IR_callf1: {
+      InvokeNode* inv;
+      cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(&h_callf1)),
+                 FuncSignatureT<bool, const void*, double, double*>(CallConvId::kHost));
+      x86::Gp f = imm64(uint64_t(i.imm)), p = cc_.newIntPtr(), ok = cc_.newInt32();
+      cc_.lea(p, tmp_);
+      inv->setArg(0, f);
+      inv->setArg(1, xmm(i.a));
+      inv->setArg(2, p);
+      inv->setRet(0, ok);
+      cc_.test(ok.r8(), ok.r8());
+      cc_.jz(exit_of(r));
+      cc_.movsd(def_xmm(r), tmp_);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+bool Gen::lower_guard(IRRef r) {
+  const IRIns& i = ins(r);
+  switch (i.op) {
+    case ir::IR_guard_true: case ir::IR_guard_false: {
+      bool want = i.op == ir::IR_guard_true;
+      if (fusable(i.a) && i.a == r - 1) {
+        cond_jump(i.a, !want, exit_of(r));
+      } else if (is_k(i.a)) {
+        if ((ins(i.a).imm != 0) != want) cc_.jmp(exit_of(r));
+      } else {
+        x86::Gp a = gp(i.a);
+        cc_.test(a, a);
+        if (want) cc_.jz(exit_of(r));
+        else cc_.jnz(exit_of(r));
+      }
+      return true;
+    }
+    case ir::IR_guard_eqi: case ir::IR_guard_eqp: {
+      Operand b = gp_or_imm(i.b);
+      if (b.isImm()) cc_.cmp(gp(i.a), b.as<Imm>());
+      else cc_.cmp(gp(i.a), b.as<x86::Gp>());
+      cc_.jne(exit_of(r));
+      return true;
+    }
+    case ir::IR_guard_nonnull: {
+      x86::Gp a = gp(i.a);
+      cc_.test(a, a);
+      cc_.jz(exit_of(r));
+      return true;
+    }
+    case ir::IR_guard_type: {
+      x86::Gp t = cc_.newIntPtr();
+      cc_.mov(t, x86::qword_ptr(gp(i.a), 8));
+      cc_.cmp(t, imm64(uint64_t(i.imm)));
+      cc_.jne(exit_of(r));
+      return true;
+    }
+    case ir::IR_poll: {
+      cc_.cmp(x86::dword_ptr(imm64(uint64_t(i.imm))), 0);
+      cc_.jne(exit_of(r));
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+bool Gen::lower_memory(IRRef r) {
+  const IRIns& i = ins(r);
+  switch (i.op) {
+    case ir::IR_padd: {
+      x86::Gp d = def_gp(r), a = gp(i.a), b = gp(i.b);
+      int64_t s = i.imm;
+      if (s == 1 || s == 2 || s == 4 || s == 8) {
+        cc_.lea(d, x86::ptr(a, b, s == 1 ? 0 : s == 2 ? 1 : s == 4 ? 2 : 3));
+      } else {
+        cc_.mov(d, b);
+        if (s == int64_t(int32_t(s))) cc_.imul(d, Imm(s));
+        else cc_.imul(d, imm64(uint64_t(s)));
+        cc_.add(d, a);
+      }
+      return true;
+    }
+    case ir::IR_load_obj: case ir::IR_load_i64: case ir::IR_load_ptr:
+      cc_.mov(def_gp(r), mem(i.a, i.imm, 8));
+      return true;
+    case ir::IR_load_f64:
+      cc_.movsd(def_xmm(r), mem(i.a, i.imm, 8));
+      return true;
+    case ir::IR_load_i32:
+      cc_.movsxd(def_gp(r), mem(i.a, i.imm, 4));
+      return true;
+    case ir::IR_load_f32:
+      cc_.cvtss2sd(def_xmm(r), mem(i.a, i.imm, 4));
+      return true;
+    case ir::IR_store_i64: case ir::IR_store_ptr: {
+      x86::Mem m = mem(i.a, i.imm, 8);
+      Operand b = gp_or_imm(i.b);
+      if (b.isImm()) cc_.mov(m, b.as<Imm>());
+      else cc_.mov(m, b.as<x86::Gp>());
+      return true;
+    }
+    case ir::IR_store_f64:
+      cc_.movsd(mem(i.a, i.imm, 8), xmm(i.b));
+      return true;
+    case ir::IR_store_f32: {
+      x86::Xmm s = cc_.newXmmSs();
+      cc_.cvtsd2ss(s, xmm(i.b));
+      cc_.movss(mem(i.a, i.imm, 4), s);
+      return true;
+    }
+    case ir::IR_store_i32:
+      cc_.mov(mem(i.a, i.imm, 4), gp(i.b).r32());
+      return true;
+    case ir::IR_sload_obj:
+      cc_.mov(def_gp(r), x86::qword_ptr(slots_, int32_t(8 * i.imm)));
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Unboxing guards with an inline fast path for CPython's exact float, one-digit int and bool; anything else
+// (a multi-digit int) asks the runtime, which has the whole rule.
+bool Gen::lower_unbox(IRRef r) {
+  const IRIns& i = ins(r);
+  const PyLayout& L = o_.layout;
+  bool sload = i.op == ir::IR_sload_f64 || i.op == ir::IR_sload_i64 || i.op == ir::IR_sload_bool;
+  x86::Gp o = sload ? slot_word(r) : gp(i.a);
+  if (i.op == ir::IR_sload_f64 || i.op == ir::IR_unbox_f64) {
+    if (!L.float_type) return false;
+    cc_.test(o, o);
+    cc_.jz(exit_of(r));
+    cc_.cmp(x86::qword_ptr(o, 8), imm64(uint64_t(L.float_type)));
+    cc_.jne(exit_of(r));
+    cc_.movsd(def_xmm(r), x86::qword_ptr(o, L.float_value));
+    return true;
+  }
+  if (i.op == ir::IR_sload_bool) {
+    if (!L.true_obj) return false;
+    x86::Gp d = def_gp(r);
+    Label done = cc_.newLabel();
+    cc_.xor_(d.r32(), d.r32());
+    cc_.cmp(o, imm64(uint64_t(L.true_obj)));
+    cc_.sete(d.r8());
+    cc_.je(done);
+    cc_.cmp(o, imm64(uint64_t(L.false_obj)));
+    cc_.jne(exit_of(r));
+    cc_.bind(done);
+    return true;
+  }
+  if (!L.long_type || !o_.runtime) return false;
+  x86::Gp d = def_gp(r), sz = cc_.newInt64();
+  Label done = cc_.newLabel(), slow = cc_.newLabel();
+  cc_.test(o, o);
+  cc_.jz(exit_of(r));
+  cc_.cmp(x86::qword_ptr(o, 8), imm64(uint64_t(L.long_type)));
+  cc_.jne(exit_of(r));
+  cc_.xor_(d.r32(), d.r32());
+  cc_.mov(sz, x86::qword_ptr(o, L.long_size));
+  cc_.test(sz, sz);
+  cc_.jz(done);
+  cc_.mov(d.r32(), x86::dword_ptr(o, L.long_digit));   // zero-extends
+  cc_.cmp(sz, 1);
+  cc_.je(done);
+  cc_.cmp(sz, -1);
+  cc_.jne(slow);
+  cc_.neg(d);
+  cc_.jmp(done);
+  cc_.bind(slow);
+  call_runtime(r, o, imm64(0), exit_of(r));
+  cc_.mov(d, tmp_);
+  cc_.bind(done);
+  return true;
+}
+
+bool Gen::lower_runtime(IRRef r) {
+  const IRIns& i = ins(r);
+  bool guard = ir::ir_info(i.op).is_guard;
+  if (i.op == ir::IR_incref) {
+    cc_.add(x86::qword_ptr(gp(i.a)), 1);
+    return true;
+  }
+  if (i.op == ir::IR_decref && o_.layout.dealloc) {
+    x86::Gp a = gp(i.a);
+    Label done = cc_.newLabel();
+    cc_.sub(x86::qword_ptr(a), 1);
+    cc_.jnz(done);
+    InvokeNode* inv;
+    cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.dealloc)),
+               FuncSignatureT<void, void*>(CallConvId::kHost));
+    inv->setArg(0, a);
+    cc_.bind(done);
+    return true;
+  }
+  bool sload = i.op >= ir::IR_sload_obj && i.op <= ir::IR_sload_bool;
+  x86::Gp a = sload ? slot_word(r) : bits(i.a);
+  x86::Gp b = sload ? imm64(0) : bits(i.b);
+  if (!call_runtime(r, a, b, guard ? exit_of(r) : error_)) return false;
+  load_runtime_result(r);
+  return true;
+}
+
+void Gen::lower_loop(IRRef r) {
+  for (IRRef p = r + 1; p < t_.size() && ins(p).op == ir::IR_phi; p++) phis_.push_back(p);
+  for (IRRef p : phis_) {
+    const IRIns& i = ins(p);
+    if (i.type == ir::IRT_f64) cc_.movsd(def_xmm(p), xmm(i.a));
+    else cc_.mov(def_gp(p), gp(i.a));
+  }
+  body_ = cc_.newLabel();
+  cc_.bind(body_);
+}
+
+bool Gen::lower(IRRef r) {
+  const IRIns& i = ins(r);
+  switch (i.op) {
+    case ir::IR_loop: lower_loop(r); return true;
+    case ir::IR_phi: return true;   // defined at the loop
+    case ir::IR_sload_f64: case ir::IR_unbox_f64: case ir::IR_sload_i64: case ir::IR_unbox_i64:
+    case ir::IR_sload_bool:
+      return lower_unbox(r) || lower_runtime(r);
+    default: break;
+  }
+  if (ir::ir_is_const(i.op)) return true;   // materialized where used
+  return lower_i64(r) || lower_f64(r) || lower_guard(r) || lower_memory(r) || lower_runtime(r);
+}
+
+std::string Gen::run() {
+  size_t n = size_t(t_.size());
+  v_.assign(n, BaseReg());
+  uses_.assign(n, 0);
+  exits_.assign(n, Label());
+  snaps_.assign(t_.snaps.size(), Label());
+  for (const IRIns& i : t_.ins) {
+    if (i.a >= 0) uses_[size_t(i.a)]++;
+    if (i.b >= 0) uses_[size_t(i.b)]++;
+  }
+  for (const ir::Snapshot& s : t_.snaps)
+    for (const ir::SnapEntry& e : s.entries) uses_[size_t(e.ref)]++;
+  if (o_.asm_text) {
+    std::istringstream in(ir::ir_print(t_));
+    lines_.assign(n, "");
+    for (std::string line; std::getline(in, line);) {
+      if (line.size() < 2 || line[0] != '%') continue;
+      long k = std::strtol(line.c_str() + 1, nullptr, 10);
+      if (k >= 0 && size_t(k) < n) lines_[size_t(k)] = line;
+    }
+  }
+
+  FuncNode* fn = cc_.addFunc(FuncSignatureT<int32_t, const uint64_t*, uint64_t*>(CallConvId::kHost));
+  slots_ = cc_.newIntPtr("slots");
+  out_ = cc_.newIntPtr("out");
+  gid_ = cc_.newInt32("exit");
+  fn->setArg(0, slots_);
+  fn->setArg(1, out_);
+  tmp_ = cc_.newStack(8, 8);
+  error_ = cc_.newLabel();
+  IRRef loop = kNoRef;
+  for (IRRef r = 0; r < t_.size(); r++) {
+    if (o_.asm_text && !lines_[size_t(r)].empty() && !ir::ir_is_const(ins(r).op)) cc_.comment(lines_[size_t(r)].c_str());
+    if (ins(r).op == ir::IR_loop) loop = r;
+    if (!lower(r)) return std::string("no lowering for ") + ir::ir_name(ins(r).op);
+  }
+  // The back-edge: every phi takes its b from the iteration just finished, all at once.
+  if (loop != kNoRef) {
+    if (o_.asm_text) cc_.comment("back-edge");
+    std::vector<BaseReg> next;
+    for (IRRef p : phis_) {
+      const IRIns& i = ins(p);
+      if (i.type == ir::IRT_f64) {
+        x86::Xmm x = cc_.newXmmSd();
+        cc_.movsd(x, xmm(i.b));
+        next.push_back(x);
+      } else {
+        x86::Gp g = cc_.newInt64();
+        cc_.mov(g, gp(i.b));
+        next.push_back(g);
+      }
+    }
+    for (size_t k = 0; k < phis_.size(); k++) {
+      if (ins(phis_[k]).type == ir::IRT_f64) cc_.movsd(v_[size_t(phis_[k])].as<x86::Xmm>(), next[k].as<x86::Xmm>());
+      else cc_.mov(v_[size_t(phis_[k])].as<x86::Gp>(), next[k].as<x86::Gp>());
+    }
+    cc_.jmp(body_);
+  } else {
+    if (!t_.snaps.empty() && t_.snaps.back().at == t_.size()) store_snapshot(int(t_.snaps.size() - 1));
+    cc_.mov(gid_, kCompleted);
+    cc_.ret(gid_);
+  }
+  // Exit stubs: name the guard, then its snapshot's block stores the values and returns.
+  for (IRRef r = 0; r < t_.size(); r++) {
+    if (!exits_[size_t(r)].isValid()) continue;
+    cc_.bind(exits_[size_t(r)]);
+    cc_.mov(gid_, r);
+    int s = ins(r).snap;
+    if (!snaps_[size_t(s)].isValid()) snaps_[size_t(s)] = cc_.newLabel();
+    cc_.jmp(snaps_[size_t(s)]);
+  }
+  for (size_t s = 0; s < snaps_.size(); s++) {
+    if (!snaps_[s].isValid()) continue;
+    if (o_.asm_text) cc_.commentf("exit to snapshot %d", int(s));
+    cc_.bind(snaps_[s]);
+    store_snapshot(int(s));
+    cc_.ret(gid_);
+  }
+  cc_.bind(error_);
+  cc_.mov(gid_, kError);
+  cc_.ret(gid_);
+  cc_.endFunc();
+  return "";
+}
+
+class ErrorCollector : public ErrorHandler {
+ public:
+  void handleError(Error err, const char* message, BaseEmitter*) override {
+    if (first == kErrorOk) {
+      first = err;
+      text = message;
+    }
+  }
+  Error first = kErrorOk;
+  std::string text;
+};
+
+size_t g_live = 0;
+
+}  // namespace
+
+std::string compile_trace(const ir::Trace& t, const CompileOptions& opts, CompiledTrace* out) {
+  auto t0 = std::chrono::steady_clock::now();
+  CodeHolder code;
+  code.init(jit_runtime().environment());
+  ErrorCollector errors;
+  code.setErrorHandler(&errors);
+  StringLogger logger;
+  if (opts.asm_text) code.setLogger(&logger);
+  x86::Compiler cc(&code);
+  Gen gen(t, opts, cc);
+  std::string err = gen.run();
+  if (!err.empty()) return err;
+  Error e = errors.first;
+  if (e == kErrorOk) e = cc.finalize();
+  TraceFn fn = nullptr;
+  if (e == kErrorOk) e = jit_runtime().add(&fn, &code);
+  if (e != kErrorOk) return "asmjit: " + (errors.text.empty() ? std::string(DebugUtils::errorAsString(e)) : errors.text);
+  out->fn = fn;
+  out->code_size = code.codeSize();
+  uint32_t words = 1;
+  for (const ir::Snapshot& s : t.snaps) words = std::max(words, uint32_t(s.entries.size()));
+  out->out_words = words;
+  if (opts.asm_text) out->asm_text = logger.data();
+  add_code_bytes(int64_t(out->code_size));
+  g_live++;
+  out->compile_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  return "";
+}
+
+void release_trace(CompiledTrace* c) {
+  if (!c->fn) return;
+  jit_runtime().release(c->fn);
+  add_code_bytes(-int64_t(c->code_size));
+  g_live--;
+  c->fn = nullptr;
+  c->code_size = 0;
+}
+
+size_t traces_live() { return g_live; }
+
+}  // namespace fastpy::baseline
