@@ -1,6 +1,6 @@
 """Golden-test driver: runs one tests/golden/<name>.py case and prints its normalized trace IR.
 
-    bin/python tests/golden/_driver.py <name>
+    bin/python tests/golden/_driver.py <name> [baseline] [--exits]
 
 The case defines run(*ARGS) with one loop (optionally drive(run) to call it in a particular way, and
 EXPECT_ABORT = True when the loop must not get a trace). The driver runs it under plain CPython first,
@@ -9,6 +9,10 @@ have the same repr, checks through fastpy.stats() and code_loops() that a traced
 and run by the IR executor, and prints the recorded and optimized IR (or `abort: <reason>`). Exit status 1
 (message on stderr) when a check fails. tests/python/test_golden.py compares the output with <name>.ir;
 scripts/update-golden.sh rewrites the .ir files.
+
+`baseline` runs the same case with FASTPY_TIERS=interp,baseline instead (the trace compiled to machine code;
+the stats line then names trace_native_runs); `--exits` adds a last line with every loop's runs and exits
+per guard, which tests/python/test_golden.py compares between the two tiers (the differential test).
 """
 import copy
 import importlib.util
@@ -22,7 +26,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # fastpy is imported (it reads them at import).
 for _k in [k for k in os.environ if k.startswith("FASTPY_") and k != "FASTPY_BUILD_DIR"]:
     del os.environ[_k]
-os.environ["FASTPY_TIERS"] = "interp,ir"
+TIER = "baseline" if "baseline" in sys.argv[2:] else "ir"
+RUNS = "trace_native_runs" if TIER == "baseline" else "trace_ir_runs"
+os.environ["FASTPY_TIERS"] = "interp," + TIER
 os.environ["FASTPY_HOT_LOOP"] = "10"
 
 _ADDR = re.compile(r"0x[0-9a-f]+(?![0-9a-f.p])")   # addresses; not hex floats (0x1.8p+1), which are exact values
@@ -100,9 +106,11 @@ def main(name):
         print("--- optimized")
         print(normalize(optimized))
     if traced:
-        if delta["traces_recorded"] <= 0 or delta["trace_ir_runs"] <= 0:
+        if delta["traces_recorded"] <= 0 or delta[RUNS] <= 0:
             fail(f"{name}: traced loop but stats say traces_recorded={delta['traces_recorded']}, "
-                 f"trace_ir_runs={delta['trace_ir_runs']}")
+                 f"{RUNS}={delta[RUNS]}")
+        if TIER == "baseline" and delta["traces_compiled"] != delta["traces_recorded"]:
+            fail(f"{name}: {delta['traces_recorded']} traces recorded but {delta['traces_compiled']} compiled")
     expect_abort = getattr(mod, "EXPECT_ABORT", False)
     if expect_abort and traced:
         fail(f"{name}: expected the recording to abort, but the loop has a trace")
@@ -111,12 +119,15 @@ def main(name):
     if expect_abort and delta["traces_aborted"] <= 0:
         fail(f"{name}: expected an abort, but stats say traces_aborted={delta['traces_aborted']}")
     print(f"stats: traces_recorded={delta['traces_recorded']} traces_aborted={delta['traces_aborted']} "
-          f"loops_blacklisted={delta['loops_blacklisted']} trace_ir_runs>0={delta['trace_ir_runs'] > 0}")
+          f"loops_blacklisted={delta['loops_blacklisted']} {RUNS}>0={delta[RUNS] > 0}")
     print(f"result: {plain}")
+    if "--exits" in sys.argv[2:]:
+        print("exits: " + repr([(l["header"], l["runs"], sorted(l["exits"].items()))
+                                for l in sorted(loops, key=lambda l: l["header"])]))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2 or any(a not in ("baseline", "--exits") for a in sys.argv[2:]):
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         sys.exit(2)
     main(sys.argv[1])

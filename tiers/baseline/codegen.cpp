@@ -108,8 +108,9 @@ x86::Xmm Gen::xmm(IRRef r) {
 x86::Gp Gen::bits(IRRef r) {
   if (r == kNoRef) return imm64(0);
   if (ins(r).type != ir::IRT_f64 || is_k(r)) return gp(r);
-  x86::Gp g = cc_.newInt64();
-  cc_.movq(g, xmm(r));
+  x86::Gp g = cc_.newInt64();   // through memory: see fneg for why not movq
+  cc_.movsd(tmp_, xmm(r));
+  cc_.mov(g, tmp_);
   return g;
 }
 
@@ -208,13 +209,14 @@ void Gen::store_snapshot(int s) {
 
 bool Gen::call_runtime(IRRef r, x86::Gp a, x86::Gp b, Label on_false) {
   if (!o_.runtime) return false;
-  InvokeNode* inv;
-  cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.runtime)),
-             FuncSignatureT<bool, const void*, uint64_t, uint64_t, uint64_t*>(CallConvId::kHost));
+  // Every argument is computed before the invoke node: instructions emitted after it run after the call.
   x86::Gp ip = imm64(reinterpret_cast<uint64_t>(&t_.ins[size_t(r)]));
   x86::Gp op = cc_.newIntPtr();
   cc_.lea(op, tmp_);
   x86::Gp ok = cc_.newInt32();
+  InvokeNode* inv;
+  cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.runtime)),
+             FuncSignatureT<bool, const void*, uint64_t, uint64_t, uint64_t*>(CallConvId::kHost));
   inv->setArg(0, ip);
   inv->setArg(1, a);
   inv->setArg(2, b);
@@ -368,12 +370,15 @@ bool Gen::lower_f64(IRRef r) {
       else cc_.divsd(d, b);
       return true;
     }
-    case ir::IR_fneg: case ir::IR_fabs: {   // the sign bit, NaN included
-      x86::Gp g = cc_.newInt64();
-      cc_.movq(g, xmm(i.a));
-      if (i.op == ir::IR_fneg) cc_.btc(g, 63);
-      else cc_.btr(g, 63);
-      cc_.movq(def_xmm(r), g);
+    case ir::IR_fneg: case ir::IR_fabs: {   // the sign bit, NaN included (xorpd/andpd with a mask)
+      // Not movq to a general register and back: asmjit 1.9 rewrites a spilled xmm operand of movq r64, xmm
+      // into a memory operand, which encodes a store instead.
+      static const uint64_t kMask[2][2] = {{uint64_t(1) << 63, 0}, {~(uint64_t(1) << 63), ~uint64_t(0)}};
+      x86::Xmm d = def_xmm(r);
+      cc_.movsd(d, xmm(i.a));
+      x86::Mem m = cc_.newConst(ConstPoolScope::kLocal, kMask[i.op == ir::IR_fabs], 16);
+      if (i.op == ir::IR_fneg) cc_.xorpd(d, m);
+      else cc_.andpd(d, m);
       return true;
     }
     case ir::IR_fmin: case ir::IR_fmax: {   // minsd d=b, s=a: b < a ? b : a, a when unordered (Python's min)
@@ -384,22 +389,24 @@ bool Gen::lower_f64(IRRef r) {
       return true;
     }
     case ir::IR_ffloordiv: case ir::IR_fmod: {
-      InvokeNode* inv;
       double (*fn)(double, double) = i.op == ir::IR_fmod ? &h_fmod : &h_ffloordiv;
+      x86::Xmm a = xmm(i.a), b = xmm(i.b), d = def_xmm(r);
+      InvokeNode* inv;
       cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(fn)), FuncSignatureT<double, double, double>(CallConvId::kHost));
-      inv->setArg(0, xmm(i.a));
-      inv->setArg(1, xmm(i.b));
-      inv->setRet(0, def_xmm(r));
+      inv->setArg(0, a);
+      inv->setArg(1, b);
+      inv->setRet(0, d);
       return true;
     }
     case ir::IR_callf1: {
+      x86::Gp f = imm64(uint64_t(i.imm)), p = cc_.newIntPtr(), ok = cc_.newInt32();
+      x86::Xmm x = xmm(i.a);
+      cc_.lea(p, tmp_);
       InvokeNode* inv;
       cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(&h_callf1)),
                  FuncSignatureT<bool, const void*, double, double*>(CallConvId::kHost));
-      x86::Gp f = imm64(uint64_t(i.imm)), p = cc_.newIntPtr(), ok = cc_.newInt32();
-      cc_.lea(p, tmp_);
       inv->setArg(0, f);
-      inv->setArg(1, xmm(i.a));
+      inv->setArg(1, x);
       inv->setArg(2, p);
       inv->setRet(0, ok);
       cc_.test(ok.r8(), ok.r8());
