@@ -12,6 +12,7 @@
 #include "interp/recorder_impl.h"
 #include "runtime/params.h"
 #include "runtime/stats.h"
+#include "tiers/baseline/code_memory.h"
 #include "tiers/baseline/codegen.h"
 
 namespace fastpy::rec {
@@ -51,7 +52,45 @@ void perf_map_add(PyCodeObject* co, int header, const baseline::CompiledTrace& c
   std::fflush(map);
 }
 
+// The code cache: every trace with machine code, for the size bound.
+std::vector<TraceData*> g_cache;
+uint64_t g_clock = 0;
+
+// Detaches td from its loop and releases it; the loop counts toward a new recording.
+void evict(TraceData* td) {
+  LoopSlot* loop = td->loop;
+  loop->entry = nullptr;
+  loop->trace = nullptr;
+  loop->trace_free = nullptr;
+  loop->state = LoopState::kCounting;
+  loop->count = 0;
+  stat_inc(Stat::traces_evicted);
+  trace_free(td);
+}
+
 }  // namespace
+
+void baseline_cache_add(TraceData* td) {
+  size_t limit = static_cast<size_t>(g_params.get(ParamId::code_cache)) * 1024;
+  td->last_entry = ++g_clock;
+  while (baseline::code_bytes() > limit) {
+    TraceData* cold = nullptr;
+    for (TraceData* c : g_cache)
+      if (!c->active && (!cold || c->last_entry < cold->last_entry)) cold = c;
+    if (!cold) break;
+    evict(cold);
+  }
+  td->cache_index = g_cache.size();
+  g_cache.push_back(td);
+}
+
+void baseline_forget(TraceData* td) {
+  if (td->cache_index >= g_cache.size() || g_cache[td->cache_index] != td) return;
+  g_cache[td->cache_index] = g_cache.back();
+  g_cache[td->cache_index]->cache_index = td->cache_index;
+  g_cache.pop_back();
+  td->cache_index = SIZE_MAX;
+}
 
 bool baseline_compile(PyCodeObject* co, int header, TraceData* td) {
   bool want_asm = g_params.has(ParamId::log, kLogAsm);
@@ -92,10 +131,13 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
     big.resize(td->native.out_words);
     out = big.data();
   }
+  td->last_entry = ++g_clock;
   for (;;) {
     td->runs++;
     stat_inc(Stat::trace_native_runs);
+    td->active++;
     int32_t g = td->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
+    td->active--;
     if (g == baseline::kError) return trace_error(f, loop, "baseline tier", "a runtime call failed");
     int snap = g >= 0 ? td->opt.ins[static_cast<size_t>(g)].snap : static_cast<int>(td->opt.snaps.size()) - 1;
     bool again;

@@ -111,6 +111,7 @@ void count_abort(Abort why) { g_aborts[static_cast<int>(why)]++; }
 
 void trace_free(void* p) {
   auto* td = static_cast<TraceData*>(p);
+  baseline_forget(td);
   baseline::release_trace(&td->native);
   for (PyObject* o : td->kept) Py_DECREF(o);
   delete td;
@@ -1121,6 +1122,8 @@ void finish(Recorder* r) {
   loop->trace_free = &trace_free;
   loop->entry = entry;
   loop->state = LoopState::kCompiled;
+  td->loop = loop;
+  if (entry == &baseline_entry) baseline_cache_add(td);
   stat_inc(Stat::traces_recorded);
   log_trace(r->root_co, r->header, td);
   stop(r);

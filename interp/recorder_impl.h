@@ -69,6 +69,10 @@ struct TraceData {
   int last_exit = -1;               // snapshot of the latest exit taken before a whole iteration ran
   int64_t streak = 0;               // such exits in a row at last_exit
   baseline::CompiledTrace native;   // the baseline tier's machine code for opt (fn null: another tier runs it)
+  LoopSlot* loop = nullptr;         // the loop it is attached to
+  uint64_t last_entry = 0;          // the baseline tier's clock at its latest entry (eviction: LRU)
+  uint32_t active = 0;              // entries of it now on the C stack (never evicted while > 0)
+  size_t cache_index = SIZE_MAX;    // its place in the baseline tier's code cache
   IRRef loop_ref = 0;               // opt's `loop` instruction (its size without one): exits below it are
                                     // in the first iteration
 };
@@ -86,6 +90,10 @@ int ir_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
 // interp/baseline_tier.cpp: compiles td->opt to machine code (false: it could not, the reason logged with
 // FASTPY_LOG=abort), and the entry that runs it.
 bool baseline_compile(PyCodeObject* co, int header, TraceData* td);
+// Takes td (attached to td->loop) into the code cache, evicting least recently entered traces while the
+// cache is over FASTPY_CODE_CACHE; baseline_forget removes td (trace_free calls it).
+void baseline_cache_add(TraceData* td);
+void baseline_forget(TraceData* td);
 int baseline_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
 // What every tier does after its trace stopped: counts the exit at `guard` (kNoRef: the trace completed),
 // applies the unstable-trace policy, restores snapshot `snap` with `values` (first: no iteration completed)

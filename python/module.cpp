@@ -14,6 +14,7 @@
 #include "runtime/params.h"
 #include "runtime/stats.h"
 #include "tiers/baseline/code_memory.h"
+#include "tiers/baseline/codegen.h"
 #include "tiers/gpu/ptx.h"
 #include "tiers/llvm/orc_jit.h"
 
@@ -280,6 +281,12 @@ PyObject* py_probe_asmjit(PyObject*, PyObject* args) {
   return PyLong_FromLongLong(out);
 }
 
+// The baseline tier's code memory: bytes of machine code held and traces compiled and not released.
+PyObject* py_baseline_info(PyObject*, PyObject*) {
+  return Py_BuildValue("{s:n,s:n}", "code_bytes", (Py_ssize_t)baseline::code_bytes(), "traces_live",
+                       (Py_ssize_t)baseline::traces_live());
+}
+
 // LLVM ORC: compile IR text at -O2, call `symbol` as i64(i64); returns (result, optimized IR).
 PyObject* py_probe_llvm(PyObject*, PyObject* args) {
   const char *ir, *symbol;
@@ -334,6 +341,7 @@ PyMethodDef kMethods[] = {
     {"abort_docs", py_abort_docs, METH_NOARGS, "Every abort reason and its meaning."},
     {"stack_info", py_stack_info, METH_NOARGS, "C stack size, guard margin and remaining bytes."},
     {"probe_asmjit", py_probe_asmjit, METH_VARARGS, "Run asmjit-emitted checked add (None on overflow)."},
+    {"baseline_info", py_baseline_info, METH_NOARGS, "Baseline tier: code_bytes and traces_live."},
     {"probe_llvm", py_probe_llvm, METH_VARARGS, "Compile LLVM IR at -O2 with ORC and call it."},
     {"probe_ptx", py_probe_ptx, METH_VARARGS, "PTX for a sample kernel from LLVM's NVPTX backend."},
     {"probe_mimalloc", py_probe_mimalloc, METH_VARARGS, "Allocate in a mimalloc arena."},

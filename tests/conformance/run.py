@@ -115,12 +115,15 @@ def main():
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("FASTPY_") or k == "FASTPY_BUILD_DIR"}
     base_env["PYTHONHASHSEED"] = "0"
     fast_env = dict(base_env, **MIN_THRESHOLDS, **dict(kv.split("=", 1) for kv in args.env))
-    # With the IR executor on, the harness also proves that traces really ran: every fastpy process prints
-    # its stats at exit, and the run fails if no trace was executed across all modules.
-    require_traces = "ir" in fast_env.get("FASTPY_TIERS", "").split(",")
+    # With a tier that runs traces (the IR executor, or the baseline tier: the default tiers include it), the
+    # harness also proves that traces really ran: every fastpy process prints its stats at exit, and the run
+    # fails if no trace was executed across all modules.
+    tiers = fast_env.get("FASTPY_TIERS", "interp,baseline,llvm,gpu").split(",")
+    runs_key = "trace_native_runs" if "baseline" in tiers else "trace_ir_runs"
+    require_traces = "ir" in tiers or "baseline" in tiers
     if require_traces:
         fast_env["FASTPY_LOG"] = ",".join(filter(None, [fast_env.get("FASTPY_LOG", ""), "stats"]))
-    totals = {"traces_recorded": 0, "trace_ir_runs": 0, "trace_exits": 0, "traces_aborted": 0}
+    totals = {"traces_recorded": 0, "traces_compiled": 0, runs_key: 0, "trace_exits": 0, "traces_aborted": 0}
     plain_cmd, fast_cmd = args.python.split(), args.fastpy_cmd.split()
     print(f"conformance: {len(modules)} modules; fastpy: {' '.join(fast_cmd)} with "
           + " ".join(f"{k}={v}" for k, v in sorted(fast_env.items()) if k.startswith("FASTPY_")), flush=True)
@@ -170,8 +173,8 @@ def main():
             print(f"  {m}: {', '.join(tests)}")
     if require_traces:
         print("traces (all fastpy processes): " + ", ".join(f"{k} {v}" for k, v in totals.items()))
-        if totals["trace_ir_runs"] == 0:
-            print("FAIL  no trace was executed by the IR executor (FASTPY_TIERS=interp,ir)")
+        if totals[runs_key] == 0:
+            print(f"FAIL  no trace was run ({runs_key} is 0 in every process; FASTPY_TIERS={','.join(tiers)})")
             failed += 1
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

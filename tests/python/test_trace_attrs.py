@@ -4,7 +4,7 @@ fastpy with FASTPY_TIERS=interp,ir, FASTPY_HOT_LOOP=5): identical results or tra
 sys.getrefcount of the instances and their values, no growth over 2 x 100 runs, the loop traced and run in the
 IR executor -- and, where the attribute or its class changes after the trace is hot, the guard really exited.
 """
-from test_trace_guards import check, loops_of, run_prog
+from test_trace_guards import check, loops_of, run_prog, trace_tier  # noqa: F401 (autouse: every test per trace tier)
 
 PARTICLE = """
     class Particle:

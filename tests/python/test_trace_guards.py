@@ -1,7 +1,9 @@
 """Trace guards: every kind of guard in a recorded loop trace fails AFTER the loop is hot and traced, and the
 program goes on exactly as on CPython.
 
-Each program runs in a subprocess (FASTPY_TIERS=interp,ir, FASTPY_HOT_LOOP=5, FASTPY_HOT_EXIT=1) that loads
+Each program runs in a subprocess (FASTPY_TIERS=interp,ir and again with interp,baseline -- every test of
+this file and of the test_trace_* files that import `trace_tier` runs once per trace tier --,
+FASTPY_HOT_LOOP=5, FASTPY_HOT_EXIT=1) that loads
 the same source twice (two namespaces, two sets of code objects) and runs its main() once with fastpy off
 (plain CPython) and once under fastpy.enabled(). main() calls the traced functions several times, so a loop
 is hot, recorded and running in the IR executor before the failing condition shows up. Compared: main()'s
@@ -20,7 +22,19 @@ from conftest import PYTHON, clean_env, run
 
 # FASTPY_HOT_EXIT is high so that a trace whose type guard keeps failing stays attached and every exit is
 # seen here; test_unstable_trace_is_dropped_and_recorded_again covers what a low value does.
-ENV = dict(FASTPY_TIERS="interp,ir", FASTPY_HOT_LOOP="5", FASTPY_HOT_EXIT="1000")
+ENV = dict(FASTPY_HOT_LOOP="5", FASTPY_HOT_EXIT="1000")
+# The tiers that run traces: the IR reference executor and the baseline tier's machine code. run_prog uses the
+# one the autouse fixture below selected; check() asserts that tier ran the trace.
+TRACE_TIERS = {"ir": ("interp,ir", "trace_ir_runs"), "baseline": ("interp,baseline", "trace_native_runs")}
+_tier = {"now": "ir"}
+
+
+@pytest.fixture(autouse=True, params=sorted(TRACE_TIERS))
+def trace_tier(request):
+    """Runs each test once per trace tier (import it into a test module to get the same there)."""
+    _tier["now"] = request.param
+    yield request.param
+    _tier["now"] = "ir"
 
 HARNESS = r'''
 import gc, json, sys, traceback
@@ -104,7 +118,7 @@ def run_prog(tmp_path, source, names, leak=True, mode="enabled", **env):
     (tmp_path / "prog_src.py").write_text(textwrap.dedent(source))
     (tmp_path / "harness.py").write_text(HARNESS)
     r = run([PYTHON, "harness.py", json.dumps(names), "1" if leak else "0", mode], cwd=tmp_path,
-            env=clean_env(**{**ENV, **env}), timeout=300)
+            env=clean_env(**{**ENV, "FASTPY_TIERS": TRACE_TIERS[_tier["now"]][0], **env}), timeout=300)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -125,7 +139,9 @@ def check(res, traced=(), exited=(), aborted=None, leak=True, min_kinds=2):
     st = res["stats"]
     if traced:
         assert st["traces_recorded"] >= 1, st
-        assert st["trace_ir_runs"] >= 1, st
+        assert st[TRACE_TIERS[_tier["now"]][1]] >= 1, st
+        if _tier["now"] == "baseline":
+            assert st["traces_compiled"] >= 1 and st["trace_ir_runs"] == 0, st
     if exited:
         assert st["trace_exits"] >= 1, st
     for name in traced:

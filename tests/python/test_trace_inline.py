@@ -3,7 +3,7 @@ instructions are part of the trace, and a guard failing inside it re-creates the
 (the caller's CALL re-executed, the callee resumed mid-frame: stats' trace_frames_materialized). Same harness
 as test_trace_guards.py: plain CPython vs fastpy in one subprocess, identical results, tracebacks and
 refcounts, the loop traced and run by the IR executor."""
-from test_trace_guards import check, loops_of, run_prog
+from test_trace_guards import check, loops_of, run_prog, trace_tier  # noqa: F401 (autouse: every test per trace tier)
 
 
 def test_two_levels_inlined_same_result(tmp_path):

@@ -4,7 +4,7 @@ numpy scalars in CPython and stay numpy scalars at exits. Same harness as test_t
 vs fastpy (FASTPY_TIERS=interp,ir) in one subprocess; identical results, tracebacks, warnings, refcounts."""
 import pytest
 
-from test_trace_guards import check, run_prog
+from test_trace_guards import check, run_prog, trace_tier  # noqa: F401 (autouse: every test per trace tier)
 
 np = pytest.importorskip("numpy")
 

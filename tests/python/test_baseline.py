@@ -1,0 +1,168 @@
+"""The baseline tier (asmjit machine code for traces): what the tier itself owns, beyond the trace tests that run
+once per trace tier (test_trace_*.py) and the golden differential (test_golden.py::test_golden_baseline).
+
+Each program runs in a subprocess with FASTPY_TIERS=interp,baseline and asserts through fastpy.stats() that its
+loop was compiled by this tier and ran as machine code: the eval breaker is polled by compiled code (Ctrl-C from
+a timer thread, another thread taking the GIL), FASTPY_LOG=asm and perfmap, machine code released with its code
+object, and the code-cache bound evicting cold traces."""
+import json
+import os
+import re
+
+from conftest import LAUNCHER, clean_env, run, write
+
+ENV = dict(FASTPY_TIERS="interp,baseline", FASTPY_HOT_LOOP="5")
+
+
+def run_prog(tmp_path, source, **env):
+    path = write(tmp_path, "prog.py", source)
+    r = run([LAUNCHER, str(path)], env=clean_env(**{**ENV, **env}), cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_while_true_in_compiled_code_is_interrupted_by_a_timer_thread(tmp_path):
+    _, res = run_prog(tmp_path, """
+        import _thread, json, threading, traceback
+        import fastpy
+
+        @fastpy.jit
+        def spin():
+            i = 0
+            while True:
+                i = i + 1
+
+        threading.Timer(0.5, _thread.interrupt_main).start()
+        try:
+            spin()
+            tb = "no exception"
+        except KeyboardInterrupt:
+            tb = traceback.format_exc().splitlines()[-1]
+        print(json.dumps(dict(tb=tb, stats=fastpy.stats())))
+    """)
+    assert res["tb"] == "KeyboardInterrupt"
+    st = res["stats"]
+    assert st["traces_compiled"] >= 1 and st["trace_native_runs"] >= 1 and st["trace_ir_runs"] == 0, st
+
+
+def test_another_thread_gets_the_gil_while_a_compiled_loop_spins(tmp_path):
+    # The loop only ends when the other thread, which needs the GIL, has flipped the flag: compiled code must
+    # let it in (the eval breaker's GIL drop request), or this never finishes.
+    _, res = run_prog(tmp_path, """
+        import json, threading, time
+        import fastpy
+
+        @fastpy.jit
+        def wait(flag):
+            n = 0
+            while flag[0] == 0:
+                n = n + 1
+            return n
+
+        flag = [0]
+        def flip():
+            time.sleep(0.3)
+            flag[0] = 1
+        t = threading.Thread(target=flip)
+        t.start()
+        n = wait(flag)
+        t.join()
+        print(json.dumps(dict(n=n, stats=fastpy.stats())))
+    """)
+    assert res["n"] > 1000
+    st = res["stats"]
+    assert st["traces_compiled"] >= 1 and st["trace_native_runs"] >= 1, st
+
+
+LOOP = """
+    import json
+    import fastpy
+
+    @fastpy.jit
+    def total(n):
+        s = 0.0
+        for i in range(n):
+            s = s + i * 0.5
+        return s
+
+    print(json.dumps(dict(r=total(1000), stats=fastpy.stats())))
+"""
+
+
+def test_log_asm_prints_the_machine_code_with_its_ir(tmp_path):
+    r, res = run_prog(tmp_path, LOOP, FASTPY_LOG="asm")
+    assert res["r"] == sum(i * 0.5 for i in range(1000))
+    assert re.search(r"fastpy: machine code for the loop at .*prog\.py:\d+ \(total\): \d+ bytes", r.stderr), r.stderr
+    assert re.search(r"^%\d+ f64 = fadd ", r.stderr, re.M), r.stderr          # the IR line
+    assert re.search(r"^\s*addsd xmm\d+, xmm\d+", r.stderr, re.M), r.stderr    # the code it became
+    assert "exit to snapshot" in r.stderr
+
+
+def test_log_perfmap_writes_the_trace_for_perf(tmp_path):
+    src = LOOP.replace("print(json.dumps(dict(", "import os\n    print(json.dumps(dict(pid=os.getpid(), ")
+    r, res = run_prog(tmp_path, src, FASTPY_LOG="perfmap")
+    path = f"/tmp/perf-{res['pid']}.map"
+    try:
+        lines = open(path).read().splitlines()
+    finally:
+        os.unlink(path)
+    assert len(lines) == 1, lines
+    start, size, name = lines[0].split(" ", 2)
+    assert int(start, 16) > 0 and int(size, 16) > 16
+    assert name.startswith("fastpy:total:") and "prog.py:" in name, name
+
+
+def test_machine_code_is_released_with_its_code_object(tmp_path):
+    # Thousands of functions, each a new code object with a hot loop, defined, run and dropped: their traces
+    # and machine code go with them.
+    _, res = run_prog(tmp_path, """
+        import gc, json
+        import fastpy
+        from fastpy import _fastpy
+        fastpy.enable()
+        SRC = "def f(n):\\n    s = 0\\n    for i in range(n):\\n        s += i * 3\\n    return s\\n"
+        live = []
+        for k in range(2000):
+            ns = {}
+            exec(compile(SRC, f"<gen{k}>", "exec"), ns)
+            assert ns["f"](50) == 3675
+            del ns
+            if k % 400 == 399:
+                gc.collect()
+                live.append(_fastpy.baseline_info())
+        print(json.dumps(dict(live=live, stats=fastpy.stats())))
+    """)
+    assert res["stats"]["traces_compiled"] >= 2000, res["stats"]
+    assert all(i["traces_live"] <= 1 for i in res["live"]), res["live"]
+    assert res["live"][-1]["code_bytes"] < 4096, res["live"]
+
+
+def test_code_cache_bound_evicts_the_least_recently_entered_traces(tmp_path):
+    # FASTPY_CODE_CACHE=4 (KiB) holds a few traces; each new one evicts the coldest. Traces that read a global
+    # of their own namespace hold that namespace (and so their own code object): eviction is what releases them.
+    _, res = run_prog(tmp_path, """
+        import gc, json
+        import fastpy
+        from fastpy import _fastpy
+        fastpy.enable()
+        SRC = "K = 3\\ndef f(n):\\n    s = 0\\n    for i in range(n):\\n        s += i * K\\n    return s\\n"
+        keep = {}
+        exec(SRC, keep)
+        hot = keep["f"]
+        live = []
+        for k in range(600):
+            ns = {}
+            exec(compile(SRC, f"<gen{k}>", "exec"), ns)
+            assert ns["f"](50) == 3675 and hot(50) == 3675
+            del ns
+            if k % 100 == 99:
+                gc.collect()
+                live.append(_fastpy.baseline_info())
+        loops = _fastpy.code_loops(hot.__code__)
+        print(json.dumps(dict(live=live, loops=loops, stats=fastpy.stats())))
+    """, FASTPY_CODE_CACHE="4")
+    st = res["stats"]
+    assert st["traces_evicted"] >= 500, st
+    assert all(i["code_bytes"] <= 4096 + 2048 and i["traces_live"] <= 8 for i in res["live"]), res["live"]
+    # the function entered every round is never the coldest: its trace stays compiled
+    assert res["loops"][0]["state"] == "compiled" and res["loops"][0]["runs"] >= 500, res["loops"]
