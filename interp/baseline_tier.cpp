@@ -11,6 +11,7 @@
 
 #include "interp/recorder_impl.h"
 #include "runtime/params.h"
+#include "runtime/restore.h"
 #include "runtime/stats.h"
 #include "tiers/baseline/code_memory.h"
 #include "tiers/baseline/codegen.h"
@@ -122,6 +123,46 @@ bool baseline_compile(PyCodeObject* co, int header, TraceData* td) {
   return true;
 }
 
+namespace {
+
+// Runs side trace `side` on frame f (restored at its parent's exit): restores its exit or completion and
+// returns the bytecode index to continue at (the loop header when it completed).
+int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side) {
+  uint64_t small[64];
+  std::vector<uint64_t> big;
+  uint64_t* out = small;
+  if (side->native.out_words > 64) {
+    big.resize(side->native.out_words);
+    out = big.data();
+  }
+  side->runs++;
+  stat_inc(Stat::side_trace_runs);
+  int32_t g = side->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
+  if (g == baseline::kError) return trace_error(f, loop, "baseline tier (side trace)", "a runtime call failed");
+  int snap = static_cast<int>(side->opt.snaps.size()) - 1;
+  if (g >= 0) {
+    side->exits[static_cast<size_t>(g)]++;
+    stat_inc(Stat::trace_exits);
+    snap = side->opt.ins[static_cast<size_t>(g)].snap;
+  }
+  return restore_frame(f, side->opt, snap, out);
+}
+
+// After an exit at guard g of td: a side trace is worth recording from there once the guard has failed
+// FASTPY_HOT_EXIT times, when it is a branch or overflow (not what the trace specialized on: those drop the
+// trace) and the exit is in the trace's own frame.
+bool wants_side(const TraceData* td, IRRef g) {
+  int64_t max_side = g_params.get(ParamId::max_side);
+  if (g_recorder || td->nside >= max_side) return false;
+  const ir::IRIns& i = td->opt.ins[static_cast<size_t>(g)];
+  if (specialization_guard(i.op) || i.op == ir::IR_poll) return false;
+  if (!td->opt.snaps[static_cast<size_t>(i.snap)].inlined.empty()) return false;
+  if (td->exits[static_cast<size_t>(g)] < static_cast<uint64_t>(g_params.get(ParamId::hot_exit))) return false;
+  return td->side_tries.empty() || td->side_tries[static_cast<size_t>(g)] < g_params.get(ParamId::max_aborts);
+}
+
+}  // namespace
+
 int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   auto* td = static_cast<TraceData*>(loop->trace);
   uint64_t small[64];
@@ -142,6 +183,23 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
     int snap = g >= 0 ? td->opt.ins[static_cast<size_t>(g)].snap : static_cast<int>(td->opt.snaps.size()) - 1;
     bool again;
     int resume = after_run(f, loop, td, g >= 0 ? g : kNoRef, snap, g < td->loop_ref, out, &again);
+    if (g >= 0 && resume >= 0 && loop->trace == td) {   // (after_run may have dropped td)
+      TraceData* side = td->side.empty() ? nullptr : td->side[static_cast<size_t>(g)];
+      if (side) {
+        td->active++;
+        resume = run_side(f, loop, side);
+        td->active--;
+        if (resume == loop->header) continue;   // the side trace completed the iteration: next one
+        return resume;
+      }
+      if (wants_side(td, g)) {
+        if (td->side.empty()) {
+          td->side.assign(td->opt.ins.size(), nullptr);
+          td->side_tries.assign(td->opt.ins.size(), 0);
+        }
+        start_side_trace(f, loop, td, g);   // the interpreter continues at `resume`, recorded
+      }
+    }
     if (!again) return resume;
   }
 }

@@ -109,8 +109,13 @@ namespace rec {
 
 void count_abort(Abort why) { g_aborts[static_cast<int>(why)]++; }
 
+void stop(Recorder* r);
+
 void trace_free(void* p) {
   auto* td = static_cast<TraceData*>(p);
+  if (g_recorder && g_recorder->parent == td) stop(g_recorder);   // its side trace would have no parent
+  for (TraceData* s : td->side)
+    if (s) trace_free(s);
   baseline_forget(td);
   baseline::release_trace(&td->native);
   for (PyObject* o : td->kept) Py_DECREF(o);
@@ -188,7 +193,7 @@ IRRef read_slot(Recorder* r, int k) {
   // An inlined callee's slots all have values from its call (arguments) or its own stores: one without is
   // a local read before assignment. In the loop's frame, a stack slot the trace pushed always has one.
   if (r->base > 0) fail(Abort::unbound_local);
-  if (k >= r->top0) fail(Abort::internal);
+  if (k >= r->top_in) fail(Abort::internal);
   PyObject* o = r->f->localsplus[k];
   if (!o) fail(Abort::unbound_local);
   int64_t iv;
@@ -1058,6 +1063,12 @@ void abort_recording(Recorder* r, Abort why) {
   log_abort(r, why, r->pc);
   count_abort(why);
   stat_inc(Stat::traces_aborted);
+  if (r->parent) {   // a side trace: the loop keeps its trace; this exit is tried FASTPY_MAX_ABORTS times
+    uint8_t& tries = r->parent->side_tries[static_cast<size_t>(r->parent_guard)];
+    if (tries < 255) tries++;
+    stop(r);
+    return;
+  }
   LoopSlot* loop = r->loop;
   loop->abort_reason = static_cast<uint8_t>(why);
   // The loop ending during the recorded iteration says little against recording it (the recording started
@@ -1096,6 +1107,7 @@ void finish(Recorder* r) {
   td->opt = r->t;
   opt::OptOptions passes;
   passes.bits = static_cast<uint32_t>(g_params.get(ParamId::opt));
+  if (r->parent) passes.set(opt::OPT_peel, false);   // a side trace ends at the header: no loop of its own
   if (err.empty()) err = opt::opt_run(td->opt, passes);
   if (!err.empty()) {
     delete td;
@@ -1104,6 +1116,20 @@ void finish(Recorder* r) {
     return;
   }
   td->exits.assign(td->opt.ins.size(), 0);
+  if (r->parent) {   // machine code only; owned by the parent, run in place of its exit (baseline_entry)
+    if (!baseline_compile(r->root_co, r->header, td)) {
+      trace_free(td);
+      abort_recording(r, Abort::compile);
+      return;
+    }
+    td->kept.swap(r->kept);
+    td->loop = r->loop;
+    r->parent->side[static_cast<size_t>(r->parent_guard)] = td;
+    r->parent->nside++;
+    stat_inc(Stat::side_traces);
+    stop(r);
+    return;
+  }
   // The baseline tier when it may run (the default); the IR executor when asked for, or when the baseline
   // could not compile this trace.
   TraceEntry entry = nullptr;
@@ -1146,13 +1172,35 @@ void hot_loop(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   r->loop = loop;
   r->header = loop->header;
   r->nlocals = r->co->co_nlocalsplus;
-  r->top0 = r->top = f->stacktop;
+  r->top0 = r->top = r->top_in = f->stacktop;
   size_t n = static_cast<size_t>(r->nlocals + r->co->co_stacksize);
   r->slot.assign(n, kNoRef);
   r->written.assign(n, false);
   r->kind.assign(n, ir::SNAP_py);
   r->max_len = static_cast<int>(g_params.get(ParamId::max_trace));
   loop->state = LoopState::kRecording;
+  g_recorder = r;
+  interp_set_record_dispatch(true);
+}
+
+void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard) {
+  if (g_recorder) return;
+  auto* r = new Recorder;
+  r->f = r->root = f;
+  r->co = r->root_co = f->f_code;
+  r->first = py::code_units(r->co);
+  r->loop = loop;
+  r->header = loop->header;
+  r->nlocals = r->co->co_nlocalsplus;
+  r->top = r->top_in = f->stacktop;    // mid-iteration: stack slots above the header's may be live
+  r->top0 = td->opt.snaps.back().top;   // the stack top at the header, where it ends
+  r->parent = td;
+  r->parent_guard = guard;
+  size_t n = static_cast<size_t>(r->nlocals + r->co->co_stacksize);
+  r->slot.assign(n, kNoRef);
+  r->written.assign(n, false);
+  r->kind.assign(n, ir::SNAP_py);
+  r->max_len = static_cast<int>(g_params.get(ParamId::max_trace));
   g_recorder = r;
   interp_set_record_dispatch(true);
 }

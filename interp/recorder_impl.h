@@ -45,6 +45,7 @@ struct Recorder {
   int header;                       // loop header index (code units)
   int nlocals;                      // co_nlocalsplus
   int top0;                         // the frame's stack top at the header
+  int top_in;                       // the frame's stack top where the recording started (its live slots)
   int top;                          // abstract stack top (absolute slot), base + the interpreter's stacktop
   ir::Trace t;
   ir::IRBuilder b{&t};
@@ -56,6 +57,8 @@ struct Recorder {
   _Py_CODEUNIT* here = nullptr;     // the current instruction itself
   bool snapped = false;             // a snapshot for the current instruction exists
   int skip_at = -1;                 // an instruction already recorded with the one before it (fused jump)
+  struct TraceData* parent = nullptr;   // a side trace: the trace whose exit it continues from
+  IRRef parent_guard = kNoRef;          // ... at this guard of parent->opt
   int max_len = 4000;
 };
 
@@ -73,6 +76,9 @@ struct TraceData {
   uint64_t last_entry = 0;          // the baseline tier's clock at its latest entry (eviction: LRU)
   uint32_t active = 0;              // entries of it now on the C stack (never evicted while > 0)
   size_t cache_index = SIZE_MAX;    // its place in the baseline tier's code cache
+  std::vector<TraceData*> side;     // per guard of opt: its side trace (owned), or nullptr; empty: none yet
+  std::vector<uint8_t> side_tries;  // per guard: side-trace recordings that aborted (FASTPY_MAX_ABORTS: no more)
+  int nside = 0;                    // side traces attached
   IRRef loop_ref = 0;               // opt's `loop` instruction (its size without one): exits below it are
                                     // in the first iteration
 };
@@ -94,6 +100,10 @@ bool baseline_compile(PyCodeObject* co, int header, TraceData* td);
 // cache is over FASTPY_CODE_CACHE; baseline_forget removes td (trace_free calls it).
 void baseline_cache_add(TraceData* td);
 void baseline_forget(TraceData* td);
+// Starts recording a side trace of td from its exit at `guard` (the frame restored at that exit); recorder.cpp.
+void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard);
+// True when guard's op is a type, identity or version check (what a trace specialized on).
+bool specialization_guard(ir::IROp op);
 int baseline_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
 // What every tier does after its trace stopped: counts the exit at `guard` (kNoRef: the trace completed),
 // applies the unstable-trace policy, restores snapshot `snap` with `values` (first: no iteration completed)

@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The same settings whoever calls us (test or update script): drop every other FASTPY_* variable before
 # fastpy is imported (it reads them at import).
-for _k in [k for k in os.environ if k.startswith("FASTPY_") and k != "FASTPY_BUILD_DIR"]:
+for _k in [k for k in os.environ if k.startswith("FASTPY_") and k not in ("FASTPY_BUILD_DIR", "FASTPY_MAX_SIDE")]:
     del os.environ[_k]
 TIER = "baseline" if "baseline" in sys.argv[2:] else "ir"
 RUNS = "trace_native_runs" if TIER == "baseline" else "trace_ir_runs"

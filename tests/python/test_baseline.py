@@ -9,7 +9,7 @@ import json
 import os
 import re
 
-from conftest import LAUNCHER, clean_env, run, write
+from conftest import LAUNCHER, PYTHON, clean_env, run, write
 
 ENV = dict(FASTPY_TIERS="interp,baseline", FASTPY_HOT_LOOP="5")
 
@@ -166,3 +166,51 @@ def test_code_cache_bound_evicts_the_least_recently_entered_traces(tmp_path):
     assert all(i["code_bytes"] <= 4096 + 2048 and i["traces_live"] <= 8 for i in res["live"]), res["live"]
     # the function entered every round is never the coldest: its trace stays compiled
     assert res["loops"][0]["state"] == "compiled" and res["loops"][0]["runs"] >= 500, res["loops"]
+
+
+SIDE = """
+    import json, sys
+    import fastpy
+
+    @fastpy.jit
+    def mixed(n, xs):
+        s = 0
+        f = 0.0
+        for i in range(n):
+            if i % 3 == 0:          # taken one time in three: the trace's guard exits, its side trace goes on
+                s += i
+                f = f + xs[i % len(xs)]
+            else:
+                s -= 1
+            if i == n - 7:          # once, late: an exit the side traces never saw
+                s = s * 2
+        return s, f
+
+    r = [mixed(3000, [0.5, 1.5, 2.5]) for _ in range(3)]
+    r.append(mixed(40, [1, 2.5, 3]))      # an int element: the side trace's type guard exits
+    print(json.dumps(dict(r=r, stats=fastpy.stats())))
+"""
+
+
+def plain_result(tmp_path, source):
+    path = write(tmp_path, "plain.py", source.replace("import fastpy", "").replace("@fastpy.jit", ""))
+    r = run([PYTHON, str(path)], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_side_trace_continues_a_hot_exit_and_stays_correct(tmp_path):
+    want = plain_result(tmp_path, SIDE.replace("stats=fastpy.stats()", "stats={}"))
+    _, res = run_prog(tmp_path, SIDE, FASTPY_HOT_EXIT="5")
+    assert res["r"] == want["r"]
+    st = res["stats"]
+    assert st["side_traces"] >= 1 and st["side_trace_runs"] >= 1000, st
+    # the side trace finishes the iteration at the header and the loop's trace is entered again right away
+    assert st["trace_entries"] < st["trace_native_runs"] / 10, st
+
+
+def test_side_traces_bounded_by_max_side(tmp_path):
+    _, res = run_prog(tmp_path, SIDE, FASTPY_HOT_EXIT="5", FASTPY_MAX_SIDE="0")
+    st = res["stats"]
+    assert st["side_traces"] == 0 and st["side_trace_runs"] == 0, st
+    assert st["traces_compiled"] >= 1 and st["trace_exits"] >= 2000, st

@@ -26,7 +26,10 @@ _IR_RUNS = {}
 
 
 def drive(name, *flags):
-    return run([LAUNCHER, DRIVER, name, *flags], env=clean_env(FASTPY_TIERS="interp,ir", FASTPY_HOT_LOOP="10"))
+    # No side traces in the differential: the IR tier has none, and the same traces must run in both tiers
+    # (side traces are tested in test_baseline.py).
+    return run([LAUNCHER, DRIVER, name, *flags], env=clean_env(FASTPY_TIERS="interp,ir", FASTPY_HOT_LOOP="10",
+                                                                FASTPY_MAX_SIDE="0"))
 
 
 def drive_ir(name):
