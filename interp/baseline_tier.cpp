@@ -127,6 +127,26 @@ namespace {
 
 // Runs side trace `side` on frame f (restored at its parent's exit): restores its exit or completion and
 // returns the bytecode index to continue at (the loop header when it completed).
+// A side trace that exited FASTPY_HOT_EXIT times in a row is dropped (its guard may get another); after
+// FASTPY_MAX_ABORTS such drops the loop is blacklisted (abort reason side_exits): it runs on CPython's evaluator.
+void drop_side(LoopSlot* loop, TraceData* td, IRRef guard) {
+  TraceData*& side = td->side[static_cast<size_t>(guard)];
+  trace_free(side);
+  side = nullptr;
+  uint8_t& tries = td->side_tries[static_cast<size_t>(guard)];
+  if (tries < 255) tries++;
+  if (++td->side_drops < g_params.get(ParamId::max_aborts)) return;
+  count_abort(Abort::side_exits);
+  stat_inc(Stat::loops_blacklisted);
+  loop->entry = nullptr;
+  loop->trace = nullptr;
+  loop->trace_free = nullptr;
+  loop->aborts = static_cast<uint8_t>(g_params.get(ParamId::max_aborts));
+  loop->abort_reason = static_cast<uint8_t>(Abort::side_exits);
+  loop->state = LoopState::kBlacklisted;
+  trace_free(td);
+}
+
 int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side) {
   uint64_t small[64];
   std::vector<uint64_t> big;
@@ -140,6 +160,7 @@ int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side) {
   int32_t g = side->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
   if (g == baseline::kError) return trace_error(f, loop, "baseline tier (side trace)", "a runtime call failed");
   int snap = static_cast<int>(side->opt.snaps.size()) - 1;
+  side->streak = g >= 0 ? side->streak + 1 : 0;
   if (g >= 0) {
     side->exits[static_cast<size_t>(g)]++;
     stat_inc(Stat::trace_exits);
@@ -190,6 +211,7 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
         resume = run_side(f, loop, side);
         td->active--;
         if (resume == loop->header) continue;   // the side trace completed the iteration: next one
+        if (resume >= 0 && side->streak >= g_params.get(ParamId::hot_exit)) drop_side(loop, td, g);
         return resume;
       }
       if (wants_side(td, g)) {

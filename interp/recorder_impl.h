@@ -78,7 +78,8 @@ struct TraceData {
   size_t cache_index = SIZE_MAX;    // its place in the baseline tier's code cache
   std::vector<TraceData*> side;     // per guard of opt: its side trace (owned), or nullptr; empty: none yet
   std::vector<uint8_t> side_tries;  // per guard: side-trace recordings that aborted (FASTPY_MAX_ABORTS: no more)
-  int nside = 0;                    // side traces attached
+  int nside = 0;                    // side traces attached (dropped ones included: the tree's bound)
+  int side_drops = 0;               // side traces dropped because they kept exiting
   IRRef loop_ref = 0;               // opt's `loop` instruction (its size without one): exits below it are
                                     // in the first iteration
 };

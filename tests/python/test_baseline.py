@@ -214,3 +214,37 @@ def test_side_traces_bounded_by_max_side(tmp_path):
     st = res["stats"]
     assert st["side_traces"] == 0 and st["side_trace_runs"] == 0, st
     assert st["traces_compiled"] >= 1 and st["trace_exits"] >= 2000, st
+
+
+def test_loop_whose_side_traces_keep_exiting_is_blacklisted(tmp_path):
+    # Inside the rare branch, a second branch alternates: each side trace exits on every other run, and with
+    # FASTPY_HOT_EXIT=1 one exit drops it; after FASTPY_MAX_ABORTS drops the loop goes to CPython's evaluator.
+    src = """
+        import json
+        import fastpy
+        from fastpy import _fastpy
+
+        @fastpy.jit
+        def alt(n):
+            s = 0
+            for i in range(n):
+                if i % 3 == 0:
+                    if (i // 3) % 2:
+                        s += i
+                    else:
+                        s -= i
+                else:
+                    s += 1
+            return s
+
+        r = alt(3000)
+        print(json.dumps(dict(r=r, loops=_fastpy.code_loops(alt.__code__), stats=fastpy.stats())))
+    """
+    want = plain_result(tmp_path, src.replace("from fastpy import _fastpy", "").replace(
+        "loops=_fastpy.code_loops(alt.__code__), stats=fastpy.stats()", "loops=0, stats=0"))
+    _, res = run_prog(tmp_path, src, FASTPY_HOT_EXIT="1")
+    assert res["r"] == want["r"]
+    st = res["stats"]
+    assert st["side_traces"] >= 3 and st["aborts"].get("side_exits") == 1, st
+    assert res["loops"][0]["state"] == "blacklisted" and res["loops"][0]["abort_reason"] == "side_exits", res["loops"]
+    assert st["handover_blacklisted"] >= 1, st
