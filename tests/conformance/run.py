@@ -123,7 +123,8 @@ def main():
     require_traces = "ir" in tiers or "baseline" in tiers
     if require_traces:
         fast_env["FASTPY_LOG"] = ",".join(filter(None, [fast_env.get("FASTPY_LOG", ""), "stats"]))
-    totals = {"traces_recorded": 0, "traces_compiled": 0, runs_key: 0, "trace_exits": 0, "traces_aborted": 0}
+    totals = {"traces_recorded": 0, "traces_compiled": 0, "side_traces": 0, runs_key: 0, "trace_exits": 0,
+              "traces_aborted": 0}
     plain_cmd, fast_cmd = args.python.split(), args.fastpy_cmd.split()
     print(f"conformance: {len(modules)} modules; fastpy: {' '.join(fast_cmd)} with "
           + " ".join(f"{k}={v}" for k, v in sorted(fast_env.items()) if k.startswith("FASTPY_")), flush=True)
