@@ -248,3 +248,33 @@ def test_loop_whose_side_traces_keep_exiting_is_blacklisted(tmp_path):
     assert st["side_traces"] >= 3 and st["aborts"].get("side_exits") == 1, st
     assert res["loops"][0]["state"] == "blacklisted" and res["loops"][0]["abort_reason"] == "side_exits", res["loops"]
     assert st["handover_blacklisted"] >= 1, st
+
+
+def test_outer_loop_of_a_compiled_inner_loop_stays_in_fastpy(tmp_path):
+    # The outer loop cannot be traced (inner_loop) and is blacklisted, but its frame is not handed to CPython's
+    # evaluator: the inner loop's machine code keeps running at every outer iteration.
+    src = """
+        import json
+        import fastpy
+
+        @fastpy.jit
+        def grid(n):
+            t = 0.0
+            for y in range(n):
+                x = 0.0
+                k = 0
+                while k < 200:
+                    x = x * 0.5 + y
+                    k += 1
+                t = t + x
+            return t
+
+        print(json.dumps(dict(r=grid(300), stats=fastpy.stats())))
+    """
+    want = plain_result(tmp_path, src.replace("stats=fastpy.stats()", "stats=0"))
+    _, res = run_prog(tmp_path, src)
+    assert res["r"] == want["r"]
+    st = res["stats"]
+    assert st["aborts"].get("inner_loop", 0) >= 1 and st["loops_blacklisted"] >= 1, st
+    assert st["handover_blacklisted"] == 0, st
+    assert st["trace_native_runs"] >= 290, st   # one entry of the inner trace per outer iteration
