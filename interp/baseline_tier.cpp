@@ -53,6 +53,19 @@ void perf_map_add(PyCodeObject* co, int header, const baseline::CompiledTrace& c
   std::fflush(map);
 }
 
+// Room for a compiled trace's exit values (on the stack unless its largest snapshot is big).
+struct ExitValues {
+  explicit ExitValues(const TraceData* td) {
+    if (td->native.out_words > 64) {
+      big.resize(td->native.out_words);
+      out = big.data();
+    }
+  }
+  uint64_t small[64];
+  std::vector<uint64_t> big;
+  uint64_t* out = small;
+};
+
 // The code cache: every trace with machine code, for the size bound.
 std::vector<TraceData*> g_cache;
 uint64_t g_clock = 0;
@@ -148,13 +161,8 @@ void drop_side(LoopSlot* loop, TraceData* td, IRRef guard) {
 }
 
 int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side) {
-  uint64_t small[64];
-  std::vector<uint64_t> big;
-  uint64_t* out = small;
-  if (side->native.out_words > 64) {
-    big.resize(side->native.out_words);
-    out = big.data();
-  }
+  ExitValues values(side);
+  uint64_t* out = values.out;
   side->runs++;
   stat_inc(Stat::side_trace_runs);
   int32_t g = side->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
@@ -186,13 +194,8 @@ bool wants_side(const TraceData* td, IRRef g) {
 
 int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   auto* td = static_cast<TraceData*>(loop->trace);
-  uint64_t small[64];
-  std::vector<uint64_t> big;
-  uint64_t* out = small;
-  if (td->native.out_words > 64) {
-    big.resize(td->native.out_words);
-    out = big.data();
-  }
+  ExitValues values(td);
+  uint64_t* out = values.out;
   td->last_entry = ++g_clock;
   for (;;) {
     td->runs++;

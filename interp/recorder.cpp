@@ -1155,6 +1155,27 @@ void finish(Recorder* r) {
   stop(r);
 }
 
+// Starts recording frame f from its current instruction, for `loop`, ending at its header with stack top top0.
+Recorder* begin(_PyInterpreterFrame* f, LoopSlot* loop, int top0) {
+  auto* r = new Recorder;
+  r->f = r->root = f;
+  r->co = r->root_co = f->f_code;
+  r->first = py::code_units(r->co);
+  r->loop = loop;
+  r->header = loop->header;
+  r->nlocals = r->co->co_nlocalsplus;
+  r->top = r->top_in = f->stacktop;
+  r->top0 = top0;
+  size_t n = static_cast<size_t>(r->nlocals + r->co->co_stacksize);
+  r->slot.assign(n, kNoRef);
+  r->written.assign(n, false);
+  r->kind.assign(n, ir::SNAP_py);
+  r->max_len = static_cast<int>(g_params.get(ParamId::max_trace));
+  g_recorder = r;
+  interp_set_record_dispatch(true);
+  return r;
+}
+
 void hot_loop(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   if (!g_params.has(ParamId::tiers, kTierIR) && !g_params.has(ParamId::tiers, kTierBaseline)) {   // no tier runs traces
     loop->state = LoopState::kBlacklisted;
@@ -1165,44 +1186,16 @@ void hot_loop(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
     loop->count = 0;
     return;
   }
-  auto* r = new Recorder;
-  r->f = r->root = f;
-  r->co = r->root_co = f->f_code;
-  r->first = py::code_units(r->co);
-  r->loop = loop;
-  r->header = loop->header;
-  r->nlocals = r->co->co_nlocalsplus;
-  r->top0 = r->top = r->top_in = f->stacktop;
-  size_t n = static_cast<size_t>(r->nlocals + r->co->co_stacksize);
-  r->slot.assign(n, kNoRef);
-  r->written.assign(n, false);
-  r->kind.assign(n, ir::SNAP_py);
-  r->max_len = static_cast<int>(g_params.get(ParamId::max_trace));
+  begin(f, loop, f->stacktop);
   loop->state = LoopState::kRecording;
-  g_recorder = r;
-  interp_set_record_dispatch(true);
 }
 
 void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard) {
   if (g_recorder) return;
-  auto* r = new Recorder;
-  r->f = r->root = f;
-  r->co = r->root_co = f->f_code;
-  r->first = py::code_units(r->co);
-  r->loop = loop;
-  r->header = loop->header;
-  r->nlocals = r->co->co_nlocalsplus;
-  r->top = r->top_in = f->stacktop;    // mid-iteration: stack slots above the header's may be live
-  r->top0 = td->opt.snaps.back().top;   // the stack top at the header, where it ends
+  // Mid-iteration: stack slots above the header's may be live; it ends at the header's stack top.
+  Recorder* r = begin(f, loop, td->opt.snaps.back().top);
   r->parent = td;
   r->parent_guard = guard;
-  size_t n = static_cast<size_t>(r->nlocals + r->co->co_stacksize);
-  r->slot.assign(n, kNoRef);
-  r->written.assign(n, false);
-  r->kind.assign(n, ir::SNAP_py);
-  r->max_len = static_cast<int>(g_params.get(ParamId::max_trace));
-  g_recorder = r;
-  interp_set_record_dispatch(true);
 }
 
 }  // namespace rec
