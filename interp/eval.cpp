@@ -1353,9 +1353,8 @@ back_edge: {
   }
   if (loops) {
     LoopSlot* loop = loops_find(loops, static_cast<int>(here - first));
-    // (Not a loop that only failed because of its inner loop: the inner loop's compiled trace runs here.)
-    if (loop->state == LoopState::kBlacklisted && loop->aborts &&
-        loop->abort_reason != static_cast<uint8_t>(Abort::inner_loop)) {
+    // (Not a loop with a compiled loop inside it: that trace runs here, and CPython's evaluator would lose it.)
+    if (loop->state == LoopState::kBlacklisted && loop->aborts && !encloses_compiled(loops, loop)) {
       // The recorder gave up on this loop: CPython's evaluator runs the rest of the frame faster than we do.
       // (Counted apart from the handovers at instructions the interpreter lacks.)
       stat_inc(Stat::handover_blacklisted);

@@ -59,6 +59,16 @@ inline LoopSlot* loops_find(LoopTable* t, int jump_index) {   // binary search: 
   return t->slots[lo].owner;
 }
 
+// True when a loop of t other than `outer`, inside outer's body, has compiled code attached.
+inline bool encloses_compiled(const LoopTable* t, const LoopSlot* outer) {
+  for (int i = 0; i < t->n; i++) {
+    const LoopSlot& l = t->slots[i];
+    if (&l != outer && l.state == LoopState::kCompiled && l.header >= outer->header && l.jump <= outer->last_jump)
+      return true;
+  }
+  return false;
+}
+
 // The recorder's entry point, called by the interpreter at a loop header whose counter passed
 // FASTPY_HOT_LOOP, with the frame exact (prev_instr at the header's predecessor, stacktop set).
 // It may start recording (state -> kRecording), attach compiled code, or blacklist the loop. Until the
