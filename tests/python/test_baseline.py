@@ -9,6 +9,8 @@ import json
 import os
 import re
 
+import pytest
+
 from conftest import LAUNCHER, PYTHON, clean_env, run, write
 
 ENV = dict(FASTPY_TIERS="interp,baseline", FASTPY_HOT_LOOP="5")
@@ -250,9 +252,13 @@ def test_loop_whose_side_traces_keep_exiting_is_blacklisted(tmp_path):
     assert st["handover_blacklisted"] >= 1, st
 
 
-def test_outer_loop_of_a_compiled_inner_loop_stays_in_fastpy(tmp_path):
-    # The outer loop cannot be traced (inner_loop) and is blacklisted, but its frame is not handed to CPython's
-    # evaluator: the inner loop's machine code keeps running at every outer iteration.
+@pytest.mark.parametrize("inner, reason", [
+    ("k = 0\n                while k < 200:\n                    x = x * 0.5 + y\n                    k += 1", "inner_loop"),
+    ("for k in range(200):\n                    x = x * 0.5 + y", "call_unknown"),   # range() in the outer body
+])
+def test_outer_loop_of_a_compiled_inner_loop_stays_in_fastpy(tmp_path, inner, reason):
+    # The outer loop cannot be traced and is blacklisted, but its frame is not handed to CPython's evaluator:
+    # the inner loop's machine code keeps running at every outer iteration.
     src = """
         import json
         import fastpy
@@ -262,19 +268,17 @@ def test_outer_loop_of_a_compiled_inner_loop_stays_in_fastpy(tmp_path):
             t = 0.0
             for y in range(n):
                 x = 0.0
-                k = 0
-                while k < 200:
-                    x = x * 0.5 + y
-                    k += 1
+                INNER
                 t = t + x
             return t
 
         print(json.dumps(dict(r=grid(300), stats=fastpy.stats())))
     """
+    src = src.replace("INNER", inner)
     want = plain_result(tmp_path, src.replace("stats=fastpy.stats()", "stats=0"))
     _, res = run_prog(tmp_path, src)
     assert res["r"] == want["r"]
     st = res["stats"]
-    assert st["aborts"].get("inner_loop", 0) >= 1 and st["loops_blacklisted"] >= 1, st
+    assert st["aborts"].get(reason, 0) >= 1 and st["loops_blacklisted"] >= 1, st
     assert st["handover_blacklisted"] == 0, st
     assert st["trace_native_runs"] >= 290, st   # one entry of the inner trace per outer iteration
