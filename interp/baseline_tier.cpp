@@ -174,7 +174,12 @@ int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side) {
     stat_inc(Stat::trace_exits);
     snap = side->opt.ins[static_cast<size_t>(g)].snap;
   }
-  return restore_frame(f, side->opt, snap, out);
+  int resume = restore_frame(f, side->opt, snap, out);
+  if (g >= 0 && g_params.has(ParamId::log, kLogDeopt))   // FASTPY_LOG=deopt
+    std::fprintf(stderr, "fastpy: exit from a side trace of the loop at %s at %%%d %s (snapshot %d) -> instruction %d\n",
+                 loop_where(f->f_code, loop->header).c_str(), static_cast<int>(g),
+                 ir::ir_name(side->opt.ins[static_cast<size_t>(g)].op), snap, resume);
+  return resume;
 }
 
 // After an exit at guard g of td: a side trace is worth recording from there once the guard has failed

@@ -1359,7 +1359,10 @@ bool recorder_init() {
 bool loop_trace_info(const LoopSlot* loop, TraceInfo* out) {
   if (!loop->trace || loop->trace_free != &trace_free) return false;
   auto* td = static_cast<const TraceData*>(loop->trace);
-  *out = TraceInfo{&td->recorded, &td->opt, td->exits.data(), td->runs};
+  *out = TraceInfo{&td->recorded, &td->opt, td->exits.data(), td->runs, td->native.fn ? "baseline" : "ir",
+                   td->native.code_size, {}};
+  for (size_t g = 0; g < td->side.size(); g++)
+    if (td->side[g]) out->side.emplace_back(static_cast<IRRef>(g), td->side[g]->runs);
   return true;
 }
 

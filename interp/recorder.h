@@ -8,6 +8,8 @@
 #include <Python.h>
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "interp/loops.h"
 #include "tiers/ir/ir.h"
@@ -57,6 +59,9 @@ struct TraceInfo {
   const ir::Trace* optimized;   // as it runs
   const uint64_t* exits;        // per instruction of `optimized`: side exits its guard took
   uint64_t runs;                // entries
+  const char* tier;             // "baseline" (machine code) or "ir" (the reference executor)
+  size_t code_bytes;            // machine code (0 for the IR tier)
+  std::vector<std::pair<ir::IRRef, uint64_t>> side;   // side traces: (guard they continue, runs)
 };
 // The trace attached to a loop, or false.
 bool loop_trace_info(const LoopSlot* loop, TraceInfo* out);

@@ -221,12 +221,22 @@ PyObject* py_code_loops(PyObject*, PyObject* code) {
       Py_XDECREF(k);
       Py_XDECREF(v);
     }
+    PyObject* side = exits ? PyDict_New() : nullptr;
+    for (size_t k = 0; side && traced && k < ti.side.size(); k++) {
+      PyObject* g = PyLong_FromLong(ti.side[k].first);
+      PyObject* v = PyLong_FromUnsignedLongLong(ti.side[k].second);
+      if (!g || !v || PyDict_SetItem(side, g, v) < 0) Py_CLEAR(side);
+      Py_XDECREF(g);
+      Py_XDECREF(v);
+    }
+    if (!side) Py_CLEAR(exits);
     PyObject* d = exits ? Py_BuildValue(
-        "{s:i,s:i,s:i,s:I,s:s,s:i,s:s,s:O,s:K,s:N}", "jump", l.jump * 2, "last_jump", l.last_jump * 2,
+        "{s:i,s:i,s:i,s:I,s:s,s:i,s:s,s:O,s:K,s:N,s:s,s:n,s:N}", "jump", l.jump * 2, "last_jump", l.last_jump * 2,
         "header", l.header * 2, "count",
         (unsigned)l.count, "state", kStates[static_cast<int>(l.state)], "aborts", l.aborts, "abort_reason",
         l.aborts ? abort_name(static_cast<Abort>(l.abort_reason)) : "", "traced", traced ? Py_True : Py_False,
-        "runs", (unsigned long long)(traced ? ti.runs : 0), "exits", exits) : nullptr;
+        "runs", (unsigned long long)(traced ? ti.runs : 0), "exits", exits, "tier", traced ? ti.tier : "",
+        "code_bytes", (Py_ssize_t)(traced ? ti.code_bytes : 0), "side_traces", side) : nullptr;
     if (!d || PyList_Append(list, d) < 0) Py_CLEAR(list);
     Py_XDECREF(d);
   }

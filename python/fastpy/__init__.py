@@ -163,7 +163,12 @@ def explain(func, verbose=False):
             lines.append(f"    recording aborted {loop['aborts']} time(s), last because: {loop['abort_reason']}")
         if loop["traced"]:
             exits = ", ".join(f"guard %{g}: {n}" for g, n in sorted(loop["exits"].items())) or "none"
-            lines.append(f"    trace entered {loop['runs']} time(s); side exits: {exits}")
+            where = (f"machine code ({loop['code_bytes']} bytes, baseline tier)" if loop["tier"] == "baseline"
+                     else "the IR reference executor")
+            lines.append(f"    trace run by {where}, entered {loop['runs']} time(s); side exits: {exits}")
+            if loop["side_traces"]:
+                sides = ", ".join(f"from guard %{g}: run {n} time(s)" for g, n in sorted(loop["side_traces"].items()))
+                lines.append(f"    side traces: {sides}")
             if verbose:
                 recorded, optimized = _fastpy.loop_trace_ir(code, loop["jump"])
                 lines.append("    recorded IR:")

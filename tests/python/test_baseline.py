@@ -190,6 +190,8 @@ SIDE = """
 
     r = [mixed(3000, [0.5, 1.5, 2.5]) for _ in range(3)]
     r.append(mixed(40, [1, 2.5, 3]))      # an int element: the side trace's type guard exits
+    if "plain" not in sys.argv[0]:          # (plain_result runs this without fastpy)
+        print(fastpy.explain(mixed), file=sys.stderr)
     print(json.dumps(dict(r=r, stats=fastpy.stats())))
 """
 
@@ -203,8 +205,10 @@ def plain_result(tmp_path, source):
 
 def test_side_trace_continues_a_hot_exit_and_stays_correct(tmp_path):
     want = plain_result(tmp_path, SIDE.replace("stats=fastpy.stats()", "stats={}"))
-    _, res = run_prog(tmp_path, SIDE, FASTPY_HOT_EXIT="5")
+    proc, res = run_prog(tmp_path, SIDE, FASTPY_HOT_EXIT="5")
     assert res["r"] == want["r"]
+    assert re.search(r"trace run by machine code \(\d+ bytes, baseline tier\)", proc.stderr), proc.stderr
+    assert re.search(r"side traces: from guard %\d+: run \d+ time", proc.stderr), proc.stderr
     st = res["stats"]
     assert st["side_traces"] >= 1 and st["side_trace_runs"] >= 1000, st
     # the side trace finishes the iteration at the header and the loop's trace is entered again right away
