@@ -1,0 +1,826 @@
+// Differential tests of the baseline tier (tiers/baseline/codegen.h) against the reference executor
+// (tiers/ir/ir_exec.h): every snippet runs in ir_execute and as machine code on identical inputs, and the
+// outcome must be identical: the exit guard (or completion, or a runtime error), every exit-snapshot value bit
+// for bit, and the input/output buffer afterwards.
+//
+// Inputs come through a caller-owned uint64_t buffer (a `kptr @MEM` constant, then load_*), and through the
+// frame slots (sload_*: the same array is ExecOptions::slots and the compiled fn's slots argument). Operands
+// are given in every mix of loaded (a register) and constant (the code generator's immediate paths).
+// Table-driven: each test is a list of snippets times a list of boundary values; add a value or an op to a
+// list to extend it. Complements tests/cpp/test_codegen_diff.cpp (BaselineDiff).
+#include <gtest/gtest.h>
+
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "tiers/baseline/codegen.h"
+#include "tiers/ir/ir.h"
+#include "tiers/ir/ir_exec.h"
+
+namespace fastpy {
+namespace {
+
+using namespace ir;
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+constexpr int64_t kI32Max = std::numeric_limits<int32_t>::max();
+constexpr int64_t kI32Min = std::numeric_limits<int32_t>::min();
+const double kInf = std::numeric_limits<double>::infinity();
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+uint64_t B(double d) { return uint64_t(f64_bits(d)); }
+double D(uint64_t b) { return bits_f64(int64_t(b)); }
+std::string I(int64_t v) { return std::to_string(v); }
+std::string P(const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, uintptr_t(p));
+  return buf;
+}
+// A double immediate from its bits (%a, or nan:0x<bits> keeping the payload and sign).
+std::string Fb(uint64_t bits) {
+  char buf[64];
+  double d = D(bits);
+  if (std::isnan(d)) std::snprintf(buf, sizeof buf, "nan:0x%016" PRIx64, bits);
+  else std::snprintf(buf, sizeof buf, "%a", d);
+  return buf;
+}
+std::string F(double d) { return Fb(B(d)); }
+std::string H(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%016" PRIx64, v);
+  return buf;
+}
+
+// ---------------------------------------------------------------- the differential harness
+
+// Everything a snippet runs with besides its text.
+struct Env {
+  std::vector<uint64_t> mem;                 // the buffer @MEM points at (each run gets a fresh copy)
+  std::vector<uint64_t> slots;               // frame slots (shared, read-only)
+  baseline::RuntimeFn runtime = nullptr;     // both the executor's hook and the compiled code's
+  baseline::PyLayout layout;                 // compiled code only (inline fast paths)
+  std::function<void()> reset;               // run before each of the two runs (fake objects' state)
+  std::function<std::string()> observe;      // state after a run that must match (fake objects' state)
+};
+
+// Runs text (with @MEM replaced by the buffer's address) in the executor and as machine code. Returns "" when
+// everything observable matches, else what differs.
+std::string differential(const std::string& text_in, const Env& env) {
+  std::vector<uint64_t> m1 = env.mem, m2 = env.mem;
+  if (m1.empty()) m1.push_back(0), m2.push_back(0);
+  auto with = [&](std::vector<uint64_t>& m) {
+    std::string t = text_in;
+    for (size_t at; (at = t.find("@MEM")) != std::string::npos;) t.replace(at, 4, P(m.data()));
+    return t;
+  };
+  Trace t1, t2;
+  std::string e = ir_parse(with(m1), &t1);
+  if (!e.empty()) return "parse: " + e + "\n" + text_in;
+  e = ir_parse(with(m2), &t2);
+  if (!e.empty()) return "parse: " + e;
+  e = ir_verify(t1);
+  if (!e.empty()) return "verify: " + e + "\n" + text_in;
+
+  ExecOptions o;
+  o.slots = env.slots.empty() ? nullptr : env.slots.data();
+  o.nslots = env.slots.size();
+  if (env.runtime) o.runtime = env.runtime;
+  o.max_iterations = 1'000'000;
+  if (env.reset) env.reset();
+  ExecResult want = ir_execute(t1, o);
+  std::string seen1 = env.observe ? env.observe() : "";
+
+  baseline::CompileOptions co;
+  co.runtime = env.runtime;
+  co.layout = env.layout;
+  baseline::CompiledTrace c;
+  e = baseline::compile_trace(t2, co, &c);
+  if (!e.empty()) return "compile_trace: " + e + "\n" + text_in;
+  if (c.fn == nullptr) return "compile_trace returned no function";
+  std::vector<uint64_t> out(c.out_words + 4, 0xdeadbeefcafef00dull);
+  if (env.reset) env.reset();
+  int32_t g = c.fn(env.slots.empty() ? nullptr : env.slots.data(), out.data());
+  std::string seen2 = env.observe ? env.observe() : "";
+  baseline::release_trace(&c);
+
+  std::string diff;
+  switch (want.status) {
+    case ExecStatus::exited:
+      if (g != want.guard) diff += "exit: executor at %" + I(want.guard) + ", compiled returned " + I(g) + "\n";
+      break;
+    case ExecStatus::completed:
+      if (g != baseline::kCompleted) diff += "executor completed, compiled returned " + I(g) + "\n";
+      break;
+    case ExecStatus::error:
+      // Only a failing runtime hook may make the executor stop with an error; anything else is a bad snippet.
+      if (!env.runtime) return "executor error: " + want.error + "\n" + text_in;
+      if (g != baseline::kError) diff += "executor error (" + want.error + "), compiled returned " + I(g) + "\n";
+      break;
+    case ExecStatus::iteration_limit:
+      return "the executor hit the iteration limit (bad snippet)\n" + text_in;
+  }
+  if (diff.empty() && want.status != ExecStatus::error) {
+    if (want.slots.size() > c.out_words) diff += "out_words " + I(c.out_words) + " < snapshot size\n";
+    for (size_t k = 0; k < want.slots.size() && k < c.out_words; k++)
+      if (out[k] != want.slots[k].value)
+        diff += "snapshot entry " + I(int64_t(k)) + " (slot " + I(want.slots[k].slot) + "): executor " +
+                H(want.slots[k].value) + ", compiled " + H(out[k]) + "\n";
+  }
+  for (size_t k = 0; k < m1.size(); k++)
+    if (m1[k] != m2[k]) diff += "mem[" + I(int64_t(k)) + "]: executor " + H(m1[k]) + ", compiled " + H(m2[k]) + "\n";
+  if (seen1 != seen2) diff += "observed state: executor " + seen1 + ", compiled " + seen2 + "\n";
+  if (!diff.empty()) diff += "(" + exec_describe(want) + ")\n" + text_in;
+  return diff;
+}
+
+std::string differential(const std::string& text, std::vector<uint64_t> mem) {
+  Env env;
+  env.mem = std::move(mem);
+  return differential(text, env);
+}
+
+// Builds IR text with automatic instruction and snapshot numbering.
+struct Text {
+  std::string s;
+  int n = 0, snaps = 0;
+  // Appends "%n type = rhs" and returns n.
+  int ins(const std::string& type, const std::string& rhs) {
+    s += "%" + I(n) + " " + type + " = " + rhs + "\n";
+    return n++;
+  }
+  // Appends a snapshot with entries {slot, ref} and returns its number.
+  int snap(const std::vector<std::pair<int, int>>& entries, int pc = 5) {
+    s += "snap " + I(snaps) + " pc=" + I(pc) + " top=64 [";
+    for (size_t k = 0; k < entries.size(); k++)
+      s += (k ? " " : "") + I(entries[k].first) + "=%" + I(entries[k].second);
+    s += "]\n";
+    return snaps++;
+  }
+  static std::string r(int k) { return "%" + I(k); }
+};
+
+// ---------------------------------------------------------------- boundary values
+
+const std::vector<int64_t> kInts = {0, 1, -1, 2, -2, 3, -3, 7, -7, 63, 64, 65, 127, -64, kI32Max, kI32Min,
+                                     kI32Max + 1, kI32Min - 1, int64_t(1) << 32, kMax, kMax - 1, kMin, kMin + 1,
+                                     3037000499, 3037000500, -3037000500, int64_t(1) << 62, -(int64_t(1) << 62),
+                                     kMax / 2, kMin / 2};
+// A signalling NaN and a negative NaN with a payload: bit patterns must survive where the executor keeps them.
+const uint64_t kSNaN = 0x7ff0000000000001ull, kNegNaN = 0xfff8000000000123ull;
+const std::vector<uint64_t> kFlts = {B(0.0), B(-0.0), B(1.0), B(-1.0), B(0.5), B(-2.5), B(3.0), B(1.0 / 3),
+                                     B(1e300), B(-1e300), B(5e-324), B(-1e-310), B(kInf), B(-kInf), B(kNaN),
+                                     kNegNaN, kSNaN, B(0x1p63), B(-0x1p63), B(7.25), B(-7.25),
+                                     B(std::numeric_limits<double>::max())};
+
+// How an operand is given: loaded from the buffer (a register) or a constant (an immediate).
+enum class Src { load, konst };
+const std::vector<std::pair<Src, Src>> kModes = {
+    {Src::load, Src::load}, {Src::konst, Src::load}, {Src::load, Src::konst}, {Src::konst, Src::konst}};
+std::string mode_name(std::pair<Src, Src> m) {
+  return std::string(m.first == Src::load ? "L" : "K") + (m.second == Src::load ? "L" : "K");
+}
+
+// The instruction text of an operand of kind k with value v: a constant or a load from mem[slot].
+int operand(Text& t, int base, IRKind k, uint64_t v, Src src, int slot) {
+  if (k == IRK_f64) return src == Src::load ? t.ins("f64", "load_f64 %" + I(base) + ", " + I(8 * slot))
+                                            : t.ins("f64", "kflt " + Fb(v));
+  if (k == IRK_bool) {   // a loaded bool: a loaded int != 0 (so the bool is in a register)
+    if (src == Src::konst) return t.ins("bool", std::string("kbool ") + (v ? "true" : "false"));
+    int w = t.ins("i64", "load_i64 %" + I(base) + ", " + I(8 * slot));
+    int z = t.ins("i64", "kint 0");
+    return t.ins("bool", "ne %" + I(w) + ", %" + I(z));
+  }
+  return src == Src::load ? t.ins("i64", "load_i64 %" + I(base) + ", " + I(8 * slot))
+                          : t.ins("i64", "kint " + I(int64_t(v)));
+}
+
+// One op on (x, y) with operands as m says. The result is stored to mem[2] (a bool through b2i), and an
+// always-failing guard after the store exits with the result in its snapshot (the exit path's copy of it).
+// A guard op exits with both operands and a marker constant in its snapshot.
+std::string op_snippet(IROp op, uint64_t x, uint64_t y, std::pair<Src, Src> m, const char* fn_imm = nullptr) {
+  const IROpInfo& info = ir_info(op);
+  Text t;
+  int base = t.ins("ptr", "kptr @MEM");
+  int a = operand(t, base, info.ka, x, m.first, 0);
+  int b = info.nargs == 2 ? operand(t, base, info.kb, y, m.second, 1) : -1;
+  int mark = t.ins("i64", "kint 4242");
+  int s0 = t.snap({{1, a}, {2, b >= 0 ? b : mark}, {3, mark}});
+  std::string args = " %" + I(a) + (b >= 0 ? ", %" + I(b) : "");
+  if (fn_imm) args += std::string(", ") + fn_imm;
+  int res = t.ins(kIRTypeNames[info.result], std::string(info.name) + args + (info.is_guard ? " @" + I(s0) : ""));
+  if (info.result == IRT_void) return t.s;
+  if (info.result == IRT_f64) t.ins("void", "store_f64 %" + I(base) + ", %" + I(res) + ", 16");
+  else if (info.result == IRT_bool) t.ins("void", "store_i64 %" + I(base) + ", %" + I(t.ins("i64", "b2i %" + I(res))) + ", 16");
+  else t.ins("void", "store_i64 %" + I(base) + ", %" + I(res) + ", 16");
+  int s1 = t.snap({{4, res}, {5, a}}, 6);
+  int no = t.ins("bool", "kbool false");
+  t.ins("void", "guard_true %" + I(no) + " @" + I(s1));
+  return t.s;
+}
+
+// Runs op on every (x, y) of xs and ys in every operand mode; skip(x, y) leaves pairs out.
+void op_table(IROp op, const std::vector<uint64_t>& xs, const std::vector<uint64_t>& ys,
+              std::function<bool(uint64_t, uint64_t)> skip = nullptr, const char* fn_imm = nullptr) {
+  bool two = ir_info(op).nargs == 2;
+  int failures = 0;
+  for (auto m : kModes) {
+    if (!two && m.second == Src::konst) continue;
+    for (uint64_t x : xs)
+      for (uint64_t y : (two ? ys : std::vector<uint64_t>{0})) {
+        if (skip && skip(x, y)) continue;
+        std::string d = differential(op_snippet(op, x, y, m, fn_imm), {x, y, 0x1111, 0x2222});
+        if (!d.empty() && failures++ < 5)
+          ADD_FAILURE() << ir_name(op) << " mode " << mode_name(m) << " x=" << H(x) << " (" << int64_t(x) << ", "
+                        << D(x) << ") y=" << H(y) << " (" << int64_t(y) << ", " << D(y) << "):\n" << d;
+      }
+  }
+  EXPECT_EQ(failures, 0) << ir_name(op) << ": mismatching cases (the first 5 are reported above)";
+}
+
+std::vector<uint64_t> U(const std::vector<int64_t>& v) { return std::vector<uint64_t>(v.begin(), v.end()); }
+
+// ---------------------------------------------------------------- integer ops
+
+class BaselineCodegenInt : public ::testing::TestWithParam<IROp> {};
+TEST_P(BaselineCodegenInt, AllPairsAllModes) { op_table(GetParam(), U(kInts), U(kInts)); }
+INSTANTIATE_TEST_SUITE_P(BaselineCodegen, BaselineCodegenInt,
+                         ::testing::Values(IR_add_ov, IR_sub_ov, IR_mul_ov, IR_neg_ov, IR_abs_ov, IR_and, IR_or,
+                                           IR_xor, IR_imin, IR_imax, IR_lt, IR_le, IR_gt, IR_ge, IR_eq, IR_ne,
+                                           IR_guard_eqi, IR_i2f),
+                         [](const ::testing::TestParamInfo<IROp>& p) { return std::string(ir_name(p.param)); });
+
+TEST(BaselineCodegen, OverflowBoundaries) {
+  // Exactly at and one past the boundary, both directions.
+  std::vector<int64_t> v = {kMax, kMax - 1, kMin, kMin + 1, 1, -1, 0, 2, -2, kMax / 2 + 1, kMin / 2 - 1,
+                            int64_t(1) << 31, -(int64_t(1) << 31), int64_t(1) << 32, -(int64_t(1) << 32),
+                            3037000499, 3037000500, -3037000499, -3037000500, 4294967295, 4294967296};
+  for (IROp op : {IR_add_ov, IR_sub_ov, IR_mul_ov, IR_neg_ov, IR_abs_ov}) op_table(op, U(v), U(v));
+}
+
+TEST(BaselineCodegen, FloorDivAndModAllSigns) {
+  std::vector<int64_t> v = {0, 1, -1, 2, -2, 3, -3, 5, -5, 7, -7, 10, -10, 100, -100, kMax, kMin, kMax - 1,
+                            kMin + 1, kI32Min, kI32Max, int64_t(1) << 40, -(int64_t(1) << 40)};
+  // Zero divisor and INT64_MIN / -1 are in the table: both must exit.
+  for (IROp op : {IR_floordiv_ov, IR_mod_ov}) op_table(op, U(v), U(v));
+}
+
+TEST(BaselineCodegen, ShiftsWithLargeCounts) {
+  std::vector<int64_t> vals = {0, 1, -1, 5, -5, kMax, kMin, int64_t(0x0123456789abcdef), kI32Min};
+  std::vector<int64_t> counts = {0, 1, 2, 31, 32, 33, 62, 63, 64, 65, 127, 128, 200, -1, -63, -64, kMax, kMin};
+  for (IROp op : {IR_shl, IR_sar, IR_and, IR_or, IR_xor}) op_table(op, U(vals), U(counts));
+}
+
+TEST(BaselineCodegen, BoolOps) {
+  for (IROp op : {IR_not, IR_b2i}) op_table(op, {0, 1}, {0});
+  for (IROp op : {IR_guard_true, IR_guard_false}) op_table(op, {0, 1}, {0});
+}
+
+// The same value as both operands (one register for two operands).
+TEST(BaselineCodegen, SameOperandTwice) {
+  for (IROp op : {IR_add_ov, IR_sub_ov, IR_mul_ov, IR_and, IR_or, IR_xor, IR_shl, IR_sar, IR_imin, IR_imax,
+                  IR_floordiv_ov, IR_mod_ov, IR_lt, IR_eq, IR_ne, IR_ge, IR_guard_eqi})
+    for (int64_t x : kInts) {
+      std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\nsnap 0 pc=1 top=9 [1=%1]\n%2 " +
+                      std::string(kIRTypeNames[ir_info(op).result]) + " = " + ir_name(op) + " %1, %1" +
+                      (ir_info(op).is_guard ? " @0" : "") + "\n";
+      if (ir_info(op).result == IRT_i64) s += "%3 void = store_i64 %0, %2, 8\n";
+      if (ir_info(op).result == IRT_bool) s += "%3 i64 = b2i %2\n%4 void = store_i64 %0, %3, 8\n";
+      EXPECT_EQ(differential(s, {uint64_t(x), 0}), "") << ir_name(op) << " x=" << x;
+    }
+  for (IROp op : {IR_fadd, IR_fsub, IR_fmul, IR_fdiv, IR_fmin, IR_fmax, IR_flt, IR_fle, IR_feq, IR_fne, IR_fmod,
+                  IR_ffloordiv})
+    for (uint64_t x : kFlts) {
+      if ((op == IR_fmod || op == IR_ffloordiv) && D(x) == 0.0) continue;
+      std::string s = "%0 ptr = kptr @MEM\n%1 f64 = load_f64 %0, 0\n%2 " +
+                      std::string(kIRTypeNames[ir_info(op).result]) + " = " + ir_name(op) + " %1, %1\n";
+      if (ir_info(op).result == IRT_f64) s += "%3 void = store_f64 %0, %2, 8\n";
+      else s += "%3 i64 = b2i %2\n%4 void = store_i64 %0, %3, 8\n";
+      EXPECT_EQ(differential(s, {x, 0}), "") << ir_name(op) << " x=" << H(x);
+    }
+}
+
+// ---------------------------------------------------------------- float ops
+
+bool zero_divisor(uint64_t, uint64_t y) { return D(y) == 0.0; }   // the recorder guards b != 0 first
+
+bool both_nan(uint64_t x, uint64_t y) { return std::isnan(D(x)) && std::isnan(D(y)); }
+
+// KNOWN MISMATCH (fails on purpose; codegen.cpp is left as is, see the report): fadd and fmul with two NaN
+// operands of different payloads/signs. The compiled code (addsd/mulsd d=a, s=b) returns a's NaN; the executor
+// (ir_exec.cpp eval_f64: C++ `x + y`, `x * y`, which gcc compiles with the operands swapped since they
+// commute) returns b's. E.g. `%3 f64 = fadd %1, %2` with %1 = nan:0x7ff8000000000000 and
+// %2 = nan:0xfff8000000000123: executor 0xfff8000000000123, compiled 0x7ff8000000000000. fsub and fdiv (not
+// commutative) agree. The sign of the NaN is observable in Python (math.copysign(1, x)).
+TEST(BaselineCodegen, KnownMismatchTwoNaNPayloads) {
+  std::vector<uint64_t> nans = {B(kNaN), kNegNaN, kSNaN};
+  for (IROp op : {IR_fadd, IR_fmul, IR_fsub, IR_fdiv}) op_table(op, nans, nans);
+}
+
+class BaselineCodegenFloat : public ::testing::TestWithParam<IROp> {};
+TEST_P(BaselineCodegenFloat, AllPairsAllModes) {
+  IROp op = GetParam();
+  std::function<bool(uint64_t, uint64_t)> skip;
+  if (op == IR_ffloordiv || op == IR_fmod) skip = zero_divisor;
+  if (op == IR_fadd || op == IR_fmul) skip = both_nan;   // see KnownMismatchTwoNaNPayloads below
+  op_table(op, kFlts, kFlts, skip);
+}
+INSTANTIATE_TEST_SUITE_P(BaselineCodegen, BaselineCodegenFloat,
+                         ::testing::Values(IR_fadd, IR_fsub, IR_fmul, IR_fdiv, IR_fneg, IR_fabs, IR_fmin, IR_fmax,
+                                           IR_ffloordiv, IR_fmod, IR_flt, IR_fle, IR_fgt, IR_fge, IR_feq, IR_fne,
+                                           IR_f2i),
+                         [](const ::testing::TestParamInfo<IROp>& p) { return std::string(ir_name(p.param)); });
+
+TEST(BaselineCodegen, FminFmaxSignedZerosAndNaN) {
+  std::vector<uint64_t> v = {B(0.0), B(-0.0), B(kNaN), kNegNaN, B(1.0), B(-1.0), B(kInf), B(-kInf)};
+  for (IROp op : {IR_fmin, IR_fmax}) op_table(op, v, v);
+}
+
+TEST(BaselineCodegen, FmodAndFloordivMixedSigns) {
+  std::vector<uint64_t> v = {B(7.5), B(-7.5), B(2.0), B(-2.0), B(0.0), B(-0.0), B(1e-300), B(-1e-300), B(1e300),
+                             B(kInf), B(-kInf), B(kNaN), B(3.0), B(-3.0), B(0.1), B(-0.1), B(6.0), B(-6.0)};
+  for (IROp op : {IR_fmod, IR_ffloordiv}) op_table(op, v, v, zero_divisor);
+}
+
+TEST(BaselineCodegen, FloatToIntBoundaries) {
+  std::vector<uint64_t> v = {B(0x1p63), B(-0x1p63), B(std::nextafter(0x1p63, 0.0)),
+                             B(std::nextafter(-0x1p63, -kInf)), B(std::nextafter(-0x1p63, 0.0)), B(kNaN), kNegNaN,
+                             kSNaN, B(kInf), B(-kInf), B(-0.0), B(0.0), B(0.9999), B(-0.9999), B(1e18), B(-1e18),
+                             B(2.5), B(-2.5), B(5e-324)};
+  op_table(IR_f2i, v, {0});
+  // i2f: rounding to nearest at 2**53 + 1 and near the int64 ends.
+  std::vector<int64_t> iv = {(int64_t(1) << 53) + 1, (int64_t(1) << 53) + 3, -(int64_t(1) << 53) - 1, kMax, kMin,
+                             kMax - 511, kMax - 512, kMin + 1, 0, -1};
+  op_table(IR_i2f, U(iv), {0});
+}
+
+double (*const kSqrt)(double) = static_cast<double (*)(double)>(&std::sqrt);
+double (*const kExp)(double) = static_cast<double (*)(double)>(&std::exp);
+double (*const kLog)(double) = static_cast<double (*)(double)>(&std::log);
+
+TEST(BaselineCodegen, Callf1MathErrorsExit) {
+  std::vector<uint64_t> v = {B(4.0), B(2.0), B(0.0), B(-0.0), B(-1.0), B(-1e-300), B(kInf), B(-kInf), B(kNaN),
+                             B(709.0), B(710.0), B(-1000.0), B(1e300), B(5e-324), B(1.0)};
+  for (auto f : {kSqrt, kExp, kLog}) {
+    std::string imm = P(reinterpret_cast<const void*>(f));
+    op_table(IR_callf1, v, {0}, nullptr, imm.c_str());
+  }
+}
+
+// ---------------------------------------------------------------- compares: materialized and fused
+
+const char* const kIntCmps[] = {"lt", "le", "gt", "ge", "eq", "ne"};
+const char* const kFltCmps[] = {"flt", "fle", "fgt", "fge", "feq", "fne"};
+
+// cmp on (x, y) three ways: fused into the guard right after it, materialized and stored (a use besides the
+// guard), and the guard separated from the compare by another instruction.
+void compare_cases(const char* cmp, bool f, uint64_t x, uint64_t y, int* failures) {
+  std::string ty = f ? "f64" : "i64";
+  for (auto m : kModes)
+    for (const char* g : {"guard_true", "guard_false"})
+      for (int shape = 0; shape < 3; shape++) {
+        Text t;
+        int base = t.ins("ptr", "kptr @MEM");
+        int a = operand(t, base, f ? IRK_f64 : IRK_i64, x, m.first, 0);
+        int b = operand(t, base, f ? IRK_f64 : IRK_i64, y, m.second, 1);
+        int one = t.ins("i64", "kint 1");
+        int s0 = t.snap({{1, a}, {2, b}, {3, one}});
+        int c = t.ins("bool", std::string(cmp) + " %" + I(a) + ", %" + I(b));
+        if (shape == 1) t.ins("void", "store_i64 %" + I(base) + ", %" + I(t.ins("i64", "b2i %" + I(c))) + ", 24");
+        if (shape == 2) t.ins("void", "store_i64 %" + I(base) + ", %" + I(one) + ", 32");
+        t.ins("void", std::string(g) + " %" + I(c) + " @" + I(s0));
+        t.ins("void", "store_i64 %" + I(base) + ", %" + I(one) + ", 16");
+        std::string d = differential(t.s, {x, y, 0, 0, 0});
+        if (!d.empty() && (*failures)++ < 5)
+          ADD_FAILURE() << cmp << " " << g << " shape " << shape << " mode " << mode_name(m) << " x=" << H(x)
+                        << " y=" << H(y) << ":\n" << d;
+      }
+}
+
+TEST(BaselineCodegen, IntComparesFusedAndMaterialized) {
+  std::vector<int64_t> v = {0, 1, -1, 5, kMax, kMin, kI32Max, kI32Min, kI32Max + 1, int64_t(1) << 40};
+  for (const char* cmp : kIntCmps) {
+    int failures = 0;
+    for (int64_t x : v)
+      for (int64_t y : v) compare_cases(cmp, false, uint64_t(x), uint64_t(y), &failures);
+    EXPECT_EQ(failures, 0) << cmp;
+  }
+}
+
+TEST(BaselineCodegen, FloatComparesFusedAndMaterialized) {
+  std::vector<uint64_t> v = {B(0.0), B(-0.0), B(1.0), B(-1.0), B(kNaN), kNegNaN, B(kInf), B(-kInf), B(5e-324)};
+  for (const char* cmp : kFltCmps) {
+    int failures = 0;
+    for (uint64_t x : v)
+      for (uint64_t y : v) compare_cases(cmp, true, x, y, &failures);
+    EXPECT_EQ(failures, 0) << cmp;
+  }
+}
+
+// ---------------------------------------------------------------- memory
+
+TEST(BaselineCodegen, PaddScales) {
+  // mem[0] = index; p = &mem[10] + index * scale; words read at p (i64, i32, f32) are copied to mem[1..3], and
+  // an i32 is written at p + 16.
+  for (int64_t scale : {1, 8, 24, 2, 4, 3, 16})
+    for (int64_t idx : {0, 1, 2, 3, -1})
+      for (bool kidx : {false, true}) {
+        std::vector<uint64_t> mem(24);
+        for (size_t k = 0; k < mem.size(); k++) mem[k] = 0x1000 + k * 0x0101010101;
+        mem[0] = uint64_t(idx);
+        // Addresses differ between the two runs' buffers, so only values read through them are compared.
+        Env env;
+        env.mem = mem;
+        Text u;
+        int ub = u.ins("ptr", "kptr @MEM");
+        int um = u.ins("ptr", "padd %" + I(ub) + ", %" + I(u.ins("i64", "kint 80")) + ", 1");
+        int ui = kidx ? u.ins("i64", "kint " + I(idx)) : u.ins("i64", "load_i64 %" + I(ub) + ", 0");
+        int up = u.ins("ptr", "padd %" + I(um) + ", %" + I(ui) + ", " + I(scale));
+        int uv = u.ins("i64", "load_i64 %" + I(up) + ", 8");
+        int uw = u.ins("i64", "load_i32 %" + I(up) + ", 4");
+        int uf = u.ins("f64", "load_f32 %" + I(up) + ", 12");
+        u.ins("void", "store_i64 %" + I(ub) + ", %" + I(uv) + ", 8");
+        u.ins("void", "store_i64 %" + I(ub) + ", %" + I(uw) + ", 16");
+        u.ins("void", "store_f64 %" + I(ub) + ", %" + I(uf) + ", 24");
+        u.ins("void", "store_i32 %" + I(up) + ", %" + I(uw) + ", 16");
+        int us = u.snap({{1, uv}, {2, uw}, {3, uf}});
+        u.ins("void", "guard_true %" + I(u.ins("bool", "kbool false")) + " @" + I(us));
+        EXPECT_EQ(differential(u.s, env), "") << "scale " << scale << " idx " << idx << (kidx ? " const" : "");
+      }
+}
+
+TEST(BaselineCodegen, LoadsAndStoresEveryWidth) {
+  float f32s[] = {1.5f, -0.0f, 1e-40f /* denormal */, std::numeric_limits<float>::infinity(), -3.25e10f};
+  std::vector<uint64_t> dbls = {B(1.0 / 3), B(-0.0), B(1e40), B(-1e40), B(1e-46), B(kNaN), kNegNaN, B(3.4028235677973366e38),
+                                B(0.1), B(5e-324), B(kInf)};
+  std::vector<int64_t> ints = {0, -1, kI32Max, kI32Min, 123456789, -987654321};
+  for (float f : f32s)
+    for (uint64_t d : dbls)
+      for (int64_t w : ints) {
+        uint32_t fb;
+        std::memcpy(&fb, &f, 4);
+        uint64_t packed = uint64_t(uint32_t(int32_t(w))) << 32 | fb;   // low: f32, high: i32
+        std::vector<uint64_t> mem = {packed, d, uint64_t(w), 0x5a5a5a5a5a5a5a5aull, 0, 0, 0, 0, 0, 0, 0, 0};
+        const std::string s =
+            "%0 ptr = kptr @MEM\n"
+            "%1 f64 = load_f32 %0, 0\n"
+            "%2 i64 = load_i32 %0, 4\n"
+            "%3 f64 = load_f64 %0, 8\n"
+            "%4 i64 = load_i64 %0, 16\n"
+            "%5 ptr = load_ptr %0, 24\n"
+            "%6 void = store_f64 %0, %1, 32\n"     // f32 widened exactly
+            "%7 void = store_i64 %0, %2, 40\n"     // i32 sign-extended
+            "%8 void = store_f32 %0, %3, 48\n"     // f64 rounded to f32 (overflow, NaN, denormals)
+            "%9 void = store_i32 %0, %4, 52\n"
+            "%10 void = store_ptr %0, %5, 56\n"
+            "%11 void = store_f64 %0, %3, 64\n"
+            "%12 void = store_i64 %0, %4, 72\n"
+            "%13 i64 = kint -2\n"
+            "%14 void = store_i32 %0, %13, 80\n"   // constant stored as i32 (upper half untouched)
+            "%15 f64 = kflt 0x1.5555555555555p-2\n"
+            "%16 void = store_f32 %0, %15, 84\n"
+            "%17 f64 = load_f32 %0, 48\n"
+            "%18 i64 = load_i32 %0, 52\n"
+            "snap 0 pc=2 top=9 [0=%1 1=%2 2=%3 3=%4 4=%5 5=%17 6=%18]\n"
+            "%19 bool = kbool false\n"
+            "%20 void = guard_true %19 @0\n";
+        EXPECT_EQ(differential(s, mem), "") << "f32 " << f << " f64 " << H(d) << " i " << w;
+      }
+}
+
+// ---------------------------------------------------------------- guards on addresses and objects
+
+// Fake objects: word 0 a refcount, word 1 the "type" pointer.
+uint64_t g_type_a[4], g_type_b[4];
+uint64_t g_obj_a[4] = {1, uint64_t(uintptr_t(g_type_a)), 0, 0};
+uint64_t g_obj_b[4] = {1, uint64_t(uintptr_t(g_type_b)), 0, 0};
+
+TEST(BaselineCodegen, GuardTypeEqpNonnullOnSlots) {
+  const uint64_t objs[] = {uint64_t(uintptr_t(g_obj_a)), uint64_t(uintptr_t(g_obj_b))};
+  for (uint64_t s0 : objs)
+    for (uint64_t s1 : {objs[0], objs[1], uint64_t(0)})
+      for (const void* type : {static_cast<const void*>(g_type_a), static_cast<const void*>(g_type_b)}) {
+        Env env;
+        env.slots = {s0, s1, 77};
+        env.mem = {0, 0};
+        std::string s = "%0 ptr = kptr @MEM\n%1 obj = sload_obj 0\n%2 obj = sload_obj 1\n%3 obj = kobj " +
+                        P(g_obj_a) + "\n%4 i64 = kint 9\nsnap 0 pc=1 top=9 [0=%1 1=%2 2=%4]\n"
+                        "%5 void = guard_type %1, " + P(type) + " @0\n"
+                        "%6 void = store_ptr %0, %1, 0\n"
+                        "%7 void = guard_nonnull %2 @0\n"
+                        "%8 ptr = load_ptr %2, 8\n"          // the type word, as a raw pointer
+                        "%9 void = store_ptr %0, %8, 8\n"
+                        "%10 void = guard_eqp %1, %3 @0\n"   // slot 0 is g_obj_a
+                        "%11 void = guard_eqp %2, %1 @0\n"   // both slots the same object
+                        "%12 void = guard_type %2, " + P(type) + " @0\n";
+        EXPECT_EQ(differential(s, env), "") << "slots " << H(s0) << " " << H(s1) << " type " << type;
+      }
+}
+
+TEST(BaselineCodegen, GuardEqiAndEqpWithConstants) {
+  for (int64_t x : {int64_t(0), int64_t(5), int64_t(-5), kMax, kMin, kI32Max + 1})
+    for (int64_t k : {int64_t(0), int64_t(5), int64_t(-5), kMax, kMin, kI32Max + 1}) {
+      std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint " + I(k) +
+                      "\n%3 ptr = load_ptr %0, 0\n%4 ptr = kptr " + H(uint64_t(k)) +
+                      "\nsnap 0 pc=1 top=9 [0=%1]\n%5 void = guard_eqi %2, %1 @0\n"
+                      "%6 void = store_i64 %0, %2, 8\n%7 void = guard_eqp %3, %4 @0\n%8 void = guard_eqp %4, %3 @0\n";
+      EXPECT_EQ(differential(s, {uint64_t(x), 0}), "") << x << " vs " << k;
+    }
+}
+
+TEST(BaselineCodegen, PollExitsWhenSet) {
+  static int32_t breaker[2];
+  for (int32_t v : {0, 1, -1, 0x10000, int32_t(0x80000000)}) {
+    breaker[0] = v;
+    breaker[1] = 7;   // the word after must not be read
+    std::string s = "%0 ptr = kptr @MEM\n%1 i64 = kint 3\nsnap 0 pc=1 top=9 [0=%1]\n%2 void = poll " +
+                    P(breaker) + " @0\n%3 void = store_i64 %0, %1, 0\n";
+    EXPECT_EQ(differential(s, {0}), "") << "breaker " << v;
+  }
+  breaker[0] = 0;
+}
+
+// ---------------------------------------------------------------- loops and phis
+
+// sum = 0; i = 0; loop: exit when i == n (guard_true i < n fused), sum += i (add_ov), i += 1.
+TEST(BaselineCodegen, CountedLoopSum) {
+  for (int64_t n : {0, 1, 2, 3, 10, 1000, 4000})
+    for (int64_t start : {int64_t(0), kMax - 5}) {   // the second overflows sum or i first
+      std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\n%2 i64 = load_i64 %0, 8\n%3 i64 = kint 0\n"
+                      "%4 i64 = kint 1\n%5 void = loop\n%6 i64 = phi %2, %12\n%7 i64 = phi %3, %11\n"
+                      "snap 0 pc=7 top=16 [0=%6 1=%7]\n%8 bool = lt %6, %1\n%9 void = guard_true %8 @0\n"
+                      "%10 void = store_i64 %0, %7, 16\n%11 i64 = add_ov %7, %6 @0\n%12 i64 = add_ov %6, %4 @0\n";
+      EXPECT_EQ(differential(s, {uint64_t(n), uint64_t(start), 0}), "") << "n " << n << " start " << start;
+    }
+}
+
+// a, b = b, a every iteration (a parallel move: a sequential copy would lose one); also a 3-way rotation
+// and float phis; exits after n iterations with every phi in the snapshot.
+TEST(BaselineCodegen, PhiSwapAndRotate) {
+  for (int64_t n : {0, 1, 2, 3, 4, 5, 7, 100, 101})
+    for (bool kinit : {false, true}) {
+      std::string init = kinit ? "%1 i64 = kint 11\n%2 i64 = kint 22\n%3 f64 = kflt 0x1.8p+1\n"
+                               : "%1 i64 = load_i64 %0, 8\n%2 i64 = load_i64 %0, 16\n%3 f64 = load_f64 %0, 24\n";
+      std::string s = "%0 ptr = kptr @MEM\n" + init +
+                      "%4 i64 = load_i64 %0, 0\n%5 i64 = kint 0\n%6 i64 = kint 1\n%7 f64 = kflt -0x1p+0\n"
+                      "%8 i64 = kint 33\n%9 void = loop\n"
+                      "%10 i64 = phi %1, %11\n%11 i64 = phi %2, %10\n"             // swap
+                      "%12 i64 = phi %5, %20\n"                                     // counter
+                      "%13 f64 = phi %3, %14\n%14 f64 = phi %7, %13\n"             // float swap
+                      "%15 i64 = phi %1, %16\n%16 i64 = phi %2, %17\n%17 i64 = phi %8, %15\n"   // rotation
+                      "snap 0 pc=9 top=20 [0=%10 1=%11 2=%12 3=%13 4=%14 5=%15 6=%16 7=%17]\n"
+                      "%18 bool = ge %12, %4\n%19 void = guard_false %18 @0\n%20 i64 = add_ov %12, %6 @0\n";
+      EXPECT_EQ(differential(s, {uint64_t(n), 5, 6, B(2.5)}), "") << "n " << n << (kinit ? " const init" : "");
+    }
+}
+
+// Fibonacci with phis whose back-edge values are computed from both phis; exits on add_ov overflow (~92
+// iterations) or at n; the body also stores to memory and calls fmod (a call with values live across it).
+TEST(BaselineCodegen, FibonacciUntilOverflow) {
+  for (int64_t n : {0, 1, 5, 50, 91, 92, 93, 200}) {
+    std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 0\n%3 i64 = kint 1\n"
+                    "%4 f64 = kflt 0x1.8p+1\n%5 f64 = kflt 0x1.4p+2\n%6 void = loop\n"
+                    "%7 i64 = phi %2, %8\n%8 i64 = phi %3, %14\n%9 i64 = phi %2, %15\n%10 f64 = phi %4, %16\n"
+                    "snap 0 pc=3 top=12 [0=%7 1=%8 2=%9 3=%10]\n"
+                    "%11 bool = lt %9, %1\n%12 void = guard_true %11 @0\n"
+                    "%13 void = store_i64 %0, %8, 8\n"
+                    "%14 i64 = add_ov %7, %8 @0\n%15 i64 = add_ov %9, %3 @0\n"
+                    "%16 f64 = fmod %10, %5\n%17 f64 = fadd %16, %4\n%18 void = store_f64 %0, %17, 16\n";
+    EXPECT_EQ(differential(s, {uint64_t(n), 0, 0}), "") << "n " << n;
+  }
+}
+
+// A float loop with a poll at the back-edge: the breaker word is set from the start (exits at the poll in the
+// first iteration) or never (exits when x exceeds the limit).
+TEST(BaselineCodegen, FloatLoopWithPoll) {
+  static int32_t breaker;
+  for (int32_t flag : {0, 1})
+    for (double limit : {0.5, 10.0, 1e6, kNaN}) {
+      breaker = flag;
+      std::string s = "%0 ptr = kptr @MEM\n%1 f64 = load_f64 %0, 0\n%2 f64 = kflt 0x1p+0\n%3 f64 = kflt 0x1.8p+0\n"
+                      "%4 void = loop\n%5 f64 = phi %2, %9\n%6 f64 = phi %2, %10\n"
+                      "snap 0 pc=4 top=9 [0=%5 1=%6]\n%7 bool = flt %5, %1\n%8 void = guard_true %7 @0\n"
+                      "%9 f64 = fmul %5, %3\n%10 f64 = fadd %6, %9\n%11 void = store_f64 %0, %10, 8\n"
+                      "snap 1 pc=9 top=9 [0=%9 1=%10]\n%12 void = poll " + P(&breaker) + " @1\n";
+      EXPECT_EQ(differential(s, {B(limit), 0}), "") << "flag " << flag << " limit " << limit;
+    }
+  breaker = 0;
+}
+
+// ---------------------------------------------------------------- completion, register pressure
+
+// A trace without loop: completes, and out holds the last snapshot's values (taken at the end).
+TEST(BaselineCodegen, CompletionSnapshotValues) {
+  for (int64_t x : {int64_t(0), int64_t(-7), kMax, kMin})
+    for (uint64_t d : {B(0.0), B(-0.0), B(kNaN), kNegNaN, B(1e300)}) {
+      std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\n%2 f64 = load_f64 %0, 8\n%3 i64 = kint 5\n"
+                      "snap 0 pc=1 top=9 [0=%1]\n%4 i64 = xor %1, %3\n%5 f64 = fneg %2\n%6 f64 = kflt -0x0p+0\n"
+                      "%7 bool = feq %2, %2\n%8 i64 = kint " + I(kMin) + "\n%9 f64 = kflt " + F(1.0 / 3) +
+                      "\n%10 f64 = kflt 0x0.0000000000001p-1022\n%11 void = store_f64 %0, %5, 16\n"
+                      "snap 1 pc=4 top=12 [1=%4 2=%5 3=%3 4=%6 5=%7 6=%8 7=%9 8=%10 9=%1]\n";
+      EXPECT_EQ(differential(s, {uint64_t(x), d, 0}), "") << x << " " << H(d);
+    }
+  // The last snapshot not at the end: completes with no snapshot values.
+  std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\nsnap 0 pc=1 top=9 [0=%1]\n"
+                  "%2 i64 = add_ov %1, %1 @0\n%3 void = store_i64 %0, %2, 8\n";
+  for (int64_t x : {int64_t(1), kMax}) EXPECT_EQ(differential(s, {uint64_t(x), 0}), "") << x;
+}
+
+// Many values live at once (more than the 16 + 16 registers), every one in the exit snapshots, with calls
+// (fmod, callf1) in between that clobber every xmm register: spills and reloads on every path.
+TEST(BaselineCodegen, RegisterPressureAndCalls) {
+  const int kN = 24;
+  for (int exit_at = 0; exit_at < 4; exit_at++) {
+    Text t;
+    int base = t.ins("ptr", "kptr @MEM");
+    std::vector<int> iv, fv;
+    std::vector<uint64_t> mem(104, 0);
+    for (int k = 0; k < kN; k++) {
+      iv.push_back(t.ins("i64", "load_i64 %" + I(base) + ", " + I(8 * k)));
+      fv.push_back(t.ins("f64", "load_f64 %" + I(base) + ", " + I(8 * (kN + k))));
+      mem[size_t(k)] = uint64_t(k * 1000 + 1);
+      mem[size_t(kN + k)] = B(k * 0.75 - 3.0);
+    }
+    mem[size_t(2 * kN)] = uint64_t(exit_at);   // selects which guard fails
+    int sel = t.ins("i64", "load_i64 %" + I(base) + ", " + I(8 * 2 * kN));
+    std::vector<std::pair<int, int>> entries;
+    for (int k = 0; k < kN; k++) entries.push_back({2 * k, iv[size_t(k)]}), entries.push_back({2 * k + 1, fv[size_t(k)]});
+    std::vector<int> ir, fr;
+    for (int k = 0; k < kN; k++) {
+      ir.push_back(t.ins("i64", "add_ov %" + I(iv[size_t(k)]) + ", %" + I(iv[size_t((k + 1) % kN)]) + " @" + I(t.snap(entries))));
+      fr.push_back(t.ins("f64", "fmul %" + I(fv[size_t(k)]) + ", %" + I(fv[size_t((k + 3) % kN)])));
+      if (k % 6 == 5) {
+        int m = t.ins("f64", "fmod %" + I(fr.back()) + ", %" + I(t.ins("f64", "kflt 0x1.8p+1")));
+        fr.back() = m;
+        int c = t.ins("f64", "callf1 %" + I(t.ins("f64", "fabs %" + I(m))) + ", " +
+                                  P(reinterpret_cast<const void*>(kSqrt)) + " @" + I(t.snap(entries)));
+        fr.push_back(c);
+        ir.push_back(t.ins("i64", "f2i %" + I(c) + " @" + I(t.snap(entries))));
+        int g = t.ins("bool", "eq %" + I(sel) + ", %" + I(t.ins("i64", "kint " + I(k / 6))));
+        std::vector<std::pair<int, int>> e2;
+        for (size_t j = 0; j < ir.size() && j < 20; j++) e2.push_back({int(j), ir[j]});
+        for (size_t j = 0; j < fr.size() && j < 20; j++) e2.push_back({int(20 + j), fr[j]});
+        t.ins("void", "guard_false %" + I(g) + " @" + I(t.snap(e2)));
+      }
+    }
+    for (size_t k = 0; k < ir.size(); k++) t.ins("void", "store_i64 %" + I(base) + ", %" + I(ir[k]) + ", " + I(8 * (2 * kN + 1 + int(k))));
+    for (size_t k = 0; k < fr.size() && k < 20; k++) t.ins("void", "store_f64 %" + I(base) + ", %" + I(fr[k]) + ", " + I(8 * (80 + int(k))));
+    std::vector<std::pair<int, int>> last;
+    for (size_t j = 0; j < ir.size() && j < 30; j++) last.push_back({int(j), ir[j]});
+    for (size_t j = 0; j < fr.size() && j < 30; j++) last.push_back({int(30 + j), fr[j]});
+    t.snap(last);
+    mem.resize(104, 0);
+    EXPECT_EQ(differential(t.s, mem), "") << "exit_at " << exit_at;
+  }
+}
+
+// ---------------------------------------------------------------- runtime ops
+
+// Fake CPython objects for the runtime ops: {refcnt, type, word 2, word 3}.
+uint64_t g_float_type[4], g_long_type[4], g_other_type[4];
+uint64_t g_true[4] = {100, 0, 1, 0}, g_false[4] = {100, 0, 0, 0};
+int g_deallocs = 0;
+void fake_dealloc(void* o) {
+  g_deallocs++;
+  static_cast<uint64_t*>(o)[0] = 999;   // visible to observe()
+}
+
+// The runtime hook both sides use (RuntimeFn and ir_exec's RuntimeHook have the same contract): exact floats
+// and ints of the fake types, True/False, box_* as a deterministic function of the value, inc/decref on word 0.
+bool fake_runtime(const IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
+  (void)b;
+  const uint64_t* o = reinterpret_cast<const uint64_t*>(uintptr_t(a));
+  switch (i.op) {
+    case IR_sload_f64: case IR_unbox_f64:
+      if (!o || o[1] != uint64_t(uintptr_t(g_float_type))) return false;
+      *out = o[2];
+      return true;
+    case IR_sload_i64: case IR_unbox_i64: {
+      if (!o || o[1] != uint64_t(uintptr_t(g_long_type))) return false;
+      int64_t size = int64_t(o[2]);
+      uint32_t d[2];
+      std::memcpy(d, &o[3], 8);
+      if (size == 0) *out = 0;
+      else if (size == 1 || size == -1) *out = uint64_t(size * int64_t(d[0]));
+      else if (size == 2 || size == -2) *out = uint64_t((size / 2) * int64_t(uint64_t(d[0]) | uint64_t(d[1] & 0x3fffffff) << 30));
+      else return false;
+      return true;
+    }
+    case IR_sload_bool:
+      if (a == uint64_t(uintptr_t(g_true))) *out = 1;
+      else if (a == uint64_t(uintptr_t(g_false))) *out = 0;
+      else return false;
+      return true;
+    case IR_box_f64:
+      if (std::isnan(D(a))) return false;   // a failing box: kError / ExecStatus::error
+      *out = a ^ 0x00f0f0f0f0f0f0f0ull;
+      return true;
+    case IR_box_i64: *out = a * 3 + 1; return true;
+    case IR_incref: const_cast<uint64_t*>(o)[0]++; return true;
+    case IR_decref:
+      if (--const_cast<uint64_t*>(o)[0] == 0) fake_dealloc(const_cast<uint64_t*>(o));
+      return true;
+    default: return false;
+  }
+}
+
+TEST(BaselineCodegen, RuntimeOpsWithoutRuntimeFailToCompile) {
+  const char* const snippets[] = {
+      "%0 f64 = kflt 0x1p+0\n%1 obj = box_f64 %0\n",
+      "%0 i64 = kint 1\n%1 obj = box_i64 %0\n",
+      "snap 0 pc=0 top=1 []\n%0 i64 = sload_i64 0 @0\n",
+      "snap 0 pc=0 top=1 []\n%0 f64 = sload_f64 0 @0\n",
+      "snap 0 pc=0 top=1 []\n%0 bool = sload_bool 0 @0\n",
+      "%0 obj = sload_obj 0\nsnap 0 pc=0 top=1 []\n%1 f64 = unbox_f64 %0 @0\n",
+      "%0 obj = sload_obj 0\nsnap 0 pc=0 top=1 []\n%1 i64 = unbox_i64 %0 @0\n",
+      "%0 obj = sload_obj 0\n%1 void = decref %0\n",
+  };
+  for (const char* s : snippets) {
+    Trace t;
+    ASSERT_EQ(ir_parse(s, &t), "") << s;
+    ASSERT_EQ(ir_verify(t), "") << s;
+    baseline::CompiledTrace c;
+    std::string e = baseline::compile_trace(t, baseline::CompileOptions(), &c);
+    EXPECT_NE(e, "") << s;
+    EXPECT_EQ(c.fn, nullptr) << s;
+  }
+  EXPECT_EQ(baseline::traces_live(), 0u);
+}
+
+// The runtime ops through the fake hook, with no layout (every op calls the hook) and with a fake layout
+// (the inline fast paths: exact float, one-digit int, True/False, incref/decref with dealloc).
+TEST(BaselineCodegen, RuntimeOpsThroughHookAndInlinePaths) {
+  static uint64_t fl[4], in[4], other[4];
+  auto make = [](uint64_t* o, const void* type, uint64_t w2, uint64_t w3) {
+    o[0] = 5, o[1] = uint64_t(uintptr_t(type)), o[2] = w2, o[3] = w3;
+  };
+  struct IntCase { int64_t size; uint32_t d0, d1; };
+  const IntCase ints[] = {{0, 0, 0}, {1, 7, 0}, {-1, 7, 0}, {1, 0x3fffffff, 0}, {-1, 0x3fffffff, 0},
+                          {2, 5, 3}, {-2, 5, 3}, {3, 1, 1}, {1, 0xffffffffu, 0}};
+  const uint64_t floats[] = {B(1.5), B(-0.0), B(kNaN), kNegNaN, B(kInf)};
+  for (bool with_layout : {false, true})
+    for (const IntCase& ic : ints)
+      for (uint64_t fv : floats)
+        for (int which : {0, 1, 2, 3}) {   // which slot object is of the wrong type
+          uint64_t digits = uint64_t(ic.d0) | uint64_t(ic.d1) << 32;
+          Env env;
+          env.runtime = &fake_runtime;
+          if (with_layout) {
+            env.layout.float_type = g_float_type;
+            env.layout.float_value = 16;
+            env.layout.long_type = g_long_type;
+            env.layout.long_size = 16;
+            env.layout.long_digit = 24;
+            env.layout.true_obj = g_true;
+            env.layout.false_obj = g_false;
+            env.layout.dealloc = &fake_dealloc;
+          }
+          env.reset = [&, fv, ic, digits, which] {
+            make(fl, which == 0 ? g_other_type : g_float_type, fv, 0);
+            make(in, which == 1 ? g_other_type : g_long_type, uint64_t(ic.size), digits);
+            make(other, g_other_type, 0, 0);
+            other[0] = 1;   // its decref frees it
+            g_true[0] = g_false[0] = 100;
+            g_deallocs = 0;
+          };
+          env.observe = [] {
+            return I(int64_t(fl[0])) + "," + I(int64_t(in[0])) + "," + I(int64_t(other[0])) + "," +
+                   I(int64_t(g_true[0])) + "," + I(g_deallocs);
+          };
+          env.slots = {uint64_t(uintptr_t(fl)), uint64_t(uintptr_t(in)),
+                       uint64_t(uintptr_t(which == 2 ? static_cast<void*>(other) : static_cast<void*>(g_true))),
+                       uint64_t(uintptr_t(which == 3 ? static_cast<void*>(g_false) : static_cast<void*>(g_true))),
+                       uint64_t(uintptr_t(other)), 0};
+          env.mem = {0, 0, 0, 0, 0, 0};
+          std::string s = "%0 ptr = kptr @MEM\n%1 obj = sload_obj 0\n%2 obj = sload_obj 1\n%3 obj = sload_obj 4\n"
+                          "%4 void = incref %1\n%5 void = incref %3\n"
+                          "snap 0 pc=1 top=9 [0=%1 1=%2]\n"
+                          "%6 f64 = sload_f64 0 @0\n%7 i64 = sload_i64 1 @0\n%8 bool = sload_bool 2 @0\n"
+                          "%9 bool = sload_bool 3 @0\n%10 f64 = unbox_f64 %1 @0\n%11 i64 = unbox_i64 %2 @0\n"
+                          "%12 void = store_f64 %0, %10, 0\n%13 void = store_i64 %0, %11, 8\n"
+                          "%14 i64 = b2i %8\n%15 i64 = b2i %9\n%16 void = store_i64 %0, %14, 16\n"
+                          "%17 void = store_i64 %0, %15, 24\n%18 void = decref %1\n%19 void = decref %3\n"
+                          "%20 void = decref %3\n%21 obj = box_i64 %7\n%22 void = store_ptr %0, %21, 32\n"
+                          "snap 1 pc=2 top=9 [0=%6 1=%7 2=%8 3=%21]\n"
+                          "%23 i64 = sload_i64 5 @1\n"   // slot 5 is null: always exits here ...
+                          "%24 obj = box_f64 %6\n%25 void = store_ptr %0, %24, 40\n";
+          // ... so box_f64 (which fails on NaN) runs in the second variant, without %23.
+          EXPECT_EQ(differential(s, env), "") << (with_layout ? "layout" : "hook") << " int " << ic.size
+                                              << " float " << H(fv) << " which " << which;
+          std::string s2 = s;
+          s2.replace(s2.find("%23 i64 = sload_i64 5 @1\n"), 25, "%23 i64 = kint 0\n");
+          EXPECT_EQ(differential(s2, env), "") << "(no exit) " << (with_layout ? "layout" : "hook") << " int "
+                                               << ic.size << " float " << H(fv) << " which " << which;
+        }
+}
+
+TEST(BaselineCodegen, NothingLeaks) { EXPECT_EQ(baseline::traces_live(), 0u); }
+
+}  // namespace
+}  // namespace fastpy
