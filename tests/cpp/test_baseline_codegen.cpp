@@ -310,10 +310,10 @@ TEST(BaselineCodegen, SameOperandTwice) {
 
 bool zero_divisor(uint64_t, uint64_t y) { return D(y) == 0.0; }   // the recorder guards b != 0 first
 
-// fadd and fmul with two NaN operands of different payloads/signs return b's NaN, fsub and fdiv a's: what
-// CPython 3.11's float_add/float_mul/float_sub/float_div return on this build (gcc computes b + a there), and
-// what the executor's C++ does. Found by this suite: the code generator returned a's for all four. The sign of
-// a NaN is observable in Python (math.copysign).
+// Two NaN operands of different payloads/signs: every op returns the first operand's NaN, quieted, as CPython
+// 3.11's specialized BINARY_OP_*_FLOAT do in a hot loop (left op right; x86 keeps the first NaN). Found by this
+// suite: the executor's C++ `x + y` / `x * y` returned b's NaN (gcc commutes them); ir_arith.h's py_fadd and
+// py_fmul now say which. The sign of a NaN is observable in Python (math.copysign).
 TEST(BaselineCodegen, TwoNaNPayloadsAsCPython) {
   std::vector<uint64_t> nans = {B(kNaN), kNegNaN, kSNaN};
   for (IROp op : {IR_fadd, IR_fmul, IR_fsub, IR_fdiv}) op_table(op, nans, nans);

@@ -286,3 +286,25 @@ def test_outer_loop_of_a_compiled_inner_loop_stays_in_fastpy(tmp_path, inner, re
     assert st["aborts"].get(reason, 0) >= 1 and st["loops_blacklisted"] >= 1, st
     assert st["handover_blacklisted"] == 0, st
     assert st["trace_native_runs"] >= 290, st   # one entry of the inner trace per outer iteration
+
+
+@pytest.mark.parametrize("tiers", ["interp,baseline", "interp,ir"])
+def test_nan_payload_of_float_add_and_mul_as_cpython_in_a_hot_loop(tmp_path, tiers):
+    src = """
+        import json, math, struct
+        import fastpy
+        def f(b): return struct.unpack('<d', struct.pack('<Q', b))[0]
+        @fastpy.jit
+        def run(n, a, b):
+            s = t = u = 0.0
+            for i in range(n):
+                s = a + b
+                t = a * b
+                u = b - a
+            return [math.copysign(1, s), math.copysign(1, t), math.copysign(1, u)]
+        print(json.dumps(dict(r=run(100, f(0x7ff8000000000000), f(0xfff8000000000123)), stats=fastpy.stats())))
+    """
+    want = plain_result(tmp_path, src.replace("stats=fastpy.stats()", "stats=0"))
+    _, res = run_prog(tmp_path, src, FASTPY_TIERS=tiers)
+    assert res["r"] == want["r"] == [1.0, 1.0, -1.0]
+    assert res["stats"]["traces_recorded"] >= 1, res["stats"]

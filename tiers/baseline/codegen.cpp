@@ -362,11 +362,8 @@ bool Gen::lower_f64(IRRef r) {
   const IRIns& i = ins(r);
   switch (i.op) {
     case ir::IR_fadd: case ir::IR_fsub: case ir::IR_fmul: case ir::IR_fdiv: {
-      // With two NaN operands x86 returns the destination's: CPython's float_add/float_mul (gcc computes
-      // b + a, b * a there) return b's, float_sub/float_div a's. So + and * compute into a copy of b.
-      bool commute = i.op == ir::IR_fadd || i.op == ir::IR_fmul;
-      x86::Xmm d = def_xmm(r), b = xmm(commute ? i.a : i.b);
-      cc_.movsd(d, xmm(commute ? i.b : i.a));
+      x86::Xmm d = def_xmm(r), b = xmm(i.b);
+      cc_.movsd(d, xmm(i.a));
       if (i.op == ir::IR_fadd) cc_.addsd(d, b);
       else if (i.op == ir::IR_fsub) cc_.subsd(d, b);
       else if (i.op == ir::IR_fmul) cc_.mulsd(d, b);

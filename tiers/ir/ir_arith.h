@@ -60,6 +60,20 @@ inline double py_ffloordiv(double a, double b) {
   return floordiv;
 }
 
+// a + b and a * b with CPython's NaN rule in a hot loop (BINARY_OP_ADD_FLOAT / _MULTIPLY_FLOAT compute
+// left + right, and x86 returns the first operand's NaN, quieted, when both are NaN). Plain C++ `a + b` may be
+// compiled as b + a (it commutes), which would pick b's NaN: the executor and the fold engine use these.
+inline double py_nan_first(double a, double b, double r) {
+  if (!std::isnan(a) || !std::isnan(b)) return r;
+  uint64_t u;
+  __builtin_memcpy(&u, &a, 8);
+  u |= uint64_t(1) << 51;   // quiet
+  __builtin_memcpy(&a, &u, 8);
+  return a;
+}
+inline double py_fadd(double a, double b) { return py_nan_first(a, b, a + b); }
+inline double py_fmul(double a, double b) { return py_nan_first(a, b, a * b); }
+
 // Python min(a, b): b < a ? b : a (a NaN first operand stays; C fmin would drop it).
 inline double py_fmin(double a, double b) { return b < a ? b : a; }
 // Python max(a, b): b > a ? b : a.

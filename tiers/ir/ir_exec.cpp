@@ -49,9 +49,9 @@ bool eval_i64(IROp op, int64_t x, int64_t y, uint64_t* out) {
 // False when op is not one of them.
 bool eval_f64(IROp op, double x, double y, uint64_t* out) {
   switch (op) {
-    case IR_fadd: *out = from_f64(x + y); return true;
+    case IR_fadd: *out = from_f64(py_fadd(x, y)); return true;
     case IR_fsub: *out = from_f64(x - y); return true;
-    case IR_fmul: *out = from_f64(x * y); return true;
+    case IR_fmul: *out = from_f64(py_fmul(x, y)); return true;
     case IR_fdiv: *out = from_f64(x / y); return true;
     case IR_fneg: *out = from_f64(x) ^ (uint64_t(1) << 63); return true;  // the sign bit, NaN included
     case IR_flt: *out = from_bool(x < y); return true;

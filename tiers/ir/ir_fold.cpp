@@ -221,9 +221,9 @@ IRRef IRBuilder::fold_f64(const IRIns& i) {
   if (!kb) return kNoFold;
   double y = bits_f64(kb->imm);
   switch (i.op) {
-    case IR_fadd: return kflt(x + y);
+    case IR_fadd: return kflt(py_fadd(x, y));
     case IR_fsub: return kflt(x - y);
-    case IR_fmul: return kflt(x * y);
+    case IR_fmul: return kflt(py_fmul(x, y));
     case IR_fdiv: return kflt(x / y);
     case IR_fmin: return kflt(py_fmin(x, y));
     case IR_fmax: return kflt(py_fmax(x, y));
