@@ -138,8 +138,6 @@ bool baseline_compile(PyCodeObject* co, int header, TraceData* td) {
 
 namespace {
 
-// Runs side trace `side` on frame f (restored at its parent's exit): restores its exit or completion and
-// returns the bytecode index to continue at (the loop header when it completed).
 // A side trace that exited FASTPY_HOT_EXIT times in a row is dropped (its guard may get another); after
 // FASTPY_MAX_ABORTS such drops the loop is blacklisted (abort reason side_exits): it runs on CPython's evaluator.
 void drop_side(LoopSlot* loop, TraceData* td, IRRef guard) {
@@ -160,12 +158,16 @@ void drop_side(LoopSlot* loop, TraceData* td, IRRef guard) {
   trace_free(td);
 }
 
-int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side) {
+// Runs side trace `side` on frame f (restored at its parent's exit): restores its exit or completion and
+// returns the bytecode index to continue at; *completed: it ran to the loop header (an exit, its poll's
+// included, may resume at the header too: that one goes back to the interpreter).
+int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side, bool* completed) {
   ExitValues values(side);
   uint64_t* out = values.out;
   side->runs++;
   stat_inc(Stat::side_trace_runs);
   int32_t g = side->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
+  *completed = g == baseline::kCompleted;
   if (g == baseline::kError) return trace_error(f, loop, "baseline tier (side trace)", "a runtime call failed");
   int snap = static_cast<int>(side->opt.snaps.size()) - 1;
   side->streak = g >= 0 ? side->streak + 1 : 0;
@@ -216,9 +218,10 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
       TraceData* side = td->side.empty() ? nullptr : td->side[static_cast<size_t>(g)];
       if (side) {
         td->active++;
-        resume = run_side(f, loop, side);
+        bool completed;
+        resume = run_side(f, loop, side, &completed);
         td->active--;
-        if (resume == loop->header) continue;   // the side trace completed the iteration: next one
+        if (completed && resume == loop->header) continue;   // it completed the iteration: the next one
         if (resume >= 0 && side->streak >= g_params.get(ParamId::hot_exit)) drop_side(loop, td, g);
         return resume;
       }

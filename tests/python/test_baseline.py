@@ -308,3 +308,36 @@ def test_nan_payload_of_float_add_and_mul_as_cpython_in_a_hot_loop(tmp_path, tie
     _, res = run_prog(tmp_path, src, FASTPY_TIERS=tiers)
     assert res["r"] == want["r"] == [1.0, 1.0, -1.0]
     assert res["stats"]["traces_recorded"] >= 1, res["stats"]
+
+
+def test_ctrl_c_reaches_a_loop_that_lives_in_its_side_trace(tmp_path):
+    # Recorded while i < 7 (branch A); afterwards every entry of the loop's trace exits at that branch into
+    # the side trace (branch B), which completes the iteration and re-enters the trace. When the timer sets
+    # the eval breaker, the side trace's poll exits at the loop header: that exit must go back to the
+    # interpreter, which raises KeyboardInterrupt, not into the parent trace again (a hang).
+    _, res = run_prog(tmp_path, """
+        import _thread, json, threading, traceback
+        import fastpy
+
+        @fastpy.jit
+        def spin():
+            i = 0
+            x = 0
+            while True:
+                i += 1
+                if i < 7:
+                    x = 1
+                else:
+                    x = 2
+
+        threading.Timer(0.5, _thread.interrupt_main).start()
+        try:
+            spin()
+            tb = "no exception"
+        except KeyboardInterrupt:
+            tb = traceback.format_exc().splitlines()[-1]
+        print(json.dumps(dict(tb=tb, stats=fastpy.stats())))
+    """, FASTPY_HOT_EXIT="5")
+    assert res["tb"] == "KeyboardInterrupt"
+    st = res["stats"]
+    assert st["side_traces"] >= 1 and st["side_trace_runs"] >= 1000, st
