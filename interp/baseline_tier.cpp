@@ -186,13 +186,15 @@ int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side, bool* comp
 
 // After an exit at guard g of td: a side trace is worth recording from there once the guard has failed
 // FASTPY_HOT_EXIT times, when it is a branch or overflow (not what the trace specialized on: those drop the
-// trace) and the exit is in the trace's own frame.
-bool wants_side(const TraceData* td, IRRef g) {
+// trace), the exit is in the trace's own frame, and it resumes inside the body (an exit at the header is the
+// loop ending, e.g. its iterator running out: a recording from there would only see the loop exit).
+bool wants_side(const LoopSlot* loop, const TraceData* td, IRRef g) {
   int64_t max_side = g_params.get(ParamId::max_side);
   if (g_recorder || td->nside >= max_side) return false;
   const ir::IRIns& i = td->opt.ins[static_cast<size_t>(g)];
   if (specialization_guard(i.op) || i.op == ir::IR_poll) return false;
-  if (!td->opt.snaps[static_cast<size_t>(i.snap)].inlined.empty()) return false;
+  const ir::Snapshot& sn = td->opt.snaps[static_cast<size_t>(i.snap)];
+  if (!sn.inlined.empty() || sn.pc == loop->header) return false;
   if (td->exits[static_cast<size_t>(g)] < static_cast<uint64_t>(g_params.get(ParamId::hot_exit))) return false;
   return td->side_tries.empty() || td->side_tries[static_cast<size_t>(g)] < g_params.get(ParamId::max_aborts);
 }
@@ -225,7 +227,7 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
         if (resume >= 0 && side->streak >= g_params.get(ParamId::hot_exit)) drop_side(loop, td, g);
         return resume;
       }
-      if (wants_side(td, g)) {
+      if (wants_side(loop, td, g)) {
         if (td->side.empty()) {
           td->side.assign(td->opt.ins.size(), nullptr);
           td->side_tries.assign(td->opt.ins.size(), 0);
