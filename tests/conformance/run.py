@@ -118,14 +118,17 @@ def main():
     # With a tier that runs traces (the IR executor, or the baseline tier: the default tiers include it), the
     # harness also proves that traces really ran: every fastpy process prints its stats at exit, and the run
     # fails if no trace was executed across all modules.
-    tiers = fast_env.get("FASTPY_TIERS", "interp,baseline,llvm,gpu").split(",")
+    # The tiers the fastpy processes will have: asked of fastpy itself (its parameter table has the default).
+    plain_cmd, fast_cmd = args.python.split(), args.fastpy_cmd.split()
+    launcher = fast_cmd[:-2] if fast_cmd[-2:] == ["-m", "fastpy"] else fast_cmd
+    tiers = subprocess.run(launcher + ["-c", "import fastpy; print(fastpy.config()['tiers'])"], env=fast_env,
+                           capture_output=True, text=True, check=True).stdout.strip().split(",")
     runs_key = "trace_native_runs" if "baseline" in tiers else "trace_ir_runs"
     require_traces = "ir" in tiers or "baseline" in tiers
     if require_traces:
         fast_env["FASTPY_LOG"] = ",".join(filter(None, [fast_env.get("FASTPY_LOG", ""), "stats"]))
     totals = {"traces_recorded": 0, "traces_compiled": 0, "side_traces": 0, runs_key: 0, "trace_exits": 0,
               "traces_aborted": 0}
-    plain_cmd, fast_cmd = args.python.split(), args.fastpy_cmd.split()
     print(f"conformance: {len(modules)} modules; fastpy: {' '.join(fast_cmd)} with "
           + " ".join(f"{k}={v}" for k, v in sorted(fast_env.items()) if k.startswith("FASTPY_")), flush=True)
 
