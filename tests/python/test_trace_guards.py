@@ -3,10 +3,10 @@ program goes on exactly as on CPython.
 
 Each program runs in a subprocess (FASTPY_TIERS=interp,ir and again with interp,baseline -- every test of
 this file and of the test_trace_* files that import `trace_tier` runs once per trace tier --,
-FASTPY_HOT_LOOP=5, FASTPY_HOT_EXIT=1) that loads
+FASTPY_HOT_LOOP=5, FASTPY_HOT_EXIT=1000) that loads
 the same source twice (two namespaces, two sets of code objects) and runs its main() once with fastpy off
 (plain CPython) and once under fastpy.enabled(). main() calls the traced functions several times, so a loop
-is hot, recorded and running in the IR executor before the failing condition shows up. Compared: main()'s
+is hot, recorded and running in that tier before the failing condition shows up. Compared: main()'s
 result or the full traceback text (line numbers and source lines), sys.getrefcount of the objects the loops
 touch (refcheck()), and allocated-block growth over 2 x 100 further runs. Checked through
 fastpy._fastpy.code_loops and fastpy.stats: the loop was traced (traced, runs > 0, traces_recorded >= 1) and
