@@ -158,12 +158,16 @@ void drop_side(LoopSlot* loop, TraceData* td, IRRef guard) {
   trace_free(td);
 }
 
-// Runs side trace `side` on frame f (restored at its parent's exit): restores its exit or completion and
-// returns the bytecode index to continue at; *completed: it ran to the loop header (an exit, its poll's
+// Runs side trace `side` on frame f (restored at its parent's exit, to continue at resume_here): restores
+// its exit or completion and returns the bytecode index to continue at (resume_here when it cannot run); *completed: it ran to the loop header (an exit, its poll's
 // included, may resume at the header too: that one goes back to the interpreter).
-int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side, bool* completed) {
+int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side, int resume_here, bool* completed) {
+  Pin pin(side);
   ExitValues values(side);
   uint64_t* out = values.out;
+  Held held;
+  *completed = false;
+  if (!held.take(f, side->borrowed)) return resume_here;   // a namespace changed: the interpreter goes on
   side->runs++;
   stat_inc(Stat::side_trace_runs);
   int32_t g = side->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
@@ -203,15 +207,16 @@ bool wants_side(const LoopSlot* loop, const TraceData* td, IRRef g) {
 
 int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   auto* td = static_cast<TraceData*>(loop->trace);
+  Pin pin(td);
   ExitValues values(td);
   uint64_t* out = values.out;
+  Held held;
+  if (!held.take(f, td->borrowed)) return invalidated(loop);
   td->last_entry = ++g_clock;
   for (;;) {
     td->runs++;
     stat_inc(Stat::trace_native_runs);
-    td->active++;
     int32_t g = td->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
-    td->active--;
     if (g == baseline::kError) return trace_error(f, loop, "baseline tier", "a runtime call failed");
     int snap = g >= 0 ? td->opt.ins[static_cast<size_t>(g)].snap : static_cast<int>(td->opt.snaps.size()) - 1;
     bool again;
@@ -219,12 +224,12 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
     if (g >= 0 && resume >= 0 && loop->trace == td) {   // (after_run may have dropped td)
       TraceData* side = td->side.empty() ? nullptr : td->side[static_cast<size_t>(g)];
       if (side) {
-        td->active++;
         bool completed;
-        resume = run_side(f, loop, side, &completed);
-        td->active--;
-        if (completed && resume == loop->header) continue;   // it completed the iteration: the next one
-        if (resume >= 0 && side->streak >= g_params.get(ParamId::hot_exit)) drop_side(loop, td, g);
+        resume = run_side(f, loop, side, resume, &completed);
+        // (the run may have released td or the side trace: a call out that re-entered this loop)
+        bool kept = loop->trace == td && td->side[static_cast<size_t>(g)] == side;
+        if (completed && resume == loop->header && kept) continue;   // it completed the iteration: the next one
+        if (resume >= 0 && kept && side->streak >= g_params.get(ParamId::hot_exit)) drop_side(loop, td, g);
         return resume;
       }
       if (wants_side(loop, td, g)) {

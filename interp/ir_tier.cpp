@@ -155,6 +155,18 @@ int after_run(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard
   return resume;
 }
 
+int invalidated(LoopSlot* loop) {
+  void* td = loop->trace;
+  loop->entry = nullptr;
+  loop->trace = nullptr;
+  loop->trace_free = nullptr;
+  loop->count = 0;
+  loop->state = LoopState::kCounting;
+  stat_inc(Stat::traces_invalidated);
+  trace_free(td);
+  return loop->header;
+}
+
 int trace_error(_PyInterpreterFrame* f, LoopSlot* loop, const char* tier, const std::string& what) {
   if (!PyErr_Occurred()) PyErr_Format(PyExc_SystemError, "fastpy: the %s failed: %s", tier, what.c_str());
   f->prev_instr = py::code_units(f->f_code) + loop->header;
@@ -163,11 +175,14 @@ int trace_error(_PyInterpreterFrame* f, LoopSlot* loop, const char* tier, const 
 
 int ir_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   auto* td = static_cast<TraceData*>(loop->trace);
+  Pin pin(td);
   static const ir::RuntimeHook hook = &runtime_hook;
   ir::ExecOptions o;
   o.verify = false;
   o.max_iterations = UINT64_MAX;
   o.runtime = hook;
+  Held held;
+  if (!held.take(f, td->borrowed)) return invalidated(loop);
   for (;;) {
     o.slots = reinterpret_cast<const uint64_t*>(f->localsplus);
     o.nslots = static_cast<size_t>(f->stacktop);

@@ -14,6 +14,7 @@
 
 #include <opcode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <cstdio>
@@ -113,6 +114,11 @@ void stop(Recorder* r);
 
 void trace_free(void* p) {
   auto* td = static_cast<TraceData*>(p);
+  if (td->active) {
+    td->zombie = true;
+    baseline_forget(td);
+    return;
+  }
   if (g_recorder && g_recorder->parent == td) stop(g_recorder);   // its side trace would have no parent
   for (TraceData* s : td->side)
     if (s) trace_free(s);
@@ -170,6 +176,21 @@ IRRef kobj(Recorder* r, PyObject* o) {
     Py_INCREF(o);
     r->kept.push_back(o);
   }
+  return r->b.kobj(o);
+}
+
+IRRef kobj_in(Recorder* r, PyObject* o, PyObject* dict) {
+  Borrowed& b = r->borrowed;
+  int k = dict == b.ns[0] ? 0 : dict == b.ns[1] ? 1 : -1;
+  if (k < 0 || !o || !PyDict_CheckExact(dict)) return kobj(r, o);
+  uint64_t tag = reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
+  if (!b.used[k]) {
+    b.used[k] = true;
+    b.tag[k] = tag;
+  } else if (b.tag[k] != tag) {
+    return kobj(r, o);   // changed since the recording first read it: the trace is doomed, keep o alive
+  }
+  if (std::find(b.objs.begin(), b.objs.end(), o) == b.objs.end()) b.objs.push_back(o);
   return r->b.kobj(o);
 }
 
@@ -418,7 +439,7 @@ bool live_truth(PyObject* o) {
 // Guards that the dict's PEP 509 version is still `tag` (rebinding or deleting any key changes it).
 void guard_dict_version(Recorder* r, PyObject* dict) {
   uint64_t tag = reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
-  IRRef d = kobj(r, dict);
+  IRRef d = kobj_in(r, dict, dict);
   IRRef v = emit(r, ir::IR_load_i64, d, kNoRef, offsetof(PyDictObject, ma_version_tag));
   guard(r, ir::IR_guard_eqi, v, r->b.kint(static_cast<int64_t>(tag)));
 }
@@ -436,17 +457,19 @@ PyObject* dict_lookup(PyObject* dict, PyObject* name) {
 
 void rec_load_global(Recorder* r, int oparg) {
   PyObject* name = PyTuple_GET_ITEM(r->co->co_names, oparg >> 1);
-  PyObject* globals = r->f->f_globals;
-  PyObject* builtins = r->f->f_builtins;
-  PyObject* v = dict_lookup(globals, name);
-  guard_dict_version(r, globals);
+  PyObject* dict = r->f->f_globals;
+  PyObject* v = dict_lookup(dict, name);
+  guard_dict_version(r, dict);
   if (!v) {
-    v = dict_lookup(builtins, name);
+    dict = r->f->f_builtins;
+    v = dict_lookup(dict, name);
     if (!v) fail(Abort::global_lookup);
-    guard_dict_version(r, builtins);
+    guard_dict_version(r, dict);
   }
   if (oparg & 1) push(r, r->b.kobj(nullptr));
-  push(r, constant(r, v));
+  int64_t iv;
+  bool unboxed = PyFloat_CheckExact(v) || PyBool_Check(v) || small_int(v, &iv);
+  push(r, unboxed ? constant(r, v) : kobj_in(r, v, dict));
 }
 
 // The constant object behind an IR value, or nullptr when it is not a kobj constant.
@@ -1123,6 +1146,7 @@ void finish(Recorder* r) {
       return;
     }
     td->kept.swap(r->kept);
+    td->borrowed = std::move(r->borrowed);
     td->loop = r->loop;
     r->parent->side[static_cast<size_t>(r->parent_guard)] = td;
     r->parent->nside++;
@@ -1143,6 +1167,7 @@ void finish(Recorder* r) {
     return;
   }
   td->kept.swap(r->kept);
+  td->borrowed = std::move(r->borrowed);
   LoopSlot* loop = r->loop;
   loop->trace = td;
   loop->trace_free = &trace_free;
@@ -1171,6 +1196,8 @@ Recorder* begin(_PyInterpreterFrame* f, LoopSlot* loop, int top0) {
   r->written.assign(n, false);
   r->kind.assign(n, ir::SNAP_py);
   r->max_len = static_cast<int>(g_params.get(ParamId::max_trace));
+  r->borrowed.ns[0] = f->f_globals;
+  r->borrowed.ns[1] = f->f_builtins;
   g_recorder = r;
   interp_set_record_dispatch(true);
   return r;
@@ -1196,6 +1223,11 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
   Recorder* r = begin(f, loop, td->opt.snaps.back().top);
   r->parent = td;
   r->parent_guard = guard;
+  // Its borrowed constants must be valid whenever the parent's are: the same namespace versions.
+  for (int k = 0; k < 2; k++) {
+    r->borrowed.used[k] = td->borrowed.used[k];
+    r->borrowed.tag[k] = td->borrowed.tag[k];
+  }
 }
 
 }  // namespace rec

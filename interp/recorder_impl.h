@@ -29,6 +29,55 @@ struct RFrame {
   int npop;      // stack items the call consumes: [NULL or function, function or self, args...]
 };
 
+// What a trace reads from its frame's own namespaces without owning it: the globals and builtins dicts
+// ([0], [1]) and the values it read from them. Owning them would make a cycle the GC cannot see (a
+// namespace holds its functions, a function its code, the code (co_extra) its traces): a function exec'd
+// into a namespace that is later dropped would never be freed. Instead every entry checks that the frame's
+// namespaces are these dicts, at the versions the recording saw (then each dict still holds the values), and
+// owns the values while the trace runs (Held).
+struct Borrowed {
+  PyObject* ns[2] = {nullptr, nullptr};   // compared with the frame's (never dereferenced before that)
+  uint64_t tag[2] = {0, 0};               // ma_version_tag when the recording first read the dict
+  bool used[2] = {false, false};
+  std::vector<PyObject*> objs;            // the dicts and values behind borrowed kobj constants
+};
+
+// The borrowed objects of a trace, owned while it runs (released when this goes out of scope).
+class Held {
+ public:
+  Held() = default;
+  Held(const Held&) = delete;
+  Held& operator=(const Held&) = delete;
+  ~Held() { release(); }
+  // Owns b's objects when frame f's namespaces are b's at the recorded versions; false (nothing held)
+  // otherwise: the trace must not run (a value it embeds may be gone).
+  bool take(const _PyInterpreterFrame* f, const Borrowed& b);
+  void release();
+
+ private:
+  std::vector<PyObject*> objs_;
+};
+
+inline bool Held::take(const _PyInterpreterFrame* f, const Borrowed& b) {
+  if ((b.used[0] && (f->f_globals != b.ns[0] ||
+                     reinterpret_cast<PyDictObject*>(f->f_globals)->ma_version_tag != b.tag[0])) ||
+      (b.used[1] && (f->f_builtins != b.ns[1] ||
+                     reinterpret_cast<PyDictObject*>(f->f_builtins)->ma_version_tag != b.tag[1])))
+    return false;
+  for (PyObject* o : b.objs) {
+    Py_INCREF(o);
+    objs_.push_back(o);
+  }
+  return true;
+}
+
+inline void Held::release() {
+  // Last: a value the run unbound from its namespace dies here, after the frame was restored.
+  std::vector<PyObject*> objs;
+  objs.swap(objs_);
+  for (PyObject* o : objs) Py_DECREF(o);
+}
+
 struct Recorder {
   // The frame being recorded now: the loop's own, or an inlined callee's (then `callers` holds the rest).
   _PyInterpreterFrame* f;
@@ -53,6 +102,7 @@ struct Recorder {
   std::vector<bool> written;        // per frame slot: differs from the frame (goes into snapshots)
   std::vector<uint8_t> kind;        // per frame slot: ir::SnapBox of its value (SNAP_np: a numpy scalar)
   std::vector<PyObject*> kept;      // strong references behind kobj constants
+  Borrowed borrowed;                // constants of the root frame's namespaces (not owned)
   int pc = 0;                       // the current instruction's first code unit (its EXTENDED_ARGs)
   _Py_CODEUNIT* here = nullptr;     // the current instruction itself
   bool snapped = false;             // a snapshot for the current instruction exists
@@ -69,12 +119,14 @@ struct TraceData {
   std::vector<uint64_t> exits;      // side exits per guard (instruction) of opt
   uint64_t runs = 0;                // entries
   std::vector<PyObject*> kept;      // strong references behind kobj constants
+  Borrowed borrowed;                // constants read from the frame's namespaces (checked at each entry)
   int last_exit = -1;               // snapshot of the latest exit taken before a whole iteration ran
   int64_t streak = 0;               // such exits in a row at last_exit
   baseline::CompiledTrace native;   // the baseline tier's machine code for opt (fn null: another tier runs it)
   LoopSlot* loop = nullptr;         // the loop it is attached to
   uint64_t last_entry = 0;          // the baseline tier's clock at its latest entry (eviction: LRU)
-  uint32_t active = 0;              // entries of it now on the C stack (never evicted while > 0)
+  uint32_t active = 0;              // entries of it now on the C stack (Pin: never freed while > 0)
+  bool zombie = false;              // released while active: freed when the last entry leaves
   size_t cache_index = SIZE_MAX;    // its place in the baseline tier's code cache
   std::vector<TraceData*> side;     // per guard of opt: its side trace (owned), or nullptr; empty: none yet
   std::vector<uint8_t> side_tries;  // per guard: side-trace recordings that aborted (FASTPY_MAX_ABORTS: no more)
@@ -87,8 +139,24 @@ struct TraceData {
 
 namespace rec {
 
-// Releases a TraceData (LoopSlot::trace_free) and the references it holds.
+// Releases a TraceData (LoopSlot::trace_free) and the references it holds; one that is running (an entry
+// of it further up the C stack: a loop body that called its own function) is released when that ends (Pin).
 void trace_free(void* p);
+
+// Keeps a trace's data and code alive while a tier runs it (the run may release it: an unstable exit, a
+// changed namespace, a recursive call that did either).
+class Pin {
+ public:
+  explicit Pin(TraceData* td) : td_(td) { td_->active++; }
+  Pin(const Pin&) = delete;
+  Pin& operator=(const Pin&) = delete;
+  ~Pin() {
+    if (--td_->active == 0 && td_->zombie) trace_free(td_);
+  }
+
+ private:
+  TraceData* td_;
+};
 // Counts an abort of reason why in stats()["aborts"].
 void count_abort(Abort why);
 // interp/ir_tier.cpp: the IR tier's entry (a TraceEntry), the runtime hook it gives the executor, and the
@@ -112,6 +180,9 @@ int baseline_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
 // header and may run once more.
 int after_run(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard, int snap, bool first,
               const uint64_t* values, bool* again);
+// At an entry: the trace's borrowed constants are not valid for this frame (Held::take said so): releases
+// the trace (the loop counts toward a new recording, not toward blacklisting) and returns the header.
+int invalidated(LoopSlot* loop);
 // A tier's internal failure: SystemError (unless an error is set), the frame at the loop header; -1.
 int trace_error(_PyInterpreterFrame* f, LoopSlot* loop, const char* tier, const std::string& what);
 bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);
@@ -136,6 +207,9 @@ void guard_true(Recorder* r, IRRef c);
 void guard_false(Recorder* r, IRRef c);
 // A kobj constant; the trace keeps a strong reference to o (nullptr: the NULL below a callable).
 IRRef kobj(Recorder* r, PyObject* o);
+// A kobj constant for o, which `dict` holds: borrowed (Borrowed) when dict is the root frame's globals or
+// builtins and has not changed during the recording, owned (kobj) otherwise.
+IRRef kobj_in(Recorder* r, PyObject* o, PyObject* dict);
 // The object behind a kobj constant, or nullptr.
 PyObject* const_obj(Recorder* r, IRRef v);
 // The IR constant for an object: unboxed for exact floats, 64-bit ints and bools; kobj otherwise.

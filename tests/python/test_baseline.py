@@ -139,9 +139,108 @@ def test_machine_code_is_released_with_its_code_object(tmp_path):
     assert res["live"][-1]["code_bytes"] < 4096, res["live"]
 
 
+def test_functions_reading_their_own_namespace_are_released(tmp_path):
+    # A trace reads its frame's globals and builtins (a global constant, a global function it inlines, a
+    # builtin) without owning them: owning them would be a cycle (namespace -> function -> code -> trace ->
+    # namespace) that the GC cannot see, and these 2000 namespaces would never be freed.
+    _, res = run_prog(tmp_path, """
+        import gc, json
+        import fastpy
+        from fastpy import _fastpy
+        fastpy.enable()
+        SRC = ("K = 3\\ndef g(x):\\n    return x * K\\n"
+               "def f(n):\\n    s = 0\\n    for i in range(n):\\n        s += g(i) + abs(-1)\\n    return s\\n")
+        live = []
+        for k in range(2000):
+            ns = {}
+            exec(compile(SRC, f"<gen{k}>", "exec"), ns)
+            assert ns["f"](50) == 3725
+            del ns
+            if k % 400 == 399:
+                gc.collect()
+                live.append(_fastpy.baseline_info())
+        print(json.dumps(dict(live=live, stats=fastpy.stats())))
+    """)
+    st = res["stats"]
+    assert st["traces_compiled"] >= 2000 and st["traces_evicted"] == 0, st
+    assert all(i["traces_live"] <= 1 for i in res["live"]), res["live"]
+    assert res["live"][-1]["code_bytes"] < 4096, res["live"]
+
+
+def test_a_trace_whose_namespace_changed_is_recorded_again(tmp_path):
+    # The entry checks the frame's namespaces against the versions the recording saw: a global rebound
+    # between two runs releases the trace (its constants may be gone) and the loop is recorded anew; a global
+    # function that rebinds its own name while the trace runs (so the old function dies) is safe too.
+    _, res = run_prog(tmp_path, """
+        import json
+        import fastpy
+
+        def step(x):
+            return x + 1
+
+        def rebind(x):
+            global step
+            step = lambda x: x + 2       # the old `step` loses its last reference (but the running trace's)
+            return x
+
+        @fastpy.jit
+        def run(n, k):
+            s = 0
+            for i in range(n):
+                s = step(s)
+                if i == k:
+                    s = rebind(s)
+            return s
+
+        out = [run(500, -1)]
+        step = lambda x: x + 3
+        out.append(run(500, -1))
+        out.append(run(500, 250))
+        out.append(run(500, -1))
+        print(json.dumps(dict(out=out, stats=fastpy.stats())))
+    """)
+    assert res["out"] == [500, 1500, 251 * 3 + 249 * 2, 1000], res["out"]
+    st = res["stats"]
+    assert st["traces_invalidated"] >= 1 and st["traces_recorded"] >= 2, st
+
+
+def test_a_trace_released_while_it_runs_is_freed_after_it_returns(tmp_path):
+    # The compiled loop drops an object whose __del__ changes a global and calls the same function: that
+    # inner entry releases the trace (its namespace changed) while the outer run is still inside its machine
+    # code, which must stay valid until the outer run has left it.
+    _, res = run_prog(tmp_path, """
+        import json
+        import fastpy
+        K = 2
+        G = 0
+        log = []
+
+        class D:
+            def __del__(self):
+                global G
+                G += 1
+                log.append(work([0] * 10, 10))
+
+        def work(xs, n):
+            s = 0
+            for i in range(n):
+                s += i * K
+                xs[i] = 0
+            return s
+
+        fastpy.enable()
+        out = [work([0] * 50 + [D() for _ in range(5)] + [0] * 50, 105) for _ in range(3)]
+        fastpy.disable()
+        print(json.dumps(dict(out=out, log=log, stats=fastpy.stats())))
+    """, FASTPY_HOT_LOOP="2", FASTPY_HOT_EXIT="2")
+    assert res["out"] == [105 * 104] * 3 and res["log"] == [90] * 15, res
+    st = res["stats"]
+    assert st["traces_invalidated"] >= 3 and st["trace_native_runs"] >= 3, st
+
+
 def test_code_cache_bound_evicts_the_least_recently_entered_traces(tmp_path):
-    # FASTPY_CODE_CACHE=4 (KiB) holds a few traces; each new one evicts the coldest. Traces that read a global
-    # of their own namespace hold that namespace (and so their own code object): eviction is what releases them.
+    # FASTPY_CODE_CACHE=4 (KiB) holds a few traces; each new one evicts the coldest (their namespaces are
+    # kept alive, so nothing else would release them).
     _, res = run_prog(tmp_path, """
         import gc, json
         import fastpy
@@ -152,11 +251,12 @@ def test_code_cache_bound_evicts_the_least_recently_entered_traces(tmp_path):
         exec(SRC, keep)
         hot = keep["f"]
         live = []
+        namespaces = []
         for k in range(600):
             ns = {}
             exec(compile(SRC, f"<gen{k}>", "exec"), ns)
             assert ns["f"](50) == 3675 and hot(50) == 3675
-            del ns
+            namespaces.append(ns)
             if k % 100 == 99:
                 gc.collect()
                 live.append(_fastpy.baseline_info())

@@ -105,7 +105,7 @@ if LEAK:
     with fastpy.enabled():
         fast_growth = growth(fast_ns)
     leak = [f - p for f, p in zip(fast_growth, plain_growth)]
-    if min(leak) >= 60:     # allocator noise is not proportional to the runs: a real leak shows twice
+    if max(leak) >= 60:     # allocator noise is not proportional to the runs: a real leak shows twice
         with fastpy.enabled():
             again = growth(fast_ns)
         leak = [min(a, b) for a, b in zip(leak, [g - p for g, p in zip(again, plain_growth)])]
@@ -599,7 +599,10 @@ def test_global_rebound_and_builtin_shadowed_between_calls(tmp_path):
         def refcheck():
             return [BOX, SCALE]
     """, ["scaled", "absolute"])
-    check(res, traced=["scaled", "absolute"], exited=["scaled", "absolute"])
+    # Each rebinding between calls changes a namespace version: the next entry releases the trace (it
+    # borrows the namespaces' values, which may be gone) and the loop is recorded again.
+    check(res, traced=["scaled", "absolute"])
+    assert res["stats"]["traces_invalidated"] >= 6, res["stats"]
     assert res["fast"][1] == repr([3675, 3675, 3062.5, 4900, 725, 125, 725, 775, 5625, 775, 5512.5])
 
 
