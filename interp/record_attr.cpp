@@ -3,9 +3,14 @@
 #include "python/cpython311/internals.h"
 #include "interp/recorder_impl.h"
 
+#include <internal/pycore_dict.h>
+
 namespace fastpy::rec {
 
 namespace {
+
+// _PyObject_ValuesPointer(o) - o: the values array's pointer sits 4 words before the object.
+constexpr int64_t kValuesOffset = -4 * static_cast<int64_t>(sizeof(PyObject*));
 
 // The live instance attribute `name` of o (a new reference) when o's type T is one whose attribute access the
 // trace can replay: a heap type with the generic getattr (and setattr, for stores), a valid version tag, and
@@ -33,9 +38,34 @@ void guard_owner(Recorder* r, IRRef owner, PyObject* o) {
   guard(r, ir::IR_guard_tpversion, owner, kNoRef, static_cast<int64_t>(T->tp_version_tag));
 }
 
-// owner.name as the trace holds it: getattr (a new reference or null), guard_nonnull, then the reference is
-// released at once (the instance dict keeps the object alive; the trace holds it borrowed).
-IRRef load_attr(Recorder* r, IRRef owner, IRRef name) {
+// Where o's attribute `name` lives when o keeps its attributes inline (3.11: a heap type with a managed dict,
+// its instances' values array laid out by the type's shared keys, not yet turned into a dict): its index in
+// the values array, else -1. The index of a key in shared keys never changes (they only grow), so after the
+// type and version guards only the values pointer (null once a dict was made) and the slot (null when
+// deleted) need checking, as CPython's LOAD_ATTR_INSTANCE_VALUE does.
+Py_ssize_t inline_index(PyObject* o, PyObject* name, PyObject* live_v) {
+  PyTypeObject* T = Py_TYPE(o);
+  if (!(T->tp_flags & Py_TPFLAGS_MANAGED_DICT)) return -1;
+  PyDictValues* values = *_PyObject_ValuesPointer(o);
+  PyDictKeysObject* keys = reinterpret_cast<PyHeapTypeObject*>(T)->ht_cached_keys;
+  if (!values || !keys || keys->dk_kind != DICT_KEYS_SPLIT) return -1;
+  PyDictUnicodeEntry* ep = DK_UNICODE_ENTRIES(keys);
+  for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+    if (ep[i].me_key == name) return values->values[i] == live_v ? i : -1;
+  }
+  return -1;
+}
+
+// owner.name as the trace holds it, borrowed (the instance keeps the object alive): read from the values
+// array when `index` >= 0, else through getattr (a new reference or null, released at once); a null exits.
+IRRef load_attr(Recorder* r, IRRef owner, IRRef name, Py_ssize_t index) {
+  if (index >= 0) {
+    IRRef vals = emit(r, ir::IR_load_ptr, owner, kNoRef, kValuesOffset);
+    guard(r, ir::IR_guard_nonnull, vals);
+    IRRef v = emit(r, ir::IR_load_obj, vals, kNoRef, index * static_cast<int64_t>(sizeof(PyObject*)));
+    guard(r, ir::IR_guard_nonnull, v);
+    return v;
+  }
   IRRef v = emit(r, ir::IR_getattr, owner, name);
   guard(r, ir::IR_guard_nonnull, v);
   emit(r, ir::IR_decref, v);
@@ -67,7 +97,7 @@ bool rec_load_attr_instance(Recorder* r, PyObject* name, PyObject** sp) {
   if (!v) return false;
   Py_DECREF(v);   // o's dict still holds it
   guard_owner(r, owner, o);
-  IRRef res = typed_value(r, load_attr(r, owner, kobj(r, name)), v);
+  IRRef res = typed_value(r, load_attr(r, owner, kobj(r, name), inline_index(o, name, v)), v);
   pop(r);
   push(r, res);
   return true;
@@ -90,8 +120,16 @@ bool rec_store_attr_instance(Recorder* r, PyObject* name, PyObject** sp) {
   if (old_type != &PyFloat_Type && old_type != &PyLong_Type) return false;
   guard_owner(r, owner, o);
   IRRef nm = kobj(r, name);
-  IRRef ov = load_attr(r, owner, nm);
+  Py_ssize_t index = inline_index(o, name, old);
+  IRRef ov = load_attr(r, owner, nm, index);
   guard(r, ir::IR_guard_type, ov, kNoRef, reinterpret_cast<int64_t>(old_type));
+  if (index >= 0) {   // STORE_ATTR_INSTANCE_VALUE: the slot takes the new reference, the old one goes
+    IRRef vals = emit(r, ir::IR_load_ptr, owner, kNoRef, kValuesOffset);
+    emit(r, ir::IR_store_ptr, vals, owned_object(r, value), index * static_cast<int64_t>(sizeof(PyObject*)));
+    emit(r, ir::IR_decref, ov);
+    pop(r, 2);
+    return true;
+  }
   IRRef nv = tv == ir::IRT_obj ? value : owned_object(r, value);   // numbers: a new box
   IRRef ok = emit(r, ir::IR_setattr, owner, nv, reinterpret_cast<int64_t>(name));   // nm keeps name alive
   // The box goes before the guard: the attribute holds its own reference when the set succeeded, and an exit

@@ -254,3 +254,89 @@ def test_unsupported_owners_abort(tmp_path):
     """, ["slots", "prop", "getattr_", "default"], FASTPY_MAX_ABORTS="1")
     check(res, aborted={"slots": "attribute", "prop": "attribute", "getattr_": "attribute",
                         "default": "attribute"})
+
+
+def test_inline_values_guards(tmp_path):
+    """Attributes kept inline (3.11's values array, laid out by the class's shared keys) are read and written
+    in place: the trace's IR has no getattr/setattr. Each way the layout can change under a hot trace exits:
+    the instance's __dict__ materialized (the values array goes away), an attribute deleted (its slot
+    empties), and instances whose attributes were added in another order or with extra keys (the shared keys
+    grow; indices stay) run the same trace."""
+    res = run_prog(tmp_path, PARTICLE + """
+    import fastpy
+
+    def step(ps, n, k, change):
+        s = 0.0
+        for i in range(n):
+            p = ps[i % len(ps)]
+            if i == k:
+                change(p)
+            p.x = p.x + p.vx
+            s = s + p.x
+        return s, [vars(q) for q in ps]
+
+    def materialize(p):
+        p.__dict__["extra"] = 1        # the values array becomes a real dict
+
+    def delete(p):
+        del p.vx
+
+    def nothing(p):
+        pass
+
+    class Q:
+        def __init__(self, order):
+            if order:
+                self.vx = 0.5
+                self.x = 1.0
+            else:
+                self.x = 1.0
+                self.extra = "e"
+                self.vx = 0.25
+
+    def main():
+        out = [step([Particle(0.0, 1.0), Particle(1.0, 2.0)], 100, 1000, nothing)]
+        out.append(step([Particle(0.0, 1.0), Particle(1.0, 2.0)], 100, 60, materialize))
+        try:
+            out.append(step([Particle(0.0, 1.0)], 100, 61, delete))
+        except AttributeError:
+            out.append(traceback.format_exc())
+        out.append(step([Q(True), Q(False), Q(True)], 100, 1000, nothing))
+        return out
+
+    import traceback
+    """, ["step"])
+    check(res, traced=["step"], exited=["step"])
+
+
+def test_inline_values_ir(tmp_path):
+    # Which path ran: the optimized IR reads the values array (load_ptr at -32) with no getattr or setattr.
+    import json
+    from conftest import PYTHON, clean_env, run as run_
+    path = tmp_path / "prog.py"
+    path.write_text("""
+import json
+import fastpy
+from fastpy import _fastpy
+
+class P:
+    def __init__(self):
+        self.x = 0.0
+        self.y = 1.0
+
+@fastpy.jit
+def f(p, n):
+    for i in range(n):
+        p.x = p.x + p.y
+    return p.x
+
+r = f(P(), 3000)
+loop = _fastpy.code_loops(f.__code__)[0]
+print(json.dumps(dict(r=r, ir=_fastpy.loop_trace_ir(f.__code__, loop["jump"])[1], tier=loop["tier"])))
+""")
+    r = run_([PYTHON, str(path)], env=clean_env(), cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["r"] == 3000.0
+    assert "load_ptr" in res["ir"] and ", -32" in res["ir"], res["ir"]
+    assert "getattr" not in res["ir"] and "setattr" not in res["ir"], res["ir"]
