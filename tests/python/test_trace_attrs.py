@@ -313,6 +313,7 @@ def test_inline_values_ir(tmp_path):
     # Which path ran: the optimized IR reads the values array (load_ptr at -32) with no getattr or setattr.
     import json
     from conftest import PYTHON, clean_env, run as run_
+    from test_trace_guards import TRACE_TIERS, _tier
     path = tmp_path / "prog.py"
     path.write_text("""
 import json
@@ -332,9 +333,9 @@ def f(p, n):
 
 r = f(P(), 3000)
 loop = _fastpy.code_loops(f.__code__)[0]
-print(json.dumps(dict(r=r, ir=_fastpy.loop_trace_ir(f.__code__, loop["jump"])[1], tier=loop["tier"])))
+print(json.dumps(dict(r=r, ir=_fastpy.loop_trace_ir(f.__code__, loop["jump"])[1])))
 """)
-    r = run_([PYTHON, str(path)], env=clean_env(), cwd=tmp_path, timeout=60)
+    r = run_([PYTHON, str(path)], env=clean_env(FASTPY_TIERS=TRACE_TIERS[_tier["now"]][0]), cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["r"] == 3000.0
