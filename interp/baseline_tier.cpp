@@ -72,12 +72,7 @@ uint64_t g_clock = 0;
 
 // Detaches td from its loop and releases it; the loop counts toward a new recording.
 void evict(TraceData* td) {
-  LoopSlot* loop = td->loop;
-  loop->entry = nullptr;
-  loop->trace = nullptr;
-  loop->trace_free = nullptr;
-  loop->state = LoopState::kCounting;
-  loop->count = 0;
+  detach_trace(td->loop);
   stat_inc(Stat::traces_evicted);
   trace_free(td);
 }

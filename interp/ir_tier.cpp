@@ -97,11 +97,7 @@ bool specialization_guard(ir::IROp op) {
 // Detaches a loop's trace and lets the loop count toward a new recording (or blacklists it: each discard
 // counts as an abort of reason `unstable`).
 void discard_trace(LoopSlot* loop) {
-  void* td = loop->trace;
-  loop->entry = nullptr;
-  loop->trace = nullptr;
-  loop->trace_free = nullptr;
-  loop->count = 0;
+  void* td = detach_trace(loop);
   loop->aborts++;
   loop->abort_reason = static_cast<uint8_t>(Abort::unstable);
   count_abort(Abort::unstable);
@@ -155,13 +151,18 @@ int after_run(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard
   return resume;
 }
 
-int invalidated(LoopSlot* loop) {
+void* detach_trace(LoopSlot* loop) {
   void* td = loop->trace;
   loop->entry = nullptr;
   loop->trace = nullptr;
   loop->trace_free = nullptr;
   loop->count = 0;
   loop->state = LoopState::kCounting;
+  return td;
+}
+
+int invalidated(LoopSlot* loop) {
+  void* td = detach_trace(loop);
   stat_inc(Stat::traces_invalidated);
   trace_free(td);
   return loop->header;

@@ -180,6 +180,9 @@ int baseline_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
 // header and may run once more.
 int after_run(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard, int snap, bool first,
               const uint64_t* values, bool* again);
+// Takes the loop's trace off it (entry, trace, free function) and lets the loop count toward a new
+// recording; returns the trace for the caller to release (trace_free).
+void* detach_trace(LoopSlot* loop);
 // At an entry: the trace's borrowed constants are not valid for this frame (Held::take said so): releases
 // the trace (the loop counts toward a new recording, not toward blacklisting) and returns the header.
 int invalidated(LoopSlot* loop);
