@@ -133,15 +133,16 @@ bool baseline_compile(PyCodeObject* co, int header, TraceData* td) {
 
 namespace {
 
-// A side trace that exited FASTPY_HOT_EXIT times in a row is dropped (its guard may get another); after
-// FASTPY_MAX_ABORTS such drops the loop is blacklisted (abort reason side_exits): it runs on CPython's evaluator.
-void drop_side(LoopSlot* loop, TraceData* td, IRRef guard) {
-  TraceData*& side = td->side[static_cast<size_t>(guard)];
+// A side trace that kept exiting (FASTPY_HOT_EXIT times in a row, at guards that get no side trace of their
+// own) is dropped from its parent's exit `guard` (which may get another); after FASTPY_MAX_ABORTS such drops
+// in the tree of root the loop is blacklisted (abort reason side_exits): it runs on CPython's evaluator.
+void drop_side(LoopSlot* loop, TraceData* root, TraceData* parent, IRRef guard) {
+  TraceData*& side = parent->side[static_cast<size_t>(guard)];
   trace_free(side);
   side = nullptr;
-  uint8_t& tries = td->side_tries[static_cast<size_t>(guard)];
+  uint8_t& tries = parent->side_tries[static_cast<size_t>(guard)];
   if (tries < 255) tries++;
-  if (++td->side_drops < g_params.get(ParamId::max_aborts)) return;
+  if (++root->side_drops < g_params.get(ParamId::max_aborts)) return;
   count_abort(Abort::side_exits);
   stat_inc(Stat::loops_blacklisted);
   loop->entry = nullptr;
@@ -150,26 +151,29 @@ void drop_side(LoopSlot* loop, TraceData* td, IRRef guard) {
   loop->aborts = static_cast<uint8_t>(g_params.get(ParamId::max_aborts));
   loop->abort_reason = static_cast<uint8_t>(Abort::side_exits);
   loop->state = LoopState::kBlacklisted;
-  trace_free(td);
+  trace_free(root);
 }
 
 // Runs side trace `side` on frame f (restored at its parent's exit, to continue at resume_here): restores
-// its exit or completion and returns the bytecode index to continue at (resume_here when it cannot run); *completed: it ran to the loop header (an exit, its poll's
-// included, may resume at the header too: that one goes back to the interpreter).
-int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side, int resume_here, bool* completed) {
+// its exit or completion and returns the bytecode index to continue at (resume_here when it cannot run).
+// *guard: the guard it exited at, baseline::kCompleted when it ran to the loop header (an exit, its poll's
+// included, may resume at the header too: that one goes back to the interpreter), or kError.
+int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side, int resume_here, int32_t* guard) {
   Pin pin(side);
   ExitValues values(side);
   uint64_t* out = values.out;
   Held held;
-  *completed = false;
+  *guard = baseline::kError;
   if (!held.take(f, side->borrowed)) return resume_here;   // a namespace changed: the interpreter goes on
   side->runs++;
   stat_inc(Stat::side_trace_runs);
   int32_t g = side->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
-  *completed = g == baseline::kCompleted;
+  *guard = g;
   if (g == baseline::kError) return trace_error(f, loop, "baseline tier (side trace)", "a runtime call failed");
   int snap = static_cast<int>(side->opt.snaps.size()) - 1;
-  side->streak = g >= 0 ? side->streak + 1 : 0;
+  // Exits in a row, not counting those a side trace of its own continues from.
+  bool linked = g >= 0 && !side->side.empty() && side->side[static_cast<size_t>(g)];
+  side->streak = g >= 0 && !linked ? side->streak + 1 : 0;
   if (g >= 0) {
     side->exits[static_cast<size_t>(g)]++;
     stat_inc(Stat::trace_exits);
@@ -183,19 +187,36 @@ int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side, int resume
   return resume;
 }
 
-// After an exit at guard g of td: a side trace is worth recording from there once the guard has failed
-// FASTPY_HOT_EXIT times, when it is a branch or overflow (not what the trace specialized on: those drop the
-// trace), the exit is in the trace's own frame, and it resumes inside the body (an exit at the header is the
-// loop ending, e.g. its iterator running out: a recording from there would only see the loop exit).
-bool wants_side(const LoopSlot* loop, const TraceData* td, IRRef g) {
+// After an exit at guard g of trace td (the loop's trace, root, or a side trace in its tree): a side trace
+// is worth recording from there once the guard has failed FASTPY_HOT_EXIT times, when it is a branch or
+// overflow (not what the trace specialized on: those drop the trace), the exit is in the trace's own frame,
+// and the tree has room (FASTPY_MAX_SIDE). An exit at the loop's header (its iterator running out) is one:
+// the side trace follows the enclosing loops to the header again.
+bool wants_side(const TraceData* root, const TraceData* td, IRRef g) {
   int64_t max_side = g_params.get(ParamId::max_side);
-  if (g_recorder || td->nside >= max_side) return false;
+  if (g_recorder || root->nside >= max_side) return false;
   const ir::IRIns& i = td->opt.ins[static_cast<size_t>(g)];
   if (specialization_guard(i.op) || i.op == ir::IR_poll) return false;
   const ir::Snapshot& sn = td->opt.snaps[static_cast<size_t>(i.snap)];
-  if (!sn.inlined.empty() || sn.pc == loop->header) return false;
+  if (!sn.inlined.empty()) return false;
   if (td->exits[static_cast<size_t>(g)] < static_cast<uint64_t>(g_params.get(ParamId::hot_exit))) return false;
   return td->side_tries.empty() || td->side_tries[static_cast<size_t>(g)] < g_params.get(ParamId::max_aborts);
+}
+
+// One step down a trace tree: the side trace at parent's exit `guard`.
+struct Link {
+  TraceData* parent;
+  IRRef guard;
+  TraceData* side;
+};
+
+// True when every link of the path still holds (a run may release any part of the tree: a call out of the
+// trace that re-entered this loop and dropped a side trace).
+bool path_intact(LoopSlot* loop, TraceData* root, const std::vector<Link>& path) {
+  if (loop->trace != root) return false;
+  for (const Link& l : path)
+    if (l.parent->side.empty() || l.parent->side[static_cast<size_t>(l.guard)] != l.side) return false;
+  return true;
 }
 
 }  // namespace
@@ -208,6 +229,7 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   Held held;
   if (!held.take(f, td->borrowed)) return invalidated(loop);
   td->last_entry = ++g_clock;
+  std::vector<Link> path;
   for (;;) {
     td->runs++;
     stat_inc(Stat::trace_native_runs);
@@ -216,26 +238,37 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
     int snap = g >= 0 ? td->opt.ins[static_cast<size_t>(g)].snap : static_cast<int>(td->opt.snaps.size()) - 1;
     bool again;
     int resume = after_run(f, loop, td, g >= 0 ? g : kNoRef, snap, g < td->loop_ref, out, &again);
-    if (g >= 0 && resume >= 0 && loop->trace == td) {   // (after_run may have dropped td)
-      TraceData* side = td->side.empty() ? nullptr : td->side[static_cast<size_t>(g)];
-      if (side) {
-        bool completed;
-        resume = run_side(f, loop, side, resume, &completed);
-        // (the run may have released td or the side trace: a call out that re-entered this loop)
-        bool kept = loop->trace == td && td->side[static_cast<size_t>(g)] == side;
-        if (completed && resume == loop->header && kept) continue;   // it completed the iteration: the next one
-        if (resume >= 0 && kept && side->streak >= g_params.get(ParamId::hot_exit)) drop_side(loop, td, g);
+    if (g < 0 && again) continue;   // a trace without `loop` completed an iteration: the next one
+    if (g < 0 || resume < 0 || loop->trace != td) return resume;   // (after_run may have dropped td)
+    // Down the tree: the side trace of each exit continues from it, until one completes the iteration (the
+    // loop's trace runs the next one), or an exit has none (one may be recorded from there).
+    TraceData* cur = td;
+    int32_t cg = g;
+    path.clear();
+    for (;;) {
+      TraceData* side = cur->side.empty() ? nullptr : cur->side[static_cast<size_t>(cg)];
+      if (!side) {
+        if (wants_side(td, cur, cg)) {
+          if (cur->side.empty()) {
+            cur->side.assign(cur->opt.ins.size(), nullptr);
+            cur->side_tries.assign(cur->opt.ins.size(), 0);
+          }
+          start_side_trace(f, loop, cur, cg);   // the interpreter continues at `resume`, recorded
+        } else if (cur != td && cur->streak >= g_params.get(ParamId::hot_exit)) {
+          const Link& up = path.back();
+          drop_side(loop, td, up.parent, up.guard);
+        }
         return resume;
       }
-      if (wants_side(loop, td, g)) {
-        if (td->side.empty()) {
-          td->side.assign(td->opt.ins.size(), nullptr);
-          td->side_tries.assign(td->opt.ins.size(), 0);
-        }
-        start_side_trace(f, loop, td, g);   // the interpreter continues at `resume`, recorded
-      }
+      int32_t sg;
+      resume = run_side(f, loop, side, resume, &sg);
+      path.push_back({cur, cg, side});
+      if (resume < 0 || !path_intact(loop, td, path)) return resume;
+      if (sg == baseline::kCompleted && resume == loop->header) break;   // the next iteration
+      if (sg < 0) return resume;   // it could not run (a namespace changed)
+      cur = side;
+      cg = sg;
     }
-    if (!again) return resume;
   }
 }
 

@@ -1347,12 +1347,12 @@ back_edge: {
       goto handover;
     }
   }
-  if (g_recorder) {   // the recording closes at its loop's header; any other back-edge aborts it
+  LoopSlot* loop = loops ? loops_find(loops, static_cast<int>(here - first)) : nullptr;
+  if (g_recorder) {   // the recording closes at its loop's header (recorder.h says what else it does)
     f->stacktop = static_cast<int>(sp - locals);
-    rec_back_edge(f, target);
+    rec_back_edge(f, target, loop);
   }
-  if (loops) {
-    LoopSlot* loop = loops_find(loops, static_cast<int>(here - first));
+  if (loop) {
     // (Not a loop with a compiled loop inside it: that trace runs here, and CPython's evaluator would lose it.)
     if (loop->state == LoopState::kBlacklisted && loop->aborts && !encloses_compiled(loops, loop)) {
       // The recorder gave up on this loop: CPython's evaluator runs the rest of the frame faster than we do.

@@ -77,6 +77,10 @@ bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
         *out = 0;
       }
       return true;
+    case ir::IR_range_iter:
+      *out = reinterpret_cast<uintptr_t>(
+          new_range_iter(static_cast<int64_t>(a), static_cast<int64_t>(b), i.imm));   // null: the guard exits
+      return true;
     default:
       return attr_runtime(i, a, b, out) || numpy_runtime(i, a, b, out);
   }

@@ -105,6 +105,33 @@ constexpr int64_t kExactDoubleInt = int64_t(1) << 53;   // |i| up to this conver
 
 }  // namespace
 
+namespace rec {
+
+PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step) {
+  // Objects/rangeobject.c's range_iter for C-long bounds: the length as get_len_of_range computes it; a
+  // length beyond LONG_MAX, or a stop near the ends of the long range, makes a longrange_iterator there.
+  static_assert(sizeof(long) == sizeof(int64_t), "range_iterator holds C longs");
+  if (step == 0 || !g_range.ok) return nullptr;
+  uint64_t len = 0;
+  if (step > 0 && start < stop) len = 1 + (uint64_t(stop) - 1 - uint64_t(start)) / uint64_t(step);
+  else if (step < 0 && start > stop) len = 1 + (uint64_t(start) - 1 - uint64_t(stop)) / (0 - uint64_t(step));
+  if (len > uint64_t(INT64_MAX)) return nullptr;
+  if (len && (step > 0 ? stop > INT64_MAX - (step - 1) : stop < INT64_MIN + (-1 - step))) return nullptr;
+  PyObject* it = _PyObject_New(g_range_iter_type);
+  if (!it) {
+    PyErr_Clear();   // the guard exits; the interpreter's range() raises MemoryError itself
+    return nullptr;
+  }
+  char* base = reinterpret_cast<char*>(it);
+  *reinterpret_cast<long*>(base + g_range.index) = 0;
+  *reinterpret_cast<long*>(base + g_range.start) = start;
+  *reinterpret_cast<long*>(base + g_range.step) = step;
+  *reinterpret_cast<long*>(base + g_range.len) = static_cast<long>(len);
+  return it;
+}
+
+}  // namespace rec
+
 
 namespace rec {
 
@@ -242,6 +269,7 @@ void push(Recorder* r, IRRef v) {
 }
 uint8_t kind_at(Recorder* r, int n) { return r->kind[static_cast<size_t>(r->top - n)]; }
 void push_k(Recorder* r, IRRef v, uint8_t kind) {
+  if (kind == ir::SNAP_own) fail(Abort::unsupported_type);   // a second reference to an owned value
   push(r, v);
   r->kind[static_cast<size_t>(r->top - 1)] = kind;
 }
@@ -251,6 +279,9 @@ void no_np(Recorder* r, int n) {
 void pop(Recorder* r, int n) {
   for (int i = 0; i < n; i++) {
     size_t k = static_cast<size_t>(--r->top);
+    // A value the trace made and owns (SNAP_own: a range iterator) is released here; its deallocator runs
+    // no code.
+    if (r->kind[k] == ir::SNAP_own) emit(r, ir::IR_decref, r->slot[k]);
     // A popped slot below the entry top was the frame's: from now on it is garbage (the restore drops the
     // frame's reference when a snapshot's top is below it).
     r->slot[k] = kNoRef;
@@ -664,6 +695,42 @@ void rec_return(Recorder* r) {
   push_k(r, v, kind);
 }
 
+// `for ... in range(...)`: CALL of range with 1 to 3 ints right before GET_ITER, recorded together as the
+// range iterator itself (range_iter; the range object is never made). The trace owns the iterator (SNAP_own):
+// exits hand it to the frame, popping it releases it. The step must be the same at every run (a constant,
+// or guarded to be). Only where the recording can own it: not inside an inlined call.
+void rec_range_iter(Recorder* r, int oparg, PyObject** sp) {
+  _Py_CODEUNIT* next = r->here + 1 + fastpy_opcode_caches[CALL];
+  if (fastpy_opcode_deopt[_Py_OPCODE(*next)] != GET_ITER || oparg < 1 || oparg > 3 || !r->callers.empty() ||
+      !g_range.ok)
+    fail(Abort::call_unknown);
+  int64_t live_v[3] = {0, 0, 1};
+  IRRef v[3] = {r->b.kint(0), kNoRef, kNoRef};
+  int first = oparg == 1 ? 1 : 0;   // range(stop) starts at 0
+  for (int i = 0; i < oparg; i++) {
+    PyObject* o = live(sp, oparg - i);
+    IRRef x = peek(r, oparg - i);
+    if (PyBool_Check(o) || !small_int(o, &live_v[first + i]) || type_of(r, x) != ir::IRT_i64)
+      fail(Abort::unsupported_type);
+    v[first + i] = x;
+  }
+  int64_t step = live_v[2];
+  if (oparg == 3) {
+    if (step == 0) fail(Abort::would_raise);
+    const ir::IRIns& si = r->t.ins[static_cast<size_t>(v[2])];
+    if (si.op != ir::IR_kint) guard(r, ir::IR_guard_eqi, v[2], r->b.kint(step));
+  }
+  PyObject* probe = new_range_iter(live_v[0], live_v[1], step);   // what the trace would make now
+  if (!probe) fail(Abort::big_int);
+  Py_DECREF(probe);
+  IRRef it = emit(r, ir::IR_range_iter, v[0], v[1], step);
+  guard(r, ir::IR_guard_nonnull, it);
+  pop(r, oparg + 2);
+  push(r, it);
+  r->kind[static_cast<size_t>(r->top - 1)] = ir::SNAP_own;
+  r->skip_at = static_cast<int>(next - r->first);
+}
+
 // CALL oparg: [NULL or method, callable or self, args...]. Only callables known at start-up, identified by
 // identity (their constants come from version-guarded globals or module attributes).
 void rec_call(Recorder* r, int oparg, PyObject** sp) {
@@ -677,6 +744,12 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
   IRRef res = kNoRef;
   uint8_t res_kind = ir::SNAP_py;
   auto arg_kind = [&](int i) { return kind_at(r, total - i); };
+  for (int i = 0; i < total; i++)
+    if (arg_kind(i) == ir::SNAP_own) fail(Abort::unsupported_type);   // the callee would share it
+  if (fn == reinterpret_cast<PyObject*>(&PyRange_Type) && !is_meth) {
+    rec_range_iter(r, oparg, sp);
+    return;
+  }
   if (PyFunction_Check(fn)) {
     rec_call_python(r, fn, fnv, oparg, is_meth);
     return;   // the callee's instructions follow; its RETURN_VALUE completes the call
@@ -772,18 +845,32 @@ void append_value(Recorder* r, IRRef lst, IRRef x) {
   guard_true(r, ok);
 }
 
+// True when the recording may follow the interpreter out of a loop: a side trace in the loop's own frame
+// (it runs on to the loop's header again, through the enclosing loops), not the loop's own trace.
+bool can_leave_loop(const Recorder* r) { return r->parent && r->callers.empty(); }
+
 // FOR_ITER over a list or tuple iterator: the next item, unboxed when it is a number.
 void rec_for_iter_seq(Recorder* r, PyObject* it, IRRef itv) {
   const char* base = reinterpret_cast<const char*>(it);
   Py_ssize_t index = *reinterpret_cast<const Py_ssize_t*>(base + g_seqiter.index);
   PyObject* seq = *reinterpret_cast<PyObject* const*>(base + g_seqiter.seq);
-  if (!seq || index >= Py_SIZE(seq)) fail(r->pc == r->header ? Abort::loop_exit : Abort::inner_loop);
+  bool done = !seq || index >= Py_SIZE(seq);
+  // Only a side trace follows a loop to its end (a trace of the loop itself ends there). CPython's iterator
+  // then lets go of its sequence, which the frame's release of the iterator does too when nothing else
+  // holds the iterator (guarded).
+  if (done && (!seq || !can_leave_loop(r))) fail(r->pc == r->header ? Abort::loop_exit : Abort::inner_loop);
   bool is_list = Py_TYPE(it) == g_list_iter_type;
   guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(it)));
+  if (done) guard(r, ir::IR_guard_eqi, emit(r, ir::IR_load_i64, itv, kNoRef, 0), r->b.kint(1));
   IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_seqiter.index);
   IRRef s = emit(r, ir::IR_load_obj, itv, kNoRef, g_seqiter.seq);
   guard(r, ir::IR_guard_nonnull, s);
   IRRef n = emit(r, ir::IR_load_i64, s, kNoRef, offsetof(PyVarObject, ob_size));
+  if (done) {
+    guard_false(r, emit(r, ir::IR_lt, idx, n));
+    pop(r);   // the interpreter jumps past the loop
+    return;
+  }
   guard_true(r, emit(r, ir::IR_lt, idx, n));
   // it_seq is a list (or a subclass: same layout) for list iterators, a tuple for tuple iterators.
   IRRef v;
@@ -833,10 +920,16 @@ void rec_for_iter(Recorder* r, PyObject** sp) {
   const char* base = reinterpret_cast<const char*>(it);
   long index = *reinterpret_cast<const long*>(base + g_range.index);
   long len = *reinterpret_cast<const long*>(base + g_range.len);
-  if (index >= len) fail(r->pc == r->header ? Abort::loop_exit : Abort::inner_loop);
+  // (An exhausted range iterator stays as it is in CPython.)
+  if (index >= len && !can_leave_loop(r)) fail(r->pc == r->header ? Abort::loop_exit : Abort::inner_loop);
   guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(g_range_iter_type));
   IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.index);
   IRRef n = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.len);
+  if (index >= len) {
+    guard_false(r, emit(r, ir::IR_lt, idx, n));
+    pop(r);   // the interpreter jumps past the loop
+    return;
+  }
   guard_true(r, emit(r, ir::IR_lt, idx, n));
   IRRef start = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.start);
   IRRef step = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.step);
@@ -863,6 +956,7 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case STORE_FAST: {
       IRRef v = peek(r, 1);
       uint8_t kind = kind_at(r, 1);
+      if (kind == ir::SNAP_own) fail(Abort::unsupported_type);   // the local would have to own it
       pop(r);
       set_slot(r, r->base + oparg, v);
       r->kind[static_cast<size_t>(r->base + oparg)] = kind;
@@ -1149,7 +1243,7 @@ void finish(Recorder* r) {
     td->borrowed = std::move(r->borrowed);
     td->loop = r->loop;
     r->parent->side[static_cast<size_t>(r->parent_guard)] = td;
-    r->parent->nside++;
+    static_cast<TraceData*>(r->loop->trace)->nside++;   // the tree's bound (its root, the loop's trace)
     stat_inc(Stat::side_traces);
     stop(r);
     return;
@@ -1258,8 +1352,16 @@ void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* 
   r->pc = pc;
   r->snapped = false;
   try {
-    if (r->callers.empty() && (pc < r->header || pc > r->loop->last_jump)) fail(Abort::loop_exit);
+    if (r->callers.empty() && (pc < r->header || pc > r->loop->last_jump) && !r->parent) fail(Abort::loop_exit);
     if (r->top - r->base != static_cast<int>(sp - f->localsplus)) fail(Abort::internal);
+    if (r->parent && r->callers.empty() && pc == r->header && r->ninstr > 0) {
+      // A side trace back at the header (from outside the body: the enclosing loop's next iteration, or the
+      // loop entered again): the trace it left takes over from here.
+      if (r->top != r->top0) fail(Abort::internal);
+      finish(r);
+      return;
+    }
+    r->ninstr++;
     record(r, op, oparg, sp);
     if (r->t.size() > r->max_len) fail(Abort::too_long);
   } catch (const AbortEx& e) {
@@ -1267,15 +1369,24 @@ void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* 
   }
 }
 
-void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target) {
+void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, const LoopSlot* jumps_to) {
   Recorder* r = g_recorder;
   if (r->f != f) return;
   if (!r->callers.empty()) {   // a loop inside an inlined call
     abort_recording(r, Abort::inner_loop);
     return;
   }
-  if (target - r->first != r->header) {
-    abort_recording(r, Abort::inner_loop);
+  int to = static_cast<int>(target - r->first);
+  if (to != r->header) {
+    // A side trace may go on into the next iteration of a loop around the recorded one, once per loop (a
+    // second time would unroll it) and not into a loop with a trace of its own (the interpreter would run
+    // that trace here, unseen by the recording).
+    bool again = std::find(r->crossed.begin(), r->crossed.end(), to) != r->crossed.end();
+    if (!r->parent || again || (jumps_to && jumps_to->state == LoopState::kCompiled)) {
+      abort_recording(r, Abort::inner_loop);
+      return;
+    }
+    r->crossed.push_back(to);
     return;
   }
   if (r->top != r->top0) {

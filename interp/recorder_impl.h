@@ -110,6 +110,8 @@ struct Recorder {
   struct TraceData* parent = nullptr;   // a side trace: the trace whose exit it continues from
   IRRef parent_guard = kNoRef;          // ... at this guard of parent->opt
   int max_len = 4000;
+  int ninstr = 0;                       // instructions recorded (a side trace may start at the header)
+  std::vector<int> crossed;             // a side trace: back-edge targets it crossed (enclosing loops)
 };
 
 // What a loop's compiled trace owns.
@@ -191,6 +193,10 @@ int trace_error(_PyInterpreterFrame* f, LoopSlot* loop, const char* tier, const 
 bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);
 void log_trace(PyCodeObject* co, int header, const TraceData* td);
 std::string loop_where(PyCodeObject* co, int header);
+
+// iter(range(start, stop, step)) as CPython's range_iter makes it for C-long bounds (a new reference), or
+// nullptr (no error set) where CPython would make a longrange_iterator instead, or memory ran out.
+PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step);
 
 // Thrown (as a value) by the recording cases: the reason to abort; caught once per instruction.
 struct AbortEx {

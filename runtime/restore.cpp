@@ -35,6 +35,7 @@ namespace {
 PyObject* box_entry(const ir::Trace& t, const ir::SnapEntry& en, uint64_t v) {
   ir::IRType ty = t.ins[static_cast<size_t>(en.ref)].type;
   if (en.box == ir::SNAP_py) return box_value(ty, v);
+  if (en.box == ir::SNAP_own) return reinterpret_cast<PyObject*>(static_cast<uintptr_t>(v));   // handed over
   if (!g_box_numpy) {
     PyErr_SetString(PyExc_SystemError, "fastpy: a snapshot holds a numpy scalar but numpy is not known");
     return nullptr;
@@ -99,7 +100,7 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
   bool failed = false;
   for (size_t e = 0; e < n; e++) {
     const ir::SnapEntry& en = s.entries[e];
-    boxed[e] = failed ? nullptr : box_entry(t, en, values[e]);
+    boxed[e] = failed && en.box != ir::SNAP_own ? nullptr : box_entry(t, en, values[e]);   // owned: never lost
     if (!boxed[e] && t.ins[static_cast<size_t>(en.ref)].type != ir::IRT_obj) failed = true;
   }
   if (!g_resume.empty()) resume_drop_all();   // stale: a CALL that never created its frame

@@ -118,8 +118,9 @@ std::string check_snapshot(const Trace& t, size_t s) {
     if (e.ref < 0 || e.ref >= t.size()) return where + slot + "no such instruction";
     if (e.ref >= sn.at) return where + slot + "instruction defined after the snapshot";
     if (t.ins[e.ref].type == IRT_void) return where + slot + "instruction has no value";
-    if (e.box != SNAP_py && t.ins[e.ref].type != IRT_i64 && t.ins[e.ref].type != IRT_f64)
-      return where + slot + "only i64 and f64 values box as numpy scalars";
+    if (e.box == SNAP_own ? t.ins[e.ref].type != IRT_obj
+                          : e.box != SNAP_py && t.ins[e.ref].type != IRT_i64 && t.ins[e.ref].type != IRT_f64)
+      return where + slot + (e.box == SNAP_own ? "only objects are owned" : "only i64 and f64 values box as numpy scalars");
   }
   return "";
 }

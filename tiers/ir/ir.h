@@ -115,11 +115,12 @@ enum SnapBox : uint8_t {
   SNAP_py = 0,   // i64 -> int, f64 -> float, bool -> bool, obj as is
   SNAP_np = 1,   // i64 -> numpy.int64, f64 -> numpy.float64 (a numpy scalar, as CPython's code would hold)
   SNAP_np32 = 2, // i64 -> numpy.int32, f64 -> numpy.float32 (the value is exactly representable)
+  SNAP_own = 3,  // obj: a new reference the trace made (range_iter); the restore hands it to the frame as is
 };
 struct SnapEntry {
   int32_t slot;          // frame slot (locals, then the value stack)
   IRRef ref;             // the value; constants are kint/kflt/... instructions
-  SnapBox box = SNAP_py; // text: `slot=%ref:np` for SNAP_np, `:np32` for SNAP_np32
+  SnapBox box = SNAP_py; // text: `slot=%ref:np` for SNAP_np, `:np32` for SNAP_np32, `:own` for SNAP_own
 };
 // The frame of an inlined call in a snapshot (a Python function the trace followed into): its locals and
 // stack are slots base .. base+top-1 of the snapshot's slot numbering; it resumes at pc (code units of

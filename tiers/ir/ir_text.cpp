@@ -68,6 +68,7 @@ void print_snap(std::string* out, const Trace& t, size_t s) {
     print_ref(out, sn.entries[e].ref);
     if (sn.entries[e].box == SNAP_np) out->append(":np");
     if (sn.entries[e].box == SNAP_np32) out->append(":np32");
+    if (sn.entries[e].box == SNAP_own) out->append(":own");
   }
   out->append("]");
   if (!sn.inlined.empty()) {
@@ -194,6 +195,7 @@ std::string parse_snap(Cursor& c, Trace* t) {
     if (!c.lit("=") || !parse_ref(c, &e.ref)) return "expected %<ref> after '='";
     if (c.lit(":np32")) e.box = SNAP_np32;
     else if (c.lit(":np")) e.box = SNAP_np;
+    else if (c.lit(":own")) e.box = SNAP_own;
     entries.push_back(e);
   }
   std::vector<SnapFrame> inlined;

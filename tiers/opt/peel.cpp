@@ -97,7 +97,8 @@ struct Writes {
         default:
           if (ir::ir_info(i.op).effect == ir::IRE_store || ir::ir_info(i.op).effect == ir::IRE_call) {
             bool harmless = i.op == ir::IR_incref || i.op == ir::IR_decref || i.op == ir::IR_box_f64 ||
-                            i.op == ir::IR_box_i64 || i.op == ir::IR_getattr;
+                            i.op == ir::IR_box_i64 || i.op == ir::IR_getattr ||
+                            i.op == ir::IR_range_iter;   // a new object
             if (!harmless) everything = buffers = true;
           }
       }

@@ -1,0 +1,213 @@
+"""Nested loops in the baseline tier: the innermost loop is traced, and side traces from its exits follow the
+interpreter out of it, through the rest of the enclosing loops' bodies (their next iteration, a new
+`range(...)` iterator for the inner loop: range_iter, owned by the trace) and back to the inner loop's header,
+where the inner trace takes over again. Side traces of side traces continue from their own exits (an
+enclosing loop ending), so a whole loop nest runs as one trace tree and the interpreter enters it about once
+per call.
+
+Each program runs through test_trace_guards' harness (plain CPython and fastpy on two copies of the source;
+results or tracebacks, refcounts and allocated-block growth compared) in the baseline tier (side traces are
+machine code only), with FASTPY_HOT_EXIT low enough for the side traces to be recorded. What proves the tree
+ran: side traces were attached and ran, and the interpreter entered the inner loop's trace (trace_entries)
+far fewer times than the outer loops iterated.
+"""
+import json
+import textwrap
+
+import pytest
+
+import test_trace_guards as tg
+from conftest import LAUNCHER, clean_env, run
+
+ENV = dict(FASTPY_HOT_EXIT="3")
+
+
+@pytest.fixture(autouse=True)
+def baseline_tier():
+    tg._tier["now"] = "baseline"
+    yield
+    tg._tier["now"] = "ir"
+
+
+def run_prog(tmp_path, source, names, **env):
+    return tg.run_prog(tmp_path, source, names, **{**ENV, **env})
+
+
+def tree_ran(res, outer_iterations, min_side=1):
+    st = res["stats"]
+    assert st["side_traces"] >= min_side and st["side_trace_runs"] >= outer_iterations // 2, st
+    # Without the tree every outer iteration enters the inner trace from the interpreter.
+    assert st["trace_entries"] * 10 < outer_iterations, st
+
+
+def test_while_inside_for_runs_as_one_tree(tmp_path):
+    # mandelbrot's shape: a while loop with two exits (its condition's two halves) inside two for loops.
+    res = run_prog(tmp_path, """
+        def escape(size, max_iter):
+            total = 0
+            for y in range(size):
+                ci = 2.0 * y / size - 1.0
+                for x in range(size):
+                    cr = 2.0 * x / size - 1.5
+                    zr = zi = 0.0
+                    i = 0
+                    while i < max_iter and zr * zr + zi * zi <= 4.0:
+                        zr, zi = zr * zr - zi * zi + cr, 2.0 * zr * zi + ci
+                        i += 1
+                    total += i
+            return total
+
+        def main():
+            return [escape(30, 40) for _ in range(3)]
+    """, ["escape"])
+    tg.check(res, traced=["escape"])
+    tree_ran(res, 3 * 30 * 30, min_side=2)
+
+
+def test_for_range_inside_for_makes_the_inner_iterator_in_the_trace(tmp_path):
+    # n-body's shape: the inner range starts after the outer index, so the last outer iteration has an
+    # empty inner loop (the trace makes the iterator and the inner trace finds it exhausted at once).
+    res = run_prog(tmp_path, """
+        def pairs(a):
+            n = len(a)
+            s = 0.0
+            for i in range(n):
+                x = a[i]
+                for j in range(i + 1, n):
+                    s += x * a[j]
+            return s
+
+        def main():
+            a = [0.5 * k for k in range(12)]
+            return [pairs(a) for _ in range(40)]
+    """, ["pairs"])
+    tg.check(res, traced=["pairs"])
+    tree_ran(res, 40 * 12)
+
+
+def test_three_loops_deep_is_a_tree_of_side_traces(tmp_path):
+    # The innermost loop's end continues with the middle loop's next iteration (a side trace); the middle
+    # loop's end, inside that side trace, with the outer loop's (a side trace of the side trace).
+    res = run_prog(tmp_path, """
+        def cube(n, steps):
+            acc = 0
+            for s in range(steps):
+                for i in range(n):
+                    for j in range(0, n, 2):
+                        acc += i * j + s
+            return acc
+
+        def main():
+            return [cube(6, 30) for _ in range(3)]
+    """, ["cube"])
+    tg.check(res, traced=["cube"])
+    tree_ran(res, 3 * 30 * 6, min_side=2)
+
+
+def test_inner_range_beyond_a_range_iterator_exits_to_the_interpreter(tmp_path):
+    # range(lo, 2**63 - 2, 3) needs CPython's longrange_iterator: the trace's range_iter gives up (its guard
+    # exits) and the interpreter makes that iterator; the other rows stay in the tree. (The inner trace, which
+    # expects a range_iterator, then exits at each of that row's two back-edges: fewer than FASTPY_HOT_EXIT
+    # in a row, so it is kept.)
+    res = run_prog(tmp_path, """
+        def rows(n):
+            c = 0
+            for k in range(n):
+                hi = 2**63 - 2 if k % 7 == 3 else 2**63 - 3
+                for j in range(hi - 6, hi, 3):
+                    c += 1
+            return c
+
+        def main():
+            return [rows(60) for _ in range(3)]
+    """, ["rows"])
+    tg.check(res, traced=["rows"])
+    assert res["stats"]["side_trace_runs"] >= 60, res["stats"]
+
+
+def test_a_type_change_in_the_outer_body_exits_the_side_trace(tmp_path):
+    # Halfway the outer body computes a float where it had an int: the side trace's guards exit there and
+    # the program goes on exactly as on CPython (the inner trace, specialized on ints, is dropped and recorded
+    # again for floats, with a side trace of its own).
+    res = run_prog(tmp_path, """
+        def drift(n, m):
+            t = 0
+            for k in range(n):
+                step = 1 if k < n // 2 else 1.5
+                for j in range(m):
+                    t += step
+            return t
+
+        def main():
+            return drift(200, 5)
+    """, ["drift"])
+    tg.check(res, traced=["drift"])
+    st = res["stats"]
+    assert st["traces_discarded"] == 1 and st["traces_recorded"] == 2 and st["side_traces"] >= 2, st
+
+
+def test_an_exception_in_the_outer_body_has_cpythons_traceback(tmp_path):
+    res = run_prog(tmp_path, """
+        def table(n, m, stop):
+            t = 0
+            for k in range(n):
+                d = 10 // (stop - k)
+                for j in range(m):
+                    t += d + j
+            return t
+
+        def main():
+            return [table(20, 4, 25), table(30, 4, 25)]
+    """, ["table"])
+    tg.check(res, traced=["table"])
+    assert "ZeroDivisionError" in res["fast"][1] and res["stats"]["side_trace_runs"] >= 10, res
+
+
+def test_the_owned_inner_iterator_survives_exits_at_the_poll(tmp_path):
+    # Another thread asks for the GIL all the time: compiled code exits at its eval-breaker polls, among them
+    # the side trace's last one, whose snapshot hands the range iterator the trace made to the frame. The
+    # result is exact and nothing leaks (allocated blocks over repeated batches).
+    prog = tmp_path / "prog.py"
+    prog.write_text(textwrap.dedent("""
+        import gc, json, sys, threading
+        import fastpy
+
+        @fastpy.jit
+        def pairs(n, m):
+            c = 0
+            for i in range(n):
+                for j in range(i % m, m):
+                    c += j
+            return c
+
+        want = sum(sum(range(i % 9, 9)) for i in range(3000))
+        stop = []
+        def spin():
+            x = 0
+            while not stop:
+                x += 1
+        sys.setswitchinterval(1e-6)
+        t = threading.Thread(target=spin)
+        t.start()
+        ok = True
+        growth = []
+        for batch in range(4):
+            gc.collect()
+            before = sys.getallocatedblocks()
+            for _ in range(20):
+                ok = ok and pairs(3000, 9) == want
+            gc.collect()
+            growth.append(sys.getallocatedblocks() - before)
+        stop.append(1)
+        t.join()
+        print(json.dumps(dict(ok=ok, growth=growth, stats=fastpy.stats())))
+    """))
+    r = run([LAUNCHER, str(prog)], env=clean_env(FASTPY_TIERS="interp,baseline", FASTPY_HOT_EXIT="3"),
+            cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    st = res["stats"]
+    assert res["ok"], res
+    assert st["side_trace_runs"] >= 1000 and st["trace_exits"] >= 100, st
+    # A leaked iterator per exit would leave hundreds of blocks per batch.
+    assert max(res["growth"][1:]) < 60, res["growth"]
