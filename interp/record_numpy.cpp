@@ -47,6 +47,16 @@ bool numpy_ready() {
   PyObject* mods = PySys_GetObject("modules");   // borrowed
   PyObject* np = mods ? PyDict_GetItemString(mods, "numpy") : nullptr;
   if (!np) return false;   // not imported yet: try again later
+  // Still being imported (a loop of numpy's own import code got hot): its types may not all exist yet, and a
+  // probe now would turn numpy support off for good. The same check as CPython's import
+  // (_PyModuleSpec_IsInitializing).
+  PyObject* spec = PyObject_GetAttrString(np, "__spec__");
+  PyObject* initializing = spec ? PyObject_GetAttrString(spec, "_initializing") : nullptr;
+  int busy = initializing ? PyObject_IsTrue(initializing) : 0;
+  Py_XDECREF(initializing);
+  Py_XDECREF(spec);
+  PyErr_Clear();
+  if (busy != 0) return false;
   g_np.probed = true;
   auto attr = [&](const char* name) { return PyObject_GetAttrString(np, name); };
   PyObject* nd = attr("ndarray");

@@ -643,3 +643,33 @@ TEST(IRSnapInline, VerifierChecksSlotsAgainstEachFrame) {
 }
 
 }  // namespace fastpy::ir
+
+namespace fastpy::ir {
+
+// An iterator the trace made (range_iter) is an owned snapshot entry: it prints and parses as `:own`, and
+// only objects may be owned (a number is boxed anew at every restore).
+TEST(IRSnapOwn, RoundTripsAndOnlyObjectsAreOwned) {
+  const std::string text =
+      "snap 0 pc=4 top=3 []\n"
+      "%0 i64 = kint 0\n"
+      "%1 i64 = sload_i64 1 @0\n"
+      "%2 obj = range_iter %0, %1, 2\n"
+      "%3 void = guard_nonnull %2 @0\n"
+      "snap 1 pc=7 top=3 [2=%2:own]\n"
+      "%4 i64 = load_i64 %2, 16\n"
+      "%5 bool = lt %4, %1\n"
+      "%6 void = guard_true %5 @1\n";
+  Trace t;
+  ASSERT_EQ(ir_parse(text, &t), "");
+  ASSERT_EQ(ir_verify(t), "") << text;
+  EXPECT_EQ(ir_print(t), text);
+  ASSERT_EQ(t.snaps[1].entries.size(), 1u);
+  EXPECT_EQ(t.snaps[1].entries[0].box, SNAP_own);
+  std::string bad = text;
+  bad.replace(bad.find("[2=%2:own]"), 10, "[2=%1:own]");
+  Trace u;
+  ASSERT_EQ(ir_parse(bad, &u), "");
+  EXPECT_NE(ir_verify(u).find("only objects are owned"), std::string::npos) << ir_verify(u);
+}
+
+}  // namespace fastpy::ir

@@ -777,6 +777,32 @@ def test_power_exits_where_cpython_raises_or_changes_type(tmp_path):
     check(res, traced=["f", "g"], exited=["f", "g"], min_kinds=1)
 
 
+def test_float_power_results_at_the_edges_of_the_range_are_cpythons(tmp_path):
+    """x ** e of floats runs libm's pow in the baseline tier's fast path where CPython's float_pow would, and
+    defers to CPython's power where pow reports a range error: subnormal and underflowing results (0.0), and
+    overflow (OverflowError, after the loop is hot), are exactly CPython's."""
+    res = run_prog(tmp_path, """
+        import traceback
+
+        def f(xs, e):
+            out = []
+            for x in xs:
+                out.append(x ** e)
+            return out
+
+        def main():
+            xs = [10.0, 2.0, 1e10, 0.5, 3.0, 1.0, 7.25] * 8
+            out = [f(xs, e) for e in (0.5, -320.0, -1074.5, 1e-300, -0.0)]
+            out.append(f([0.5, 0.25] * 20, 1e308))
+            try:
+                f(xs, 400.0)
+            except OverflowError:
+                out.append(traceback.format_exc())
+            return out
+    """, ["f"])
+    check(res, traced=["f"], exited=["f"], min_kinds=1)
+
+
 def test_bool_arithmetic_and_compares_are_int_arithmetic(tmp_path):
     """True and False in arithmetic and compares are 1 and 0 (traced with b2i); bool & bool stays a bool in
     Python and is not traced (the recording aborts)."""

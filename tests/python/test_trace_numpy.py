@@ -158,3 +158,36 @@ def test_float32_and_int32_loads_give_32_bit_scalars_or_64_bit_results(tmp_path)
             return [f(a, b), f(a[:20].copy(), b[:20].copy()), g(a)]
     """, ["f", "g"])
     check(res, traced=["f"], aborted={"g": "unsupported_type"})
+
+
+def test_numpy_imported_under_fastpy_is_traced(tmp_path, trace_tier):
+    # `python -m fastpy prog.py`: numpy's own import runs under fastpy, and a loop of it gets hot while numpy
+    # is half imported. The recorder must not take numpy's types from that half-made module (it used to, and
+    # then turned numpy support off for the rest of the run): the program's array loop is traced.
+    import json
+    from conftest import LAUNCHER, clean_env, run, write
+    from test_trace_guards import TRACE_TIERS
+    write(tmp_path, "prog.py", """
+        import json
+        import numpy as np
+        import fastpy
+
+        def smooth(a, out):
+            for i in range(1, a.shape[0] - 1):
+                out[i] = 0.25 * a[i - 1] + 0.5 * a[i] + 0.25 * a[i + 1]
+
+        a = np.linspace(0.0, 1.0, 5000)
+        out = np.zeros_like(a)
+        smooth(a, out)
+        loops = fastpy._fastpy.code_loops(smooth.__code__)
+        print(json.dumps(dict(r=float(out.sum()), loops=[(l["traced"], l["abort_reason"]) for l in loops])))
+    """)
+    r = run([LAUNCHER, "-m", "fastpy", "prog.py"], cwd=tmp_path,
+            env=clean_env(FASTPY_TIERS=TRACE_TIERS[trace_tier][0], FASTPY_HOT_LOOP="5"))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    a = np.linspace(0.0, 1.0, 5000)
+    want = np.zeros_like(a)
+    want[1:-1] = 0.25 * a[:-2] + 0.5 * a[1:-1] + 0.25 * a[2:]
+    assert res["r"] == float(want.sum())
+    assert res["loops"] == [[True, ""]], res["loops"]

@@ -4,7 +4,9 @@
 
 #include <asmjit/x86.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
@@ -23,6 +25,17 @@ using ir::kNoRef;
 // ---- C helpers for the ops whose arithmetic is best left to ir_arith.h (called from compiled code)
 double h_ffloordiv(double a, double b) { return ir::py_ffloordiv(a, b); }
 double h_fmod(double a, double b) { return ir::py_fmod(a, b); }
+// fpow's fast path: CPython's float_pow for a finite positive base and a finite exponent is libm's pow
+// itself, unless pow reports a range error (errno) or overflows; false: the runtime decides (every other
+// case, its errors and complex results included).
+bool h_fpow(double a, double b, double* out) {
+  if (!(a > 0.0) || !std::isfinite(a) || !std::isfinite(b)) return false;
+  errno = 0;
+  double r = std::pow(a, b);
+  if (errno != 0 || std::isinf(r)) return false;
+  *out = r;
+  return true;
+}
 // callf1: *out = f(x); false when CPython's math_1 would raise.
 bool h_callf1(const void* f, double x, double* out) {
   double r = reinterpret_cast<double (*)(double)>(f)(x);
@@ -396,6 +409,30 @@ bool Gen::lower_f64(IRRef r) {
       inv->setArg(0, a);
       inv->setArg(1, b);
       inv->setRet(0, d);
+      return true;
+    }
+    case ir::IR_fpow: {   // h_fpow inline, CPython's power through the runtime where it declines
+      if (!o_.runtime) return false;
+      x86::Xmm a = xmm(i.a), b = xmm(i.b), d = def_xmm(r);
+      x86::Gp p = cc_.newIntPtr(), ok = cc_.newInt32();
+      Label slow = cc_.newLabel(), done = cc_.newLabel();
+      cc_.lea(p, tmp_);
+      InvokeNode* inv;
+      cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(&h_fpow)),
+                 FuncSignatureT<bool, double, double, double*>(CallConvId::kHost));
+      inv->setArg(0, a);
+      inv->setArg(1, b);
+      inv->setArg(2, p);
+      inv->setRet(0, ok);
+      cc_.test(ok.r8(), ok.r8());
+      cc_.jz(slow);
+      cc_.movsd(d, tmp_);
+      cc_.jmp(done);
+      cc_.bind(slow);
+      x86::Gp ba = bits(i.a), bb = bits(i.b);
+      call_runtime(r, ba, bb, exit_of(r));
+      cc_.movsd(d, tmp_);
+      cc_.bind(done);
       return true;
     }
     case ir::IR_callf1: {

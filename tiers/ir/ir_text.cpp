@@ -154,7 +154,13 @@ bool to_i32(std::string_view w, int32_t* out, int32_t lo = 0) {
 // Parses a ref operand %N or _.
 bool parse_ref(Cursor& c, IRRef* out) {
   if (c.lit("_")) { *out = kNoRef; return true; }
-  return c.lit("%") && to_i32(c.word(), out);
+  if (!c.lit("%")) return false;
+  // Digits only: a snapshot entry's box (`%3:np`) follows its ref without a space.
+  std::string_view w = c.word();
+  size_t n = 0;
+  while (n < w.size() && w[n] >= '0' && w[n] <= '9') n++;
+  c.p -= w.size() - n;
+  return to_i32(w.substr(0, n), out);
 }
 
 // Parses a double: %a hex, decimal, inf, nan, or nan:0x<bits>.
