@@ -154,39 +154,6 @@ void drop_side(LoopSlot* loop, TraceData* root, TraceData* parent, IRRef guard) 
   trace_free(root);
 }
 
-// Runs side trace `side` on frame f (restored at its parent's exit, to continue at resume_here): restores
-// its exit or completion and returns the bytecode index to continue at (resume_here when it cannot run).
-// *guard: the guard it exited at, baseline::kCompleted when it ran to the loop header (an exit, its poll's
-// included, may resume at the header too: that one goes back to the interpreter), or kError.
-int run_side(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* side, int resume_here, int32_t* guard) {
-  Pin pin(side);
-  ExitValues values(side);
-  uint64_t* out = values.out;
-  Held held;
-  *guard = baseline::kError;
-  if (!held.take(f, side->borrowed)) return resume_here;   // a namespace changed: the interpreter goes on
-  side->runs++;
-  stat_inc(Stat::side_trace_runs);
-  int32_t g = side->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
-  *guard = g;
-  if (g == baseline::kError) return trace_error(f, loop, "baseline tier (side trace)", "a runtime call failed");
-  int snap = static_cast<int>(side->opt.snaps.size()) - 1;
-  // Exits in a row, not counting those a side trace of its own continues from.
-  bool linked = g >= 0 && !side->side.empty() && side->side[static_cast<size_t>(g)];
-  side->streak = g >= 0 && !linked ? side->streak + 1 : 0;
-  if (g >= 0) {
-    side->exits[static_cast<size_t>(g)]++;
-    stat_inc(Stat::trace_exits);
-    snap = side->opt.ins[static_cast<size_t>(g)].snap;
-  }
-  int resume = restore_frame(f, side->opt, snap, out);
-  if (g >= 0 && g_params.has(ParamId::log, kLogDeopt))   // FASTPY_LOG=deopt
-    std::fprintf(stderr, "fastpy: exit from a side trace of the loop at %s at %%%d %s (snapshot %d) -> instruction %d\n",
-                 loop_where(f->f_code, loop->header).c_str(), static_cast<int>(g),
-                 ir::ir_name(side->opt.ins[static_cast<size_t>(g)].op), snap, resume);
-  return resume;
-}
-
 // After an exit at guard g of trace td (the loop's trace, root, or a side trace in its tree): a side trace
 // is worth recording from there once the guard has failed FASTPY_HOT_EXIT times, when it is a branch or
 // overflow (not what the trace specialized on: those drop the trace), the exit is in the trace's own frame,
@@ -219,6 +186,83 @@ bool path_intact(LoopSlot* loop, TraceData* root, const std::vector<Link>& path)
   return true;
 }
 
+// Room for one side trace's exit values (on the stack unless it is big).
+class ExitBuf {
+ public:
+  uint64_t* get(uint32_t words) {
+    if (words <= 64) return small_;
+    big_.resize(words);
+    return big_.data();
+  }
+
+ private:
+  uint64_t small_[64];
+  std::vector<uint64_t> big_;
+};
+
+constexpr int kNextIteration = -100;   // run_tree: the tree completed the iteration at the loop header
+
+// Runs the side traces down root's tree from the exit at guard cg of trace cur (which has a side trace there),
+// whose exit values are `in`: each side trace starts from its parent's exit values (the frame is written
+// only once, by the last one), until one completes the iteration or exits where no side trace continues (one
+// may be recorded from there, or the side trace that keeps exiting dropped). Returns the bytecode index to
+// continue at with the frame restored, kNextIteration (the frame restored at the loop header: the loop's
+// trace runs the next iteration), or -1 with an error set.
+int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData* cur, int32_t cg,
+             const uint64_t* in) {
+  ExitBuf bufs[2];
+  int which = 0;
+  std::vector<Link> path;
+  const auto* slots = reinterpret_cast<const uint64_t*>(f->localsplus);
+  for (;;) {
+    TraceData* side = cur->side[static_cast<size_t>(cg)];
+    Pin pin(side);
+    Held held;
+    if (!held.take(f, side->borrowed))   // a namespace changed: the interpreter goes on from cur's exit
+      return restore_frame(f, cur->opt, cur->opt.ins[static_cast<size_t>(cg)].snap, in);
+    side->runs++;
+    stat_inc(Stat::side_trace_runs);
+    uint64_t* out = bufs[which].get(side->native.out_words);
+    which ^= 1;
+    int32_t g = side->native.fn(slots, out, in);
+    if (g == baseline::kError) return trace_error(f, loop, "baseline tier (side trace)", "a runtime call failed");
+    path.push_back({cur, cg, side});
+    // (the run may have released parts of the tree: a call out of it that re-entered this loop)
+    bool intact = path_intact(loop, root, path);
+    bool linked = g >= 0 && !side->side.empty() && side->side[static_cast<size_t>(g)];
+    // Exits in a row, not counting those a side trace of its own continues from.
+    side->streak = g >= 0 && !linked ? side->streak + 1 : 0;
+    if (g >= 0) {
+      side->exits[static_cast<size_t>(g)]++;
+      stat_inc(Stat::trace_exits);
+    }
+    if (linked && intact) {
+      cur = side;
+      cg = g;
+      in = out;
+      continue;
+    }
+    int snap = g >= 0 ? side->opt.ins[static_cast<size_t>(g)].snap : static_cast<int>(side->opt.snaps.size()) - 1;
+    int resume = restore_frame(f, side->opt, snap, out);
+    if (g >= 0 && g_params.has(ParamId::log, kLogDeopt))   // FASTPY_LOG=deopt
+      std::fprintf(stderr, "fastpy: exit from a side trace of the loop at %s at %%%d %s (snapshot %d) -> instruction %d\n",
+                   loop_where(f->f_code, loop->header).c_str(), static_cast<int>(g),
+                   ir::ir_name(side->opt.ins[static_cast<size_t>(g)].op), snap, resume);
+    if (resume < 0 || !intact) return resume;
+    if (g < 0) return resume == loop->header ? kNextIteration : resume;
+    if (wants_side(root, side, g)) {
+      if (side->side.empty()) {
+        side->side.assign(side->opt.ins.size(), nullptr);
+        side->side_tries.assign(side->opt.ins.size(), 0);
+      }
+      start_side_trace(f, loop, side, g);   // the interpreter continues at `resume`, recorded
+    } else if (side->streak >= g_params.get(ParamId::hot_exit)) {
+      drop_side(loop, root, cur, cg);
+    }
+    return resume;
+  }
+}
+
 }  // namespace
 
 int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
@@ -229,46 +273,34 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   Held held;
   if (!held.take(f, td->borrowed)) return invalidated(loop);
   td->last_entry = ++g_clock;
-  std::vector<Link> path;
   for (;;) {
     td->runs++;
     stat_inc(Stat::trace_native_runs);
-    int32_t g = td->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out);
+    int32_t g = td->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out, nullptr);
     if (g == baseline::kError) return trace_error(f, loop, "baseline tier", "a runtime call failed");
+    if (g >= 0 && !td->side.empty() && td->side[static_cast<size_t>(g)]) {
+      // A side trace continues from this exit (a branch or overflow guard: not what the trace specialized on).
+      td->exits[static_cast<size_t>(g)]++;
+      stat_inc(Stat::trace_exits);
+      td->last_exit = -1;
+      td->streak = 0;
+      int resume = run_tree(f, loop, td, td, g, out);
+      if (resume == kNextIteration && loop->trace == td) continue;
+      return resume == kNextIteration ? loop->header : resume;
+    }
     int snap = g >= 0 ? td->opt.ins[static_cast<size_t>(g)].snap : static_cast<int>(td->opt.snaps.size()) - 1;
     bool again;
     int resume = after_run(f, loop, td, g >= 0 ? g : kNoRef, snap, g < td->loop_ref, out, &again);
     if (g < 0 && again) continue;   // a trace without `loop` completed an iteration: the next one
-    if (g < 0 || resume < 0 || loop->trace != td) return resume;   // (after_run may have dropped td)
-    // Down the tree: the side trace of each exit continues from it, until one completes the iteration (the
-    // loop's trace runs the next one), or an exit has none (one may be recorded from there).
-    TraceData* cur = td;
-    int32_t cg = g;
-    path.clear();
-    for (;;) {
-      TraceData* side = cur->side.empty() ? nullptr : cur->side[static_cast<size_t>(cg)];
-      if (!side) {
-        if (wants_side(td, cur, cg)) {
-          if (cur->side.empty()) {
-            cur->side.assign(cur->opt.ins.size(), nullptr);
-            cur->side_tries.assign(cur->opt.ins.size(), 0);
-          }
-          start_side_trace(f, loop, cur, cg);   // the interpreter continues at `resume`, recorded
-        } else if (cur != td && cur->streak >= g_params.get(ParamId::hot_exit)) {
-          const Link& up = path.back();
-          drop_side(loop, td, up.parent, up.guard);
-        }
-        return resume;
+    // (after_run may have dropped td)
+    if (g >= 0 && resume >= 0 && loop->trace == td && wants_side(td, td, g)) {
+      if (td->side.empty()) {
+        td->side.assign(td->opt.ins.size(), nullptr);
+        td->side_tries.assign(td->opt.ins.size(), 0);
       }
-      int32_t sg;
-      resume = run_side(f, loop, side, resume, &sg);
-      path.push_back({cur, cg, side});
-      if (resume < 0 || !path_intact(loop, td, path)) return resume;
-      if (sg == baseline::kCompleted && resume == loop->header) break;   // the next iteration
-      if (sg < 0) return resume;   // it could not run (a namespace changed)
-      cur = side;
-      cg = sg;
+      start_side_trace(f, loop, td, g);   // the interpreter continues at `resume`, recorded
     }
+    return resume;
   }
 }
 

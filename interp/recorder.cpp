@@ -1317,6 +1317,28 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
   Recorder* r = begin(f, loop, td->opt.snaps.back().top);
   r->parent = td;
   r->parent_guard = guard;
+  // It runs straight from the parent's exit, before any restore: what the exit's snapshot holds comes from
+  // the parent's exit values (pload; constants as they are), and every snapshot of it lists those slots
+  // (written), since the frame never got them.
+  const ir::Snapshot& sn = td->opt.snaps[static_cast<size_t>(td->opt.ins[static_cast<size_t>(guard)].snap)];
+  for (size_t e = 0; e < sn.entries.size(); e++) {
+    const ir::SnapEntry& en = sn.entries[e];
+    const ir::IRIns& v = td->opt.ins[static_cast<size_t>(en.ref)];
+    IRRef x;
+    switch (v.op) {
+      case ir::IR_kint: case ir::IR_kflt: case ir::IR_kbool: x = r->b.emit(v.op, kNoRef, kNoRef, v.imm); break;
+      case ir::IR_kobj: x = kobj(r, reinterpret_cast<PyObject*>(static_cast<uintptr_t>(v.imm))); break;
+      default: {
+        static const ir::IROp kLoad[] = {ir::IR_pload_i64, ir::IR_pload_f64, ir::IR_pload_bool, ir::IR_pload_obj};
+        int t = v.type == ir::IRT_i64 ? 0 : v.type == ir::IRT_f64 ? 1 : v.type == ir::IRT_bool ? 2 : 3;
+        x = r->b.emit(kLoad[t], kNoRef, kNoRef, static_cast<int64_t>(e));
+      }
+    }
+    size_t k = static_cast<size_t>(en.slot);
+    r->slot[k] = x;
+    r->written[k] = true;
+    r->kind[k] = en.box;
+  }
   // Its borrowed constants must be valid whenever the parent's are: the same namespace versions.
   for (int k = 0; k < 2; k++) {
     r->borrowed.used[k] = td->borrowed.used[k];

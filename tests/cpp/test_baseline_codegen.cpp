@@ -64,6 +64,7 @@ std::string H(uint64_t v) {
 struct Env {
   std::vector<uint64_t> mem;                 // the buffer @MEM points at (each run gets a fresh copy)
   std::vector<uint64_t> slots;               // frame slots (shared, read-only)
+  std::vector<uint64_t> parent;              // a side trace's parent exit values (pload_*)
   baseline::RuntimeFn runtime = nullptr;     // both the executor's hook and the compiled code's
   baseline::PyLayout layout;                 // compiled code only (inline fast paths)
   std::function<void()> reset;               // run before each of the two runs (fake objects' state)
@@ -91,6 +92,8 @@ std::string differential(const std::string& text_in, const Env& env) {
   ExecOptions o;
   o.slots = env.slots.empty() ? nullptr : env.slots.data();
   o.nslots = env.slots.size();
+  o.parent = env.parent.empty() ? nullptr : env.parent.data();
+  o.nparent = env.parent.size();
   if (env.runtime) o.runtime = env.runtime;
   o.max_iterations = 1'000'000;
   if (env.reset) env.reset();
@@ -106,7 +109,8 @@ std::string differential(const std::string& text_in, const Env& env) {
   if (c.fn == nullptr) return "compile_trace returned no function";
   std::vector<uint64_t> out(c.out_words + 4, 0xdeadbeefcafef00dull);
   if (env.reset) env.reset();
-  int32_t g = c.fn(env.slots.empty() ? nullptr : env.slots.data(), out.data());
+  int32_t g = c.fn(env.slots.empty() ? nullptr : env.slots.data(), out.data(),
+                   env.parent.empty() ? nullptr : env.parent.data());
   std::string seen2 = env.observe ? env.observe() : "";
   baseline::release_trace(&c);
 
@@ -625,6 +629,24 @@ TEST(BaselineCodegen, CompletionSnapshotValues) {
   std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\nsnap 0 pc=1 top=9 [0=%1]\n"
                   "%2 i64 = add_ov %1, %1 @0\n%3 void = store_i64 %0, %2, 8\n";
   for (int64_t x : {int64_t(1), kMax}) EXPECT_EQ(differential(s, {uint64_t(x), 0}), "") << x;
+}
+
+// A side trace's start values come from its parent's exit (pload_*): every type, used in arithmetic, guards
+// and the snapshots, against the executor reading the same array.
+TEST(BaselineCodegen, ParentValuesOfASideTrace) {
+  for (int64_t x : {int64_t(3), int64_t(-1), kMax})
+    for (uint64_t d : {B(2.5), B(-0.0), B(kNaN)})
+      for (uint64_t flag : {uint64_t(0), uint64_t(1)}) {
+        Env env;
+        env.mem = {0, 0, 0};
+        env.parent = {uint64_t(x), d, flag, reinterpret_cast<uint64_t>(g_obj_a)};
+        std::string s = "%0 ptr = kptr @MEM\n%1 i64 = pload_i64 0\n%2 f64 = pload_f64 1\n%3 bool = pload_bool 2\n"
+                        "%4 obj = pload_obj 3\nsnap 0 pc=1 top=9 [0=%1 1=%2 2=%3 3=%4]\n"
+                        "%5 i64 = kint 1\n%6 i64 = add_ov %1, %5 @0\n%7 void = guard_true %3 @0\n"
+                        "%8 f64 = fmul %2, %2\n%9 void = store_f64 %0, %8, 0\n%10 void = store_ptr %0, %4, 8\n"
+                        "snap 1 pc=4 top=9 [0=%6 1=%8 3=%4]\n";
+        EXPECT_EQ(differential(s, env), "") << x << " " << H(d) << " " << flag;
+      }
 }
 
 // Many values live at once (more than the 16 + 16 registers), every one in the exit snapshots, with calls

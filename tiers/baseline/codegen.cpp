@@ -90,7 +90,7 @@ class Gen {
   std::vector<Label> snaps_;      // per snapshot: store-and-return block
   std::vector<IRRef> phis_;
   Label body_, error_;
-  x86::Gp slots_, out_, gid_;
+  x86::Gp slots_, out_, parent_, gid_;
   x86::Mem tmp_;                  // the runtime hook's *out
   std::vector<std::string> lines_;   // IR text per instruction (asm_text)
 };
@@ -653,6 +653,12 @@ void Gen::lower_loop(IRRef r) {
 bool Gen::lower(IRRef r) {
   const IRIns& i = ins(r);
   switch (i.op) {
+    case ir::IR_pload_i64: case ir::IR_pload_f64: case ir::IR_pload_bool: case ir::IR_pload_obj: {
+      x86::Mem m = x86::qword_ptr(parent_, int32_t(8 * i.imm));
+      if (i.op == ir::IR_pload_f64) cc_.movsd(def_xmm(r), m);
+      else cc_.mov(def_gp(r), m);
+      return true;
+    }
     case ir::IR_loop: lower_loop(r); return true;
     case ir::IR_phi: return true;   // defined at the loop
     case ir::IR_sload_f64: case ir::IR_unbox_f64: case ir::IR_sload_i64: case ir::IR_unbox_i64:
@@ -686,12 +692,14 @@ std::string Gen::run() {
     }
   }
 
-  FuncNode* fn = cc_.addFunc(FuncSignatureT<int32_t, const uint64_t*, uint64_t*>(CallConvId::kHost));
+  FuncNode* fn = cc_.addFunc(FuncSignatureT<int32_t, const uint64_t*, uint64_t*, const uint64_t*>(CallConvId::kHost));
   slots_ = cc_.newIntPtr("slots");
   out_ = cc_.newIntPtr("out");
+  parent_ = cc_.newIntPtr("parent");
   gid_ = cc_.newInt32("exit");
   fn->setArg(0, slots_);
   fn->setArg(1, out_);
+  fn->setArg(2, parent_);
   tmp_ = cc_.newStack(8, 8);
   error_ = cc_.newLabel();
   IRRef loop = kNoRef;

@@ -2,8 +2,10 @@
 // allocator), in microseconds. Pure C++17 and asmjit: no Python headers. What it needs of CPython (object
 // layouts for the inline fast paths, the ops that call into Python) comes in through CompileOptions.
 //
-// The compiled function:   int32_t fn(const uint64_t* slots, uint64_t* out)
+// The compiled function:   int32_t fn(const uint64_t* slots, uint64_t* out, const uint64_t* parent)
 //   slots  the frame's localsplus (what sload_* read: raw words, PyObject* for objects)
+//   parent a side trace's start values: its parent's `out` at the exit it continues from (what pload_* read;
+//          unused by a trace without pload)
 //   out    room for the largest snapshot (CompiledTrace::out_words): at an exit, out[e] is the 64-bit value
 //          (IR representation, as ir_exec's ExitSlot::value) of entry e of the exit's snapshot
 //   returns the failing guard's instruction (>= 0: its snapshot is ins[guard].snap), kCompleted (a trace
@@ -24,7 +26,7 @@
 
 namespace fastpy::baseline {
 
-using TraceFn = int32_t (*)(const uint64_t* slots, uint64_t* out);
+using TraceFn = int32_t (*)(const uint64_t* slots, uint64_t* out, const uint64_t* parent);
 constexpr int32_t kCompleted = -1;   // a trace without loop reached its end
 constexpr int32_t kError = -2;       // a non-guard runtime op failed
 

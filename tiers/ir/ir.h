@@ -59,6 +59,7 @@ static_assert(int(IRK_i64) == int(IRT_i64) && int(IRK_f64) == int(IRT_f64) && in
                   int(IRK_obj) == int(IRT_obj) && int(IRK_ptr) == int(IRT_ptr),
               "value kinds equal their types");
 static_assert(IR_kint == 0 && IR_kptr == 4, "constants come first (ir_is_const is a range check)");
+static_assert(IR_pload_obj - IR_pload_i64 == 3, "the pload ops are contiguous (range checks)");
 static_assert(IR_ne - IR_lt == 5 && IR_fne - IR_flt == 5 && IR_fle - IR_flt == IR_le - IR_lt &&
                   IR_feq - IR_flt == IR_eq - IR_lt,
               "i64 and f64 compares are contiguous and in the same order");

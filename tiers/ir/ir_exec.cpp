@@ -205,6 +205,14 @@ Step Exec::step(IRRef r) {
     set(r, v);  // the word itself: a borrowed PyObject*
     return Step::next;
   }
+  if (op >= IR_pload_i64 && op <= IR_pload_obj) {
+    int64_t k = t_.ins[r].imm;
+    if (k < 0 || uint64_t(k) >= o_.nparent || !o_.parent)
+      return fail(r, "parent value " + std::to_string(k) + " out of range (ExecOptions::nparent is " +
+                         std::to_string(o_.nparent) + ")");
+    set(r, o_.parent[k]);
+    return Step::next;
+  }
   switch (ir_info(op).effect) {
     case IRE_pure: return pure(r);
     case IRE_guard: return guard(r);

@@ -67,6 +67,8 @@ struct ExecOptions {
   RuntimeHook runtime;                   // semantics of the ops that need Python; empty: those ops are an error
   const uint64_t* slots = nullptr;       // the frame slots sload_* read (raw words: PyObject* for objects)
   size_t nslots = 0;                     // how many: an sload at or beyond this is an error result
+  const uint64_t* parent = nullptr;      // a side trace: its parent's exit values (what pload_* read)
+  size_t nparent = 0;                    // how many: a pload at or beyond this is an error result
   bool verify = true;                    // run ir_verify first; false: the caller verified the trace already
                                          // (the runtime verifies once when compiling, then executes many times)
 };
