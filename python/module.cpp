@@ -15,8 +15,6 @@
 #include "runtime/stats.h"
 #include "tiers/baseline/code_memory.h"
 #include "tiers/baseline/codegen.h"
-#include "tiers/gpu/ptx.h"
-#include "tiers/llvm/orc_jit.h"
 
 namespace fastpy {
 namespace {
@@ -297,30 +295,6 @@ PyObject* py_baseline_info(PyObject*, PyObject*) {
                        (Py_ssize_t)baseline::traces_live());
 }
 
-// LLVM ORC: compile IR text at -O2, call `symbol` as i64(i64); returns (result, optimized IR).
-PyObject* py_probe_llvm(PyObject*, PyObject* args) {
-  const char *ir, *symbol;
-  long long arg;
-  if (!PyArg_ParseTuple(args, "ssL", &ir, &symbol, &arg)) return nullptr;
-  std::string err;
-  static std::unique_ptr<llvmtier::OrcJit> jit = llvmtier::OrcJit::create(&err);
-  if (!jit) return runtime_error(err.empty() ? "LLVM: JIT creation failed earlier" : err);
-  void* addr = jit->compile(ir, symbol, &err);
-  if (!addr) return runtime_error(err);
-  long long r = reinterpret_cast<int64_t (*)(int64_t)>(addr)(arg);
-  return Py_BuildValue("(Ls)", r, jit->last_optimized_ir().c_str());
-}
-
-// LLVM NVPTX: the sample kernel's PTX.
-PyObject* py_probe_ptx(PyObject*, PyObject* args) {
-  const char* sm = "sm_90";
-  if (!PyArg_ParseTuple(args, "|s", &sm)) return nullptr;
-  std::string err;
-  std::string ptx = gpu::emit_ptx(gpu::kSaxpyKernelIR, sm, &err);
-  if (ptx.empty()) return runtime_error("NVPTX: " + err);
-  return PyUnicode_FromString(ptx.c_str());
-}
-
 // mimalloc: n objects in an arena; returns (bytes, all owned by the arena's heap).
 PyObject* py_probe_mimalloc(PyObject*, PyObject* args) {
   Py_ssize_t n;
@@ -352,8 +326,6 @@ PyMethodDef kMethods[] = {
     {"stack_info", py_stack_info, METH_NOARGS, "C stack size, guard margin and remaining bytes."},
     {"probe_asmjit", py_probe_asmjit, METH_VARARGS, "Run asmjit-emitted checked add (None on overflow)."},
     {"baseline_info", py_baseline_info, METH_NOARGS, "Baseline tier: code_bytes and traces_live."},
-    {"probe_llvm", py_probe_llvm, METH_VARARGS, "Compile LLVM IR at -O2 with ORC and call it."},
-    {"probe_ptx", py_probe_ptx, METH_VARARGS, "PTX for a sample kernel from LLVM's NVPTX backend."},
     {"probe_mimalloc", py_probe_mimalloc, METH_VARARGS, "Allocate in a mimalloc arena."},
     {nullptr, nullptr, 0, nullptr}};
 

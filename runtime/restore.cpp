@@ -145,9 +145,16 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
     g_resume_pending = !g_resume.empty();
   }
   // Stack slots the snapshot's top drops were the frame's own references (the trace consumed them).
-  std::vector<PyObject*> dropped;
+  PyObject* dropped_small[16];
+  std::vector<PyObject*> dropped_big;
+  PyObject** dropped = dropped_small;
+  size_t ndropped = 0;
+  if (old_top - s.top > 16) {
+    dropped_big.resize(static_cast<size_t>(old_top - s.top));
+    dropped = dropped_big.data();
+  }
   for (int k = s.top; k < old_top; k++) {
-    if (k >= nlocals) dropped.push_back(slots[k]);
+    if (k >= nlocals) dropped[ndropped++] = slots[k];
   }
   f->stacktop = s.top;
   // Continue at pc; on failure prev_instr names pc itself as the instruction that raised.
@@ -155,7 +162,7 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
   stat_inc(Stat::trace_restores);
   // 3. Release the old values last: a destructor may run arbitrary code, which must see the restored frame.
   for (size_t i = 0; i < nrel; i++) Py_XDECREF(released[i]);
-  for (PyObject* o : dropped) Py_XDECREF(o);
+  for (size_t i = 0; i < ndropped; i++) Py_XDECREF(dropped[i]);
   if (failed) {
     if (!PyErr_Occurred()) PyErr_NoMemory();
     return -1;

@@ -212,3 +212,30 @@ def test_explain_reports_marks_and_generators(fastpy_mod):
     assert "marked @nojit" in fastpy_mod.explain(fastpy_mod.nojit(lambda: 0))
     with fastpy_mod.enabled():
         assert "eligible (whole-program mode)" in fastpy_mod.explain(loop)
+
+
+def test_import_fastpy_does_not_load_llvm_and_the_llvm_module_loads_on_demand():
+    # libLLVM costs more start-up than the rest of fastpy: only fastpy._fastpy_llvm loads it. Loading it after
+    # _fastpy (whose libmimalloc defines malloc/free/new/delete) must leave one allocator per pointer: LLVM's
+    # static constructors crashed in mi_free when libstdc++'s operator new was bound to mimalloc's.
+    src = r"""
+import fastpy
+fastpy.enable()
+def f(n):
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+f(10000)
+maps = lambda: open("/proc/self/maps").read()
+print("before", "libLLVM" in maps())
+from fastpy import _fastpy_llvm
+print("after", "libLLVM" in maps())
+r, opt = _fastpy_llvm.probe_llvm("define i64 @f(i64 %x) {\n  %y = mul i64 %x, 3\n  ret i64 %y\n}", "f", 14)
+print("orc", r)
+print("ptx", ".target sm_90" in _fastpy_llvm.probe_ptx("sm_90"))
+print("stats", fastpy.stats()["traces_compiled"] >= 1)
+"""
+    r = run([LAUNCHER, "-c", src], env=clean_env(FASTPY_TIERS="interp,baseline"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["before", "False", "after", "True", "orc", "42", "ptx", "True", "stats", "True"], r.stdout
