@@ -159,7 +159,7 @@ void drop_side(LoopSlot* loop, TraceData* root, TraceData* parent, IRRef guard) 
 // overflow (not what the trace specialized on: those drop the trace), the exit is in the trace's own frame,
 // and the tree has room (FASTPY_MAX_SIDE). An exit at the loop's header (its iterator running out) is one:
 // the side trace follows the enclosing loops to the header again.
-bool wants_side(const TraceData* root, const TraceData* td, IRRef g) {
+bool wants_side(const TraceData* root, TraceData* td, IRRef g) {
   int64_t max_side = g_params.get(ParamId::max_side);
   if (g_recorder || root->nside >= max_side) return false;
   const ir::IRIns& i = td->opt.ins[static_cast<size_t>(g)];
@@ -167,7 +167,11 @@ bool wants_side(const TraceData* root, const TraceData* td, IRRef g) {
   const ir::Snapshot& sn = td->opt.snaps[static_cast<size_t>(i.snap)];
   if (!sn.inlined.empty()) return false;
   if (td->exits[static_cast<size_t>(g)] < static_cast<uint64_t>(g_params.get(ParamId::hot_exit))) return false;
-  return td->side_tries.empty() || td->side_tries[static_cast<size_t>(g)] < g_params.get(ParamId::max_aborts);
+  if (td->side_tries.empty()) return true;
+  if (const LoopSlot* w = td->side_wait[static_cast<size_t>(g)]) {   // until that loop has a trace or none
+    if (w->state != LoopState::kCompiled && w->state != LoopState::kBlacklisted) return false;
+  }
+  return td->side_tries[static_cast<size_t>(g)] < g_params.get(ParamId::max_aborts);
 }
 
 // One step down a trace tree: the side trace at parent's exit `guard`.
@@ -177,12 +181,31 @@ struct Link {
   TraceData* side;
 };
 
+// The links run_tree went down (on the stack unless the tree is deep).
+class Path {
+ public:
+  void push_back(const Link& l) {
+    if (n_ < 16) small_[n_] = l;
+    else big_.push_back(l);
+    n_++;
+  }
+  size_t size() const { return n_; }
+  const Link& operator[](size_t i) const { return i < 16 ? small_[i] : big_[i - 16]; }
+
+ private:
+  Link small_[16];
+  std::vector<Link> big_;
+  size_t n_ = 0;
+};
+
 // True when every link of the path still holds (a run may release any part of the tree: a call out of the
 // trace that re-entered this loop and dropped a side trace).
-bool path_intact(LoopSlot* loop, TraceData* root, const std::vector<Link>& path) {
+bool path_intact(LoopSlot* loop, TraceData* root, const Path& path) {
   if (loop->trace != root) return false;
-  for (const Link& l : path)
+  for (size_t i = 0; i < path.size(); i++) {
+    const Link& l = path[i];
     if (l.parent->side.empty() || l.parent->side[static_cast<size_t>(l.guard)] != l.side) return false;
+  }
   return true;
 }
 
@@ -207,12 +230,13 @@ constexpr int kNextIteration = -100;   // run_tree: the tree completed the itera
 // only once, by the last one), until one completes the iteration or exits where no side trace continues (one
 // may be recorded from there, or the side trace that keeps exiting dropped). Returns the bytecode index to
 // continue at with the frame restored, kNextIteration (the frame restored at the loop header: the loop's
-// trace runs the next iteration), or -1 with an error set.
+// trace runs the next iteration), or -1 with an error set. *hop: the loop whose header the last side trace
+// ended at (linked: that loop's trace runs next), else unchanged.
 int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData* cur, int32_t cg,
-             const uint64_t* in) {
+             const uint64_t* in, LoopSlot** hop) {
   ExitBuf bufs[2];
   int which = 0;
-  std::vector<Link> path;
+  Path path;
   const auto* slots = reinterpret_cast<const uint64_t*>(f->localsplus);
   for (;;) {
     TraceData* side = cur->side[static_cast<size_t>(cg)];
@@ -249,11 +273,16 @@ int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData*
                    loop_where(f->f_code, loop->header).c_str(), static_cast<int>(g),
                    ir::ir_name(side->opt.ins[static_cast<size_t>(g)].op), snap, resume);
     if (resume < 0 || !intact) return resume;
-    if (g < 0) return resume == loop->header ? kNextIteration : resume;
+    if (g < 0) {
+      if (resume == loop->header) return kNextIteration;
+      if (side->link && resume == side->link->header) *hop = side->link;
+      return resume;
+    }
     if (wants_side(root, side, g)) {
       if (side->side.empty()) {
         side->side.assign(side->opt.ins.size(), nullptr);
         side->side_tries.assign(side->opt.ins.size(), 0);
+        side->side_wait.assign(side->opt.ins.size(), nullptr);
       }
       start_side_trace(f, loop, side, g);   // the interpreter continues at `resume`, recorded
     } else if (side->streak >= g_params.get(ParamId::hot_exit)) {
@@ -263,9 +292,9 @@ int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData*
   }
 }
 
-}  // namespace
 
-int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
+// Runs loop's trace tree from its header (baseline_entry's contract); *hop as run_tree's.
+int run_loop(_PyInterpreterFrame* f, LoopSlot* loop, LoopSlot** hop) {
   auto* td = static_cast<TraceData*>(loop->trace);
   Pin pin(td);
   ExitValues values(td);
@@ -284,7 +313,7 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
       stat_inc(Stat::trace_exits);
       td->last_exit = -1;
       td->streak = 0;
-      int resume = run_tree(f, loop, td, td, g, out);
+      int resume = run_tree(f, loop, td, td, g, out, hop);
       if (resume == kNextIteration && loop->trace == td) continue;
       return resume == kNextIteration ? loop->header : resume;
     }
@@ -297,10 +326,27 @@ int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
       if (td->side.empty()) {
         td->side.assign(td->opt.ins.size(), nullptr);
         td->side_tries.assign(td->opt.ins.size(), 0);
+        td->side_wait.assign(td->opt.ins.size(), nullptr);
       }
       start_side_trace(f, loop, td, g);   // the interpreter continues at `resume`, recorded
     }
     return resume;
+  }
+}
+
+}  // namespace
+
+int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
+  // A trampoline: a side trace that ended at another loop's header hands over to that loop's trace here
+  // (iteratively: loops that hand over to each other in turn, as consecutive loops of an enclosing body do,
+  // never nest C frames).
+  for (;;) {
+    LoopSlot* hop = nullptr;
+    int resume = run_loop(f, loop, &hop);
+    if (!hop || resume != hop->header || hop->state != LoopState::kCompiled || hop->entry != &baseline_entry)
+      return resume;
+    stat_inc(Stat::trace_links);
+    loop = hop;
   }
 }
 

@@ -344,7 +344,7 @@ PyObject* interp_run(PyThreadState* ts, _PyInterpreterFrame* f, CodeData* cd) {
   DISPATCH();
 
 record_step:   // a loop is being recorded: show the recorder this instruction before it runs
-  if (op != EXTENDED_ARG && g_recorder) rec_instruction(f, start, here, op, oparg, sp);
+  if (op != EXTENDED_ARG && g_recorder) rec_instruction(f, start, here, op, oparg, sp, loops);
   goto* g_run_labels[_Py_OPCODE(*here)];
 
 tracing_switched_on:   // sys.settrace/setprofile turned on while this frame ran: CPython takes it from here

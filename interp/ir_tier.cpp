@@ -77,6 +77,9 @@ bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
         *out = 0;
       }
       return true;
+    case ir::IR_seq_iter:
+      *out = reinterpret_cast<uintptr_t>(new_seq_iter(o));   // null: the guard exits
+      return true;
     case ir::IR_range_iter:
       *out = reinterpret_cast<uintptr_t>(
           new_range_iter(static_cast<int64_t>(a), static_cast<int64_t>(b), i.imm));   // null: the guard exits

@@ -130,6 +130,14 @@ PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step) {
   return it;
 }
 
+PyObject* new_seq_iter(PyObject* seq) {
+  int was_enabled = PyGC_Disable();
+  PyObject* it = Py_TYPE(seq)->tp_iter(seq);
+  if (was_enabled) PyGC_Enable();
+  if (!it) PyErr_Clear();   // the guard exits; the interpreter's GET_ITER raises MemoryError itself
+  return it;
+}
+
 }  // namespace rec
 
 
@@ -862,11 +870,16 @@ void rec_for_iter_seq(Recorder* r, PyObject* it, IRRef itv) {
   bool is_list = Py_TYPE(it) == g_list_iter_type;
   guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(it)));
   if (done) guard(r, ir::IR_guard_eqi, emit(r, ir::IR_load_i64, itv, kNoRef, 0), r->b.kint(1));
+  // The trace releases an iterator it made when the loop ends (pop): that must not free the sequence too
+  // (its items' finalizers would run inside the trace), so something else must hold it.
+  bool owned = kind_at(r, 1) == ir::SNAP_own;
+  if (done && owned && Py_REFCNT(seq) < 2) fail(Abort::unsupported_type);
   IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_seqiter.index);
   IRRef s = emit(r, ir::IR_load_obj, itv, kNoRef, g_seqiter.seq);
   guard(r, ir::IR_guard_nonnull, s);
   IRRef n = emit(r, ir::IR_load_i64, s, kNoRef, offsetof(PyVarObject, ob_size));
   if (done) {
+    if (owned) guard_true(r, emit(r, ir::IR_ge, emit(r, ir::IR_load_i64, s, kNoRef, 0), r->b.kint(2)));
     guard_false(r, emit(r, ir::IR_lt, idx, n));
     pop(r);   // the interpreter jumps past the loop
     return;
@@ -1080,8 +1093,21 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case FOR_ITER:
       rec_for_iter(r, sp);
       return;
-    case GET_ITER:
-      fail(Abort::inner_loop);
+    case GET_ITER: {
+      // A side trace going into the next loop of the enclosing body: `for x in a_list:` (a tuple alike).
+      PyObject* seq = live(sp, 1);
+      IRRef s = peek(r, 1);
+      if (!can_leave_loop(r) || (!PyList_CheckExact(seq) && !PyTuple_CheckExact(seq)) || !g_seqiter.ok ||
+          type_of(r, s) != ir::IRT_obj)
+        fail(Abort::inner_loop);
+      guard(r, ir::IR_guard_type, s, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(seq)));
+      IRRef it = emit(r, ir::IR_seq_iter, s);
+      guard(r, ir::IR_guard_nonnull, it);
+      pop(r);
+      push(r, it);
+      r->kind[static_cast<size_t>(r->top - 1)] = ir::SNAP_own;
+      return;
+    }
     case LOAD_GLOBAL:
       rec_load_global(r, oparg);
       return;
@@ -1182,7 +1208,8 @@ void abort_recording(Recorder* r, Abort why) {
   stat_inc(Stat::traces_aborted);
   if (r->parent) {   // a side trace: the loop keeps its trace; this exit is tried FASTPY_MAX_ABORTS times
     uint8_t& tries = r->parent->side_tries[static_cast<size_t>(r->parent_guard)];
-    if (tries < 255) tries++;
+    if (r->waits) r->parent->side_wait[static_cast<size_t>(r->parent_guard)] = r->waits;
+    else if (tries < 255) tries++;
     stop(r);
     return;
   }
@@ -1209,10 +1236,11 @@ void abort_recording(Recorder* r, Abort why) {
   stop(r);
 }
 
-void finish(Recorder* r) {
-  // The state at the header for the next iteration; a poll first, so a trace that loops forever still lets
-  // signals and other threads in (it exits to the header, where the interpreter polls at its back-edge).
-  r->pc = r->header;
+void finish(Recorder* r, LoopSlot* link = nullptr) {
+  // The state at the header for the next iteration (a side trace linked to another loop: at that loop's
+  // header); a poll first, so a trace that loops forever still lets signals and other threads in (it exits
+  // to the header, where the interpreter polls at its back-edge).
+  r->pc = link ? link->header : r->header;
   r->snapped = false;
   guard(r, ir::IR_poll, kNoRef, kNoRef,
         reinterpret_cast<int64_t>(py::eval_breaker_address(PyThreadState_GET())));
@@ -1242,6 +1270,7 @@ void finish(Recorder* r) {
     td->kept.swap(r->kept);
     td->borrowed = std::move(r->borrowed);
     td->loop = r->loop;
+    td->link = link;
     r->parent->side[static_cast<size_t>(r->parent_guard)] = td;
     static_cast<TraceData*>(r->loop->trace)->nside++;   // the tree's bound (its root, the loop's trace)
     stat_inc(Stat::side_traces);
@@ -1314,7 +1343,8 @@ void hot_loop(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
 void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard) {
   if (g_recorder) return;
   // Mid-iteration: stack slots above the header's may be live; it ends at the header's stack top.
-  Recorder* r = begin(f, loop, td->opt.snaps.back().top);
+  // (the root's last snapshot is at the header: a side trace's may be at another loop's)
+  Recorder* r = begin(f, loop, static_cast<TraceData*>(loop->trace)->opt.snaps.back().top);
   r->parent = td;
   r->parent_guard = guard;
   // It runs straight from the parent's exit, before any restore: what the exit's snapshot holds comes from
@@ -1351,8 +1381,18 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
 using namespace rec;
 
 // ---------------------------------------------------------------- the interpreter's calls
+// The loop of `loops` with its header at pc that runs a baseline trace (not `self`), or nullptr.
+LoopSlot* compiled_loop_at(const LoopTable* loops, int pc, const LoopSlot* self) {
+  if (!loops) return nullptr;
+  for (int i = 0; i < loops->n; i++) {
+    LoopSlot* l = loops->slots[i].owner;
+    if (l != self && l->header == pc && l->state == LoopState::kCompiled && l->entry == &baseline_entry) return l;
+  }
+  return nullptr;
+}
+
 void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* here, int op, int oparg,
-                     PyObject** sp) {
+                     PyObject** sp, const LoopTable* loops) {
   Recorder* r = g_recorder;
   if (r->f != f) {
     // The callee of a recorded CALL (its frame links to the caller's), or a frame the recording does not
@@ -1383,6 +1423,14 @@ void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* 
       finish(r);
       return;
     }
+    if (r->parent && r->callers.empty() && r->ninstr > 0) {
+      // At the header of another loop with a trace of its own (the next loop of the enclosing body): it ends
+      // here, and that trace takes over (baseline_entry links them).
+      if (LoopSlot* other = compiled_loop_at(loops, pc, r->loop)) {
+        finish(r, other);
+        return;
+      }
+    }
     r->ninstr++;
     record(r, op, oparg, sp);
     if (r->t.size() > r->max_len) fail(Abort::too_long);
@@ -1391,7 +1439,7 @@ void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* 
   }
 }
 
-void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, const LoopSlot* jumps_to) {
+void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, LoopSlot* jumps_to) {
   Recorder* r = g_recorder;
   if (r->f != f) return;
   if (!r->callers.empty()) {   // a loop inside an inlined call
@@ -1404,7 +1452,20 @@ void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, const LoopSlot*
     // second time would unroll it) and not into a loop with a trace of its own (the interpreter would run
     // that trace here, unseen by the recording).
     bool again = std::find(r->crossed.begin(), r->crossed.end(), to) != r->crossed.end();
+    if (r->parent && jumps_to && jumps_to->header == to && jumps_to->state == LoopState::kCompiled &&
+        jumps_to->entry == &baseline_entry) {
+      if (r->top - r->base != static_cast<int>(f->stacktop)) {   // (f->stacktop: set at the back-edge)
+        abort_recording(r, Abort::internal);
+        return;
+      }
+      finish(r, jumps_to);   // the next iteration of a loop with a trace: linked to it
+      return;
+    }
     if (!r->parent || again || (jumps_to && jumps_to->state == LoopState::kCompiled)) {
+      // A second iteration of a loop that may still get a trace of its own: the side trace could link to
+      // it then, so this does not count as a failed try; the exit waits for that loop.
+      if (again && jumps_to && jumps_to->header == to && jumps_to->state != LoopState::kBlacklisted)
+        r->waits = jumps_to;
       abort_recording(r, Abort::inner_loop);
       return;
     }

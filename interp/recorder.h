@@ -42,13 +42,14 @@ bool recorder_init();
 
 // ---- called by the interpreter (interp/eval.cpp) while g_recorder is set
 // Before each instruction of any interpreted frame; records it when f is the recorded frame. `start` is the
-// first code unit of the instruction (its EXTENDED_ARGs), `here` the instruction, sp the stack pointer.
+// first code unit of the instruction (its EXTENDED_ARGs), `here` the instruction, sp the stack pointer,
+// loops f's loop table (a side trace ends at the header of another loop that has a trace: linked to it).
 void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* here, int op, int oparg,
-                     PyObject** sp);
+                     PyObject** sp, const LoopTable* loops);
 // At a back-edge of frame f jumping to `target` (the loop `jumps_to`, or nullptr): closes the recording (a
 // trace) when it is the recorded loop's header; a side trace goes on into an enclosing loop's next
-// iteration; anything else aborts (an inner loop).
-void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, const LoopSlot* jumps_to);
+// iteration, or ends there when that loop has a trace (linked to it); anything else aborts (an inner loop).
+void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, LoopSlot* jumps_to);
 // Frame f stops being run by the interpreter here (an exception, a handover): aborts a recording of f.
 void rec_frame_leaves(_PyInterpreterFrame* f, Abort why);
 // True when the recording follows a call into code `co` (the hook must run that frame in the interpreter).

@@ -42,7 +42,8 @@ struct Borrowed {
   std::vector<PyObject*> objs;            // the dicts and values behind borrowed kobj constants
 };
 
-// The borrowed objects of a trace, owned while it runs (released when this goes out of scope).
+// The borrowed objects of a trace, owned while it runs (released when this goes out of scope, which must be
+// before the trace's data can go: declare it after the trace's Pin).
 class Held {
  public:
   Held() = default;
@@ -55,7 +56,7 @@ class Held {
   void release();
 
  private:
-  std::vector<PyObject*> objs_;
+  const std::vector<PyObject*>* objs_ = nullptr;   // b.objs (no copy: entries happen all the time)
 };
 
 inline bool Held::take(const _PyInterpreterFrame* f, const Borrowed& b) {
@@ -64,18 +65,17 @@ inline bool Held::take(const _PyInterpreterFrame* f, const Borrowed& b) {
       (b.used[1] && (f->f_builtins != b.ns[1] ||
                      reinterpret_cast<PyDictObject*>(f->f_builtins)->ma_version_tag != b.tag[1])))
     return false;
-  for (PyObject* o : b.objs) {
-    Py_INCREF(o);
-    objs_.push_back(o);
-  }
+  for (PyObject* o : b.objs) Py_INCREF(o);
+  objs_ = &b.objs;
   return true;
 }
 
 inline void Held::release() {
   // Last: a value the run unbound from its namespace dies here, after the frame was restored.
-  std::vector<PyObject*> objs;
-  objs.swap(objs_);
-  for (PyObject* o : objs) Py_DECREF(o);
+  const std::vector<PyObject*>* objs = objs_;
+  objs_ = nullptr;
+  if (objs)
+    for (PyObject* o : *objs) Py_DECREF(o);
 }
 
 struct Recorder {
@@ -112,6 +112,7 @@ struct Recorder {
   int max_len = 4000;
   int ninstr = 0;                       // instructions recorded (a side trace may start at the header)
   std::vector<int> crossed;             // a side trace: back-edge targets it crossed (enclosing loops)
+  LoopSlot* waits = nullptr;            // a side trace stopped at this loop, which may get a trace later
 };
 
 // What a loop's compiled trace owns.
@@ -130,10 +131,14 @@ struct TraceData {
   uint32_t active = 0;              // entries of it now on the C stack (Pin: never freed while > 0)
   bool zombie = false;              // released while active: freed when the last entry leaves
   size_t cache_index = SIZE_MAX;    // its place in the baseline tier's code cache
+  LoopSlot* link = nullptr;         // a side trace that ends at another loop's header (of the same code):
+                                    // that loop, whose trace takes over there
   std::vector<TraceData*> side;     // per guard of opt: its side trace (owned), or nullptr; empty: none yet
   std::vector<uint8_t> side_tries;  // per guard: side-trace recordings that aborted (FASTPY_MAX_ABORTS: no more)
   int nside = 0;                    // side traces attached (dropped ones included: the tree's bound)
   int side_drops = 0;               // side traces dropped because they kept exiting
+  std::vector<LoopSlot*> side_wait; // per guard: a loop without a trace (yet) its side recording stopped at:
+                                    // no new recording from there before that loop is compiled or given up
   IRRef loop_ref = 0;               // opt's `loop` instruction (its size without one): exits below it are
                                     // in the first iteration
 };
@@ -197,6 +202,10 @@ std::string loop_where(PyCodeObject* co, int header);
 // iter(range(start, stop, step)) as CPython's range_iter makes it for C-long bounds (a new reference), or
 // nullptr (no error set) where CPython would make a longrange_iterator instead, or memory ran out.
 PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step);
+// iter(seq) of an exact list or tuple, with the cyclic GC paused (its allocation would otherwise be able to
+// start a collection, and finalizers with it, in the middle of a trace): a new reference, or nullptr (no
+// error set).
+PyObject* new_seq_iter(PyObject* seq);
 
 // Thrown (as a value) by the recording cases: the reason to abort; caught once per instruction.
 struct AbortEx {

@@ -211,3 +211,56 @@ def test_the_owned_inner_iterator_survives_exits_at_the_poll(tmp_path):
     assert st["side_trace_runs"] >= 1000 and st["trace_exits"] >= 100, st
     # A leaked iterator per exit would leave hundreds of blocks per batch.
     assert max(res["growth"][1:]) < 60, res["growth"]
+
+
+def test_consecutive_loops_of_an_outer_body_hand_over_to_each_other(tmp_path):
+    # n-body's advance(): per step a pair loop nest, then a loop over the list of bodies (iter() of a list made
+    # in the trace: seq_iter). The side trace that leaves one ends at the other's header and that loop's trace
+    # takes over there (trace_links); the tree of each covers the step loop, so the interpreter is left out.
+    res = run_prog(tmp_path, """
+        def advance(bs, steps):
+            n = len(bs)
+            for _ in range(steps):
+                for i in range(n):
+                    b = bs[i]
+                    for j in range(i + 1, n):
+                        c = bs[j]
+                        d = b[0] - c[0]
+                        b[1] -= d * 0.01
+                        c[1] += d * 0.01
+                for b in bs:
+                    b[0] += 0.1 * b[1]
+            return [b[:] for b in bs]
+
+        def main():
+            bs = [[float(k), 0.5 * k] for k in range(5)]
+            return [advance(bs, 40) for _ in range(3)]
+    """, ["advance"])
+    tg.check(res, traced=["advance"])
+    st = res["stats"]
+    assert st["trace_links"] >= 40 and st["side_traces"] >= 2, st
+    assert st["trace_entries"] * 10 < 3 * 40 * 5, st
+
+
+def test_a_list_loop_entered_from_a_side_trace_releases_its_iterator(tmp_path):
+    # The side trace makes the inner loop's list iterator (seq_iter, owned) and hands it to the inner trace;
+    # when an inner list is empty the iterator it made is released in the trace itself. Lists the trace
+    # iterates stay alive and unchanged (refcounts compared), nothing leaks.
+    res = run_prog(tmp_path, """
+        def total(rows):
+            t = 0.0
+            for row in rows:
+                for x in row:
+                    t += x
+            return t
+
+        rows = [[0.5 * k for k in range(m % 4)] for m in range(300)]
+
+        def refcheck():
+            return rows[:5]
+
+        def main():
+            return [total(rows), total(tuple(tuple(r) for r in rows))]
+    """, ["total"])
+    tg.check(res, traced=["total"])
+    tree_ran(res, 600)
