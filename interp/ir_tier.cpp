@@ -77,6 +77,26 @@ bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
         *out = 0;
       }
       return true;
+    case ir::IR_store_fitem: {
+      auto** item = reinterpret_cast<PyObject**>(static_cast<uintptr_t>(a));
+      PyObject* old = *item;
+      double d = ir::bits_f64(static_cast<int64_t>(b));
+      if (Py_REFCNT(old) == 1) {   // the list's own reference: nothing else sees the value change
+        reinterpret_cast<PyFloatObject*>(old)->ob_fval = d;
+        *out = 1;
+        return true;
+      }
+      PyObject* n = PyFloat_FromDouble(d);
+      if (!n) {
+        PyErr_Clear();   // the guard exits; the interpreter's store raises MemoryError itself
+        *out = 0;
+        return true;
+      }
+      *item = n;
+      Py_DECREF(old);   // a float: its deallocator runs no code
+      *out = 1;
+      return true;
+    }
     case ir::IR_seq_iter:
       *out = reinterpret_cast<uintptr_t>(new_seq_iter(o));   // null: the guard exits
       return true;

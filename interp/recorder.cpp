@@ -610,6 +610,11 @@ void rec_store_subscr(Recorder* r, PyObject** sp) {   // [value, seq, index]
   if (!PyFloat_CheckExact(old) && !PyLong_CheckExact(old)) fail(Abort::unsupported_type);
   IRRef o = emit(r, ir::IR_load_obj, addr, kNoRef, 0);
   guard(r, ir::IR_guard_type, o, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(old)));
+  if (PyFloat_CheckExact(old) && type_of(r, v) == ir::IRT_f64) {   // a float replaces a float: maybe in place
+    guard_true(r, emit(r, ir::IR_store_fitem, addr, v));
+    pop(r, 3);
+    return;
+  }
   IRRef nv = owned_object(r, v);
   emit(r, ir::IR_store_ptr, addr, nv, 0);
   emit(r, ir::IR_decref, o);

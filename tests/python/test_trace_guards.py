@@ -803,6 +803,36 @@ def test_float_power_results_at_the_edges_of_the_range_are_cpythons(tmp_path):
     check(res, traced=["f"], exited=["f"], min_kinds=1)
 
 
+def test_float_stored_into_a_list_changes_in_place_only_when_nothing_else_sees_it(tmp_path):
+    """a[i] = float: the trace writes the new value into the old float object when the list holds its only
+    reference (no allocation), else replaces it. A float that a local, another list or a constant also holds
+    keeps its value."""
+    res = run_prog(tmp_path, """
+        def f(a, n):
+            keep = a[0]
+            for i in range(n):
+                k = i % len(a)
+                a[k] = a[k] * 0.5 + 1.0
+            return keep, a[:]
+
+        def g(a, b, n):
+            for i in range(n):
+                a[i % 3] = a[i % 3] + 1.0
+            return a[:], b[:]
+
+        def main():
+            a = [1.25, 2.5, 3.5, 4.5]
+            b = [a[1], a[2]]
+            out = [f(a, 100), b]
+            c = [0.5, 1.5, 2.5]
+            d = [c[0], c[0], c[2]]
+            out.append(g(c, d, 90))
+            out.append(g([7.0] * 3, [], 90))   # one float object in every item: never in place
+            return out
+    """, ["f", "g"])
+    check(res, traced=["f", "g"])
+
+
 def test_bool_arithmetic_and_compares_are_int_arithmetic(tmp_path):
     """True and False in arithmetic and compares are 1 and 0 (traced with b2i); bool & bool stays a bool in
     Python and is not traced (the recording aborts)."""

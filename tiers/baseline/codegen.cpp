@@ -653,6 +653,24 @@ void Gen::lower_loop(IRRef r) {
 bool Gen::lower(IRRef r) {
   const IRIns& i = ins(r);
   switch (i.op) {
+    case ir::IR_store_fitem: {   // in place when the list holds the float's only reference, else the runtime
+      if (!o_.layout.float_type || !o_.runtime) break;
+      x86::Gp addr = gp(i.a), old = cc_.newIntPtr(), ok = def_gp(r);
+      x86::Xmm v = xmm(i.b);
+      Label slow = cc_.newLabel(), done = cc_.newLabel();
+      cc_.mov(old, x86::qword_ptr(addr));
+      cc_.cmp(x86::qword_ptr(old), 1);
+      cc_.jne(slow);
+      cc_.movsd(x86::qword_ptr(old, o_.layout.float_value), v);
+      cc_.mov(ok, 1);
+      cc_.jmp(done);
+      cc_.bind(slow);
+      x86::Gp vb = bits(i.b);
+      call_runtime(r, addr, vb, error_);   // (the hook itself never fails: *out says whether it stored)
+      cc_.mov(ok, tmp_);
+      cc_.bind(done);
+      return true;
+    }
     case ir::IR_pload_i64: case ir::IR_pload_f64: case ir::IR_pload_bool: case ir::IR_pload_obj: {
       x86::Mem m = x86::qword_ptr(parent_, int32_t(8 * i.imm));
       if (i.op == ir::IR_pload_f64) cc_.movsd(def_xmm(r), m);

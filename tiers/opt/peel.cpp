@@ -76,6 +76,11 @@ struct Writes {
     int64_t begin, end;   // byte range written
   };
   std::vector<Field> fields;                         // object fields written
+  struct TypedField {
+    int64_t type;
+    int64_t begin, end;
+  };
+  std::vector<TypedField> typed_fields;              // fields of any object of a type (store_fitem's floats)
   std::map<IRRef, int64_t> type_of;                  // guard_type facts: object -> its type
   bool buffers = false;                              // some buffer element is written
   bool everything = false;                           // an op that may write any object's fields
@@ -94,6 +99,17 @@ struct Writes {
           fields.push_back({i.a, 16, 40});   // PyListObject: ob_size, ob_item, allocated
           buffers = true;
           break;
+        case ir::IR_store_fitem: {   // a list's item pointer (a buffer) and a float's value (its ob_fval)
+          buffers = true;
+          // The float's type: the guard_type on the item the recorder loaded from the same address.
+          int64_t ft = 0;
+          for (const ir::IRIns& g : t.ins)
+            if (g.op == ir::IR_guard_type && t.ins[size_t(g.a)].op == ir::IR_load_obj && t.ins[size_t(g.a)].a == i.a)
+              ft = g.imm;
+          if (ft == 0) everything = true;
+          else typed_fields.push_back({ft, 16, 24});   // PyFloatObject: ob_fval
+          break;
+        }
         default:
           if (ir::ir_info(i.op).effect == ir::IRE_store || ir::ir_info(i.op).effect == ir::IRE_call) {
             bool harmless = i.op == ir::IR_incref || i.op == ir::IR_decref || i.op == ir::IR_box_f64 ||
@@ -110,6 +126,8 @@ struct Writes {
     if (t.ins[size_t(i.a)].type != ir::IRT_obj) return buffers;
     int64_t b = i.imm, e = i.imm + (i.op == ir::IR_load_i32 ? 4 : 8);
     auto ta = type_of.find(i.a);
+    for (const TypedField& w : typed_fields)
+      if (w.begin < e && b < w.end && (ta == type_of.end() || ta->second == w.type)) return true;
     for (const Field& w : fields) {
       if (w.end <= b || e <= w.begin) continue;   // other bytes
       auto tw = type_of.find(w.base);
