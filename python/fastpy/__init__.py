@@ -13,7 +13,6 @@ Per function::
 Parameters come from FASTPY_* environment variables (``python -m fastpy --help-params``) and
 ``fastpy.config(name=value)``; ``fastpy.stats()`` reports what ran where.
 """
-import contextlib as _contextlib
 import sys as _sys
 import types as _types
 
@@ -64,15 +63,21 @@ def is_enabled():
     return _fastpy.state()["whole_program"]
 
 
-@_contextlib.contextmanager
+class _Enabled:
+    # (A class rather than contextlib.contextmanager: importing contextlib is a third of `import fastpy`.)
+    def __enter__(self):
+        self._was = is_enabled()
+        enable()
+        return None
+
+    def __exit__(self, *exc):
+        _fastpy.set_whole_program(self._was)
+        return False
+
+
 def enabled():
     """``with fastpy.enabled():`` whole-program mode for the block, then the previous state again."""
-    was = is_enabled()
-    enable()
-    try:
-        yield
-    finally:
-        _fastpy.set_whole_program(was)
+    return _Enabled()
 
 
 def _code_of(obj, decorator):
