@@ -34,6 +34,8 @@ const baseline::CompileOptions& compile_options(bool asm_text) {
     c.layout.true_obj = Py_True;
     c.layout.false_obj = Py_False;
     c.layout.dealloc = reinterpret_cast<void (*)(void*)>(&_Py_Dealloc);
+    c.layout.box_f64 = reinterpret_cast<void* (*)(double)>(&PyFloat_FromDouble);
+    c.layout.box_i64 = reinterpret_cast<void* (*)(long long)>(&PyLong_FromLongLong);
     return c;
   }();
   o.asm_text = asm_text;

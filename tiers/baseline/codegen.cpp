@@ -619,6 +619,21 @@ bool Gen::lower_runtime(IRRef r) {
     cc_.add(x86::qword_ptr(gp(i.a)), 1);
     return true;
   }
+  if ((i.op == ir::IR_box_f64 && o_.layout.box_f64) || (i.op == ir::IR_box_i64 && o_.layout.box_i64)) {
+    x86::Gp d = def_gp(r);
+    InvokeNode* inv;
+    if (i.op == ir::IR_box_f64) {
+      cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.box_f64)), FuncSignatureT<void*, double>(CallConvId::kHost));
+      inv->setArg(0, xmm(i.a));
+    } else {
+      cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.box_i64)), FuncSignatureT<void*, int64_t>(CallConvId::kHost));
+      inv->setArg(0, gp(i.a));
+    }
+    inv->setRet(0, d);
+    cc_.test(d, d);
+    cc_.jz(error_);   // out of memory: a Python error is set
+    return true;
+  }
   if (i.op == ir::IR_decref && o_.layout.dealloc) {
     x86::Gp a = gp(i.a);
     Label done = cc_.newLabel();

@@ -44,6 +44,8 @@ struct PyLayout {
   const void* true_obj = nullptr;     // Py_True (sload_bool inline)
   const void* false_obj = nullptr;    // Py_False
   void (*dealloc)(void*) = nullptr;   // _Py_Dealloc (decref inline; the last reference calls it)
+  void* (*box_f64)(double) = nullptr;     // PyFloat_FromDouble (box_f64 calls it directly; null: an error)
+  void* (*box_i64)(long long) = nullptr;  // PyLong_FromLongLong (box_i64 alike)
 };
 
 struct CompileOptions {
