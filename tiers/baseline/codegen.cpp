@@ -620,15 +620,18 @@ bool Gen::lower_runtime(IRRef r) {
     return true;
   }
   if ((i.op == ir::IR_box_f64 && o_.layout.box_f64) || (i.op == ir::IR_box_i64 && o_.layout.box_i64)) {
-    x86::Gp d = def_gp(r);
+    // (The argument first: whatever is emitted after the invoke node runs after the call.)
     InvokeNode* inv;
     if (i.op == ir::IR_box_f64) {
+      x86::Xmm a = xmm(i.a);
       cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.box_f64)), FuncSignatureT<void*, double>(CallConvId::kHost));
-      inv->setArg(0, xmm(i.a));
+      inv->setArg(0, a);
     } else {
+      x86::Gp a = gp(i.a);
       cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.box_i64)), FuncSignatureT<void*, int64_t>(CallConvId::kHost));
-      inv->setArg(0, gp(i.a));
+      inv->setArg(0, a);
     }
+    x86::Gp d = def_gp(r);
     inv->setRet(0, d);
     cc_.test(d, d);
     cc_.jz(error_);   // out of memory: a Python error is set
