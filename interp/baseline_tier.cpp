@@ -201,9 +201,12 @@ class Path {
 };
 
 // True when every link of the path still holds (a run may release any part of the tree: a call out of the
-// trace that re-entered this loop and dropped a side trace).
-bool path_intact(LoopSlot* loop, TraceData* root, const Path& path) {
+// trace that re-entered this loop and dropped a side trace). *frees: g_trace_frees when the path was last
+// seen whole (nothing was released since: it still is).
+bool path_intact(LoopSlot* loop, TraceData* root, const Path& path, uint64_t* frees) {
   if (loop->trace != root) return false;
+  if (*frees == g_trace_frees) return true;
+  *frees = g_trace_frees;
   for (size_t i = 0; i < path.size(); i++) {
     const Link& l = path[i];
     if (l.parent->side.empty() || l.parent->side[static_cast<size_t>(l.guard)] != l.side) return false;
@@ -239,6 +242,7 @@ int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData*
   ExitBuf bufs[2];
   int which = 0;
   Path path;
+  uint64_t frees = g_trace_frees;
   const auto* slots = reinterpret_cast<const uint64_t*>(f->localsplus);
   for (;;) {
     TraceData* side = cur->side[static_cast<size_t>(cg)];
@@ -254,7 +258,7 @@ int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData*
     if (g == baseline::kError) return trace_error(f, loop, "baseline tier (side trace)", "a runtime call failed");
     path.push_back({cur, cg, side});
     // (the run may have released parts of the tree: a call out of it that re-entered this loop)
-    bool intact = path_intact(loop, root, path);
+    bool intact = path_intact(loop, root, path, &frees);
     bool linked = g >= 0 && !side->side.empty() && side->side[static_cast<size_t>(g)];
     // Exits in a row, not counting those a side trace of its own continues from.
     side->streak = g >= 0 && !linked ? side->streak + 1 : 0;

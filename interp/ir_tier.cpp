@@ -97,6 +97,9 @@ bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
       *out = 1;
       return true;
     }
+    case ir::IR_list_slice:
+      *out = reinterpret_cast<uintptr_t>(new_list_slice(o, static_cast<int64_t>(b), i.imm));   // null: exits
+      return true;
     case ir::IR_seq_iter:
       *out = reinterpret_cast<uintptr_t>(new_seq_iter(o));   // null: the guard exits
       return true;

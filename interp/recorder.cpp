@@ -130,6 +130,14 @@ PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step) {
   return it;
 }
 
+PyObject* new_list_slice(PyObject* list, int64_t lo, int64_t hi) {
+  int was_enabled = PyGC_Disable();
+  PyObject* s = PyList_GetSlice(list, static_cast<Py_ssize_t>(lo), static_cast<Py_ssize_t>(hi));
+  if (was_enabled) PyGC_Enable();
+  if (!s) PyErr_Clear();   // the guard exits; the interpreter's slice raises MemoryError itself
+  return s;
+}
+
 PyObject* new_seq_iter(PyObject* seq) {
   int was_enabled = PyGC_Disable();
   PyObject* it = Py_TYPE(seq)->tp_iter(seq);
@@ -147,8 +155,11 @@ void count_abort(Abort why) { g_aborts[static_cast<int>(why)]++; }
 
 void stop(Recorder* r);
 
+uint64_t g_trace_frees = 0;
+
 void trace_free(void* p) {
   auto* td = static_cast<TraceData*>(p);
+  g_trace_frees++;
   if (td->active) {
     td->zombie = true;
     baseline_forget(td);
@@ -276,8 +287,31 @@ void push(Recorder* r, IRRef v) {
   r->kind[k] = ir::SNAP_py;
 }
 uint8_t kind_at(Recorder* r, int n) { return r->kind[static_cast<size_t>(r->top - n)]; }
+// Owned slot k is popped: a copy of its value elsewhere becomes the owner, else the trace releases it --
+// only where that runs no code: a range iterator, a list or tuple iterator whose sequence something else
+// holds (guarded, before the pop changes the state the guard's snapshot describes). A list the trace made
+// (its items' finalizers could run) is not released inside a trace.
+void release_owned(Recorder* r, size_t k) {
+  IRRef v = r->slot[k];
+  for (int j = 0; j < r->top; j++) {
+    size_t u = static_cast<size_t>(j);
+    if (u != k && r->slot[u] == v) {
+      r->kind[u] = ir::SNAP_own;
+      return;
+    }
+  }
+  const ir::IRIns& made = r->t.ins[static_cast<size_t>(v)];
+  if (made.op == ir::IR_seq_iter) {
+    IRRef rc = emit(r, ir::IR_load_i64, made.a, kNoRef, 0);
+    guard_true(r, emit(r, ir::IR_ge, rc, r->b.kint(2)));
+  } else if (made.op != ir::IR_range_iter) {
+    fail(Abort::unsupported_type);
+  }
+  emit(r, ir::IR_decref, v);
+}
+
 void push_k(Recorder* r, IRRef v, uint8_t kind) {
-  if (kind == ir::SNAP_own) fail(Abort::unsupported_type);   // a second reference to an owned value
+  if (kind == ir::SNAP_own) kind = ir::SNAP_py;   // a copy of an owned value: borrowed from its owner slot
   push(r, v);
   r->kind[static_cast<size_t>(r->top - 1)] = kind;
 }
@@ -286,10 +320,9 @@ void no_np(Recorder* r, int n) {
 }
 void pop(Recorder* r, int n) {
   for (int i = 0; i < n; i++) {
-    size_t k = static_cast<size_t>(--r->top);
-    // A value the trace made and owns (SNAP_own: a range iterator) is released here; its deallocator runs
-    // no code.
-    if (r->kind[k] == ir::SNAP_own) emit(r, ir::IR_decref, r->slot[k]);
+    size_t k = static_cast<size_t>(r->top - 1);
+    if (r->kind[k] == ir::SNAP_own) release_owned(r, k);
+    --r->top;
     // A popped slot below the entry top was the frame's: from now on it is garbage (the restore drops the
     // frame's reference when a snapshot's top is below it).
     r->slot[k] = kNoRef;
@@ -324,6 +357,11 @@ IRRef exact_i2f(Recorder* r, IRRef v) {
 }
 // Int to float as Python's float arithmetic does it (PyLong_AsDouble: round half to even, like i2f).
 IRRef to_f64(Recorder* r, IRRef v) { return type_of(r, v) == ir::IRT_f64 ? v : emit(r, ir::IR_i2f, v); }
+
+// True when the recording may follow the interpreter out of a loop: a side trace in the loop's own frame
+// (it runs on to the loop's header again, through the enclosing loops), not the loop's own trace. Only such
+// a trace makes objects it owns (iterators, list copies): it runs once per entry, never as a loop.
+bool can_leave_loop(const Recorder* r) { return r->parent && r->callers.empty(); }
 
 // The concrete object at stack depth n (1 = top) of the interpreter.
 PyObject* live(PyObject** sp, int n) { return sp[-n]; }
@@ -714,7 +752,8 @@ void rec_return(Recorder* r) {
 // or guarded to be). Only where the recording can own it: not inside an inlined call.
 void rec_range_iter(Recorder* r, int oparg, PyObject** sp) {
   _Py_CODEUNIT* next = r->here + 1 + fastpy_opcode_caches[CALL];
-  if (fastpy_opcode_deopt[_Py_OPCODE(*next)] != GET_ITER || oparg < 1 || oparg > 3 || !r->callers.empty() ||
+  // (Only in a side trace, which runs once: a loop's own trace would make a new one per iteration.)
+  if (fastpy_opcode_deopt[_Py_OPCODE(*next)] != GET_ITER || oparg < 1 || oparg > 3 || !can_leave_loop(r) ||
       !g_range.ok)
     fail(Abort::call_unknown);
   int64_t live_v[3] = {0, 0, 1};
@@ -858,10 +897,6 @@ void append_value(Recorder* r, IRRef lst, IRRef x) {
   guard_true(r, ok);
 }
 
-// True when the recording may follow the interpreter out of a loop: a side trace in the loop's own frame
-// (it runs on to the loop's header again, through the enclosing loops), not the loop's own trace.
-bool can_leave_loop(const Recorder* r) { return r->parent && r->callers.empty(); }
-
 // FOR_ITER over a list or tuple iterator: the next item, unboxed when it is a number.
 void rec_for_iter_seq(Recorder* r, PyObject* it, IRRef itv) {
   const char* base = reinterpret_cast<const char*>(it);
@@ -974,10 +1009,18 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case STORE_FAST: {
       IRRef v = peek(r, 1);
       uint8_t kind = kind_at(r, 1);
-      if (kind == ir::SNAP_own) fail(Abort::unsupported_type);   // the local would have to own it
+      size_t local = static_cast<size_t>(r->base + oparg);
+      if (kind == ir::SNAP_own) {
+        // The local becomes the owner (unless it already owns something: releasing that is not safe here,
+        // and an inlined callee's locals are never written back).
+        if (r->kind[local] == ir::SNAP_own || !r->callers.empty()) fail(Abort::unsupported_type);
+        r->kind[static_cast<size_t>(r->top - 1)] = ir::SNAP_py;   // moved, not released
+      } else if (r->kind[local] == ir::SNAP_own) {
+        fail(Abort::unsupported_type);   // overwriting what the local owns would release it here
+      }
       pop(r);
       set_slot(r, r->base + oparg, v);
-      r->kind[static_cast<size_t>(r->base + oparg)] = kind;
+      r->kind[local] = kind;
       return;
     }
     case RETURN_VALUE:
@@ -1165,6 +1208,44 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case UNPACK_SEQUENCE:
       rec_unpack(r, oparg, sp);
       return;
+    case BUILD_SLICE: {
+      // `a[lo:hi]` of an exact list, in a side trace (it owns the copy): [list, lo, hi] with None or
+      // non-negative ints, recorded with the subscript right after it (the slice object is never made).
+      _Py_CODEUNIT* next = r->here + 1 + fastpy_opcode_caches[BUILD_SLICE];
+      PyObject* lst = live(sp, 3);
+      if (oparg != 2 || fastpy_opcode_deopt[_Py_OPCODE(*next)] != BINARY_SUBSCR || !PyList_CheckExact(lst) ||
+          !can_leave_loop(r))
+        fail(Abort::unsupported_op);
+      IRRef s = peek(r, 3);
+      if (type_of(r, s) != ir::IRT_obj) fail(Abort::unsupported_type);
+      IRRef bound[2];
+      int64_t live_bound[2];
+      for (int k = 0; k < 2; k++) {
+        PyObject* o = live(sp, 2 - k);
+        IRRef v = peek(r, 2 - k);
+        if (o == Py_None) {
+          if (const_obj(r, v) != Py_None) fail(Abort::unsupported_type);
+          live_bound[k] = k == 0 ? 0 : INT64_MAX;
+          bound[k] = r->b.kint(live_bound[k]);
+        } else if (!PyBool_Check(o) && small_int(o, &live_bound[k]) && live_bound[k] >= 0 &&
+                   type_of(r, v) == ir::IRT_i64) {
+          bound[k] = v;
+        } else {
+          fail(Abort::unsupported_type);   // negative bounds count from the end: not recorded
+        }
+      }
+      guard(r, ir::IR_guard_type, s, kNoRef, reinterpret_cast<int64_t>(&PyList_Type));
+      guard_true(r, emit(r, ir::IR_ge, bound[0], r->b.kint(0)));
+      if (r->t.ins[static_cast<size_t>(bound[1])].op != ir::IR_kint)   // the end is the immediate
+        guard(r, ir::IR_guard_eqi, bound[1], r->b.kint(live_bound[1]));
+      IRRef copy = emit(r, ir::IR_list_slice, s, bound[0], live_bound[1]);
+      guard(r, ir::IR_guard_nonnull, copy);
+      pop(r, 3);
+      push(r, copy);
+      r->kind[static_cast<size_t>(r->top - 1)] = ir::SNAP_own;
+      r->skip_at = static_cast<int>(next - r->first);
+      return;
+    }
     case BUILD_TUPLE: {
       // `a[i, j]` builds an index tuple only for the subscript right after it: recorded together (the
       // tuple is never made in the trace; an exit resumes at BUILD_TUPLE, which makes it).

@@ -149,6 +149,8 @@ namespace rec {
 // Releases a TraceData (LoopSlot::trace_free) and the references it holds; one that is running (an entry
 // of it further up the C stack: a loop body that called its own function) is released when that ends (Pin).
 void trace_free(void* p);
+// Counts trace_free calls: a walk down a trace tree that sees it unchanged knows no part of the tree went.
+extern uint64_t g_trace_frees;
 
 // Keeps a trace's data and code alive while a tier runs it (the run may release it: an unstable exit, a
 // changed namespace, a recursive call that did either).
@@ -206,6 +208,9 @@ PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step);
 // start a collection, and finalizers with it, in the middle of a trace): a new reference, or nullptr (no
 // error set).
 PyObject* new_seq_iter(PyObject* seq);
+// list[lo:hi] of an exact list (0 <= lo, hi), with the cyclic GC paused: a new reference, or nullptr (no
+// error set).
+PyObject* new_list_slice(PyObject* list, int64_t lo, int64_t hi);
 
 // Thrown (as a value) by the recording cases: the reason to abort; caught once per instruction.
 struct AbortEx {

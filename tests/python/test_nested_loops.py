@@ -264,3 +264,42 @@ def test_a_list_loop_entered_from_a_side_trace_releases_its_iterator(tmp_path):
     """, ["total"])
     tg.check(res, traced=["total"])
     tree_ran(res, 600)
+
+
+def test_list_copies_made_in_the_outer_body_are_handed_to_the_frame(tmp_path):
+    # fannkuch's `perm = perm1[:]`: each outer iteration copies lists (list_slice, owned by the side trace,
+    # moved into locals, handed to the frame at the inner loop's header, where the old copies are released).
+    # A negative bound counts from the end: not recorded (the recording aborts), still CPython's result.
+    res = run_prog(tmp_path, """
+        def run(base, n):
+            t = 0
+            for s in range(n):
+                w = base[1:]
+                head = base[:3]
+                i = 0
+                while i < len(w):
+                    t += w[i] * s
+                    i += 1
+                t += len(head) + head[-1]
+            return t
+
+        def tail(base, n):
+            t = 0
+            for s in range(n):
+                w = base[-3:]
+                for x in w:
+                    t += x
+            return t
+
+        base = [3, 1, 4, 1, 5, 9, 2, 6]
+
+        def refcheck():
+            return [base]
+
+        def main():
+            return [run(base, 200), tail(base, 100), base]
+    """, ["run", "tail"])
+    tg.check(res, traced=["run", "tail"])
+    st = res["stats"]
+    # tail()'s inner loop is entered from the interpreter once per outer iteration (100); run()'s is not.
+    assert st["side_trace_runs"] >= 150 and st["trace_entries"] < 100 + 20, st

@@ -126,7 +126,7 @@ bool is_runtime(IROp op) {
     case IR_box_f64: case IR_box_i64: case IR_unbox_f64: case IR_unbox_i64:
     case IR_sload_i64: case IR_sload_f64: case IR_sload_bool: case IR_sload_npf64: case IR_sload_npi64:
     case IR_sload_npf32: case IR_sload_npi32:
-    case IR_incref: case IR_decref: case IR_list_append: case IR_range_iter: case IR_seq_iter: case IR_store_fitem: case IR_fpow: case IR_ipow:
+    case IR_incref: case IR_decref: case IR_list_append: case IR_range_iter: case IR_seq_iter: case IR_list_slice: case IR_store_fitem: case IR_fpow: case IR_ipow:
     case IR_guard_tpversion: case IR_guard_method: case IR_getattr: case IR_setattr:
       return true;
     default: return false;

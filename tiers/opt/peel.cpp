@@ -114,7 +114,8 @@ struct Writes {
           if (ir::ir_info(i.op).effect == ir::IRE_store || ir::ir_info(i.op).effect == ir::IRE_call) {
             bool harmless = i.op == ir::IR_incref || i.op == ir::IR_decref || i.op == ir::IR_box_f64 ||
                             i.op == ir::IR_box_i64 || i.op == ir::IR_getattr ||
-                            i.op == ir::IR_range_iter || i.op == ir::IR_seq_iter;   // a new object
+                            i.op == ir::IR_range_iter || i.op == ir::IR_seq_iter ||
+                            i.op == ir::IR_list_slice;   // a new object
             if (!harmless) everything = buffers = true;
           }
       }
