@@ -160,12 +160,13 @@ uint64_t g_trace_frees = 0;
 void trace_free(void* p) {
   auto* td = static_cast<TraceData*>(p);
   g_trace_frees++;
+  // A side trace being recorded for this trace, or for its tree, would have nothing to attach to.
+  if (g_recorder && (g_recorder->tree == td || g_recorder->parent == td)) stop(g_recorder);
   if (td->active) {
     td->zombie = true;
     baseline_forget(td);
     return;
   }
-  if (g_recorder && g_recorder->parent == td) stop(g_recorder);   // its side trace would have no parent
   for (TraceData* s : td->side)
     if (s) trace_free(s);
   baseline_forget(td);
@@ -1358,7 +1359,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
     td->loop = r->loop;
     td->link = link;
     r->parent->side[static_cast<size_t>(r->parent_guard)] = td;
-    static_cast<TraceData*>(r->loop->trace)->nside++;   // the tree's bound (its root, the loop's trace)
+    r->tree->nside++;   // the tree's bound
     stat_inc(Stat::side_traces);
     stop(r);
     return;
@@ -1433,6 +1434,7 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
   Recorder* r = begin(f, loop, static_cast<TraceData*>(loop->trace)->opt.snaps.back().top);
   r->parent = td;
   r->parent_guard = guard;
+  r->tree = static_cast<TraceData*>(loop->trace);
   // It runs straight from the parent's exit, before any restore: what the exit's snapshot holds comes from
   // the parent's exit values (pload; constants as they are), and every snapshot of it lists those slots
   // (written), since the frame never got them.

@@ -108,6 +108,7 @@ struct Recorder {
   bool snapped = false;             // a snapshot for the current instruction exists
   int skip_at = -1;                 // an instruction already recorded with the one before it (fused jump)
   struct TraceData* parent = nullptr;   // a side trace: the trace whose exit it continues from
+  struct TraceData* tree = nullptr;     // ... in the tree of this loop trace (the loop's when it started)
   IRRef parent_guard = kNoRef;          // ... at this guard of parent->opt
   int max_len = 4000;
   int ninstr = 0;                       // instructions recorded (a side trace may start at the header)
