@@ -633,6 +633,30 @@ TEST(BaselineCodegen, CompletionSnapshotValues) {
 
 // A side trace's start values come from its parent's exit (pload_*): every type, used in arithmetic, guards
 // and the snapshots, against the executor reading the same array.
+// A compare-and-branch whose bool is also in the guard's own snapshot (the recorder's fused jump leaves it
+// on the stack): fused, the exit stores the value that failed the guard; with a second guard exiting to the
+// same snapshot, or an f64 compare, against the executor's values.
+TEST(BaselineCodegen, FusedCompareInItsOwnSnapshot) {
+  for (const char* g : {"guard_true", "guard_false"})
+    for (const char* cmp : {"lt", "ge"})
+      for (int64_t x : {int64_t(3), int64_t(5), int64_t(7)})
+        for (bool shared : {false, true}) {
+          std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 5\n"
+                          "snap 0 pc=1 top=9 [1=%1]\n%3 i64 = add_ov %1, %1 @0\n";
+          s += std::string("%4 bool = ") + cmp + " %1, %2\nsnap 1 pc=2 top=9 [0=%4 1=%3]\n%5 void = " + g +
+               " %4 @1\n";
+          // A second guard exiting to snapshot 1 (always: the product overflows) sees the compare's value.
+          if (shared) s += "%6 i64 = kint " + I(kMax) + "\n%7 i64 = mul_ov %3, %6 @1\n";
+          s += (shared ? "%8" : "%6") + std::string(" void = store_i64 %0, %3, 8\n");
+          EXPECT_EQ(differential(s, {uint64_t(x), 0}), "") << g << " " << cmp << " " << x << " " << shared;
+        }
+  for (double x : {1.0, 2.0, kNaN}) {
+    std::string s = std::string("%0 ptr = kptr @MEM\n%1 f64 = load_f64 %0, 0\n%2 f64 = kflt ") + F(2.0) +
+                    "\n%3 bool = fle %1, %2\nsnap 0 pc=2 top=9 [0=%3]\n%4 void = guard_true %3 @0\n";
+    EXPECT_EQ(differential(s, {B(x), 0}), "") << x;
+  }
+}
+
 TEST(BaselineCodegen, ParentValuesOfASideTrace) {
   for (int64_t x : {int64_t(3), int64_t(-1), kMax})
     for (uint64_t d : {B(2.5), B(-0.0), B(kNaN)})

@@ -64,7 +64,7 @@ class Gen {
   // ---- control
   Label exit_of(IRRef guard);              // the guard's exit stub
   void cond_jump(IRRef cmp, bool when, Label l);   // jump to l when compare cmp is `when`
-  bool fusable(IRRef cmp) const;           // a compare whose only use is the guard right after it
+  bool fusable(IRRef cmp) const;           // a compare used only by the guard right after it (and its exit)
   void set_bool(IRRef r);                  // materialize compare r as 0/1
   void store_snapshot(int s);              // out[e] = entry e's value
   bool call_runtime(IRRef r, x86::Gp a, x86::Gp b, Label on_false);   // runtime(&ins, a, b, &tmp)
@@ -86,6 +86,7 @@ class Gen {
   x86::Compiler& cc_;
   std::vector<BaseReg> v_;        // per instruction: its register (invalid: constant, void, not yet)
   std::vector<int> uses_;         // per instruction: operand, phi and snapshot uses
+  std::vector<int> snap_guards_;  // per snapshot: the guards that exit to it
   std::vector<Label> exits_;      // per instruction: exit stub label (invalid: none yet)
   std::vector<Label> snaps_;      // per snapshot: store-and-return block
   std::vector<IRRef> phis_;
@@ -153,9 +154,17 @@ Label Gen::exit_of(IRRef g) {
 bool Gen::fusable(IRRef c) const {
   ir::IROp op = ins(c).op;
   bool cmp = (op >= ir::IR_lt && op <= ir::IR_ne) || (op >= ir::IR_flt && op <= ir::IR_fge);
-  if (!cmp || uses_[size_t(c)] != 1 || c + 1 >= t_.size()) return false;
+  if (!cmp || c + 1 >= t_.size()) return false;
   const IRIns& g = ins(c + 1);
-  return (g.op == ir::IR_guard_true || g.op == ir::IR_guard_false) && g.a == c;
+  if ((g.op != ir::IR_guard_true && g.op != ir::IR_guard_false) || g.a != c) return false;
+  if (uses_[size_t(c)] == 1) return true;
+  // Also when its other uses are entries of the guard's own snapshot, which no other guard exits to: at that
+  // exit the compare's value is known (the guard failed), so the snapshot stores the constant. (The bool a
+  // compare-and-branch leaves on the stack, which the recorder's fused jump snapshot holds.)
+  if (g.snap < 0 || snap_guards_[size_t(g.snap)] != 1) return false;
+  int in_snap = 0;
+  for (const ir::SnapEntry& e : t_.snaps[size_t(g.snap)].entries) in_snap += e.ref == c;
+  return uses_[size_t(c)] == 1 + in_snap;
 }
 
 // Emits the compare and returns the condition code that holds when it is true (i64 or ordered f64 compares).
@@ -214,6 +223,10 @@ void Gen::store_snapshot(int s) {
   for (size_t e = 0; e < sn.entries.size(); e++) {
     IRRef r = sn.entries[e].ref;
     x86::Mem m = x86::qword_ptr(out_, int32_t(8 * e));
+    if (!is_k(r) && r + 1 < t_.size() && ins(r + 1).snap == s && fusable(r)) {
+      cc_.mov(m, Imm(ins(r + 1).op == ir::IR_guard_true ? 0 : 1));   // the value that failed the guard
+      continue;
+    }
     if (is_k(r) && ins(r).imm == int64_t(int32_t(ins(r).imm))) cc_.mov(m, Imm(ins(r).imm));
     else if (ins(r).type == ir::IRT_f64 && !is_k(r)) cc_.movsd(m, xmm(r));
     else cc_.mov(m, gp(r));
@@ -718,6 +731,9 @@ std::string Gen::run() {
   }
   for (const ir::Snapshot& s : t_.snaps)
     for (const ir::SnapEntry& e : s.entries) uses_[size_t(e.ref)]++;
+  snap_guards_.assign(t_.snaps.size(), 0);
+  for (const IRIns& i : t_.ins)
+    if (i.snap >= 0 && size_t(i.snap) < t_.snaps.size()) snap_guards_[size_t(i.snap)]++;
   if (o_.asm_text) {
     std::istringstream in(ir::ir_print(t_));
     lines_.assign(n, "");
