@@ -165,7 +165,13 @@ bool wants_side(const TraceData* root, TraceData* td, IRRef g) {
   int64_t max_side = g_params.get(ParamId::max_side);
   if (g_recorder || root->nside >= max_side) return false;
   const ir::IRIns& i = td->opt.ins[static_cast<size_t>(g)];
-  if (specialization_guard(i.op) || i.op == ir::IR_poll) return false;
+  if (i.op == ir::IR_poll) return false;
+  // What the trace specialized on: a changed type of a frame slot or a loaded number is the trace's premise
+  // gone (the unstable-trace policy records the loop again), but a type or type-version check on an object
+  // (a polymorphic call site: the items of a list of several classes) is a branch like any other.
+  bool polymorphic = (i.op == ir::IR_guard_type || i.op == ir::IR_guard_tpversion) && i.a >= 0 &&
+                     td->opt.ins[static_cast<size_t>(i.a)].op == ir::IR_load_obj;
+  if (specialization_guard(i.op) && !polymorphic) return false;
   const ir::Snapshot& sn = td->opt.snaps[static_cast<size_t>(i.snap)];
   if (!sn.inlined.empty()) return false;
   if (td->exits[static_cast<size_t>(g)] < static_cast<uint64_t>(g_params.get(ParamId::hot_exit))) return false;

@@ -303,3 +303,32 @@ def test_list_copies_made_in_the_outer_body_are_handed_to_the_frame(tmp_path):
     st = res["stats"]
     # tail()'s inner loop is entered from the interpreter once per outer iteration (100); run()'s is not.
     assert st["side_trace_runs"] >= 150 and st["trace_entries"] < 100 + 20, st
+
+
+def test_a_polymorphic_call_site_gets_a_side_trace_per_class(tmp_path):
+    # richards' scheduler loop: the items of one list are of several classes, so the type guard of the method
+    # call fails for every other class. That guard is a branch, not the trace's premise: each class gets a
+    # side trace (no re-recording, no blacklisting), and results stay CPython's.
+    res = run_prog(tmp_path, """
+        class A:
+            def __init__(self): self.n = 0
+            def step(self, x): self.n += 1; return x + 1
+        class B(A):
+            def step(self, x): self.n += 2; return x * 2
+        class C(A):
+            def step(self, x): self.n += 3; return x - 3
+
+        def spin(objs, rounds):
+            x = 0
+            for _ in range(rounds):
+                for o in objs:
+                    x = o.step(x) % 1000
+            return x, [o.n for o in objs]
+
+        def main():
+            objs = [A(), B(), C(), B(), A()]
+            return spin(objs, 300)
+    """, ["spin"])
+    tg.check(res, traced=["spin"])
+    st = res["stats"]
+    assert st["side_traces"] >= 2 and st["side_trace_runs"] >= 600 and st["traces_discarded"] == 0, st
