@@ -52,19 +52,6 @@ static_assert(sizeof(kAbortNames) / sizeof(kAbortNames[0]) == kNumAborts, "one n
 uint64_t g_aborts[kNumAborts];
 
 // ---- private layouts, probed at start-up (recorder_init); a failed probe switches the fast path off
-// range_iterator in 3.11 (Objects/rangeobject.c): PyObject_HEAD, then four C longs.
-struct RangeIterLayout {
-  bool ok = false;
-  int index = 0, start = 0, step = 0, len = 0;   // byte offsets
-} g_range;
-
-// list_iterator and tuple_iterator in 3.11: PyObject_HEAD, then it_index and it_seq (NULL once exhausted).
-struct SeqIterLayout {
-  bool ok = false;
-  int index = 0, seq = 0;   // byte offsets
-} g_seqiter;
-PyTypeObject* g_list_iter_type = nullptr;
-PyTypeObject* g_tuple_iter_type = nullptr;
 
 // Callables the recorder knows, found at start-up (strong references, kept for the process' life).
 PyObject* g_abs = nullptr;
@@ -72,7 +59,6 @@ PyObject* g_min = nullptr;
 PyObject* g_max = nullptr;
 PyObject* g_len = nullptr;
 PyObject* g_list_append = nullptr;   // the method descriptor list.append
-PyTypeObject* g_range_iter_type = nullptr;
 
 // math functions that are CPython's math_1 over a C double(double) (same libm function, same error rule).
 struct MathFn {
@@ -104,50 +90,6 @@ PyObject* g_math_fabs = nullptr;
 constexpr int64_t kExactDoubleInt = int64_t(1) << 53;   // |i| up to this converts to a double exactly
 
 }  // namespace
-
-namespace rec {
-
-PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step) {
-  // Objects/rangeobject.c's range_iter for C-long bounds: the length as get_len_of_range computes it; a
-  // length beyond LONG_MAX, or a stop near the ends of the long range, makes a longrange_iterator there.
-  static_assert(sizeof(long) == sizeof(int64_t), "range_iterator holds C longs");
-  if (step == 0 || !g_range.ok) return nullptr;
-  uint64_t len = 0;
-  if (step > 0 && start < stop) len = 1 + (uint64_t(stop) - 1 - uint64_t(start)) / uint64_t(step);
-  else if (step < 0 && start > stop) len = 1 + (uint64_t(start) - 1 - uint64_t(stop)) / (0 - uint64_t(step));
-  if (len > uint64_t(INT64_MAX)) return nullptr;
-  if (len && (step > 0 ? stop > INT64_MAX - (step - 1) : stop < INT64_MIN + (-1 - step))) return nullptr;
-  PyObject* it = _PyObject_New(g_range_iter_type);
-  if (!it) {
-    PyErr_Clear();   // the guard exits; the interpreter's range() raises MemoryError itself
-    return nullptr;
-  }
-  char* base = reinterpret_cast<char*>(it);
-  *reinterpret_cast<long*>(base + g_range.index) = 0;
-  *reinterpret_cast<long*>(base + g_range.start) = start;
-  *reinterpret_cast<long*>(base + g_range.step) = step;
-  *reinterpret_cast<long*>(base + g_range.len) = static_cast<long>(len);
-  return it;
-}
-
-PyObject* new_list_slice(PyObject* list, int64_t lo, int64_t hi) {
-  int was_enabled = PyGC_Disable();
-  PyObject* s = PyList_GetSlice(list, static_cast<Py_ssize_t>(lo), static_cast<Py_ssize_t>(hi));
-  if (was_enabled) PyGC_Enable();
-  if (!s) PyErr_Clear();   // the guard exits; the interpreter's slice raises MemoryError itself
-  return s;
-}
-
-PyObject* new_seq_iter(PyObject* seq) {
-  int was_enabled = PyGC_Disable();
-  PyObject* it = Py_TYPE(seq)->tp_iter(seq);
-  if (was_enabled) PyGC_Enable();
-  if (!it) PyErr_Clear();   // the guard exits; the interpreter's GET_ITER raises MemoryError itself
-  return it;
-}
-
-}  // namespace rec
-
 
 namespace rec {
 
@@ -288,29 +230,6 @@ void push(Recorder* r, IRRef v) {
   r->kind[k] = ir::SNAP_py;
 }
 uint8_t kind_at(Recorder* r, int n) { return r->kind[static_cast<size_t>(r->top - n)]; }
-// Owned slot k is popped: a copy of its value elsewhere becomes the owner, else the trace releases it --
-// only where that runs no code: a range iterator, a list or tuple iterator whose sequence something else
-// holds (guarded, before the pop changes the state the guard's snapshot describes). A list the trace made
-// (its items' finalizers could run) is not released inside a trace.
-void release_owned(Recorder* r, size_t k) {
-  IRRef v = r->slot[k];
-  for (int j = 0; j < r->top; j++) {
-    size_t u = static_cast<size_t>(j);
-    if (u != k && r->slot[u] == v) {
-      r->kind[u] = ir::SNAP_own;
-      return;
-    }
-  }
-  const ir::IRIns& made = r->t.ins[static_cast<size_t>(v)];
-  if (made.op == ir::IR_seq_iter) {
-    IRRef rc = emit(r, ir::IR_load_i64, made.a, kNoRef, 0);
-    guard_true(r, emit(r, ir::IR_ge, rc, r->b.kint(2)));
-  } else if (made.op != ir::IR_range_iter) {
-    fail(Abort::unsupported_type);
-  }
-  emit(r, ir::IR_decref, v);
-}
-
 void push_k(Recorder* r, IRRef v, uint8_t kind) {
   if (kind == ir::SNAP_own) kind = ir::SNAP_py;   // a copy of an owned value: borrowed from its owner slot
   push(r, v);
@@ -359,13 +278,6 @@ IRRef exact_i2f(Recorder* r, IRRef v) {
 // Int to float as Python's float arithmetic does it (PyLong_AsDouble: round half to even, like i2f).
 IRRef to_f64(Recorder* r, IRRef v) { return type_of(r, v) == ir::IRT_f64 ? v : emit(r, ir::IR_i2f, v); }
 
-// True when the recording may follow the interpreter out of a loop: a side trace in the loop's own frame
-// (it runs on to the loop's header again, through the enclosing loops), not the loop's own trace. Only such
-// a trace makes objects it owns (iterators, list copies): it runs once per entry, never as a loop.
-bool can_leave_loop(const Recorder* r) { return r->parent && r->callers.empty(); }
-
-// The concrete object at stack depth n (1 = top) of the interpreter.
-PyObject* live(PyObject** sp, int n) { return sp[-n]; }
 
 // ---------------------------------------------------------------- instructions
 // Python truth of an IR value (bool result); the concrete object tells the branch taken.
@@ -747,43 +659,6 @@ void rec_return(Recorder* r) {
   push_k(r, v, kind);
 }
 
-// `for ... in range(...)`: CALL of range with 1 to 3 ints right before GET_ITER, recorded together as the
-// range iterator itself (range_iter; the range object is never made). The trace owns the iterator (SNAP_own):
-// exits hand it to the frame, popping it releases it. The step must be the same at every run (a constant,
-// or guarded to be). Only where the recording can own it: not inside an inlined call.
-void rec_range_iter(Recorder* r, int oparg, PyObject** sp) {
-  _Py_CODEUNIT* next = r->here + 1 + fastpy_opcode_caches[CALL];
-  // (Only in a side trace, which runs once: a loop's own trace would make a new one per iteration.)
-  if (fastpy_opcode_deopt[_Py_OPCODE(*next)] != GET_ITER || oparg < 1 || oparg > 3 || !can_leave_loop(r) ||
-      !g_range.ok)
-    fail(Abort::call_unknown);
-  int64_t live_v[3] = {0, 0, 1};
-  IRRef v[3] = {r->b.kint(0), kNoRef, kNoRef};
-  int first = oparg == 1 ? 1 : 0;   // range(stop) starts at 0
-  for (int i = 0; i < oparg; i++) {
-    PyObject* o = live(sp, oparg - i);
-    IRRef x = peek(r, oparg - i);
-    if (PyBool_Check(o) || !small_int(o, &live_v[first + i]) || type_of(r, x) != ir::IRT_i64)
-      fail(Abort::unsupported_type);
-    v[first + i] = x;
-  }
-  int64_t step = live_v[2];
-  if (oparg == 3) {
-    if (step == 0) fail(Abort::would_raise);
-    const ir::IRIns& si = r->t.ins[static_cast<size_t>(v[2])];
-    if (si.op != ir::IR_kint) guard(r, ir::IR_guard_eqi, v[2], r->b.kint(step));
-  }
-  PyObject* probe = new_range_iter(live_v[0], live_v[1], step);   // what the trace would make now
-  if (!probe) fail(Abort::big_int);
-  Py_DECREF(probe);
-  IRRef it = emit(r, ir::IR_range_iter, v[0], v[1], step);
-  guard(r, ir::IR_guard_nonnull, it);
-  pop(r, oparg + 2);
-  push(r, it);
-  r->kind[static_cast<size_t>(r->top - 1)] = ir::SNAP_own;
-  r->skip_at = static_cast<int>(next - r->first);
-}
-
 // CALL oparg: [NULL or method, callable or self, args...]. Only callables known at start-up, identified by
 // identity (their constants come from version-guarded globals or module attributes).
 void rec_call(Recorder* r, int oparg, PyObject** sp) {
@@ -898,47 +773,6 @@ void append_value(Recorder* r, IRRef lst, IRRef x) {
   guard_true(r, ok);
 }
 
-// FOR_ITER over a list or tuple iterator: the next item, unboxed when it is a number.
-void rec_for_iter_seq(Recorder* r, PyObject* it, IRRef itv) {
-  const char* base = reinterpret_cast<const char*>(it);
-  Py_ssize_t index = *reinterpret_cast<const Py_ssize_t*>(base + g_seqiter.index);
-  PyObject* seq = *reinterpret_cast<PyObject* const*>(base + g_seqiter.seq);
-  bool done = !seq || index >= Py_SIZE(seq);
-  // Only a side trace follows a loop to its end (a trace of the loop itself ends there). CPython's iterator
-  // then lets go of its sequence, which the frame's release of the iterator does too when nothing else
-  // holds the iterator (guarded).
-  if (done && (!seq || !can_leave_loop(r))) fail(r->pc == r->header ? Abort::loop_exit : Abort::inner_loop);
-  bool is_list = Py_TYPE(it) == g_list_iter_type;
-  guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(it)));
-  if (done) guard(r, ir::IR_guard_eqi, emit(r, ir::IR_load_i64, itv, kNoRef, 0), r->b.kint(1));
-  // The trace releases an iterator it made when the loop ends (pop): that must not free the sequence too
-  // (its items' finalizers would run inside the trace), so something else must hold it.
-  bool owned = kind_at(r, 1) == ir::SNAP_own;
-  if (done && owned && Py_REFCNT(seq) < 2) fail(Abort::unsupported_type);
-  IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_seqiter.index);
-  IRRef s = emit(r, ir::IR_load_obj, itv, kNoRef, g_seqiter.seq);
-  guard(r, ir::IR_guard_nonnull, s);
-  IRRef n = emit(r, ir::IR_load_i64, s, kNoRef, offsetof(PyVarObject, ob_size));
-  if (done) {
-    if (owned) guard_true(r, emit(r, ir::IR_ge, emit(r, ir::IR_load_i64, s, kNoRef, 0), r->b.kint(2)));
-    guard_false(r, emit(r, ir::IR_lt, idx, n));
-    pop(r);   // the interpreter jumps past the loop
-    return;
-  }
-  guard_true(r, emit(r, ir::IR_lt, idx, n));
-  // it_seq is a list (or a subclass: same layout) for list iterators, a tuple for tuple iterators.
-  IRRef v;
-  if (is_list) {
-    IRRef items = emit(r, ir::IR_load_ptr, s, kNoRef, offsetof(PyListObject, ob_item));
-    v = typed_load(r, emit(r, ir::IR_padd, items, idx, sizeof(PyObject*)), 0, PyList_GET_ITEM(seq, index));
-  } else {
-    v = typed_load(r, emit(r, ir::IR_padd, s, idx, sizeof(PyObject*)), offsetof(PyTupleObject, ob_item),
-                   PyTuple_GET_ITEM(seq, index));
-  }
-  emit(r, ir::IR_store_i64, itv, guard(r, ir::IR_add_ov, idx, r->b.kint(1)), g_seqiter.index);
-  push(r, v);
-}
-
 // UNPACK_SEQUENCE n of an exact tuple or list of length n: items pushed last first.
 void rec_unpack(Recorder* r, int n, PyObject** sp) {
   PyObject* seq = live(sp, 1);
@@ -958,40 +792,6 @@ void rec_unpack(Recorder* r, int n, PyObject** sp) {
   }
   pop(r);
   for (int k = n - 1; k >= 0; k--) push(r, items[static_cast<size_t>(k)]);
-}
-
-void rec_for_iter(Recorder* r, PyObject** sp) {
-  PyObject* it = live(sp, 1);
-  if ((Py_TYPE(it) == g_list_iter_type || Py_TYPE(it) == g_tuple_iter_type) && g_seqiter.ok) {
-    IRRef itv = peek(r, 1);
-    if (type_of(r, itv) != ir::IRT_obj) fail(Abort::unsupported_type);
-    rec_for_iter_seq(r, it, itv);
-    return;
-  }
-  if (Py_TYPE(it) != g_range_iter_type || !g_range.ok) fail(Abort::unsupported_type);
-  IRRef itv = peek(r, 1);
-  if (type_of(r, itv) != ir::IRT_obj) fail(Abort::unsupported_type);
-  const char* base = reinterpret_cast<const char*>(it);
-  long index = *reinterpret_cast<const long*>(base + g_range.index);
-  long len = *reinterpret_cast<const long*>(base + g_range.len);
-  // (An exhausted range iterator stays as it is in CPython.)
-  if (index >= len && !can_leave_loop(r)) fail(r->pc == r->header ? Abort::loop_exit : Abort::inner_loop);
-  guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(g_range_iter_type));
-  IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.index);
-  IRRef n = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.len);
-  if (index >= len) {
-    guard_false(r, emit(r, ir::IR_lt, idx, n));
-    pop(r);   // the interpreter jumps past the loop
-    return;
-  }
-  guard_true(r, emit(r, ir::IR_lt, idx, n));
-  IRRef start = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.start);
-  IRRef step = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.step);
-  // start + index * step fits a long for every index < len (range() checked the length).
-  IRRef v = guard(r, ir::IR_add_ov, start, guard(r, ir::IR_mul_ov, idx, step));
-  IRRef next = guard(r, ir::IR_add_ov, idx, r->b.kint(1));
-  emit(r, ir::IR_store_i64, itv, next, g_range.index);
-  push(r, v);
 }
 
 // Records one instruction. The interpreter has set prev_instr and stacktop for it.
@@ -1142,21 +942,9 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case FOR_ITER:
       rec_for_iter(r, sp);
       return;
-    case GET_ITER: {
-      // A side trace going into the next loop of the enclosing body: `for x in a_list:` (a tuple alike).
-      PyObject* seq = live(sp, 1);
-      IRRef s = peek(r, 1);
-      if (!can_leave_loop(r) || (!PyList_CheckExact(seq) && !PyTuple_CheckExact(seq)) || !g_seqiter.ok ||
-          type_of(r, s) != ir::IRT_obj)
-        fail(Abort::inner_loop);
-      guard(r, ir::IR_guard_type, s, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(seq)));
-      IRRef it = emit(r, ir::IR_seq_iter, s);
-      guard(r, ir::IR_guard_nonnull, it);
-      pop(r);
-      push(r, it);
-      r->kind[static_cast<size_t>(r->top - 1)] = ir::SNAP_own;
+    case GET_ITER:
+      rec_get_iter(r, sp);
       return;
-    }
     case LOAD_GLOBAL:
       rec_load_global(r, oparg);
       return;
@@ -1209,44 +997,9 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case UNPACK_SEQUENCE:
       rec_unpack(r, oparg, sp);
       return;
-    case BUILD_SLICE: {
-      // `a[lo:hi]` of an exact list, in a side trace (it owns the copy): [list, lo, hi] with None or
-      // non-negative ints, recorded with the subscript right after it (the slice object is never made).
-      _Py_CODEUNIT* next = r->here + 1 + fastpy_opcode_caches[BUILD_SLICE];
-      PyObject* lst = live(sp, 3);
-      if (oparg != 2 || fastpy_opcode_deopt[_Py_OPCODE(*next)] != BINARY_SUBSCR || !PyList_CheckExact(lst) ||
-          !can_leave_loop(r))
-        fail(Abort::unsupported_op);
-      IRRef s = peek(r, 3);
-      if (type_of(r, s) != ir::IRT_obj) fail(Abort::unsupported_type);
-      IRRef bound[2];
-      int64_t live_bound[2];
-      for (int k = 0; k < 2; k++) {
-        PyObject* o = live(sp, 2 - k);
-        IRRef v = peek(r, 2 - k);
-        if (o == Py_None) {
-          if (const_obj(r, v) != Py_None) fail(Abort::unsupported_type);
-          live_bound[k] = k == 0 ? 0 : INT64_MAX;
-          bound[k] = r->b.kint(live_bound[k]);
-        } else if (!PyBool_Check(o) && small_int(o, &live_bound[k]) && live_bound[k] >= 0 &&
-                   type_of(r, v) == ir::IRT_i64) {
-          bound[k] = v;
-        } else {
-          fail(Abort::unsupported_type);   // negative bounds count from the end: not recorded
-        }
-      }
-      guard(r, ir::IR_guard_type, s, kNoRef, reinterpret_cast<int64_t>(&PyList_Type));
-      guard_true(r, emit(r, ir::IR_ge, bound[0], r->b.kint(0)));
-      if (r->t.ins[static_cast<size_t>(bound[1])].op != ir::IR_kint)   // the end is the immediate
-        guard(r, ir::IR_guard_eqi, bound[1], r->b.kint(live_bound[1]));
-      IRRef copy = emit(r, ir::IR_list_slice, s, bound[0], live_bound[1]);
-      guard(r, ir::IR_guard_nonnull, copy);
-      pop(r, 3);
-      push(r, copy);
-      r->kind[static_cast<size_t>(r->top - 1)] = ir::SNAP_own;
-      r->skip_at = static_cast<int>(next - r->first);
+    case BUILD_SLICE:
+      rec_list_slice(r, oparg, sp);
       return;
-    }
     case BUILD_TUPLE: {
       // `a[i, j]` builds an index tuple only for the subscript right after it: recorded together (the
       // tuple is never made in the trace; an exit resumes at BUILD_TUPLE, which makes it).
@@ -1585,55 +1338,6 @@ void abort_counts_reset() { std::memset(g_aborts, 0, sizeof g_aborts); }
 
 namespace {
 
-// Finds where 3.11's range_iterator keeps index, start, step and len: iter(range(5, 100, 3)) advanced once
-// holds 1, 5, 3, 32 in some order of four longs after the object header.
-void probe_range_iter() {
-  PyObject* rng = PyObject_CallFunction(reinterpret_cast<PyObject*>(&PyRange_Type), "iii", 5, 100, 3);
-  PyObject* it = rng ? PyObject_GetIter(rng) : nullptr;
-  PyObject* first = it ? PyIter_Next(it) : nullptr;
-  if (it) g_range_iter_type = Py_TYPE(it);
-  if (first && Py_TYPE(it)->tp_basicsize == static_cast<Py_ssize_t>(sizeof(PyObject) + 4 * sizeof(long))) {
-    const long* w = reinterpret_cast<const long*>(reinterpret_cast<const char*>(it) + sizeof(PyObject));
-    if (w[0] == 1 && w[1] == 5 && w[2] == 3 && w[3] == 32) {
-      int base = static_cast<int>(sizeof(PyObject));
-      g_range = {true, base, base + 8, base + 16, base + 24};
-    }
-  }
-  Py_XDECREF(first);
-  Py_XDECREF(it);
-  Py_XDECREF(rng);
-  PyErr_Clear();
-}
-
-// Finds where list_iterator and tuple_iterator keep it_index and it_seq: iter([7, 8, 9]) advanced once holds
-// 1 and the list; iter((7, 8, 9)) the same with the tuple.
-void probe_seq_iters() {
-  PyObject* lst = Py_BuildValue("[iii]", 7, 8, 9);
-  PyObject* tup = Py_BuildValue("(iii)", 7, 8, 9);
-  PyObject* lit = lst ? PyObject_GetIter(lst) : nullptr;
-  PyObject* tit = tup ? PyObject_GetIter(tup) : nullptr;
-  PyObject* a = lit ? PyIter_Next(lit) : nullptr;
-  PyObject* b = tit ? PyIter_Next(tit) : nullptr;
-  auto words_ok = [](PyObject* it, PyObject* seq) {
-    if (Py_TYPE(it)->tp_basicsize != static_cast<Py_ssize_t>(sizeof(PyObject) + 2 * sizeof(void*))) return false;
-    const char* base = reinterpret_cast<const char*>(it) + sizeof(PyObject);
-    return *reinterpret_cast<const Py_ssize_t*>(base) == 1 && *reinterpret_cast<PyObject* const*>(base + 8) == seq;
-  };
-  if (a && b && words_ok(lit, lst) && words_ok(tit, tup)) {
-    g_list_iter_type = Py_TYPE(lit);
-    g_tuple_iter_type = Py_TYPE(tit);
-    int base = static_cast<int>(sizeof(PyObject));
-    g_seqiter = {true, base, base + 8};
-  }
-  Py_XDECREF(a);
-  Py_XDECREF(b);
-  Py_XDECREF(lit);
-  Py_XDECREF(tit);
-  Py_XDECREF(lst);
-  Py_XDECREF(tup);
-  PyErr_Clear();
-}
-
 }  // namespace
 
 bool recorder_init() {
@@ -1662,8 +1366,7 @@ bool recorder_init() {
   g_math_fabs = PyObject_GetAttrString(math, "fabs");
   Py_DECREF(math);
   PyErr_Clear();
-  probe_range_iter();
-  probe_seq_iters();
+  iter_init();
   numpy_init();
   set_hot_loop_handler(&hot_loop);
   done = true;

@@ -263,6 +263,16 @@ IRRef owned_object(Recorder* r, IRRef v);
 // Guards that an exact dict's PEP 509 version is still what it is now.
 void guard_dict_version(Recorder* r, PyObject* dict);
 
+// The concrete object at stack depth n (1 = top) of the interpreter.
+inline PyObject* live(PyObject** sp, int n) { return sp[-n]; }
+// True when the recording may follow the interpreter out of a loop: a side trace in the loop's own frame
+// (it runs on to the loop's header again, through the enclosing loops), not the loop's own trace. Only such
+// a trace makes objects it owns (iterators, list copies): it runs once per entry, never as a loop.
+bool can_leave_loop(const Recorder* r);
+// Owned slot k is being popped: a copy of its value becomes the owner, or the trace releases it (aborts
+// where that could run code).
+void release_owned(Recorder* r, size_t k);
+
 // ---- instruction families recorded in their own files; each returns false when the operands are not its
 // kind (the caller then aborts), or fails with a reason
 // interp/record_attr.cpp: `owner.name` loads (LOAD_ATTR) and stores (STORE_ATTR, [value, owner] on the
@@ -283,6 +293,16 @@ IRRef numpy_sload(Recorder* r, int k, PyObject* o, uint8_t* kind);
 bool numpy_runtime(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);
 // Once, at start-up: registers the restore routine's boxing of numpy scalars.
 void numpy_init();
+
+// interp/record_iter.cpp: FOR_ITER over range, list and tuple iterators (their end only in a side trace);
+// CALL of range right before GET_ITER (range_iter), GET_ITER of a list or tuple (seq_iter), BUILD_SLICE 2
+// before BINARY_SUBSCR of a list (list_slice): in side traces, owned. iter_init probes the iterators'
+// layouts once, at start-up.
+void rec_for_iter(Recorder* r, PyObject** sp);
+void rec_range_iter(Recorder* r, int oparg, PyObject** sp);
+void rec_get_iter(Recorder* r, PyObject** sp);
+void rec_list_slice(Recorder* r, int oparg, PyObject** sp);
+void iter_init();
 
 // The IR tier's runtime hook for the ops record_attr.cpp emits (ir_exec.h's RuntimeHook contract); false
 // for any other op.

@@ -1,0 +1,324 @@
+// Recording iteration (see recorder_impl.h): FOR_ITER over range, list and tuple iterators, and -- in side
+// traces, which run once per entry and may follow the interpreter out of a loop -- the objects a trace makes
+// for the loops it enters: range(...) iterators (range_iter), iterators of lists and tuples (seq_iter) and
+// list copies (list_slice). The trace owns those (SnapBox SNAP_own): exits hand them to the frame; one is
+// released inside the trace only where that runs no code. The private layouts of 3.11's iterators are probed
+// at start-up (iter_init); a failed probe switches the fast paths off.
+// internals.h first: it defines Py_BUILD_CORE before <Python.h>.
+#include "python/cpython311/internals.h"
+#include "interp/recorder_impl.h"
+
+#include <opcode.h>
+
+#include "interp/eval.h"
+
+namespace fastpy::rec {
+
+namespace {
+
+// range_iterator in 3.11 (Objects/rangeobject.c): PyObject_HEAD, then four C longs.
+struct RangeIterLayout {
+  bool ok = false;
+  int index = 0, start = 0, step = 0, len = 0;   // byte offsets
+} g_range;
+
+// list_iterator and tuple_iterator in 3.11: PyObject_HEAD, then it_index and it_seq (NULL once exhausted).
+struct SeqIterLayout {
+  bool ok = false;
+  int index = 0, seq = 0;   // byte offsets
+} g_seqiter;
+PyTypeObject* g_list_iter_type = nullptr;
+PyTypeObject* g_tuple_iter_type = nullptr;
+PyTypeObject* g_range_iter_type = nullptr;
+
+// Finds where 3.11's range_iterator keeps index, start, step and len: iter(range(5, 100, 3)) advanced once
+// holds 1, 5, 3, 32 in some order of four longs after the object header.
+void probe_range_iter() {
+  PyObject* rng = PyObject_CallFunction(reinterpret_cast<PyObject*>(&PyRange_Type), "iii", 5, 100, 3);
+  PyObject* it = rng ? PyObject_GetIter(rng) : nullptr;
+  PyObject* first = it ? PyIter_Next(it) : nullptr;
+  if (it) g_range_iter_type = Py_TYPE(it);
+  if (first && Py_TYPE(it)->tp_basicsize == static_cast<Py_ssize_t>(sizeof(PyObject) + 4 * sizeof(long))) {
+    const long* w = reinterpret_cast<const long*>(reinterpret_cast<const char*>(it) + sizeof(PyObject));
+    if (w[0] == 1 && w[1] == 5 && w[2] == 3 && w[3] == 32) {
+      int base = static_cast<int>(sizeof(PyObject));
+      g_range = {true, base, base + 8, base + 16, base + 24};
+    }
+  }
+  Py_XDECREF(first);
+  Py_XDECREF(it);
+  Py_XDECREF(rng);
+  PyErr_Clear();
+}
+
+// Finds where list_iterator and tuple_iterator keep it_index and it_seq: iter([7, 8, 9]) advanced once holds
+// 1 and the list; iter((7, 8, 9)) the same with the tuple.
+void probe_seq_iters() {
+  PyObject* lst = Py_BuildValue("[iii]", 7, 8, 9);
+  PyObject* tup = Py_BuildValue("(iii)", 7, 8, 9);
+  PyObject* lit = lst ? PyObject_GetIter(lst) : nullptr;
+  PyObject* tit = tup ? PyObject_GetIter(tup) : nullptr;
+  PyObject* a = lit ? PyIter_Next(lit) : nullptr;
+  PyObject* b = tit ? PyIter_Next(tit) : nullptr;
+  auto words_ok = [](PyObject* it, PyObject* seq) {
+    if (Py_TYPE(it)->tp_basicsize != static_cast<Py_ssize_t>(sizeof(PyObject) + 2 * sizeof(void*))) return false;
+    const char* base = reinterpret_cast<const char*>(it) + sizeof(PyObject);
+    return *reinterpret_cast<const Py_ssize_t*>(base) == 1 && *reinterpret_cast<PyObject* const*>(base + 8) == seq;
+  };
+  if (a && b && words_ok(lit, lst) && words_ok(tit, tup)) {
+    g_list_iter_type = Py_TYPE(lit);
+    g_tuple_iter_type = Py_TYPE(tit);
+    int base = static_cast<int>(sizeof(PyObject));
+    g_seqiter = {true, base, base + 8};
+  }
+  Py_XDECREF(a);
+  Py_XDECREF(b);
+  Py_XDECREF(lit);
+  Py_XDECREF(tit);
+  Py_XDECREF(lst);
+  Py_XDECREF(tup);
+  PyErr_Clear();
+}
+
+}  // namespace
+
+void iter_init() {
+  probe_range_iter();
+  probe_seq_iters();
+}
+
+PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step) {
+  // Objects/rangeobject.c's range_iter for C-long bounds: the length as get_len_of_range computes it; a
+  // length beyond LONG_MAX, or a stop near the ends of the long range, makes a longrange_iterator there.
+  static_assert(sizeof(long) == sizeof(int64_t), "range_iterator holds C longs");
+  if (step == 0 || !g_range.ok) return nullptr;
+  uint64_t len = 0;
+  if (step > 0 && start < stop) len = 1 + (uint64_t(stop) - 1 - uint64_t(start)) / uint64_t(step);
+  else if (step < 0 && start > stop) len = 1 + (uint64_t(start) - 1 - uint64_t(stop)) / (0 - uint64_t(step));
+  if (len > uint64_t(INT64_MAX)) return nullptr;
+  if (len && (step > 0 ? stop > INT64_MAX - (step - 1) : stop < INT64_MIN + (-1 - step))) return nullptr;
+  PyObject* it = _PyObject_New(g_range_iter_type);
+  if (!it) {
+    PyErr_Clear();   // the guard exits; the interpreter's range() raises MemoryError itself
+    return nullptr;
+  }
+  char* base = reinterpret_cast<char*>(it);
+  *reinterpret_cast<long*>(base + g_range.index) = 0;
+  *reinterpret_cast<long*>(base + g_range.start) = start;
+  *reinterpret_cast<long*>(base + g_range.step) = step;
+  *reinterpret_cast<long*>(base + g_range.len) = static_cast<long>(len);
+  return it;
+}
+
+PyObject* new_list_slice(PyObject* list, int64_t lo, int64_t hi) {
+  int was_enabled = PyGC_Disable();
+  PyObject* s = PyList_GetSlice(list, static_cast<Py_ssize_t>(lo), static_cast<Py_ssize_t>(hi));
+  if (was_enabled) PyGC_Enable();
+  if (!s) PyErr_Clear();   // the guard exits; the interpreter's slice raises MemoryError itself
+  return s;
+}
+
+PyObject* new_seq_iter(PyObject* seq) {
+  int was_enabled = PyGC_Disable();
+  PyObject* it = Py_TYPE(seq)->tp_iter(seq);
+  if (was_enabled) PyGC_Enable();
+  if (!it) PyErr_Clear();   // the guard exits; the interpreter's GET_ITER raises MemoryError itself
+  return it;
+}
+
+bool can_leave_loop(const Recorder* r) { return r->parent && r->callers.empty(); }
+
+// Owned slot k is popped: a copy of its value elsewhere becomes the owner, else the trace releases it --
+// only where that runs no code: a range iterator, a list or tuple iterator whose sequence something else
+// holds (guarded, before the pop changes the state the guard's snapshot describes). A list the trace made
+// (its items' finalizers could run) is not released inside a trace.
+void release_owned(Recorder* r, size_t k) {
+  IRRef v = r->slot[k];
+  for (int j = 0; j < r->top; j++) {
+    size_t u = static_cast<size_t>(j);
+    if (u != k && r->slot[u] == v) {
+      r->kind[u] = ir::SNAP_own;
+      return;
+    }
+  }
+  const ir::IRIns& made = r->t.ins[static_cast<size_t>(v)];
+  if (made.op == ir::IR_seq_iter) {
+    IRRef rc = emit(r, ir::IR_load_i64, made.a, kNoRef, 0);
+    guard_true(r, emit(r, ir::IR_ge, rc, r->b.kint(2)));
+  } else if (made.op != ir::IR_range_iter) {
+    fail(Abort::unsupported_type);
+  }
+  emit(r, ir::IR_decref, v);
+}
+
+// `for ... in range(...)`: CALL of range with 1 to 3 ints right before GET_ITER, recorded together as the
+// range iterator itself (range_iter; the range object is never made). The trace owns the iterator (SNAP_own):
+// exits hand it to the frame, popping it releases it. The step must be the same at every run (a constant,
+// or guarded to be).
+void rec_range_iter(Recorder* r, int oparg, PyObject** sp) {
+  _Py_CODEUNIT* next = r->here + 1 + fastpy_opcode_caches[CALL];
+  // (Only in a side trace, which runs once: a loop's own trace would make a new one per iteration.)
+  if (fastpy_opcode_deopt[_Py_OPCODE(*next)] != GET_ITER || oparg < 1 || oparg > 3 || !can_leave_loop(r) ||
+      !g_range.ok)
+    fail(Abort::call_unknown);
+  int64_t live_v[3] = {0, 0, 1};
+  IRRef v[3] = {r->b.kint(0), kNoRef, kNoRef};
+  int first = oparg == 1 ? 1 : 0;   // range(stop) starts at 0
+  for (int i = 0; i < oparg; i++) {
+    PyObject* o = live(sp, oparg - i);
+    IRRef x = peek(r, oparg - i);
+    if (PyBool_Check(o) || !small_int(o, &live_v[first + i]) || type_of(r, x) != ir::IRT_i64)
+      fail(Abort::unsupported_type);
+    v[first + i] = x;
+  }
+  int64_t step = live_v[2];
+  if (oparg == 3) {
+    if (step == 0) fail(Abort::would_raise);
+    const ir::IRIns& si = r->t.ins[static_cast<size_t>(v[2])];
+    if (si.op != ir::IR_kint) guard(r, ir::IR_guard_eqi, v[2], r->b.kint(step));
+  }
+  PyObject* probe = new_range_iter(live_v[0], live_v[1], step);   // what the trace would make now
+  if (!probe) fail(Abort::big_int);
+  Py_DECREF(probe);
+  IRRef it = emit(r, ir::IR_range_iter, v[0], v[1], step);
+  guard(r, ir::IR_guard_nonnull, it);
+  pop(r, oparg + 2);
+  push(r, it);
+  r->kind[static_cast<size_t>(r->top - 1)] = ir::SNAP_own;
+  r->skip_at = static_cast<int>(next - r->first);
+}
+
+// GET_ITER of an exact list or tuple in a side trace going into the next loop of the enclosing body
+// (`for x in a_list:`): the iterator (seq_iter, owned).
+void rec_get_iter(Recorder* r, PyObject** sp) {
+  PyObject* seq = live(sp, 1);
+  IRRef s = peek(r, 1);
+  if (!can_leave_loop(r) || (!PyList_CheckExact(seq) && !PyTuple_CheckExact(seq)) || !g_seqiter.ok ||
+      type_of(r, s) != ir::IRT_obj)
+    fail(Abort::inner_loop);
+  guard(r, ir::IR_guard_type, s, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(seq)));
+  IRRef it = emit(r, ir::IR_seq_iter, s);
+  guard(r, ir::IR_guard_nonnull, it);
+  pop(r);
+  push(r, it);
+  r->kind[static_cast<size_t>(r->top - 1)] = ir::SNAP_own;
+}
+
+// BUILD_SLICE 2 before BINARY_SUBSCR: `a[lo:hi]` of an exact list in a side trace (it owns the copy):
+// [list, lo, hi] with None or non-negative ints, recorded with the subscript (the slice object is never made).
+void rec_list_slice(Recorder* r, int oparg, PyObject** sp) {
+  _Py_CODEUNIT* next = r->here + 1 + fastpy_opcode_caches[BUILD_SLICE];
+  PyObject* lst = live(sp, 3);
+  if (oparg != 2 || fastpy_opcode_deopt[_Py_OPCODE(*next)] != BINARY_SUBSCR || !PyList_CheckExact(lst) ||
+      !can_leave_loop(r))
+    fail(Abort::unsupported_op);
+  IRRef s = peek(r, 3);
+  if (type_of(r, s) != ir::IRT_obj) fail(Abort::unsupported_type);
+  IRRef bound[2];
+  int64_t live_bound[2];
+  for (int k = 0; k < 2; k++) {
+    PyObject* o = live(sp, 2 - k);
+    IRRef v = peek(r, 2 - k);
+    if (o == Py_None) {
+      if (const_obj(r, v) != Py_None) fail(Abort::unsupported_type);
+      live_bound[k] = k == 0 ? 0 : INT64_MAX;
+      bound[k] = r->b.kint(live_bound[k]);
+    } else if (!PyBool_Check(o) && small_int(o, &live_bound[k]) && live_bound[k] >= 0 &&
+               type_of(r, v) == ir::IRT_i64) {
+      bound[k] = v;
+    } else {
+      fail(Abort::unsupported_type);   // negative bounds count from the end: not recorded
+    }
+  }
+  guard(r, ir::IR_guard_type, s, kNoRef, reinterpret_cast<int64_t>(&PyList_Type));
+  guard_true(r, emit(r, ir::IR_ge, bound[0], r->b.kint(0)));
+  if (r->t.ins[static_cast<size_t>(bound[1])].op != ir::IR_kint)   // the end is the immediate
+    guard(r, ir::IR_guard_eqi, bound[1], r->b.kint(live_bound[1]));
+  IRRef copy = emit(r, ir::IR_list_slice, s, bound[0], live_bound[1]);
+  guard(r, ir::IR_guard_nonnull, copy);
+  pop(r, 3);
+  push(r, copy);
+  r->kind[static_cast<size_t>(r->top - 1)] = ir::SNAP_own;
+  r->skip_at = static_cast<int>(next - r->first);
+}
+
+namespace {
+
+// FOR_ITER over a list or tuple iterator: the next item, unboxed when it is a number.
+void rec_for_iter_seq(Recorder* r, PyObject* it, IRRef itv) {
+  const char* base = reinterpret_cast<const char*>(it);
+  Py_ssize_t index = *reinterpret_cast<const Py_ssize_t*>(base + g_seqiter.index);
+  PyObject* seq = *reinterpret_cast<PyObject* const*>(base + g_seqiter.seq);
+  bool done = !seq || index >= Py_SIZE(seq);
+  // Only a side trace follows a loop to its end (a trace of the loop itself ends there). CPython's iterator
+  // then lets go of its sequence, which the frame's release of the iterator does too when nothing else
+  // holds the iterator (guarded).
+  if (done && (!seq || !can_leave_loop(r))) fail(r->pc == r->header ? Abort::loop_exit : Abort::inner_loop);
+  bool is_list = Py_TYPE(it) == g_list_iter_type;
+  guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(it)));
+  if (done) guard(r, ir::IR_guard_eqi, emit(r, ir::IR_load_i64, itv, kNoRef, 0), r->b.kint(1));
+  // The trace releases an iterator it made when the loop ends (pop): that must not free the sequence too
+  // (its items' finalizers would run inside the trace), so something else must hold it.
+  bool owned = kind_at(r, 1) == ir::SNAP_own;
+  if (done && owned && Py_REFCNT(seq) < 2) fail(Abort::unsupported_type);
+  IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_seqiter.index);
+  IRRef s = emit(r, ir::IR_load_obj, itv, kNoRef, g_seqiter.seq);
+  guard(r, ir::IR_guard_nonnull, s);
+  IRRef n = emit(r, ir::IR_load_i64, s, kNoRef, offsetof(PyVarObject, ob_size));
+  if (done) {
+    if (owned) guard_true(r, emit(r, ir::IR_ge, emit(r, ir::IR_load_i64, s, kNoRef, 0), r->b.kint(2)));
+    guard_false(r, emit(r, ir::IR_lt, idx, n));
+    pop(r);   // the interpreter jumps past the loop
+    return;
+  }
+  guard_true(r, emit(r, ir::IR_lt, idx, n));
+  // it_seq is a list (or a subclass: same layout) for list iterators, a tuple for tuple iterators.
+  IRRef v;
+  if (is_list) {
+    IRRef items = emit(r, ir::IR_load_ptr, s, kNoRef, offsetof(PyListObject, ob_item));
+    v = typed_load(r, emit(r, ir::IR_padd, items, idx, sizeof(PyObject*)), 0, PyList_GET_ITEM(seq, index));
+  } else {
+    v = typed_load(r, emit(r, ir::IR_padd, s, idx, sizeof(PyObject*)), offsetof(PyTupleObject, ob_item),
+                   PyTuple_GET_ITEM(seq, index));
+  }
+  emit(r, ir::IR_store_i64, itv, guard(r, ir::IR_add_ov, idx, r->b.kint(1)), g_seqiter.index);
+  push(r, v);
+}
+
+}  // namespace
+
+void rec_for_iter(Recorder* r, PyObject** sp) {
+  PyObject* it = live(sp, 1);
+  if ((Py_TYPE(it) == g_list_iter_type || Py_TYPE(it) == g_tuple_iter_type) && g_seqiter.ok) {
+    IRRef itv = peek(r, 1);
+    if (type_of(r, itv) != ir::IRT_obj) fail(Abort::unsupported_type);
+    rec_for_iter_seq(r, it, itv);
+    return;
+  }
+  if (Py_TYPE(it) != g_range_iter_type || !g_range.ok) fail(Abort::unsupported_type);
+  IRRef itv = peek(r, 1);
+  if (type_of(r, itv) != ir::IRT_obj) fail(Abort::unsupported_type);
+  const char* base = reinterpret_cast<const char*>(it);
+  long index = *reinterpret_cast<const long*>(base + g_range.index);
+  long len = *reinterpret_cast<const long*>(base + g_range.len);
+  // (An exhausted range iterator stays as it is in CPython.)
+  if (index >= len && !can_leave_loop(r)) fail(r->pc == r->header ? Abort::loop_exit : Abort::inner_loop);
+  guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(g_range_iter_type));
+  IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.index);
+  IRRef n = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.len);
+  if (index >= len) {
+    guard_false(r, emit(r, ir::IR_lt, idx, n));
+    pop(r);   // the interpreter jumps past the loop
+    return;
+  }
+  guard_true(r, emit(r, ir::IR_lt, idx, n));
+  IRRef start = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.start);
+  IRRef step = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.step);
+  // start + index * step fits a long for every index < len (range() checked the length).
+  IRRef v = guard(r, ir::IR_add_ov, start, guard(r, ir::IR_mul_ov, idx, step));
+  IRRef next = guard(r, ir::IR_add_ov, idx, r->b.kint(1));
+  emit(r, ir::IR_store_i64, itv, next, g_range.index);
+  push(r, v);
+}
+
+}  // namespace fastpy::rec
