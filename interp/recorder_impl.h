@@ -3,6 +3,7 @@
 // python/cpython311/internals.h. Not an interface for anything outside interp/.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,12 +36,34 @@ struct RFrame {
 // into a namespace that is later dropped would never be freed. Instead every entry checks that the frame's
 // namespaces are these dicts, at the versions the recording saw (then each dict still holds the values), and
 // owns the values while the trace runs (Held).
+//
+// A version is the whole dict's: any store into a module's globals (module-level code between two calls)
+// changes it. Then the entry revalidates what the trace read from that dict (NsRead): each name still
+// absent, or bound to a number of the same value, or to the same object -- known through a weak reference,
+// so that an object freed meanwhile and another allocated at its address never passes for it. Values that
+// allow neither (a list, a builtin function) make the dict unrevalidatable. When every read holds, the
+// version the trace expects becomes the new one (`expect`, which the trace's own version guards load).
+struct NsRead {
+  PyObject* name;                // a str of a code object the trace keeps alive
+  enum Kind : uint8_t { kAbsent, kFloat, kInt, kBool, kSame } kind;
+  uint64_t bits = 0;             // kFloat: the IEEE bits; kInt: the value; kBool: 0/1
+  PyObject* weak = nullptr;      // kSame: a weak reference to the object (owned by the trace's `kept`)
+};
 struct Borrowed {
   PyObject* ns[2] = {nullptr, nullptr};   // compared with the frame's (never dereferenced before that)
   uint64_t tag[2] = {0, 0};               // ma_version_tag when the recording first read the dict
   bool used[2] = {false, false};
   std::vector<PyObject*> objs;            // the dicts and values behind borrowed kobj constants
+  std::vector<NsRead> reads[2];           // what the trace read from each dict
+  bool fixed[2] = {false, false};         // a read that cannot be revalidated: only the same version will do
+  std::unique_ptr<uint64_t[]> expect;     // [2]: the versions the trace's guards compare with (stable address)
 };
+
+namespace rec {
+// Entry, namespace dict k changed since the version b expects: true (and b expects the new version) when
+// every read of it still holds.
+bool ns_revalidate(const Borrowed& b, int k, PyObject* dict);
+}  // namespace rec
 
 // The borrowed objects of a trace, owned while it runs (released when this goes out of scope, which must be
 // before the trace's data can go: declare it after the trace's Pin).
@@ -60,11 +83,13 @@ class Held {
 };
 
 inline bool Held::take(const _PyInterpreterFrame* f, const Borrowed& b) {
-  if ((b.used[0] && (f->f_globals != b.ns[0] ||
-                     reinterpret_cast<PyDictObject*>(f->f_globals)->ma_version_tag != b.tag[0])) ||
-      (b.used[1] && (f->f_builtins != b.ns[1] ||
-                     reinterpret_cast<PyDictObject*>(f->f_builtins)->ma_version_tag != b.tag[1])))
-    return false;
+  PyObject* const now[2] = {f->f_globals, f->f_builtins};
+  for (int k = 0; k < 2; k++) {
+    if (!b.used[k]) continue;
+    if (now[k] != b.ns[k]) return false;
+    if (reinterpret_cast<PyDictObject*>(now[k])->ma_version_tag != b.expect[k] && !rec::ns_revalidate(b, k, now[k]))
+      return false;
+  }
   for (PyObject* o : b.objs) Py_INCREF(o);
   objs_ = &b.objs;
   return true;

@@ -212,19 +212,19 @@ def test_a_trace_released_while_it_runs_is_freed_after_it_returns(tmp_path):
         import json
         import fastpy
         K = 2
-        G = 0
+        Z = [0]
         log = []
 
         class D:
             def __del__(self):
-                global G
-                G += 1
+                global Z
+                Z = [0]          # a list the trace reads, rebound: only the same namespace version will do
                 log.append(work([0] * 10, 10))
 
         def work(xs, n):
             s = 0
             for i in range(n):
-                s += i * K
+                s += i * K + Z[0]
                 xs[i] = 0
             return s
 

@@ -552,6 +552,43 @@ def test_loop_exits_range_break_while(tmp_path):
 
 # ------------------------------------------------------------------------------------ globals, builtins
 
+def test_namespace_changes_that_leave_the_traces_reads_alone_keep_the_traces(tmp_path):
+    """Module-level code between calls (here main(), rebinding globals) changes the namespace's version. An
+    entry then revalidates what the trace read: names bound to the same object, or to an equal number, or
+    still absent, keep the trace (traces_revalidated), and the trace's own version guards expect the new
+    version -- no re-recording, no exits. A name the trace reads bound to something else releases it."""
+    res = run_prog(tmp_path, """
+        import math
+
+        K = 3
+        F = 1.5
+
+        def work(n):
+            s = 0.0
+            for i in range(n):
+                s += math.sqrt(i) * K + F + abs(-i)
+            return s
+
+        def main():
+            global result, K, F, counter
+            out = []
+            for r in range(40):
+                counter = r              # an unrelated global: a new version every time
+                result = work(200)
+                out.append(result)
+            K = 3                        # the same value again
+            F = 0.5 * 3.0                # an equal float, another object
+            out.append(work(200))
+            K = 4                        # what the trace read, changed: recorded again
+            out.append(work(200))
+            return out
+    """, ["work"])
+    check(res, traced=["work"])
+    st = res["stats"]
+    assert st["traces_revalidated"] >= 38 and st["traces_recorded"] <= 3, st
+    assert st["traces_invalidated"] >= 1 and st["traces_discarded"] == 0, st
+
+
 def test_global_rebound_and_builtin_shadowed_between_calls(tmp_path):
     res = run_prog(tmp_path, """
         SCALE = 3
