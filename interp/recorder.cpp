@@ -168,54 +168,6 @@ IRRef kobj(Recorder* r, PyObject* o) {
   return r->b.kobj(o);
 }
 
-bool ns_revalidate(const Borrowed& b, int k, PyObject* dict) {
-  if (b.fixed[k] || !PyDict_CheckExact(dict)) return false;
-  uint64_t version = reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
-  for (const NsRead& rd : b.reads[k]) {
-    // (A dict of str keys looks a str up without running code; another key's __eq__ could: the version is
-    // checked again below.)
-    PyObject* v = PyDict_GetItemWithError(dict, rd.name);
-    if (!v && PyErr_Occurred()) {
-      PyErr_Clear();
-      return false;
-    }
-    int64_t iv;
-    bool same = false;
-    switch (rd.kind) {
-      case NsRead::kAbsent: same = !v; break;
-      case NsRead::kFloat:
-        same = v && PyFloat_CheckExact(v) && static_cast<uint64_t>(ir::f64_bits(PyFloat_AS_DOUBLE(v))) == rd.bits;
-        break;
-      case NsRead::kBool: same = v == (rd.bits ? Py_True : Py_False); break;
-      case NsRead::kInt: same = v && !PyBool_Check(v) && small_int(v, &iv) && static_cast<uint64_t>(iv) == rd.bits; break;
-      case NsRead::kSame:   // (a dead referent reads as None, which is never a kSame value: not weakrefable)
-        same = v && v != Py_None && PyWeakref_GET_OBJECT(rd.weak) == v;
-        break;
-    }
-    if (!same) return false;
-  }
-  if (reinterpret_cast<PyDictObject*>(dict)->ma_version_tag != version) return false;
-  b.expect[k] = version;
-  stat_inc(Stat::traces_revalidated);
-  return true;
-}
-
-IRRef kobj_in(Recorder* r, PyObject* o, PyObject* dict) {
-  Borrowed& b = r->borrowed;
-  int k = dict == b.ns[0] ? 0 : dict == b.ns[1] ? 1 : -1;
-  if (k < 0 || !o || !PyDict_CheckExact(dict)) return kobj(r, o);
-  uint64_t tag = reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
-  if (!b.used[k]) {
-    b.used[k] = true;
-    b.tag[k] = tag;
-    b.expect[k] = tag;
-  } else if (b.tag[k] != tag) {
-    return kobj(r, o);   // changed since the recording first read it: the trace is doomed, keep o alive
-  }
-  if (std::find(b.objs.begin(), b.objs.end(), o) == b.objs.end()) b.objs.push_back(o);
-  return r->b.kobj(o);
-}
-
 // True when o is an exact int that fits in 64 bits; its value in *v.
 bool small_int(PyObject* o, int64_t* v) {
   if (!PyLong_CheckExact(o)) return false;
@@ -459,104 +411,10 @@ bool live_truth(PyObject* o) {
   return PyObject_IsTrue(o) > 0;   // exact ints here (truth() accepted the IR type)
 }
 
-// Which of the root frame's namespaces dict is (0 globals, 1 builtins) when the trace borrows it at the
-// version it has now; -1 otherwise.
-int borrowed_ns(Recorder* r, PyObject* dict) {
-  const Borrowed& b = r->borrowed;
-  uint64_t tag = reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
-  for (int k = 0; k < 2; k++)
-    if (dict == b.ns[k] && b.used[k] && b.tag[k] == tag) return k;
-  return -1;
-}
-
-// Guards that the dict's PEP 509 version is still `tag` (rebinding or deleting any key changes it). For a
-// borrowed namespace the version the guard compares with is the one the trace expects (Borrowed::expect: an
-// entry that revalidated the trace's reads moves it on).
-void guard_dict_version(Recorder* r, PyObject* dict) {
-  uint64_t tag = reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
-  IRRef d = kobj_in(r, dict, dict);
-  IRRef v = emit(r, ir::IR_load_i64, d, kNoRef, offsetof(PyDictObject, ma_version_tag));
-  int k = borrowed_ns(r, dict);
-  IRRef want = k >= 0 ? emit(r, ir::IR_load_i64, r->b.kptr(&r->borrowed.expect[k]), kNoRef, 0)
-                      : r->b.kint(static_cast<int64_t>(tag));
-  guard(r, ir::IR_guard_eqi, v, want);
-}
-
-// The trace relies on `name` in dict being v (nullptr: absent): for a borrowed namespace, what an entry that
-// finds the namespace changed must find again (NsRead).
-void ns_read(Recorder* r, PyObject* dict, PyObject* name, PyObject* v) {
-  Borrowed& b = r->borrowed;
-  int k = borrowed_ns(r, dict);
-  if (k < 0 || b.fixed[k]) return;
-  NsRead rd{name, NsRead::kAbsent};
-  int64_t iv;
-  if (!v) {
-  } else if (PyFloat_CheckExact(v)) {
-    rd.kind = NsRead::kFloat;
-    rd.bits = static_cast<uint64_t>(ir::f64_bits(PyFloat_AS_DOUBLE(v)));
-  } else if (PyBool_Check(v)) {
-    rd.kind = NsRead::kBool;
-    rd.bits = v == Py_True;
-  } else if (small_int(v, &iv)) {
-    rd.kind = NsRead::kInt;
-    rd.bits = static_cast<uint64_t>(iv);
-  } else if (PyType_SUPPORTS_WEAKREFS(Py_TYPE(v)) && (rd.weak = PyWeakref_NewRef(v, nullptr))) {
-    rd.kind = NsRead::kSame;
-    r->kept.push_back(rd.weak);
-  } else {
-    PyErr_Clear();
-    b.fixed[k] = true;   // (a list, a builtin function: only the same version will do)
-    return;
-  }
-  b.reads[k].push_back(rd);
-}
-
-// The value of name in an exact dict (borrowed), guarded by the dict's version; nullptr when missing.
-PyObject* dict_lookup(PyObject* dict, PyObject* name) {
-  if (!PyDict_CheckExact(dict)) fail(Abort::global_lookup);
-  PyObject* v = PyDict_GetItemWithError(dict, name);
-  if (!v && PyErr_Occurred()) {
-    PyErr_Clear();
-    fail(Abort::global_lookup);
-  }
-  return v;
-}
-
-void rec_load_global(Recorder* r, int oparg) {
-  PyObject* name = PyTuple_GET_ITEM(r->co->co_names, oparg >> 1);
-  PyObject* dict = r->f->f_globals;
-  PyObject* v = dict_lookup(dict, name);
-  guard_dict_version(r, dict);
-  ns_read(r, dict, name, v);
-  if (!v) {
-    dict = r->f->f_builtins;
-    v = dict_lookup(dict, name);
-    if (!v) fail(Abort::global_lookup);
-    guard_dict_version(r, dict);
-    ns_read(r, dict, name, v);
-  }
-  if (oparg & 1) push(r, r->b.kobj(nullptr));
-  int64_t iv;
-  bool unboxed = PyFloat_CheckExact(v) || PyBool_Check(v) || small_int(v, &iv);
-  push(r, unboxed ? constant(r, v) : kobj_in(r, v, dict));
-}
-
 // The constant object behind an IR value, or nullptr when it is not a kobj constant.
 PyObject* const_obj(Recorder* r, IRRef v) {
   const ir::IRIns& i = r->t.ins[static_cast<size_t>(v)];
   return i.op == ir::IR_kobj ? reinterpret_cast<PyObject*>(static_cast<uintptr_t>(i.imm)) : nullptr;
-}
-
-// LOAD_ATTR / LOAD_METHOD on a module constant: the attribute, guarded by the module dict's version.
-PyObject* module_attr(Recorder* r, IRRef owner, PyObject* name) {
-  PyObject* m = const_obj(r, owner);
-  if (!m || !PyModule_CheckExact(m)) return nullptr;
-  PyObject* d = PyModule_GetDict(m);
-  PyObject* v = dict_lookup(d, name);
-  if (!v) fail(Abort::attribute);
-  guard_dict_version(r, d);
-  ns_read(r, d, name, v);   // (a module's own globals, read as an attribute of the module)
-  return v;
 }
 
 // The address of element `idx` of an exact list or tuple `seq` with guards that it exists; negative indices

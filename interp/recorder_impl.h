@@ -319,6 +319,13 @@ bool numpy_runtime(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out);
 // Once, at start-up: registers the restore routine's boxing of numpy scalars.
 void numpy_init();
 
+// interp/record_globals.cpp: LOAD_GLOBAL, and LOAD_ATTR / LOAD_METHOD on a module constant (the attribute,
+// guarded by the module dict's version; nullptr when owner is no module constant).
+void rec_load_global(Recorder* r, int oparg);
+PyObject* module_attr(Recorder* r, IRRef owner, PyObject* name);
+// The value of name in an exact dict (borrowed); nullptr when missing; aborts when the lookup fails.
+PyObject* dict_lookup(PyObject* dict, PyObject* name);
+
 // interp/record_iter.cpp: FOR_ITER over range, list and tuple iterators (their end only in a side trace);
 // CALL of range right before GET_ITER (range_iter), GET_ITER of a list or tuple (seq_iter), BUILD_SLICE 2
 // before BINARY_SUBSCR of a list (list_slice): in side traces, owned. iter_init probes the iterators'
