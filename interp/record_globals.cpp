@@ -12,11 +12,11 @@
 namespace fastpy::rec {
 
 bool ns_revalidate(const Borrowed& b, int k, PyObject* dict) {
-  if (b.fixed[k] || !PyDict_CheckExact(dict)) return false;
+  // Only where the lookups run no code: they happen at an entry, with the frame and a parent trace's exit
+  // values (borrowed) as they are.
+  if (b.fixed[k] || !PyDict_CheckExact(dict) || !py::dict_str_keys_only(dict)) return false;
   uint64_t version = reinterpret_cast<PyDictObject*>(dict)->ma_version_tag;
   for (const NsRead& rd : b.reads[k]) {
-    // (A dict of str keys looks a str up without running code; another key's __eq__ could: the version is
-    // checked again below.)
     PyObject* v = PyDict_GetItemWithError(dict, rd.name);
     if (!v && PyErr_Occurred()) {
       PyErr_Clear();
@@ -37,7 +37,6 @@ bool ns_revalidate(const Borrowed& b, int k, PyObject* dict) {
     }
     if (!same) return false;
   }
-  if (reinterpret_cast<PyDictObject*>(dict)->ma_version_tag != version) return false;
   b.expect[k] = version;
   stat_inc(Stat::traces_revalidated);
   return true;

@@ -257,16 +257,16 @@ void rec_for_iter_seq(Recorder* r, PyObject* it, IRRef itv) {
   bool is_list = Py_TYPE(it) == g_list_iter_type;
   guard(r, ir::IR_guard_type, itv, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(it)));
   if (done) guard(r, ir::IR_guard_eqi, emit(r, ir::IR_load_i64, itv, kNoRef, 0), r->b.kint(1));
-  // The trace releases an iterator it made when the loop ends (pop): that must not free the sequence too
-  // (its items' finalizers would run inside the trace), so something else must hold it.
-  bool owned = kind_at(r, 1) == ir::SNAP_own;
-  if (done && owned && Py_REFCNT(seq) < 2) fail(Abort::unsupported_type);
+  // CPython's iterator lets go of its sequence right there; the trace's iterator goes later (released by
+  // the trace when it made it, else by the restore of the frame): the same only when something else holds
+  // the sequence (guarded), else the sequence's items would be freed later than in CPython.
+  if (done && Py_REFCNT(seq) < 2) fail(Abort::unsupported_type);
   IRRef idx = emit(r, ir::IR_load_i64, itv, kNoRef, g_seqiter.index);
   IRRef s = emit(r, ir::IR_load_obj, itv, kNoRef, g_seqiter.seq);
   guard(r, ir::IR_guard_nonnull, s);
   IRRef n = emit(r, ir::IR_load_i64, s, kNoRef, offsetof(PyVarObject, ob_size));
   if (done) {
-    if (owned) guard_true(r, emit(r, ir::IR_ge, emit(r, ir::IR_load_i64, s, kNoRef, 0), r->b.kint(2)));
+    guard_true(r, emit(r, ir::IR_ge, emit(r, ir::IR_load_i64, s, kNoRef, 0), r->b.kint(2)));
     guard_false(r, emit(r, ir::IR_lt, idx, n));
     pop(r);   // the interpreter jumps past the loop
     return;

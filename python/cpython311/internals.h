@@ -18,6 +18,7 @@
 #undef _PyGC_FINALIZED
 #include <internal/pycore_ceval.h>
 #include <internal/pycore_code.h>
+#include <internal/pycore_dict.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_interp.h>
 #include <internal/pycore_object.h>
@@ -84,6 +85,12 @@ inline bool eval_breaker_set(PyThreadState* ts) {
 }
 inline bool gil_drop_requested(PyThreadState* ts) {
   return __atomic_load_n(&ts->interp->ceval.gil_drop_request._value, __ATOMIC_RELAXED) != 0;
+}
+
+// True when every key of exact dict d is a str (its keys table is of a unicode kind): looking up a str then
+// compares strs only and runs no Python code (another key's __eq__ could).
+inline bool dict_str_keys_only(PyObject* d) {
+  return DK_IS_UNICODE(reinterpret_cast<PyDictObject*>(d)->ma_keys);
 }
 
 // The recursion limit, counted exactly as CPython's evaluator does for each Python frame it starts.
