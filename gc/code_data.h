@@ -8,6 +8,7 @@ namespace fastpy {
 enum CodeFlag : uint32_t {
   kCodeJit = 1u << 0,    // @fastpy.jit: run by fastpy even outside whole-program mode
   kCodeNoJit = 1u << 1,  // @fastpy.nojit: always CPython's evaluator
+  kCodeLifted = 1u << 2, // loop-free code whose frames run with the hook lifted (python/hook.cpp)
 };
 
 struct LoopTable;   // interp/loops.h; plain jit_malloc memory
@@ -22,7 +23,8 @@ struct GlobalSlot {
 
 struct CodeData {
   uint32_t flags = 0;
-  uint64_t calls = 0;   // frames of this code the hook saw
+  uint32_t quiet = 0;   // frames of this loop-free code in a row that returned without fastpy running any code
+  uint32_t lifted_runs = 0;   // frames run with the hook lifted (every 64th is run with it, to look again)
   bool scanned = false;          // loops below is valid
   LoopTable* loops = nullptr;    // the code's loops; nullptr when it has none
   GlobalSlot* globals_cache = nullptr;   // co_names entries, zeroed; nullptr when not allocated

@@ -65,7 +65,9 @@ inline PyObject* run_cpython(PyThreadState* ts, py::Frame* f, int throwflag) {
 // Which frames the fastpy interpreter runs (everything else stays on CPython's evaluator, so cold code pays
 // only this lookup): in whole-program mode frames whose code has a loop; @jit code always; @nojit never.
 // Not while an eval function installed before ours is chained: it asked to see every frame.
-CodeData* interp_candidate(py::Frame* f) {
+// *loop_free is set to the data of whole-program code that is not run here and has no loop: such frames
+// may run with the hook lifted (run_loop_free).
+CodeData* interp_candidate(py::Frame* f, CodeData** loop_free) {
   if (g_prev || !g_params.has(ParamId::tiers, kTierInterp)) return nullptr;
   PyCodeObject* co = py::frame_code(f);
   if (__builtin_expect(g_recorder != nullptr, 0) && rec_expects_callee(co)) {
@@ -87,7 +89,63 @@ CodeData* interp_candidate(py::Frame* f) {
   if (cd->flags & kCodeNoJit) return nullptr;
   interp_prepare(co, cd);
   if (cd->flags & kCodeJit) return cd;
-  return (g_whole_program && cd->loops) ? cd : nullptr;
+  if (!g_whole_program) return nullptr;
+  if (cd->loops) return cd;
+  *loop_free = cd;
+  return nullptr;
+}
+
+// ---------------------------------------------------------------- lifting the hook
+// With any PEP 523 hook set, CPython 3.11 neither inlines Python-to-Python calls nor specializes them
+// (CALL's inline path and CALL_PY_EXACT_ARGS test interp->eval_frame): every call of call-heavy code that
+// fastpy leaves to CPython pays _PyEval_Vector, this hook and a C-recursive evaluator. So loop-free code is
+// watched: g_hook_work counts what fastpy does for a frame (the fastpy interpreter runs it, or an inlined
+// frame is resumed). Once FASTPY_HOOK_LIFT frames of one loop-free code object in a row returned with the
+// count unchanged, its frames run with interp->eval_frame cleared, as if fastpy were not installed: the calls
+// beneath are CPython's own. Whatever runs there runs on CPython's evaluator, which is always correct; what is
+// at stake is only speed (a loop beneath no longer reaches fastpy), so every 64th frame runs with the hook
+// again, and one that finds fastpy work beneath takes the lift back.
+// The hook is put back when the lifted frame returns, and before then by anything that needs it: a side
+// exit that leaves frames to be resumed (g_resume_needs_hook), fastpy.disable() (update_installation). The
+// field is the interpreter's, so other threads run unhooked meanwhile too (speed only: nothing they run needs
+// the hook except a pending resume, which puts it back).
+uint64_t g_hook_work = 0;
+constexpr uint32_t kLiftWatchEvery = 64;
+long g_lifted_depth = 0;   // lifted frames running (all threads)
+
+PyObject* fastpy_eval_frame(PyThreadState* ts, py::Frame* f, int throwflag);
+
+void hook_put_back() {
+  if (g_interp && g_interp->eval_frame == nullptr) g_interp->eval_frame = &fastpy_eval_frame;
+}
+
+PyObject* run_loop_free(PyThreadState* ts, py::Frame* f, CodeData* cd) {
+  stat_inc(Stat::frames_cpython);
+  const int64_t lift_after = g_params.get(ParamId::hook_lift);
+  // Only while ours is the installed hook: one installed on top of it, which calls ours, keeps its place.
+  if ((cd->flags & kCodeLifted) && g_interp->eval_frame == &fastpy_eval_frame && !g_resume_pending && !g_recorder &&
+      ++cd->lifted_runs % kLiftWatchEvery) {
+    stat_inc(Stat::frames_lifted);
+    g_interp->eval_frame = nullptr;
+    g_lifted_depth++;
+    PyObject* r = py::eval_default(ts, f, 0);
+    g_lifted_depth--;
+    hook_put_back();
+    return r;
+  }
+  const uint64_t before = g_hook_work;
+  PyObject* r = py::eval_default(ts, f, 0);
+  if (g_hook_work != before) {
+    cd->quiet = 0;
+    if (cd->flags & kCodeLifted) {
+      cd->flags &= ~kCodeLifted;
+      stat_inc(Stat::code_unlifted);
+    }
+  } else if (lift_after > 0 && !(cd->flags & kCodeLifted) && ++cd->quiet >= lift_after) {
+    cd->flags |= kCodeLifted;
+    stat_inc(Stat::code_lifted);
+  }
+  return r;
 }
 
 PyObject* fastpy_eval_frame(PyThreadState* ts, py::Frame* f, int throwflag) {
@@ -101,7 +159,10 @@ PyObject* fastpy_eval_frame(PyThreadState* ts, py::Frame* f, int throwflag) {
     return run_cpython(ts, f, throwflag);
   }
   // A side exit inside an inlined call re-executed its CALL: this may be the callee, to resume mid-frame.
-  if (__builtin_expect(g_resume_pending, 0)) resume_apply(f);
+  if (__builtin_expect(g_resume_pending, 0)) {
+    g_hook_work++;
+    resume_apply(f);
+  }
   if (c_stack_exhausted()) {
     // Not yet linked or started: the caller (_PyEval_Vector) clears the frame, as when CPython's own
     // recursion check fails at frame entry.
@@ -113,10 +174,13 @@ PyObject* fastpy_eval_frame(PyThreadState* ts, py::Frame* f, int throwflag) {
     stat_inc(Stat::frames_tracing);
     return run_cpython(ts, f, throwflag);
   }
-  if (CodeData* cd = interp_candidate(f)) {
+  CodeData* loop_free = nullptr;
+  if (CodeData* cd = interp_candidate(f, &loop_free)) {
     stat_inc(Stat::frames_interp);
+    g_hook_work++;
     return interp_run(ts, f, cd);
   }
+  if (loop_free) return run_loop_free(ts, f, loop_free);
   stat_inc(Stat::frames_cpython);
   return run_cpython(ts, f, throwflag);
 }
@@ -129,9 +193,10 @@ void update_installation() {
     g_prev = (cur == &_PyEval_EvalFrameDefault) ? nullptr : cur;
     py::set_eval_frame(interp, &fastpy_eval_frame);
     g_interp = interp;
+    g_resume_needs_hook = &hook_put_back;
   } else if (!want && g_interp) {
     // Only take ourselves out if nobody installed a hook on top of ours; otherwise stay as a pass-through.
-    if (py::get_eval_frame(g_interp) == &fastpy_eval_frame) {
+    if (py::get_eval_frame(g_interp) == &fastpy_eval_frame || (g_lifted_depth > 0 && g_interp->eval_frame == nullptr)) {
       py::set_eval_frame(g_interp, g_prev ? g_prev : &_PyEval_EvalFrameDefault);
       g_interp = nullptr;
       g_prev = nullptr;

@@ -191,8 +191,8 @@ PyObject* py_code_marks(PyObject*, PyObject* code) {
   if (!PyCode_Check(code)) return PyErr_Format(PyExc_TypeError, "expected a code object");
   CodeData* cd = code_data_peek(reinterpret_cast<PyCodeObject*>(code));
   uint32_t f = cd ? cd->flags : 0;
-  return Py_BuildValue("{s:O,s:O}", "jit", (f & kCodeJit) ? Py_True : Py_False, "nojit",
-                       (f & kCodeNoJit) ? Py_True : Py_False);
+  return Py_BuildValue("{s:O,s:O,s:O}", "jit", (f & kCodeJit) ? Py_True : Py_False, "nojit",
+                       (f & kCodeNoJit) ? Py_True : Py_False, "lifted", (f & kCodeLifted) ? Py_True : Py_False);
 }
 
 // The loops fastpy found in a code object (None until a frame of it reached the interpreter): a list of

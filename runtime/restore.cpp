@@ -28,6 +28,7 @@ void resume_drop_all() {
 }  // namespace
 
 bool g_resume_pending = false;
+void (*g_resume_needs_hook)() = nullptr;
 PyObject* (*g_box_numpy)(ir::IRType ty, uint64_t v, ir::SnapBox box) = nullptr;
 
 namespace {
@@ -143,6 +144,7 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
       slots[k] = boxed[e];
     }
     g_resume_pending = !g_resume.empty();
+    if (g_resume_pending && g_resume_needs_hook) g_resume_needs_hook();
   }
   // Stack slots the snapshot's top drops were the frame's own references (the trace consumed them).
   PyObject* dropped_small[16];

@@ -26,6 +26,9 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
 // until the hook sees CPython create it again, and resume_apply() puts its locals, stack and resume point
 // in (outermost first). The snapshot's objects are owned here until then.
 extern bool g_resume_pending;
+// Set by the hook (python/hook.cpp): puts the hook back if a lifted frame took it out, so that the CALL
+// re-executed after a side exit reaches it. Called whenever frames are left waiting.
+extern void (*g_resume_needs_hook)();
 // Called by the hook for every new frame while g_resume_pending: applies the next waiting frame when f is
 // its code's fresh frame (drops them all if it is not: the CALL went somewhere else).
 void resume_apply(_PyInterpreterFrame* f);

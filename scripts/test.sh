@@ -13,7 +13,7 @@ echo "== C++ unit tests"
 # run by the IR reference executor (interp,ir) and by the baseline tier (interp,baseline) with every threshold
 # at its minimum, so that every loop that can be traced is, at its first back-edge. The compatibility harness
 # always runs at minimum thresholds; its default mode is the baseline tier's, so it runs in three modes.
-min_thresholds="FASTPY_HOT_LOOP=1 FASTPY_HOT_EXIT=1"
+min_thresholds="FASTPY_HOT_LOOP=1 FASTPY_HOT_EXIT=1 FASTPY_HOOK_LIFT=1"
 for tiers in default interp interp,ir interp,baseline; do
   if [ "$tiers" = default ]; then set --; else set -- "FASTPY_TIERS=$tiers"; fi
   echo "== Python tests (tiers: $tiers)"

@@ -155,8 +155,13 @@ def explain(func, verbose=False):
     if loops is None:
         lines.append("  not run by fastpy yet")
     elif not loops:
-        lines.append("  no loops: runs in the fastpy interpreter (@jit)" if marks["jit"]
-                     else "  no loops: stays on CPython's evaluator")
+        if marks["jit"]:
+            lines.append("  no loops: runs in the fastpy interpreter (@jit)")
+        elif marks["lifted"]:
+            lines.append("  no loops: stays on CPython's evaluator, with the hook lifted (nothing it called reached "
+                         "fastpy: the calls beneath are CPython's own, inlined; FASTPY_HOOK_LIFT)")
+        else:
+            lines.append("  no loops: stays on CPython's evaluator")
     for loop in loops or ():
         line = code.co_firstlineno
         for start, _end, lineno in code.co_lines():

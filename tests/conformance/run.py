@@ -19,7 +19,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-MIN_THRESHOLDS = {"FASTPY_HOT_LOOP": "1", "FASTPY_HOT_EXIT": "1", "FASTPY_HOT_FUNC": "1", "FASTPY_LLVM_HOT": "1"}
+MIN_THRESHOLDS = {"FASTPY_HOT_LOOP": "1", "FASTPY_HOT_EXIT": "1", "FASTPY_HOT_FUNC": "1", "FASTPY_LLVM_HOT": "1", "FASTPY_HOOK_LIFT": "1"}
 START_RE = re.compile(r"^(test\w*) \(([\w.]+)\)(?:\n[^\n]*?)? \.\.\. ", re.M)
 FAILED_RE = re.compile(r"^(?:FAIL|ERROR|UNEXPECTED SUCCESS): (test\w*) \(([\w.]+)\)", re.M)
 STATS_RE = re.compile(r"^fastpy stats: (\{.*\})$", re.M)   # FASTPY_LOG=stats, printed at exit

@@ -34,7 +34,7 @@ TEST(JitHeap, CodeDataIsZeroedAndCounted) {
   stats_reset();
   CodeData* cd = code_data_new();
   EXPECT_EQ(cd->flags, 0u);
-  EXPECT_EQ(cd->calls, 0u);
+  EXPECT_EQ(cd->quiet, 0u);
   EXPECT_GE(jit_usable_size(cd), sizeof(CodeData));
   code_data_free(cd);
   EXPECT_EQ(stat_get(Stat::code_marked), 1u);

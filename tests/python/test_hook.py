@@ -88,7 +88,7 @@ def test_jit_and_nojit_marks_live_in_co_extra_and_die_with_the_code(fastpy_mod):
     f = ns["f"]
     before = fastpy_mod.stats()
     assert fastpy_mod.jit(f) is f
-    assert native.code_marks(f.__code__) == {"jit": True, "nojit": False}
+    assert native.code_marks(f.__code__) == {"jit": True, "nojit": False, "lifted": False}
     assert native.state()["hook_installed"]      # @jit works without enable()
     assert not fastpy_mod.is_enabled()
     del f, ns
@@ -97,7 +97,7 @@ def test_jit_and_nojit_marks_live_in_co_extra_and_die_with_the_code(fastpy_mod):
     assert after["code_freed"] - before["code_freed"] == 1
     assert not native.state()["hook_installed"]  # last @jit code died: the hook is gone again
     g = fastpy_mod.nojit(lambda: 1)
-    assert native.code_marks(g.__code__) == {"jit": False, "nojit": True}
+    assert native.code_marks(g.__code__) == {"jit": False, "nojit": True, "lifted": False}
     with pytest.raises(TypeError, match="expects a Python function"):
         fastpy_mod.jit(len)
 
