@@ -72,7 +72,7 @@ void resume_apply(_PyInterpreterFrame* f) {
 
 PyObject* box_value(ir::IRType ty, uint64_t v) {
   switch (ty) {
-    case ir::IRT_i64: return PyLong_FromLongLong(static_cast<long long>(v));
+    case ir::IRT_i64: return py::int_from_i64(static_cast<long long>(v));
     case ir::IRT_f64: return PyFloat_FromDouble(ir::bits_f64(static_cast<int64_t>(v)));
     case ir::IRT_bool: return Py_NewRef(v ? Py_True : Py_False);
     case ir::IRT_obj: {
@@ -86,6 +86,38 @@ PyObject* box_value(ir::IRType ty, uint64_t v) {
   }
 }
 
+// A number written back over a number of the same kind that only the frame holds (refcount 1: no other
+// reference can see it change) goes into that object in place: no allocation for the new value, no free of
+// the old. Floats always; ints when both fit one 30-bit digit of the same sign and the new one is not a
+// small int (CPython hands out its cached object for those, and `is` must see the same). The candidate test
+// is cheap and reads no refcount; in_place() decides once every object value of the snapshot is referenced.
+namespace {
+constexpr int64_t kDigitMax = (int64_t(1) << PyLong_SHIFT) - 1;
+
+bool in_place_candidate(ir::IRType ty, PyObject* old) {
+  if (!old) return false;
+  if (ty == ir::IRT_f64) return Py_IS_TYPE(old, &PyFloat_Type);
+  return ty == ir::IRT_i64 && Py_IS_TYPE(old, &PyLong_Type);
+}
+
+bool in_place(ir::IRType ty, PyObject* old, uint64_t v) {
+  if (Py_REFCNT(old) != 1) return false;
+  if (ty == ir::IRT_f64) {
+    reinterpret_cast<PyFloatObject*>(old)->ob_fval = ir::bits_f64(static_cast<int64_t>(v));
+    stat_inc(Stat::restore_in_place);
+    return true;
+  }
+  const auto x = static_cast<int64_t>(v);
+  if (x >= -_PY_NSMALLNEGINTS && x < _PY_NSMALLPOSINTS) return false;   // CPython's cached objects
+  if (x > kDigitMax || x < -kDigitMax) return false;
+  const Py_ssize_t size = Py_SIZE(old);
+  if (size != (x > 0 ? 1 : -1)) return false;
+  reinterpret_cast<PyLongObject*>(old)->ob_digit[0] = static_cast<digit>(x > 0 ? x : -x);
+  stat_inc(Stat::restore_in_place);
+  return true;
+}
+}  // namespace
+
 int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const uint64_t* values) {
   const ir::Snapshot& s = t.snaps[static_cast<size_t>(snap)];
   const size_t n = s.entries.size();
@@ -96,24 +128,48 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
     big.resize(n);
     boxed = big.data();
   }
-  // 1. Every new value first: nothing the frame holds is released before all of them exist, so an object
-  //    moving between slots (a, b = b, a) stays alive.
-  bool failed = false;
-  for (size_t e = 0; e < n; e++) {
-    const ir::SnapEntry& en = s.entries[e];
-    boxed[e] = failed && en.box != ir::SNAP_own ? nullptr : box_entry(t, en, values[e]);   // owned: never lost
-    if (!boxed[e] && t.ins[static_cast<size_t>(en.ref)].type != ir::IRT_obj) failed = true;
-  }
-  if (!g_resume.empty()) resume_drop_all();   // stale: a CALL that never created its frame
   PyObject** slots = f->localsplus;
   const int old_top = f->stacktop;
   const int nlocals = f->f_code->co_nlocalsplus;
+  uint8_t reused_small[32];
+  std::vector<uint8_t> reused_big;
+  uint8_t* reused = n > 32 ? (reused_big.resize(n), reused_big.data()) : reused_small;
+  // 1. Every new value first: nothing the frame holds is released before all of them exist, so an object
+  //    moving between slots (a, b = b, a) stays alive. A number for a frame slot whose old value is a number
+  //    of the same kind that only the frame holds waits for the second pass (in_place).
+  bool failed = false;
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = s.entries[e];
+    reused[e] = 0;
+    if (!failed && en.box == ir::SNAP_py && en.slot < s.top && en.slot < old_top &&
+        in_place_candidate(t.ins[static_cast<size_t>(en.ref)].type, slots[en.slot])) {
+      reused[e] = 2;   // decided below
+      boxed[e] = nullptr;
+      continue;
+    }
+    boxed[e] = failed && en.box != ir::SNAP_own ? nullptr : box_entry(t, en, values[e]);   // owned: never lost
+    if (!boxed[e] && t.ins[static_cast<size_t>(en.ref)].type != ir::IRT_obj) failed = true;
+  }
+  // 2nd pass, now that every object value has its reference: the old number is still the frame's alone.
+  for (size_t e = 0; e < n; e++) {
+    if (reused[e] != 2) continue;
+    const ir::SnapEntry& en = s.entries[e];
+    if (!failed && in_place(t.ins[static_cast<size_t>(en.ref)].type, slots[en.slot], values[e])) {
+      reused[e] = 1;
+      boxed[e] = slots[en.slot];
+      continue;
+    }
+    reused[e] = 0;
+    boxed[e] = failed ? nullptr : box_entry(t, en, values[e]);
+    if (!boxed[e]) failed = true;
+  }
+  if (!g_resume.empty()) resume_drop_all();   // stale: a CALL that never created its frame
   if (failed) {
     // Out of memory while boxing: leave a frame the unwinder can handle, MemoryError at the resume point.
     for (size_t e = 0; e < n; e++) {
       int k = s.entries[e].slot;
       if (k < s.top && k >= old_top) slots[k] = boxed[e] ? boxed[e] : Py_NewRef(Py_None);
-      else Py_XDECREF(boxed[e]);   // the frame keeps its own value; inlined frames are not made
+      else if (!reused[e]) Py_XDECREF(boxed[e]);   // the frame keeps its own value; inlined frames are not made
     }
     for (int k = old_top; k < s.top; k++) {
       bool listed = false;
@@ -140,6 +196,7 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
         }
         continue;
       }
+      if (reused[e]) continue;   // the frame's own object, now holding the new value
       if (k < old_top) released[nrel++] = slots[k];
       slots[k] = boxed[e];
     }

@@ -21,6 +21,7 @@
 #include <internal/pycore_dict.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_interp.h>
+#include <internal/pycore_long.h>
 #include <internal/pycore_object.h>
 #include <internal/pycore_pystate.h>
 
@@ -34,6 +35,14 @@ using Frame = _PyInterpreterFrame;
 using EvalFrameFunc = _PyFrameEvalFunction;
 
 inline PyCodeObject* frame_code(Frame* f) { return f->f_code; }
+
+// The int CPython itself returns for v, a new reference: its cached object for -5..256 (PyLong_FromLongLong
+// without the call), else a new int.
+inline PyObject* int_from_i64(long long v) {
+  if (v >= -_PY_NSMALLNEGINTS && v < _PY_NSMALLPOSINTS)
+    return Py_NewRef(reinterpret_cast<PyObject*>(&_PyLong_SMALL_INTS[_PY_NSMALLNEGINTS + v]));
+  return PyLong_FromLongLong(v);
+}
 
 // Generator, coroutine and async-generator frames are owned by their generator object.
 inline bool frame_is_generator(Frame* f) {

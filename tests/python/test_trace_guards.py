@@ -943,3 +943,39 @@ def test_unoptimized_traces_run_every_iteration_in_the_executor(tmp_path):
     check(res, traced=["f"])
     (loop,) = res["loops"]["f"]
     assert loop["runs"] >= 300, loop   # ~390 iterations after the loop got hot, one executor run each
+
+
+def test_restores_write_numbers_into_the_frames_own_objects_only_when_nothing_else_sees_them(tmp_path):
+    """A restore writes a float or a one-digit int into the object the frame slot holds when the frame holds
+    the only reference (stats' restore_in_place). The trace exits every 7th iteration, and the interpreter
+    then leaves in u, s, big and x objects only the frame holds. What must not change: an object something
+    else also holds (`kept`, list items), the small ints' identity (CPython's cached objects: `u is
+    int(str(u))`), an int changing sign, an int outgrowing one digit."""
+    res = run_prog(tmp_path, """
+        def f(n):
+            x = n * 0.5
+            keep_x = n * 0.25
+            kept = keep_x          # two references: never written in place
+            u = s = big = 0
+            items = []
+            for i in range(n):
+                x = x * 1.0001 + i
+                keep_x = keep_x + 1.0
+                u = i % 7 + 3      # 3 at the exit: CPython's cached 3, not the frame's object
+                s = -(i * 1000) - 7
+                big = big * 3 + i + 2 ** 31
+                if i % 7 == 0:     # the trace exits here; the interpreter runs the rest
+                    items.append(u is int(str(u)))
+                    items.append((u, s, big, x))
+                    u = i * 1000 + 300       # one-digit ints and a float only the frame holds
+                    s = i * 1000 + 301
+                    big = i * 1000 + 302
+                    x = x + 0.5
+            return x, kept, u, s, big, items[-4:], len(items), all(items[::2])
+
+        def main():
+            return [f(40), f(41), f(300), f(5)]
+    """, ["f"])
+    check(res, traced=["f"], exited=["f"])
+    if _tier["now"] == "baseline":
+        assert res["stats"]["restore_in_place"] >= 1, res["stats"]
