@@ -232,12 +232,51 @@ TEST(OptPeel, FieldStoreHoistsLoadsItCannotChange) {
            "snap 1 pc=8 top=4 []\n";
   };
   std::string other = body_of(peel_text(trace("0x200")));
-  EXPECT_NE(other.find("load_i64 %0, 16"), std::string::npos) << other;   // written: reloaded
+  // Written only by the store after it: from the second iteration on it reads what that store wrote, %8,
+  // carried by a phi (store-to-load forwarding across `loop`).
+  EXPECT_EQ(other.find("load_i64 %0, 16"), std::string::npos) << other;
+  EXPECT_NE(other.find("phi %8, "), std::string::npos) << other;
+  EXPECT_NE(other.find("store_i64 %0, "), std::string::npos) << other;    // the store stays
   EXPECT_EQ(other.find("load_i64 %0, 24"), std::string::npos) << other;   // another field: hoisted
   EXPECT_EQ(other.find("load_i64 %1, 16"), std::string::npos) << other;   // another type: hoisted
   std::string same = body_of(peel_text(trace("0x100")));
   EXPECT_NE(same.find("load_i64 %1, 16"), std::string::npos) << same;     // may be the same object
+  EXPECT_EQ(same.find("load_i64 %0, 16"), std::string::npos) << same;     // forwarded as above
   EXPECT_EQ(same.find("load_i64 %0, 24"), std::string::npos) << same;
+}
+
+// Forwarding needs the store to be the only write of the address and to come after the load: a second store
+// of the field, a store before the load, or a call that may write anything keeps the load in the body.
+TEST(OptPeel, FieldLoadsNotForwardedPastOtherWrites) {
+  const char* head =
+      "snap 0 pc=8 top=4 []\n"
+      "%0 obj = sload_obj 2\n"
+      "%1 void = guard_type %0, 0x100 @0\n";
+  std::string twice = std::string(head) +
+      "%2 i64 = load_i64 %0, 16\n"
+      "%3 i64 = kint 1\n"
+      "%4 i64 = add_ov %2, %3 @0\n"
+      "%5 void = store_i64 %0, %4, 16\n"
+      "%6 i64 = add_ov %4, %3 @0\n"
+      "%7 void = store_i64 %0, %6, 16\n"
+      "snap 1 pc=8 top=4 []\n";
+  EXPECT_NE(body_of(peel_text(twice)).find("load_i64 %0, 16"), std::string::npos) << peel_text(twice);
+  std::string before = std::string(head) +
+      "%2 i64 = sload_i64 0 @0\n"
+      "%3 void = store_i64 %0, %2, 16\n"
+      "%4 i64 = load_i64 %0, 16\n"
+      "%5 i64 = add_ov %4, %2 @0\n"
+      "snap 1 pc=8 top=4 [0=%5]\n";
+  EXPECT_NE(body_of(peel_text(before)).find("load_i64 %0, 16"), std::string::npos) << peel_text(before);
+  std::string call = std::string(head) +
+      "%2 i64 = load_i64 %0, 16\n"
+      "%3 i64 = kint 1\n"
+      "%4 i64 = add_ov %2, %3 @0\n"
+      "%5 void = store_i64 %0, %4, 16\n"
+      "%6 obj = sload_obj 3\n"
+      "%7 bool = setattr %6, %6, 0x10\n"
+      "snap 1 pc=8 top=4 []\n";
+  EXPECT_NE(body_of(peel_text(call)).find("load_i64 %0, 16"), std::string::npos) << peel_text(call);
 }
 
 // A list append writes the list's size and items fields and its buffer: loads of those stay in the body,
@@ -489,6 +528,24 @@ TEST(OptGuards, RecorderGuardsRemovedByOperandsAndImmediate) {
             "%16 i64 = add_ov %4, %15 @1\n");
 }
 
+// guard_nonnull depends on its operand alone: the guards pass drops the body's copy on a loop-invariant
+// object.
+TEST(OptGuards, NonnullOfAnInvariantObjectOnceBeforeTheLoop) {
+  std::string in =
+      "snap 0 pc=8 top=3 []\n"
+      "%0 obj = sload_obj 2\n"
+      "%1 void = guard_nonnull %0 @0\n"
+      "%2 i64 = sload_i64 0 @0\n"
+      "%3 i64 = kint 1\n"
+      "%4 i64 = add_ov %2, %3 @0\n"
+      "%5 void = store_i64 %0, %4, 24\n"   // a store: peel alone keeps every guard in the body
+      "snap 1 pc=8 top=3 [0=%4]\n";
+  EXPECT_NE(body_of(peel_text(in)).find("guard_nonnull"), std::string::npos);
+  std::string peeled = peel_text(in, "peel,guards");
+  EXPECT_EQ(body_of(peeled).find("guard_nonnull"), std::string::npos) << peeled;
+  EXPECT_NE(peeled.find("guard_nonnull %0"), std::string::npos) << peeled;
+}
+
 TEST(OptDce, RecorderEffectsKeptUnusedFrameObjectLoadDropped) {
   std::string in =
       "snap 0 pc=1 top=4 []\n"
@@ -710,6 +767,33 @@ TEST(OptPeelDifferential, RotationThroughInvariantAndBoolToggle) {
                                     {I(0), I(2), F(1), F(2), F(3), F(9), 0},
                                     {I(0), I(5), F(1), F(2), F(3), F(9), 7}}),
             (std::vector<std::string>{"pc=3 after 5", "pc=3 after 1", "pc=3 after 2", "pc=3 after 0"}));
+}
+
+TEST(OptPeelDifferential, ForwardedIteratorIndex) {
+  // A range iterator in buf (ob_refcnt, ob_type, index, len): s += index; index += 1 while index < len.
+  // Slots: s=0, the iterator=2. The body carries the index in a phi; memory must end the same.
+  std::vector<uint64_t> buf(4, 0);
+  std::string text =
+      "snap 0 pc=8 top=3 []\n"
+      "%0 obj = sload_obj 2\n"
+      "%1 void = guard_type %0, 0x100 @0\n"
+      "%2 i64 = load_i64 %0, 16\n"
+      "%3 i64 = load_i64 %0, 24\n"
+      "%4 bool = lt %2, %3\n"
+      "%5 void = guard_true %4 @0\n"
+      "%6 i64 = kint 1\n"
+      "%7 i64 = add_ov %2, %6 @0\n"
+      "%8 void = store_i64 %0, %7, 16\n"
+      "%9 i64 = sload_i64 0 @0\n"
+      "%10 i64 = add_ov %9, %2 @0\n"
+      "snap 1 pc=8 top=3 [0=%10]\n";
+  EXPECT_EQ(body_of(peel_text(text)).find("load_i64 %0, 16"), std::string::npos) << peel_text(text);
+  const uint64_t it = uint64_t(uintptr_t(buf.data()));
+  EXPECT_EQ(expect_peel_same(text, {{I(0), 0, it}, {I(5), 0, it}}, &buf, {1, 0x100, I(2), I(9)}),
+            (std::vector<std::string>{"pc=8 after 7", "pc=8 after 7"}));
+  EXPECT_EQ(buf[2], I(9));
+  EXPECT_EQ(expect_peel_same(text, {{I(0), 0, it}}, &buf, {1, 0x100, I(9), I(9)}),   // already at its end
+            (std::vector<std::string>{"pc=8 after 0"}));
 }
 
 TEST(OptPeelDifferential, StoresAndPoll) {

@@ -1,5 +1,5 @@
 // guards: redundant-guard elimination. A guard whose outcome depends only on its operands and immediate
-// (guard_true/false, guard_eqi/eqp, guard_type, the overflow-checked arithmetic, abs_ov, floordiv_ov, mod_ov,
+// (guard_true/false, guard_eqi/eqp, guard_type, guard_nonnull, the overflow-checked arithmetic, abs_ov, floordiv_ov, mod_ov,
 // f2i, callf1) is implied by an earlier identical one (same op, same operands, commuted for the symmetric ops,
 // same immediate) that dominates it: in a linear trace every earlier instruction does, within
 // one pass over the pre-loop part and within one loop iteration. Across `loop`, the earlier guard must have
@@ -27,7 +27,7 @@ bool operand_only(ir::IROp op) {
     case ir::IR_add_ov: case ir::IR_sub_ov: case ir::IR_mul_ov: case ir::IR_neg_ov:
     case ir::IR_abs_ov: case ir::IR_floordiv_ov: case ir::IR_mod_ov: case ir::IR_f2i: case ir::IR_callf1:
     case ir::IR_fpow: case ir::IR_ipow:
-    case ir::IR_guard_type:
+    case ir::IR_guard_type: case ir::IR_guard_nonnull:
       return true;
     default:
       return false;

@@ -6,7 +6,8 @@
 // IRBuilder (fold + CSE) with its operands substituted: a frame-slot load of slot k becomes E's entry for k (the
 // value the previous iteration left there) or stays itself when E leaves k alone (invariant); any other
 // instruction becomes its re-emitted copy. A copy whose operands are all invariant CSEs to its pre-roll twin:
-// that is the hoisting. Loads and guards CSE across `loop` only when the iteration has no store or call.
+// that is the hoisting. Loads and guards CSE across `loop` only when the iteration has no store or call; a
+// load whose address only a later store of the iteration writes becomes that store's value, loop-carried.
 //
 // In the body a pre-roll ref x means "x as of the previous iteration" (for an invariant x that is x itself).
 // When x is referenced from the body and its body copy subst[x] is not x, it is loop-carried and gets
@@ -74,6 +75,7 @@ struct Writes {
   struct Field {
     IRRef base;
     int64_t begin, end;   // byte range written
+    IRRef by;             // the store that writes it (kNoRef: a call's writes)
   };
   std::vector<Field> fields;                         // object fields written
   struct TypedField {
@@ -92,11 +94,11 @@ struct Writes {
     for (const ir::IRIns& i : t.ins) {
       switch (i.op) {
         case ir::IR_store_i64: case ir::IR_store_f64: case ir::IR_store_ptr:
-          if (t.ins[size_t(i.a)].type == ir::IRT_obj) fields.push_back({i.a, i.imm, i.imm + 8});
+          if (t.ins[size_t(i.a)].type == ir::IRT_obj) fields.push_back({i.a, i.imm, i.imm + 8, IRRef(&i - t.ins.data())});
           else buffers = true;
           break;
         case ir::IR_list_append:
-          fields.push_back({i.a, 16, 40});   // PyListObject: ob_size, ob_item, allocated
+          fields.push_back({i.a, 16, 40, kNoRef});   // PyListObject: ob_size, ob_item, allocated
           buffers = true;
           break;
         case ir::IR_store_fitem: {   // a list's item pointer (a buffer) and a float's value (its ob_fval)
@@ -121,8 +123,8 @@ struct Writes {
       }
     }
   }
-  // True when the load i (base in t) may read memory one of these writes changes.
-  bool clobbers(const ir::Trace& t, const ir::IRIns& i) const {
+  // True when the load i (base in t) may read memory one of these writes changes, store `except` aside.
+  bool clobbers(const ir::Trace& t, const ir::IRIns& i, IRRef except = kNoRef) const {
     if (everything) return true;
     if (t.ins[size_t(i.a)].type != ir::IRT_obj) return buffers;
     int64_t b = i.imm, e = i.imm + (i.op == ir::IR_load_i32 ? 4 : 8);
@@ -130,12 +132,29 @@ struct Writes {
     for (const TypedField& w : typed_fields)
       if (w.begin < e && b < w.end && (ta == type_of.end() || ta->second == w.type)) return true;
     for (const Field& w : fields) {
-      if (w.end <= b || e <= w.begin) continue;   // other bytes
+      if (w.end <= b || e <= w.begin || (except != kNoRef && w.by == except)) continue;   // other bytes
       auto tw = type_of.find(w.base);
       if (w.base != i.a && ta != type_of.end() && tw != type_of.end() && ta->second != tw->second) continue;
       return true;
     }
     return false;
+  }
+
+  // The store that alone writes what load r reads, when it comes after r in the iteration and stores a value
+  // of r's type at r's very address (a range or sequence iterator's index: loaded, advanced, stored back);
+  // else kNoRef. In the body, r then reads what that store left in the previous iteration: its value.
+  IRRef forwarding_store(const ir::Trace& t, IRRef r) const {
+    const ir::IRIns& l = t.ins[size_t(r)];
+    if (everything || l.op != ir::IR_load_i64 || t.ins[size_t(l.a)].type != ir::IRT_obj) return kNoRef;
+    IRRef found = kNoRef;
+    for (const Field& w : fields) {
+      if (w.by == kNoRef || w.by < r || w.base != l.a || w.begin != l.imm) continue;
+      const ir::IRIns& st = t.ins[size_t(w.by)];
+      if (st.op != ir::IR_store_i64 || t.ins[size_t(st.b)].type != ir::IRT_i64) continue;
+      if (found != kNoRef) return kNoRef;   // stored twice: keep the load
+      found = w.by;
+    }
+    return found != kNoRef && !clobbers(t, l, found) ? found : kNoRef;
   }
 };
 
@@ -219,6 +238,17 @@ struct Peeler {
       if (ir::ir_info(i.op).effect == ir::IRE_load && sub(i.a) == i.a && !writes.clobbers(rec, i)) {
         subst[r] = IRRef(r);
         continue;
+      }
+      // A load from an invariant address that only a later store of the iteration writes reads, from the
+      // second iteration on, what that store wrote the iteration before: the stored value, loop-carried
+      // through a phi like a frame slot's. The store stays (the memory is right at every exit); the load
+      // and its store-to-load latency on the loop-carried chain go.
+      if (ir::ir_info(i.op).effect == ir::IRE_load && sub(i.a) == i.a) {
+        IRRef st = writes.forwarding_store(rec, IRRef(r));
+        if (st != kNoRef) {
+          subst[r] = rec.ins[size_t(st)].b;
+          continue;
+        }
       }
       subst[r] = ir::ir_info(i.op).is_guard ? emit_guard(b, i) : b.emit(i.op, sub(i.a), sub(i.b), i.imm);
     }
