@@ -1,4 +1,5 @@
-"""Per-call cost of fastpy's hook against a hook that only delegates (tests/python/chain_hook.c) and no hook.
+"""Per-call cost of fastpy's hook against a hook that only delegates (tests/python/chain_hook.c) and no hook;
+"fastpy, no lift" with FASTPY_HOOK_LIFT=0 (every call through the hook), "fastpy" as it runs by default.
 Run after the build: bin/python bench/hook_cost.py   (best of 7 runs, in one process)."""
 import os
 import sys
@@ -36,7 +37,10 @@ def main():
     base = None
     for name, on, off in [("none", lambda: None, lambda: None),
                           ("minimal C hook", _chain_hook.install, _chain_hook.uninstall),
-                          ("fastpy", fastpy.enable, fastpy.disable)]:
+                          ("fastpy, no lift", lambda: (fastpy.config(hook_lift=0), fastpy.enable()),
+                           lambda: (fastpy.disable(), fastpy.config(hook_lift=200))),
+                          ("fastpy", fastpy.enable, fastpy.disable),
+                          ("none, again", lambda: None, lambda: None)]:   # the first row runs cold
         on()
         r = (best(fib, 25), best(calls))
         off()

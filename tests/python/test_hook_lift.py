@@ -68,9 +68,10 @@ def test_recursive_loop_free_code_is_lifted(lift_after):
 
 def test_off_when_zero(lift_after):
     fp = lift_after
-    fp.config(hook_lift=0)
     def fib0(n):
         return n if n < 2 else fib0(n - 1) + fib0(n - 2)
+    assert delta(fp, lambda: fib0(12))["code_lifted"] == 1
+    fp.config(hook_lift=0)       # also for code lifted before
     d = delta(fp, lambda: fib0(12))
     assert d["code_lifted"] == 0 and d["frames_lifted"] == 0 and d["frames_seen"] >= 465, d
 
