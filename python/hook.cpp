@@ -123,7 +123,7 @@ PyObject* run_loop_free(PyThreadState* ts, py::Frame* f, CodeData* cd) {
   stat_inc(Stat::frames_cpython);
   const int64_t lift_after = g_params.get(ParamId::hook_lift);
   // Only while ours is the installed hook: one installed on top of it, which calls ours, keeps its place.
-  if ((cd->flags & kCodeLifted) && lift_after > 0 && g_interp->eval_frame == &fastpy_eval_frame &&
+  if ((cd->flags & kCodeLifted) && lift_after > 0 && g_interp && g_interp->eval_frame == &fastpy_eval_frame &&
       !g_resume_pending && !g_recorder && ++cd->lifted_runs % kLiftWatchEvery) {
     stat_inc(Stat::frames_lifted);
     g_interp->eval_frame = nullptr;
