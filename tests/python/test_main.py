@@ -98,3 +98,23 @@ def test_launcher_runs_from_any_directory(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == "False"    # importable, not enabled
     assert out.stdout.split()[1] == PYTHON
+
+
+def test_the_build_byte_compiles_the_package():
+    """python/CMakeLists.txt compiles fastpy's modules into __pycache__ (start-up would otherwise compile
+    __init__.py and __main__.py at every `python -m fastpy` where bytecode is not written): each .pyc is
+    there and matches its source, as the import system checks it."""
+    import glob
+    import importlib.util
+    import os
+    from conftest import BUILD
+    sources = glob.glob(os.path.join(BUILD, "python", "fastpy", "*.py"))
+    assert sources
+    for src in sources:
+        pyc = importlib.util.cache_from_source(src)
+        assert os.path.exists(pyc), pyc
+        with open(pyc, "rb") as f:
+            header = f.read(16)
+        st = os.stat(src)
+        assert int.from_bytes(header[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF, src
+        assert int.from_bytes(header[12:16], "little") == st.st_size & 0xFFFFFFFF, src
