@@ -36,6 +36,16 @@ const baseline::CompileOptions& compile_options(bool asm_text) {
     c.layout.dealloc = reinterpret_cast<void (*)(void*)>(&_Py_Dealloc);
     c.layout.box_f64 = reinterpret_cast<void* (*)(double)>(&PyFloat_FromDouble);
     c.layout.box_i64 = reinterpret_cast<void* (*)(long long)>(&PyLong_FromLongLong);
+    constexpr auto lp = static_cast<int32_t>(offsetof(_PyInterpreterFrame, localsplus));
+    c.layout.frame_stacktop = static_cast<int32_t>(offsetof(_PyInterpreterFrame, stacktop)) - lp;
+    c.layout.frame_prev_instr = static_cast<int32_t>(offsetof(_PyInterpreterFrame, prev_instr)) - lp;
+    c.layout.small_ints = &_PyLong_SMALL_INTS[0];
+    c.layout.small_int_size = static_cast<int32_t>(sizeof(_PyLong_SMALL_INTS[0]));
+    c.layout.small_int_count = _PY_NSMALLNEGINTS + _PY_NSMALLPOSINTS;
+    c.layout.resume_pending = &g_resume_pending;
+    c.layout.stat_restores = &g_stats[static_cast<int>(Stat::trace_restores)];
+    c.layout.stat_in_place = &g_stats[static_cast<int>(Stat::restore_in_place)];
+    c.layout.stat_compiled = &g_stats[static_cast<int>(Stat::restore_compiled)];
     return c;
   }();
   o.asm_text = asm_text;
@@ -103,9 +113,14 @@ void baseline_forget(TraceData* td) {
   td->cache_index = SIZE_MAX;
 }
 
-bool baseline_compile(PyCodeObject* co, int header, TraceData* td) {
+bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side) {
   bool want_asm = g_params.has(ParamId::log, kLogAsm);
-  std::string err = baseline::compile_trace(td->opt, compile_options(want_asm), &td->native);
+  baseline::CompileOptions opts = compile_options(want_asm);
+  if (side) {   // its end restores the frame itself (run_tree takes kRestored)
+    opts.frame_nlocals = co->co_nlocalsplus;
+    opts.frame_code = py::code_units(co);
+  }
+  std::string err = baseline::compile_trace(td->opt, opts, &td->native);
   if (!err.empty()) {
     if (g_params.has(ParamId::log, kLogAbort))
       std::fprintf(stderr, "fastpy: baseline: the trace of the loop at %s was not compiled: %s\n",
@@ -255,7 +270,7 @@ int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData*
     Pin pin(side);
     Held held;
     if (!held.take(f, side->borrowed))   // a namespace changed: the interpreter goes on from cur's exit
-      return restore_frame(f, cur->opt, cur->opt.ins[static_cast<size_t>(cg)].snap, in);
+      return restore_frame(f, cur->opt, cur->opt.ins[static_cast<size_t>(cg)].snap, in, restore_kinds(cur));
     side->runs++;
     stat_inc(Stat::side_trace_runs);
     uint64_t* out = bufs[which].get(side->native.out_words);
@@ -279,7 +294,9 @@ int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData*
       continue;
     }
     int snap = g >= 0 ? side->opt.ins[static_cast<size_t>(g)].snap : static_cast<int>(side->opt.snaps.size()) - 1;
-    int resume = restore_frame(f, side->opt, snap, out);
+    // (kRestored: the machine code wrote the completion snapshot into the frame itself)
+    int resume = g == baseline::kRestored ? side->opt.snaps.back().pc
+                                          : restore_frame(f, side->opt, snap, out, restore_kinds(side));
     if (g >= 0 && g_params.has(ParamId::log, kLogDeopt))   // FASTPY_LOG=deopt
       std::fprintf(stderr, "fastpy: exit from a side trace of the loop at %s at %%%d %s (snapshot %d) -> instruction %d\n",
                    loop_where(f->f_code, loop->header).c_str(), static_cast<int>(g),

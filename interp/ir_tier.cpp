@@ -164,7 +164,7 @@ int after_run(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRRef guard
       drop = td->streak >= g_params.get(ParamId::hot_exit);
     }
   }
-  int resume = restore_frame(f, td->opt, snap, values);
+  int resume = restore_frame(f, td->opt, snap, values, restore_kinds(td));
   if (exited && g_params.has(ParamId::log, kLogDeopt)) {   // FASTPY_LOG=deopt
     std::fprintf(stderr, "fastpy: exit from the trace of the loop at %s at %%%d %s (snapshot %d) -> instruction %d%s\n",
                  loop_where(f->f_code, loop->header).c_str(), static_cast<int>(guard),

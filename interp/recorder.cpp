@@ -1040,7 +1040,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
   }
   td->exits.assign(td->opt.ins.size(), 0);
   if (r->parent) {   // machine code only; owned by the parent, run in place of its exit (baseline_entry)
-    if (!baseline_compile(r->root_co, r->header, td)) {
+    if (!baseline_compile(r->root_co, r->header, td, true)) {
       trace_free(td);
       abort_recording(r, Abort::compile);
       return;
@@ -1058,7 +1058,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
   // The baseline tier when it may run (the default); the IR executor when asked for, or when the baseline
   // could not compile this trace.
   TraceEntry entry = nullptr;
-  if (g_params.has(ParamId::tiers, kTierBaseline) && baseline_compile(r->root_co, r->header, td)) {
+  if (g_params.has(ParamId::tiers, kTierBaseline) && baseline_compile(r->root_co, r->header, td, false)) {
     entry = &baseline_entry;
   } else if (g_params.has(ParamId::tiers, kTierIR)) {
     entry = &ir_entry;

@@ -9,6 +9,7 @@
 
 #include "interp/loops.h"
 #include "interp/recorder.h"
+#include "runtime/restore.h"
 #include "tiers/baseline/codegen.h"
 #include "tiers/ir/ir.h"
 
@@ -167,7 +168,15 @@ struct TraceData {
                                     // no new recording from there before that loop is compiled or given up
   IRRef loop_ref = 0;               // opt's `loop` instruction (its size without one): exits below it are
                                     // in the first iteration
+  RestoreKinds kinds;               // opt's snapshot entry kinds (restore_frame's fast path), built at the
+                                    // first restore
 };
+
+// td->kinds, built when first needed.
+inline const RestoreKinds& restore_kinds(TraceData* td) {
+  if (!td->kinds.built) restore_kinds_build(td->opt, &td->kinds);
+  return td->kinds;
+}
 
 
 namespace rec {
@@ -197,9 +206,10 @@ void count_abort(Abort why);
 // interp/ir_tier.cpp: the IR tier's entry (a TraceEntry), the runtime hook it gives the executor, and the
 // FASTPY_LOG=trace/ir line for a new trace.
 int ir_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
-// interp/baseline_tier.cpp: compiles td->opt to machine code (false: it could not, the reason logged with
+// interp/baseline_tier.cpp: compiles td->opt to machine code (side: a side trace, whose end restores the
+// frame itself; false: it could not, the reason logged with
 // FASTPY_LOG=abort), and the entry that runs it.
-bool baseline_compile(PyCodeObject* co, int header, TraceData* td);
+bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side);
 // Takes td (attached to td->loop) into the code cache, evicting least recently entered traces while the
 // cache is over FASTPY_CODE_CACHE; baseline_forget removes td (trace_free calls it).
 void baseline_cache_add(TraceData* td);

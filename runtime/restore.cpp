@@ -118,6 +118,164 @@ bool in_place(ir::IRType ty, PyObject* old, uint64_t v) {
 }
 }  // namespace
 
+namespace {
+enum : uint8_t { kKindObj, kKindOwn, kKindBool, kKindF64, kKindI64, kKinds, kKindOther = kKinds };
+constexpr int kFallBack = -2;
+
+// An int x written over the int object `old` in place (old's refcount aside): both one digit of the same
+// sign, and x not one of CPython's cached small ints (see in_place above).
+bool int_fits_in_place(int64_t x, PyObject* old) {
+  if (x >= -_PY_NSMALLNEGINTS && x < _PY_NSMALLPOSINTS) return false;
+  if (x > kDigitMax || x < -kDigitMax) return false;
+  return Py_SIZE(old) == (x > 0 ? 1 : -1);
+}
+
+inline PyObject* as_obj(uint64_t v) { return reinterpret_cast<PyObject*>(static_cast<uintptr_t>(v)); }
+
+// Releases the new references a fast restore made before it gave up: those of entries ord[0..upto) but
+// the owned ones (the general path hands them over) and the frame's own numbers.
+void fast_undo(const RestoreKinds::Snap& p, const uint8_t* ord, PyObject* const* nv, uint32_t reuse, int upto) {
+  for (int i = 0; i < upto; i++) {
+    const int e = ord[i];
+    if ((i < p.end[kKindOwn] && i >= p.end[kKindObj]) || (reuse >> e & 1)) continue;
+    Py_XDECREF(nv[e]);
+  }
+}
+
+// restore_frame's fast path (RestoreKinds). Same passes as the general path: every new value first; then
+// the frame's own numbers, now that every object value has its reference; then the frame; the old values
+// released last. kFallBack: an allocation failed; the frame is as it was and no error is set.
+int restore_fast(_PyInterpreterFrame* f, const ir::Snapshot& s, const RestoreKinds::Snap& p,
+                 const uint8_t* ord, const uint64_t* values) {
+  const int n = p.end[kKindI64];
+  PyObject** slots = f->localsplus;
+  const int old_top = f->stacktop;
+  PyObject* nv[32];
+  uint32_t reuse = 0;   // bit e: entry e goes into the frame's own number object (nv[e] is that object)
+  int i = 0;
+  for (; i < p.end[kKindObj]; i++) nv[ord[i]] = Py_XNewRef(as_obj(values[ord[i]]));
+  for (; i < p.end[kKindOwn]; i++) nv[ord[i]] = as_obj(values[ord[i]]);
+  for (; i < p.end[kKindBool]; i++) nv[ord[i]] = Py_NewRef(values[ord[i]] ? Py_True : Py_False);
+  for (; i < p.end[kKindF64]; i++) {
+    const int e = ord[i];
+    const int k = s.entries[static_cast<size_t>(e)].slot;
+    PyObject* old = k < old_top ? slots[k] : nullptr;
+    if (old && Py_IS_TYPE(old, &PyFloat_Type)) {
+      reuse |= 1u << e;
+      nv[e] = old;
+      continue;
+    }
+    if (!(nv[e] = PyFloat_FromDouble(ir::bits_f64(static_cast<int64_t>(values[e]))))) goto failed;
+  }
+  for (; i < n; i++) {
+    const int e = ord[i];
+    const int k = s.entries[static_cast<size_t>(e)].slot;
+    PyObject* old = k < old_top ? slots[k] : nullptr;
+    const auto x = static_cast<int64_t>(values[e]);
+    if (old && Py_IS_TYPE(old, &PyLong_Type) && int_fits_in_place(x, old)) {
+      reuse |= 1u << e;
+      nv[e] = old;
+      continue;
+    }
+    if (!(nv[e] = py::int_from_i64(x))) goto failed;
+  }
+  // The frame's own numbers, if the frame still holds the only reference now that every object value has
+  // its own: else a new object after all.
+  for (uint32_t m = reuse; m; m &= m - 1) {
+    const int e = __builtin_ctz(m);
+    if (Py_REFCNT(nv[e]) == 1) continue;
+    const bool flt = Py_IS_TYPE(nv[e], &PyFloat_Type);
+    reuse &= ~(1u << e);
+    nv[e] = flt ? PyFloat_FromDouble(ir::bits_f64(static_cast<int64_t>(values[e])))
+                : py::int_from_i64(static_cast<long long>(values[e]));
+    if (!nv[e]) goto failed;
+  }
+  {
+    // The frame; what it held below its old top is released last (a destructor may run arbitrary code,
+    // which must see the restored frame), with the stack slots the snapshot's top drops (the trace
+    // consumed them).
+    PyObject* released[48];
+    int nrel = 0;
+    for (int e = 0; e < n; e++) {
+      if (reuse >> e & 1) {
+        const uint64_t v = values[e];
+        if (Py_IS_TYPE(nv[e], &PyFloat_Type)) {
+          reinterpret_cast<PyFloatObject*>(nv[e])->ob_fval = ir::bits_f64(static_cast<int64_t>(v));
+        } else {
+          const auto x = static_cast<int64_t>(v);
+          reinterpret_cast<PyLongObject*>(nv[e])->ob_digit[0] = static_cast<digit>(x > 0 ? x : -x);
+        }
+        continue;
+      }
+      const int k = s.entries[static_cast<size_t>(e)].slot;
+      if (k < old_top) released[nrel++] = slots[k];
+      slots[k] = nv[e];
+    }
+    const int nlocals = f->f_code->co_nlocalsplus;
+    for (int k = s.top > nlocals ? s.top : nlocals; k < old_top; k++) released[nrel++] = slots[k];
+    f->stacktop = s.top;
+    f->prev_instr = py::code_units(f->f_code) + s.pc - 1;
+    stat_inc(Stat::trace_restores);
+    stat_inc(Stat::restore_in_place, static_cast<uint64_t>(__builtin_popcount(reuse)));
+    for (int r = 0; r < nrel; r++) Py_XDECREF(released[r]);
+    return s.pc;
+  }
+failed:
+  // (nv[ord[i]] is null when the failure was in the first passes; the last pass nulls its own)
+  for (int j = i; j < n; j++) nv[ord[j]] = nullptr;
+  fast_undo(p, ord, nv, reuse, n);
+  PyErr_Clear();   // the general path tries again and reports it
+  return kFallBack;
+}
+}  // namespace
+
+void restore_kinds_build(const ir::Trace& t, RestoreKinds* out) {
+  out->snaps.assign(t.snaps.size(), RestoreKinds::Snap{});
+  out->order.clear();
+  for (size_t si = 0; si < t.snaps.size(); si++) {
+    const ir::Snapshot& s = t.snaps[si];
+    RestoreKinds::Snap& p = out->snaps[si];
+    p.first = static_cast<uint32_t>(out->order.size());
+    if (s.entries.size() > 32 || !s.inlined.empty()) continue;
+    uint8_t kind[32];
+    bool fast = true;
+    for (size_t e = 0; e < s.entries.size(); e++) {
+      const ir::SnapEntry& en = s.entries[e];
+      const ir::IRType ty = t.ins[static_cast<size_t>(en.ref)].type;
+      uint8_t k = kKindOther;
+      if (en.box == ir::SNAP_own) k = kKindOwn;
+      else if (en.box != ir::SNAP_py) k = kKindOther;
+      else if (ty == ir::IRT_i64) k = kKindI64;
+      else if (ty == ir::IRT_f64) k = kKindF64;
+      else if (ty == ir::IRT_bool) k = kKindBool;
+      else if (ty == ir::IRT_obj) k = kKindObj;
+      if (k == kKindOther || en.slot >= s.top) fast = false;
+      kind[e] = k;
+    }
+    if (!fast) continue;
+    for (uint8_t g = 0; g < kKinds; g++) {
+      for (size_t e = 0; e < s.entries.size(); e++)
+        if (kind[e] == g) out->order.push_back(static_cast<uint8_t>(e));
+      p.end[g] = static_cast<uint8_t>(out->order.size() - p.first);
+    }
+    p.fast = true;
+  }
+  out->built = true;
+}
+
+int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const uint64_t* values,
+                  const RestoreKinds& kinds) {
+  if (kinds.built && g_resume.empty()) {
+    const RestoreKinds::Snap& p = kinds.snaps[static_cast<size_t>(snap)];
+    const ir::Snapshot& s = t.snaps[static_cast<size_t>(snap)];
+    if (p.fast && f->stacktop - s.top <= 16) {
+      int r = restore_fast(f, s, p, &kinds.order[p.first], values);
+      if (r != kFallBack) return r;
+    }
+  }
+  return restore_frame(f, t, snap, values);
+}
+
 int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const uint64_t* values) {
   const ir::Snapshot& s = t.snaps[static_cast<size_t>(snap)];
   const size_t n = s.entries.size();

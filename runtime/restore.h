@@ -5,6 +5,7 @@
 #include <Python.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "tiers/ir/ir.h"
 
@@ -20,6 +21,25 @@ namespace fastpy {
 // interpreter continues at, or -1 with MemoryError set (prev_instr then at the resume instruction, every
 // slot holding a valid reference).
 int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const uint64_t* values);
+
+// How each snapshot of a trace is restored on the common path, built once per trace: its entries grouped by
+// what they are (objects, owned objects, bools, floats, ints: one byte each), so that a restore reads
+// neither the trace's instructions nor its boxing rules and runs one branch-free loop per group.
+// restore_frame's fast path takes such a snapshot (the trace's own frame, no inlined call waiting, at most
+// 32 entries, none a numpy scalar) with the same results as the general path (a failure falls back to it).
+struct RestoreKinds {
+  struct Snap {
+    uint32_t first = 0;   // its entries' place in `order`
+    uint8_t end[5] = {};  // end (in order, from first) of the objects, owned objects, bools, floats, ints
+    bool fast = false;    // the fast path takes it
+  };
+  std::vector<Snap> snaps;
+  std::vector<uint8_t> order;   // entry indices, grouped
+  bool built = false;
+};
+void restore_kinds_build(const ir::Trace& t, RestoreKinds* out);
+int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const uint64_t* values,
+                  const RestoreKinds& kinds);
 
 // Inlined calls (Snapshot::inlined): the trace's own frame is restored to the CALL that entered the first
 // one, which the interpreter then re-executes with the same arguments; each callee frame waits here, boxed,

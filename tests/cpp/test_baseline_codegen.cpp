@@ -861,6 +861,156 @@ TEST(BaselineCodegen, RuntimeOpsThroughHookAndInlinePaths) {
         }
 }
 
+// The completion restore (CompileOptions::frame_nlocals): a trace without loop writes its completion snapshot
+// into a fake frame itself. One run where every kind of entry is written (a float and an int into the frame's
+// own objects, a small int replaced by its cached object, a bool, an object, the stack's owned iterator, a
+// stack slot the top drops), then one run per condition that must send it to the restore routine instead
+// (kCompleted): the frame and every object exactly as before, the snapshot's values in out.
+TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
+  struct Obj { uint64_t w[4]; };
+  static Obj smalls[262];
+  static bool pending;
+  static uint64_t restores, in_place, compiled;
+  static const uint16_t code[16] = {};
+  struct World {
+    Obj F, N, M, A, B, I1, I2, J;
+    uint64_t frame[2 + 8];   // prev_instr, stacktop, then the slots (localsplus)
+    uint64_t mem[8];
+  };
+  auto obj = [](Obj& o, uint64_t rc, const void* type, uint64_t w2, uint64_t w3) {
+    o.w[0] = rc, o.w[1] = uint64_t(uintptr_t(type)), o.w[2] = w2, o.w[3] = w3;
+  };
+  auto base = [&](World& W) {
+    obj(W.F, 1, g_float_type, B(1.0), 0);
+    obj(W.N, 1, g_long_type, 1, 5000);   // a one-digit int (size 1, digit 5000)
+    obj(W.M, 1, g_long_type, 1, 77);
+    obj(W.A, 2, g_other_type, 0, 0);
+    obj(W.B, 1, g_other_type, 0, 0);
+    obj(W.I1, 1, g_other_type, 0, 0);
+    obj(W.I2, 1, g_other_type, 0, 0);
+    obj(W.J, 1, g_other_type, 0, 0);
+    for (Obj& o : smalls) obj(o, 1000, g_long_type, 0, 0);
+    g_true[0] = g_false[0] = 100;
+    g_deallocs = 0;
+    pending = false;
+    restores = in_place = compiled = 0;
+    uint64_t* sl = W.frame + 2;
+    W.frame[0] = 0;
+    W.frame[1] = 7;   // the old stack top: slots 5 and 6 hold iterators
+    sl[0] = uint64_t(uintptr_t(&W.F)), sl[1] = uint64_t(uintptr_t(&W.N)), sl[2] = uint64_t(uintptr_t(&W.M));
+    sl[3] = uint64_t(uintptr_t(g_true)), sl[4] = uint64_t(uintptr_t(&W.A));
+    sl[5] = uint64_t(uintptr_t(&W.I1)), sl[6] = uint64_t(uintptr_t(&W.I2)), sl[7] = 0;
+    // The trace's values: a float, two ints, a bool, two objects.
+    W.mem[0] = B(2.5), W.mem[1] = 6000, W.mem[2] = 7, W.mem[3] = 0;
+    W.mem[4] = uint64_t(uintptr_t(&W.B)), W.mem[5] = uint64_t(uintptr_t(&W.J));
+  };
+  auto run = [&](World& W, std::vector<uint64_t>* out_values) {
+    std::string s = "%0 ptr = kptr " + P(W.mem) + "\n%1 f64 = load_f64 %0, 0\n%2 i64 = load_i64 %0, 8\n"
+                    "%3 i64 = load_i64 %0, 16\n%4 i64 = load_i64 %0, 24\n%5 i64 = kint 0\n%6 bool = ne %4, %5\n"
+                    "%7 obj = load_obj %0, 32\n%8 obj = load_obj %0, 40\n"
+                    "snap 0 pc=9 top=6 [0=%1 1=%2 2=%3 3=%6 4=%7 5=%8:own]\n";
+    Trace t;
+    EXPECT_EQ(ir_parse(s, &t), "") << s;
+    EXPECT_EQ(ir_verify(t), "") << s;
+    baseline::CompileOptions o;
+    o.layout.float_type = g_float_type, o.layout.float_value = 16;
+    o.layout.long_type = g_long_type, o.layout.long_size = 16, o.layout.long_digit = 24;
+    o.layout.true_obj = g_true, o.layout.false_obj = g_false, o.layout.dealloc = &fake_dealloc;
+    o.layout.frame_prev_instr = -16, o.layout.frame_stacktop = -8;
+    o.layout.small_ints = smalls, o.layout.small_int_size = 32, o.layout.small_int_count = 262;
+    o.layout.resume_pending = &pending;
+    o.layout.stat_restores = &restores, o.layout.stat_in_place = &in_place, o.layout.stat_compiled = &compiled;
+    o.frame_nlocals = 5;
+    o.frame_code = code;
+    baseline::CompiledTrace c;
+    EXPECT_EQ(baseline::compile_trace(t, o, &c), "");
+    std::vector<uint64_t> out(c.out_words + 1, 0xdead);
+    int32_t rc = c.fn(W.frame + 2, out.data(), nullptr);
+    baseline::release_trace(&c);
+    if (out_values) *out_values = out;
+    return rc;
+  };
+  {
+    World W;
+    base(W);
+    std::vector<uint64_t> out;
+    ASSERT_EQ(run(W, &out), baseline::kRestored);
+    const uint64_t* sl = W.frame + 2;
+    EXPECT_EQ(D(W.F.w[2]), 2.5);
+    EXPECT_EQ(W.F.w[0], 1u);
+    EXPECT_EQ(W.N.w[3], 6000u);   // in place: size 1, the digit
+    EXPECT_EQ(sl[0], uint64_t(uintptr_t(&W.F)));
+    EXPECT_EQ(sl[1], uint64_t(uintptr_t(&W.N)));
+    EXPECT_EQ(sl[2], uint64_t(uintptr_t(&smalls[7 + 5])));   // 7: the cached object, referenced
+    EXPECT_EQ(smalls[12].w[0], 1001u);
+    EXPECT_EQ(W.M.w[0], 999u);    // the old int released: its last reference
+    EXPECT_EQ(sl[3], uint64_t(uintptr_t(g_false)));
+    EXPECT_EQ(g_false[0], 101u);
+    EXPECT_EQ(g_true[0], 99u);
+    EXPECT_EQ(sl[4], uint64_t(uintptr_t(&W.B)));
+    EXPECT_EQ(W.B.w[0], 2u);
+    EXPECT_EQ(W.A.w[0], 1u);
+    EXPECT_EQ(sl[5], uint64_t(uintptr_t(&W.J)));   // owned: handed over as is
+    EXPECT_EQ(W.J.w[0], 1u);
+    EXPECT_EQ(W.I1.w[0], 999u);   // the old iterator of slot 5, and slot 6 that the new top drops
+    EXPECT_EQ(W.I2.w[0], 999u);
+    EXPECT_EQ(g_deallocs, 3);
+    EXPECT_EQ(W.frame[1] & 0xffffffffu, 6u);
+    EXPECT_EQ(W.frame[0], uint64_t(uintptr_t(code + 8)));   // prev_instr: pc - 1
+    EXPECT_EQ(restores, 1u);
+    EXPECT_EQ(compiled, 1u);
+    EXPECT_EQ(in_place, 2u);
+    EXPECT_EQ(out[0], 0xdeadu);   // nothing through out
+  }
+  {
+    World W;   // a negative int written into a negative one
+    base(W);
+    W.N.w[2] = uint64_t(-1);
+    W.mem[1] = uint64_t(-6000);
+    ASSERT_EQ(run(W, nullptr), baseline::kRestored);
+    EXPECT_EQ(W.N.w[3], 6000u);
+    EXPECT_EQ(W.N.w[2], uint64_t(-1));
+  }
+  const std::pair<const char*, std::function<void(World&)>> refused[] = {
+      {"float shared", [](World& W) { W.F.w[0] = 2; }},
+      {"float slot of another type", [&](World& W) { W.F.w[1] = uint64_t(uintptr_t(g_other_type)); }},
+      {"float slot empty", [](World& W) { W.frame[2] = 0; }},
+      {"int shared", [](World& W) { W.N.w[0] = 2; }},
+      {"int changes sign", [](World& W) { W.mem[1] = uint64_t(-6000); }},
+      {"int to two digits", [](World& W) { W.mem[1] = uint64_t(1) << 30; }},
+      {"negative int to two digits", [](World& W) { W.N.w[2] = uint64_t(-1), W.mem[1] = uint64_t(-(int64_t(1) << 30)); }},
+      {"int over two digits", [](World& W) { W.N.w[2] = 2; }},
+      {"int slot of another type", [&](World& W) { W.M.w[1] = uint64_t(uintptr_t(g_float_type)); }},
+      {"inlined frames wait", [](World&) { pending = true; }},
+      // The object entry's new value is the float slot's own object: referenced first, it is no longer the
+      // frame's alone, so it is not written.
+      {"object moves from a float slot", [](World& W) { W.mem[4] = uint64_t(uintptr_t(&W.F)); }},
+  };
+  for (const auto& [what, change] : refused) {
+    World W;
+    base(W);
+    change(W);
+    World before = W;
+    Obj smalls_before[262];
+    std::memcpy(smalls_before, smalls, sizeof smalls);
+    uint64_t t0 = g_true[0], f0 = g_false[0];
+    std::vector<uint64_t> out;
+    EXPECT_EQ(run(W, &out), baseline::kCompleted) << what;
+    EXPECT_EQ(std::memcmp(&W, &before, sizeof W), 0) << what;   // frame, objects, inputs untouched
+    EXPECT_EQ(std::memcmp(smalls, smalls_before, sizeof smalls), 0) << what;
+    EXPECT_EQ(g_true[0], t0) << what;
+    EXPECT_EQ(g_false[0], f0) << what;
+    EXPECT_EQ(g_deallocs, 0) << what;
+    EXPECT_EQ(restores + compiled + in_place, 0u) << what;
+    ASSERT_GE(out.size(), 6u);
+    EXPECT_EQ(out[0], W.mem[0]) << what;   // the snapshot's values, for the restore routine
+    EXPECT_EQ(out[1], W.mem[1]) << what;
+    EXPECT_EQ(out[3], 0u) << what;
+    EXPECT_EQ(out[4], W.mem[4]) << what;
+    EXPECT_EQ(out[5], W.mem[5]) << what;
+  }
+}
+
 TEST(BaselineCodegen, NothingLeaks) { EXPECT_EQ(baseline::traces_live(), 0u); }
 
 }  // namespace

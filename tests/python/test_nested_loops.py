@@ -332,3 +332,88 @@ def test_a_polymorphic_call_site_gets_a_side_trace_per_class(tmp_path):
     tg.check(res, traced=["spin"])
     st = res["stats"]
     assert st["side_traces"] >= 2 and st["side_trace_runs"] >= 600 and st["traces_discarded"] == 0, st
+
+
+def test_a_side_trace_restores_the_frame_in_its_own_machine_code(tmp_path):
+    # Where a side trace ends (at a loop header), its machine code writes the frame itself (restore_compiled):
+    # a float into the frame's own object, one-digit ints in place, small ints as CPython's cached objects
+    # (`is` sees the same), bools, objects that change, and the stack's new inner iterator (owned) with the
+    # old one released. The first end of each call finds u's object shared with the code's constant 300:
+    # that one goes through the restore routine instead.
+    res = run_prog(tmp_path, """
+        def body(n, a, b):
+            x = y = 0.5
+            u = 300
+            v = 7
+            flag = False
+            obj = a
+            t = 0
+            for k in range(n):
+                for j in range(3):
+                    t += j
+                x = x * 0.5 + k
+                u = u + 13 if u < 20000 else 300
+                v = (v + 5) % 200 - 5
+                flag = not flag
+                obj = a if flag else b
+            return x, y, u, v, flag, obj, t, v is int(str(v)), u is int(str(u))
+
+        def main():
+            return [body(60, [1], [2]) for _ in range(4)]
+    """, ["body"])
+    tg.check(res, traced=["body"])
+    tree_ran(res, 4 * 60)
+    st = res["stats"]
+    assert st["restore_compiled"] >= 4 * 60 // 2, st
+    assert st["trace_restores"] > st["restore_compiled"], st   # u shared with the constant at first: the routine
+
+
+def test_numbers_a_side_trace_cannot_write_in_place_go_through_the_restore_routine(tmp_path):
+    # The ends where the machine code must not write the frame's objects, one function each (so that no
+    # case hides another): an int changing sign, an int outgrowing one digit (2**30), a small int's cached
+    # object (never written: replaced), a float the interpreter left in two slots. Each goes to the restore
+    # routine, with CPython's results. (test_baseline_codegen's CompletionRestoreIntoTheFrame checks each
+    # condition on the frame's objects themselves.)
+    res = run_prog(tmp_path, """
+        def signs(n):
+            s = 5000
+            t = 0
+            for k in range(n):
+                for j in range(2):
+                    t += j
+                s = -s - k
+            return s, t
+
+        def digits(n):
+            big = 7
+            t = 0
+            for k in range(n):
+                for j in range(2):
+                    t += j
+                big = (big * 7 + 1) % 3000000000
+            return big, t, big == int(str(big)), big.bit_length()
+
+        def shared(n):
+            x = y = 0.5        # one object in two slots (and the code's constant)
+            t = 0
+            for k in range(n):
+                for j in range(2):
+                    t += j
+                x = x * 0.5 + k
+            return x, y, t
+
+        def small(n):
+            w = 3
+            t = 0
+            for k in range(n):
+                for j in range(2):
+                    t += j
+                w = w + 1000 if w < 256 else (w + 1) % 250
+            return w, t, w is int(str(w)) if w < 256 else w
+
+        def main():
+            return [(signs(50), digits(50), small(50), shared(50)) for _ in range(4)]
+    """, ["signs", "digits", "small", "shared"])
+    tg.check(res, traced=["signs", "digits", "small", "shared"])
+    st = res["stats"]
+    assert st["restore_compiled"] >= 50 and st["trace_restores"] - st["restore_compiled"] >= 4 * 50, st

@@ -67,6 +67,9 @@ class Gen {
   bool fusable(IRRef cmp) const;           // a compare used only by the guard right after it (and its exit)
   void set_bool(IRRef r);                  // materialize compare r as 0/1
   void store_snapshot(int s);              // out[e] = entry e's value
+  bool restorable(int s) const;            // the completion restore can write snapshot s (frame_nlocals)
+  void emit_restore(int s, Label fallback);   // writes it into the frame, returns kRestored; else fallback
+  void release(x86::Gp o);                 // Py_XDECREF(o)
   bool call_runtime(IRRef r, x86::Gp a, x86::Gp b, Label on_false);   // runtime(&ins, a, b, &tmp)
   void load_runtime_result(IRRef r);       // r = tmp
   x86::Gp slot_word(IRRef r);              // frame slot imm of an sload
@@ -231,6 +234,223 @@ void Gen::store_snapshot(int s) {
     else if (ins(r).type == ir::IRT_f64 && !is_k(r)) cc_.movsd(m, xmm(r));
     else cc_.mov(m, gp(r));
   }
+}
+
+bool Gen::restorable(int s) const {
+  const PyLayout& L = o_.layout;
+  if (o_.frame_nlocals < 0 || !o_.frame_code || !L.float_type || !L.long_type || !L.true_obj || !L.dealloc ||
+      !L.small_ints || !L.resume_pending || !L.stat_restores || !L.stat_in_place || !L.stat_compiled)
+    return false;
+  const ir::Snapshot& sn = t_.snaps[size_t(s)];
+  if (!sn.inlined.empty() || sn.entries.size() > 32) return false;
+  for (const ir::SnapEntry& e : sn.entries) {
+    IRRef r = e.ref;
+    if (e.slot >= sn.top) return false;
+    if (!is_k(r) && r + 1 < t_.size() && ins(r + 1).snap == s && fusable(r)) return false;   // (a guard's)
+    ir::IRType ty = ins(r).type;
+    if (e.box == ir::SNAP_own) {
+      if (ty != ir::IRT_obj) return false;
+    } else if (e.box != ir::SNAP_py) {
+      return false;   // a numpy scalar
+    } else if (ty == ir::IRT_i64 || ty == ir::IRT_f64 || ty == ir::IRT_bool) {
+      if (e.slot >= o_.frame_nlocals) return false;   // a number on the stack: a new object
+    } else if (ty != ir::IRT_obj) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Gen::release(x86::Gp o) {
+  Label done = cc_.newLabel();
+  cc_.test(o, o);
+  cc_.jz(done);
+  cc_.sub(x86::qword_ptr(o), 1);
+  cc_.jnz(done);
+  InvokeNode* inv;
+  cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.dealloc)), FuncSignatureT<void, void*>(CallConvId::kHost));
+  inv->setArg(0, o);
+  cc_.bind(done);
+}
+
+// The completion restore (CompileOptions::frame_nlocals), in the restore routine's order: every new object
+// value referenced first; then the checks that the frame's own numbers may take the new values (only the
+// frame holds them, now that every object value has its reference; an int of one digit of the same sign,
+// or a small int, which replaces the object); then the frame written, its stack top and resume point; the
+// old values released last (a destructor may run arbitrary code, which must see the restored frame). A
+// failed check undoes the references and goes to `fallback` (the frame untouched).
+void Gen::emit_restore(int s, Label fallback) {
+  const PyLayout& L = o_.layout;
+  const ir::Snapshot& sn = t_.snaps[size_t(s)];
+  const size_t n = sn.entries.size();
+  const int32_t nlocals = o_.frame_nlocals;
+  constexpr int64_t kDigitMax = (int64_t(1) << 30) - 1;
+  if (o_.asm_text) cc_.commentf("completion restore of snapshot %d into the frame", s);
+  Label undo = cc_.newLabel();
+  std::vector<x86::Gp> val(n), old(n);
+  x86::Gp otop = cc_.newInt64("old_top");
+  cc_.movsxd(otop, x86::dword_ptr(slots_, L.frame_stacktop));
+  // 1. the new object values' references (a constant object is kept alive by the trace)
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = sn.entries[e];
+    const IRIns& i = ins(en.ref);
+    if (i.type != ir::IRT_obj) continue;
+    val[e] = gp(en.ref);
+    if (en.box == ir::SNAP_own) continue;
+    Label skip = cc_.newLabel();
+    cc_.test(val[e], val[e]);
+    cc_.jz(skip);
+    cc_.add(x86::qword_ptr(val[e]), 1);
+    cc_.bind(skip);
+  }
+  // 2. the checks
+  {
+    x86::Gp p = imm64(uint64_t(L.resume_pending));
+    cc_.cmp(x86::byte_ptr(p), 0);
+    cc_.jne(undo);
+  }
+  x86::Gp ftype = imm64(uint64_t(L.float_type)), ltype = imm64(uint64_t(L.long_type));
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = sn.entries[e];
+    ir::IRType ty = ins(en.ref).type;
+    if (ty != ir::IRT_f64 && ty != ir::IRT_i64) continue;
+    old[e] = cc_.newIntPtr();
+    cc_.mov(old[e], x86::qword_ptr(slots_, 8 * en.slot));
+    cc_.test(old[e], old[e]);
+    cc_.jz(undo);
+    if (ty == ir::IRT_f64) {
+      cc_.cmp(x86::qword_ptr(old[e], 8), ftype);
+      cc_.jne(undo);
+      cc_.cmp(x86::qword_ptr(old[e]), 1);
+      cc_.jne(undo);
+      continue;
+    }
+    cc_.cmp(x86::qword_ptr(old[e], 8), ltype);
+    cc_.jne(undo);
+    val[e] = gp(en.ref);
+    Label ok = cc_.newLabel(), neg = cc_.newLabel();
+    x86::Gp t = cc_.newInt64();
+    cc_.lea(t, x86::ptr(val[e], 5));
+    cc_.cmp(t, L.small_int_count);
+    cc_.jb(ok);   // a small int: its cached object replaces the old one
+    cc_.cmp(x86::qword_ptr(old[e]), 1);
+    cc_.jne(undo);
+    cc_.mov(t, x86::qword_ptr(old[e], L.long_size));
+    cc_.test(val[e], val[e]);
+    cc_.js(neg);
+    cc_.cmp(t, 1);
+    cc_.jne(undo);
+    cc_.cmp(val[e], imm64(uint64_t(kDigitMax)));
+    cc_.jg(undo);
+    cc_.jmp(ok);
+    cc_.bind(neg);
+    cc_.cmp(t, -1);
+    cc_.jne(undo);
+    cc_.cmp(val[e], imm64(uint64_t(-kDigitMax)));
+    cc_.jl(undo);
+    cc_.bind(ok);
+  }
+  // 3. the frame
+  x86::Gp in_place = cc_.newInt64("in_place");
+  cc_.xor_(in_place.r32(), in_place.r32());
+  std::vector<x86::Gp> rel(n);   // what each entry's slot held, released in 4 (invalid: nothing)
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = sn.entries[e];
+    const int32_t k = en.slot;
+    x86::Mem slot = x86::qword_ptr(slots_, 8 * k);
+    ir::IRType ty = ins(en.ref).type;
+    if (ty == ir::IRT_f64) {
+      cc_.movsd(x86::qword_ptr(old[e], L.float_value), xmm(en.ref));
+      cc_.inc(in_place);
+      continue;
+    }
+    rel[e] = cc_.newIntPtr();
+    if (ty == ir::IRT_i64) {
+      Label digit = cc_.newLabel(), done = cc_.newLabel();
+      x86::Gp t = cc_.newInt64();
+      cc_.lea(t, x86::ptr(val[e], 5));
+      cc_.cmp(t, L.small_int_count);
+      cc_.jae(digit);
+      cc_.imul(t, t, L.small_int_size);
+      x86::Gp base = imm64(uint64_t(L.small_ints));
+      cc_.add(t, base);
+      cc_.add(x86::qword_ptr(t), 1);
+      cc_.mov(slot, t);
+      cc_.mov(rel[e], old[e]);
+      cc_.jmp(done);
+      cc_.bind(digit);
+      cc_.xor_(rel[e].r32(), rel[e].r32());
+      cc_.mov(t, val[e]);
+      Label pos = cc_.newLabel();
+      cc_.test(t, t);
+      cc_.jns(pos);
+      cc_.neg(t);
+      cc_.bind(pos);
+      cc_.mov(x86::dword_ptr(old[e], L.long_digit), t.r32());
+      cc_.inc(in_place);
+      cc_.bind(done);
+      continue;
+    }
+    if (ty == ir::IRT_bool) {
+      x86::Gp nw = imm64(uint64_t(L.false_obj)), tr = imm64(uint64_t(L.true_obj));
+      x86::Gp b = gp(en.ref);
+      cc_.test(b, b);
+      cc_.cmovnz(nw, tr);
+      cc_.add(x86::qword_ptr(nw), 1);
+      cc_.mov(rel[e], slot);
+      cc_.mov(slot, nw);
+      continue;
+    }
+    // an object (referenced in 1, or owned: handed over)
+    if (k < nlocals) {
+      cc_.mov(rel[e], slot);
+    } else {   // a stack slot: the frame held one only below its old top
+      Label fresh = cc_.newLabel();
+      cc_.xor_(rel[e].r32(), rel[e].r32());
+      cc_.cmp(otop, k);
+      cc_.jle(fresh);
+      cc_.mov(rel[e], slot);
+      cc_.bind(fresh);
+    }
+    cc_.mov(slot, val[e]);
+  }
+  cc_.mov(x86::dword_ptr(slots_, L.frame_stacktop), sn.top);
+  {
+    x86::Gp pc = imm64(uint64_t(o_.frame_code) + 2 * uint64_t(int64_t(sn.pc) - 1));
+    cc_.mov(x86::qword_ptr(slots_, L.frame_prev_instr), pc);
+    x86::Gp c = imm64(uint64_t(L.stat_restores));
+    cc_.add(x86::qword_ptr(c), 1);
+    cc_.mov(c, imm64(uint64_t(L.stat_compiled)));
+    cc_.add(x86::qword_ptr(c), 1);
+    cc_.mov(c, imm64(uint64_t(L.stat_in_place)));
+    cc_.add(x86::qword_ptr(c), in_place);
+  }
+  // 4. the old values, then the stack slots the snapshot's top drops (the trace consumed them)
+  for (size_t e = 0; e < n; e++)
+    if (rel[e].isValid()) release(rel[e]);
+  {
+    x86::Gp k = cc_.newInt64("dropped");
+    Label loop = cc_.newLabel(), done = cc_.newLabel();
+    cc_.mov(k, std::max(sn.top, nlocals));
+    cc_.bind(loop);
+    cc_.cmp(k, otop);
+    cc_.jge(done);
+    x86::Gp o = cc_.newIntPtr();
+    cc_.mov(o, x86::qword_ptr(slots_, k, 3));
+    release(o);
+    cc_.inc(k);
+    cc_.jmp(loop);
+    cc_.bind(done);
+  }
+  cc_.mov(gid_, kRestored);
+  cc_.ret(gid_);
+  // A check failed: the references of 1 go again; the frame was not touched.
+  cc_.bind(undo);
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = sn.entries[e];
+    if (ins(en.ref).type == ir::IRT_obj && en.box != ir::SNAP_own) release(val[e]);
+  }
+  cc_.jmp(fallback);
 }
 
 bool Gen::call_runtime(IRRef r, x86::Gp a, x86::Gp b, Label on_false) {
@@ -782,7 +1002,15 @@ std::string Gen::run() {
     }
     cc_.jmp(body_);
   } else {
-    if (!t_.snaps.empty() && t_.snaps.back().at == t_.size()) store_snapshot(int(t_.snaps.size() - 1));
+    if (!t_.snaps.empty() && t_.snaps.back().at == t_.size()) {
+      int last = int(t_.snaps.size() - 1);
+      if (restorable(last)) {
+        Label general = cc_.newLabel();
+        emit_restore(last, general);
+        cc_.bind(general);
+      }
+      store_snapshot(last);
+    }
     cc_.mov(gid_, kCompleted);
     cc_.ret(gid_);
   }

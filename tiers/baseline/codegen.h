@@ -9,8 +9,10 @@
 //   out    room for the largest snapshot (CompiledTrace::out_words): at an exit, out[e] is the 64-bit value
 //          (IR representation, as ir_exec's ExitSlot::value) of entry e of the exit's snapshot
 //   returns the failing guard's instruction (>= 0: its snapshot is ins[guard].snap), kCompleted (a trace
-//          without `loop` reached its end; out holds the completion snapshot, the trace's last), or kError
-//          (a non-guard op that calls into Python failed; a Python error may be set)
+//          without `loop` reached its end; out holds the completion snapshot, the trace's last), kRestored
+//          (the same end, with that snapshot written into the frame by the machine code itself: see
+//          CompileOptions::frame_nlocals), or kError (a non-guard op that calls into Python failed; a
+//          Python error may be set)
 //
 // Values live unboxed in registers (i64/bool/obj/ptr in general registers, f64 in xmm). Guards are
 // compare-and-branch to exit stubs placed after the loop: one stub per guard (it names the guard) and one
@@ -29,6 +31,7 @@ namespace fastpy::baseline {
 using TraceFn = int32_t (*)(const uint64_t* slots, uint64_t* out, const uint64_t* parent);
 constexpr int32_t kCompleted = -1;   // a trace without loop reached its end
 constexpr int32_t kError = -2;       // a non-guard runtime op failed
+constexpr int32_t kRestored = -3;    // a trace without loop reached its end and restored the frame itself
 
 // The ops that need Python, called from compiled code with ir_exec.h's RuntimeHook contract: i is the
 // instruction (alive as long as the trace), a/b its operands' 64-bit values (for sload_*: a is the slot word).
@@ -46,12 +49,31 @@ struct PyLayout {
   void (*dealloc)(void*) = nullptr;   // _Py_Dealloc (decref inline; the last reference calls it)
   void* (*box_f64)(double) = nullptr;     // PyFloat_FromDouble (box_f64 calls it directly; null: an error)
   void* (*box_i64)(long long) = nullptr;  // PyLong_FromLongLong (box_i64 alike)
+  // The frame, for the completion restore (CompileOptions::frame_nlocals): byte offsets from `slots`
+  // (the frame's localsplus) of the frame's stacktop (an int) and prev_instr (a code unit pointer).
+  int32_t frame_stacktop = 0;
+  int32_t frame_prev_instr = 0;
+  const void* small_ints = nullptr;   // CPython's cached int objects, from -5 (an i64 there is its object)
+  int32_t small_int_size = 0;         // bytes between two of them
+  int32_t small_int_count = 0;        // how many (-5 .. count-6)
+  const bool* resume_pending = nullptr;   // true: inlined frames wait (the restore routine must run)
+  uint64_t* stat_restores = nullptr;      // counters the completion restore adds to (trace_restores,
+  uint64_t* stat_in_place = nullptr;      // restore_in_place, restore_compiled)
+  uint64_t* stat_compiled = nullptr;
 };
 
 struct CompileOptions {
   RuntimeFn runtime = nullptr;   // required when the trace has ops that need Python
   PyLayout layout;
   bool asm_text = false;         // fill CompiledTrace::asm_text (the machine code with the IR it came from)
+  // The completion restore: when frame_nlocals >= 0 (the co_nlocalsplus of the trace's code) and the trace
+  // has no loop and ends with its completion snapshot (a side trace), the machine code writes that
+  // snapshot into the frame itself, as the restore routine would (runtime/restore.cpp: the same passes),
+  // and returns kRestored: floats and one-digit ints into the frame's own objects when only the frame
+  // holds them, CPython's cached small ints, bools, objects. Where an entry allows none of that (a number
+  // the frame does not hold alone, an inlined frame, a numpy scalar) it returns kCompleted, as without.
+  int32_t frame_nlocals = -1;
+  const void* frame_code = nullptr;   // the code's first code unit (prev_instr = frame_code + pc - 1)
 };
 
 struct CompiledTrace {
