@@ -1011,6 +1011,54 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
   }
 }
 
+// `x ** 0.5` (fpow by the constant 0.5) takes sqrt where that is pow's own result: bit for bit what libm's
+// pow(x, 0.5) gives (h_fpow's path) for random doubles, doubles whose root lies next to a midpoint between
+// two doubles (where glibc's pow and sqrt differ), and the edges (zero, subnormals, the fast path's range,
+// powers of two, infinities, NaN); negatives exit (CPython's power decides: a complex).
+TEST(BaselineCodegen, PowHalfIsLibmPowBitForBit) {
+  static uint64_t mem[2];
+  std::string s = "%0 ptr = kptr " + P(mem) + "\n%1 f64 = load_f64 %0, 0\n%2 f64 = kflt 0x1p-1\n"
+                  "snap 0 pc=1 top=1 []\n%3 f64 = fpow %1, %2 @0\n%4 void = store_f64 %0, %3, 8\n";
+  Trace t;
+  ASSERT_EQ(ir_parse(s, &t), "");
+  baseline::CompileOptions o;
+  o.runtime = [](const IRIns&, uint64_t, uint64_t, uint64_t*) { return false; };
+  baseline::CompiledTrace c;
+  ASSERT_EQ(baseline::compile_trace(t, o, &c), "");
+  uint64_t out[4];
+  long checked = 0, differ_from_sqrt = 0;
+  auto check = [&](double x) {
+    mem[0] = B(x), mem[1] = 0;
+    int32_t rc = c.fn(nullptr, out, nullptr);
+    volatile double half = 0.5;
+    double p = std::pow(x, half);
+    if (!(x > 0.0) || std::isinf(x) || std::isinf(p)) {   // h_fpow declines: the runtime (here: an exit)
+      EXPECT_EQ(rc, 3) << Fb(B(x));
+      return;
+    }
+    ASSERT_EQ(rc, baseline::kCompleted) << Fb(B(x));
+    ASSERT_EQ(mem[1], B(p)) << "x " << Fb(B(x)) << " compiled " << Fb(mem[1]) << " pow " << F(p);
+    checked++;
+    differ_from_sqrt += B(p) != B(std::sqrt(x));
+  };
+  uint64_t st = 88172645463325252ull;
+  for (int i = 0; i < 2000000; i++) {
+    st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+    check(D(st & 0x7FFFFFFFFFFFFFFFull));
+    double m = 1.0 + double(st >> 12) * 0x1p-52, frac = double(st & 0xFFFF) / 65536;
+    check(std::ldexp(std::fma(m, m, m * 0x1p-52 * frac), 2 * (int(st >> 40 & 0x1FF) - 256)));
+  }
+  for (double x : {0.0, -0.0, 0x1p-1074, 0x1p-1022, 0x1p-1000, std::nextafter(0x1p-1000, 0.0), 0x1p1000,
+                   std::nextafter(0x1p1000, kInf), 1.0, 2.0, 4.0, 0.25, 0x1p-1, 3.0, 1e308,
+                   std::numeric_limits<double>::max(), kInf, -kInf, kNaN, D(kNegNaN), -1.0, -4.0, -0x1p-1074})
+    check(x);
+  baseline::release_trace(&c);
+  if (__builtin_cpu_supports("fma"))
+    EXPECT_TRUE(baseline::pow_half_uses_sqrt()) << "libm's pow(x, 0.5) disagreed with the sqrt test";
+  EXPECT_GT(checked, 3000000);
+  EXPECT_GT(differ_from_sqrt, 100);   // the cases next to a midpoint were there (glibc's pow)
+}
+
 TEST(BaselineCodegen, NothingLeaks) { EXPECT_EQ(baseline::traces_live(), 0u); }
 
 }  // namespace

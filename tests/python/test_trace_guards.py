@@ -844,6 +844,35 @@ def test_float_power_results_at_the_edges_of_the_range_are_cpythons(tmp_path):
     check(res, traced=["f"], exited=["f"], min_kinds=1)
 
 
+def test_power_by_a_literal_half_is_cpythons_pow_bit_for_bit(tmp_path):
+    """x ** 0.5 with the constant 0.5: the baseline tier takes sqrt where that is exactly libm's pow(x, 0.5),
+    which CPython calls, and pow elsewhere. Bit for bit CPython's results (float.hex) on random floats, on
+    floats whose root lies next to a midpoint between two doubles (where glibc's pow and sqrt differ), and at
+    the edges: zero, -0.0, subnormals, powers of two, infinities, NaN, and negatives (a complex: the trace
+    exits and CPython's power gives it)."""
+    res = run_prog(tmp_path, """
+        import random
+
+        def roots(xs):
+            out = []
+            for x in xs:
+                out.append(x ** 0.5)
+            return out
+
+        def main():
+            rnd = random.Random(5)
+            xs = [rnd.random() * 10.0 ** rnd.randint(-300, 300) for _ in range(3000)]
+            xs += [float.fromhex(h) for h in ("0x1.5928e6e8447d4p+361", "0x1.f4c29bf4f040dp+875",
+                                              "0x1.a9d2481df801p+811", "0x1.06300ebc82edap-792")]
+            xs += [0.0, -0.0, 5e-324, 2.0 ** -1022, 2.0 ** -1000, 2.0 ** 1000, 1.0, 4.0, 0.25, 2.0,
+                   1.7976931348623157e308, float("inf"), float("nan")]
+            out = [r.hex() for r in roots(xs)]
+            neg = roots([4.0] * 20 + [-4.0, float("-inf")])
+            return out, [repr(z) for z in neg[-3:]]
+    """, ["roots"])
+    check(res, traced=["roots"], exited=["roots"], min_kinds=1)
+
+
 def test_float_stored_into_a_list_changes_in_place_only_when_nothing_else_sees_it(tmp_path):
     """a[i] = float: the trace writes the new value into the old float object when the list holds its only
     reference (no allocation), else replaces it. A float that a local, another list or a constant also holds

@@ -36,6 +36,60 @@ bool h_fpow(double a, double b, double* out) {
   *out = r;
   return true;
 }
+// `x ** 0.5` (fpow with the constant exponent 0.5) as sqrt where that is bit for bit what pow(x, 0.5)
+// gives. sqrt is correctly rounded; libm's pow is not always (glibc's since 2.28 and musl's: at most 0.54
+// ULP from the exact value, documented in their e_pow.c), so the two differ only where the exact root lies
+// within 0.04 ULP of the midpoint between two doubles (measured on this machine's glibc: every one of the
+// ~0.08 % of random doubles where they differ lies within 0.009 ULP of it). So: r = sqrt(x) for x in
+// [2**-1000, 2**1000] (no subnormal, no overflow; NaN, zero, negatives, infinities go to pow), unless r is a
+// power of two (the spacing changes there), or the exact root is 0.45 ULP or more from r, read from the
+// residual x - r*r, which FMA computes exactly: |x - r*r| / (2r) is |exact - r|. Those go to pow.
+// sqrt_half_candidate mirrors the machine code's test; sqrt_half_agrees() checks the claim once against
+// this process's own pow (random doubles and the cases next to midpoints), and the fast path is only used
+// where it holds and the CPU has FMA.
+constexpr double kSqrtHalfLo = 0x1p-1000, kSqrtHalfHi = 0x1p1000;
+constexpr double kSqrtHalfTol = 0.9 * 0x1p-52;   // 2 * 0.45 ULP, in units of r * 2**exponent(r)
+bool sqrt_half_candidate(double x, double* out) {
+  if (!(x >= kSqrtHalfLo) || !(x <= kSqrtHalfHi)) return false;
+  double r = std::sqrt(x);
+  uint64_t rb;
+  std::memcpy(&rb, &r, 8);
+  if ((rb & 0x000FFFFFFFFFFFFFull) == 0) return false;
+  uint64_t eb = rb & 0x7FF0000000000000ull;
+  double e;
+  std::memcpy(&e, &eb, 8);
+  double lim = r * e * kSqrtHalfTol;
+  if (!(std::fabs(std::fma(-r, r, x)) < lim)) return false;
+  *out = r;
+  return true;
+}
+bool sqrt_half_agrees() {
+  static const bool ok = [] {
+    if (!CpuInfo::host().features().x86().hasFMA()) return false;
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    volatile double half = 0.5;
+    for (int i = 0; i < 4000; i++) {
+      s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+      // random doubles, and doubles whose root lies 0.4 to 0.5 ULP from a double (next to a midpoint)
+      uint64_t b = (s & 0x7FFFFFFFFFFFFFFFull);
+      double x;
+      std::memcpy(&x, &b, 8);
+      if (i & 1) {
+        double m = 1.0 + double(s >> 12) * 0x1p-52, t = 0.8 + double(s & 0xFFFF) * (0.2 / 65536);
+        x = std::ldexp(std::fma(m, m, m * 0x1p-52 * t), 2 * (int(s >> 40 & 0x1FF) - 256));
+      }
+      double r, p = std::pow(x, half);
+      if (sqrt_half_candidate(x, &r) && std::memcmp(&r, &p, 8) != 0) return false;
+    }
+    return true;
+  }();
+  return ok;
+}
+}  // namespace
+
+bool pow_half_uses_sqrt() { return sqrt_half_agrees(); }
+
+namespace {
 // callf1: *out = f(x); false when CPython's math_1 would raise.
 bool h_callf1(const void* f, double x, double* out) {
   double r = reinterpret_cast<double (*)(double)>(f)(x);
@@ -649,6 +703,37 @@ bool Gen::lower_f64(IRRef r) {
       x86::Xmm a = xmm(i.a), b = xmm(i.b), d = def_xmm(r);
       x86::Gp p = cc_.newIntPtr(), ok = cc_.newInt32();
       Label slow = cc_.newLabel(), done = cc_.newLabel();
+      if (is_k(i.b) && ins(i.b).imm == ir::f64_bits(0.5) && sqrt_half_agrees()) {
+        // x ** 0.5: sqrt where it is pow's own result (sqrt_half_candidate, the same test), else pow
+        Label call = cc_.newLabel();
+        x86::Xmm lo = cc_.newXmmSd(), res = cc_.newXmmSd(), e = cc_.newXmmSd();
+        x86::Gp rb = cc_.newInt64(), m = cc_.newInt64();
+        cc_.movsd(lo, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfLo));
+        cc_.ucomisd(a, lo);
+        cc_.jb(call);   // below, or NaN
+        cc_.movsd(lo, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfHi));
+        cc_.ucomisd(a, lo);
+        cc_.ja(call);
+        cc_.sqrtsd(d, a);
+        cc_.movsd(tmp_, d);   // (through memory: see fneg)
+        cc_.mov(rb, tmp_);
+        cc_.mov(m, imm64(0x000FFFFFFFFFFFFFull));
+        cc_.test(m, rb);
+        cc_.jz(call);   // a power of two
+        cc_.mov(m, imm64(0x7FF0000000000000ull));
+        cc_.and_(m, rb);
+        cc_.mov(tmp_, m);
+        cc_.movsd(e, tmp_);
+        cc_.mulsd(e, d);
+        cc_.mulsd(e, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfTol));
+        cc_.movsd(res, a);
+        cc_.vfnmadd231sd(res, d, d);   // res = x - r*r, exactly
+        static const uint64_t kAbs[2] = {0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull};
+        cc_.andpd(res, cc_.newConst(ConstPoolScope::kLocal, kAbs, 16));
+        cc_.ucomisd(res, e);
+        cc_.jb(done);   // |x - r*r| < lim: r is pow's result
+        cc_.bind(call);
+      }
       cc_.lea(p, tmp_);
       InvokeNode* inv;
       cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(&h_fpow)),

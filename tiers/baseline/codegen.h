@@ -93,4 +93,8 @@ void release_trace(CompiledTrace* c);
 // Traces compiled and not released.
 size_t traces_live();
 
+// True when `x ** 0.5` (fpow by the constant 0.5) takes sqrt where that is libm's pow(x, 0.5) bit for bit:
+// the CPU has FMA and this process's pow agreed with the test on every sample checked once (codegen.cpp).
+bool pow_half_uses_sqrt();
+
 }  // namespace fastpy::baseline
