@@ -937,6 +937,29 @@ bool Gen::lower_runtime(IRRef r) {
     cc_.add(x86::qword_ptr(gp(i.a)), 1);
     return true;
   }
+  if (i.op == ir::IR_box_i64 && o_.layout.box_i64 && o_.layout.small_ints) {
+    // A small int is CPython's cached object (what PyLong_FromLongLong returns for it), referenced inline.
+    const PyLayout& L = o_.layout;
+    x86::Gp a = gp(i.a), d = def_gp(r), t = cc_.newInt64();
+    Label call = cc_.newLabel(), done = cc_.newLabel();
+    cc_.lea(t, x86::ptr(a, 5));
+    cc_.cmp(t, L.small_int_count);
+    cc_.jae(call);
+    cc_.imul(t, t, L.small_int_size);
+    cc_.mov(d, imm64(uint64_t(L.small_ints)));
+    cc_.add(d, t);
+    cc_.add(x86::qword_ptr(d), 1);
+    cc_.jmp(done);
+    cc_.bind(call);
+    InvokeNode* inv;
+    cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(L.box_i64)), FuncSignatureT<void*, int64_t>(CallConvId::kHost));
+    inv->setArg(0, a);
+    inv->setRet(0, d);
+    cc_.test(d, d);
+    cc_.jz(error_);   // out of memory: a Python error is set
+    cc_.bind(done);
+    return true;
+  }
   if ((i.op == ir::IR_box_f64 && o_.layout.box_f64) || (i.op == ir::IR_box_i64 && o_.layout.box_i64)) {
     // (The argument first: whatever is emitted after the invoke node runs after the call.)
     InvokeNode* inv;

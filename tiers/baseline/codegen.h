@@ -53,7 +53,8 @@ struct PyLayout {
   // (the frame's localsplus) of the frame's stacktop (an int) and prev_instr (a code unit pointer).
   int32_t frame_stacktop = 0;
   int32_t frame_prev_instr = 0;
-  const void* small_ints = nullptr;   // CPython's cached int objects, from -5 (an i64 there is its object)
+  const void* small_ints = nullptr;   // CPython's cached int objects, from -5 (an i64 there is its object:
+                                      // the completion restore, and box_i64 inline)
   int32_t small_int_size = 0;         // bytes between two of them
   int32_t small_int_count = 0;        // how many (-5 .. count-6)
   const bool* resume_pending = nullptr;   // true: inlined frames wait (the restore routine must run)
