@@ -67,7 +67,7 @@ struct MathFn {
   PyObject* obj;
 };
 MathFn g_math[] = {
-    {"sqrt", [](double x) { return std::sqrt(x); }, nullptr},
+    {"sqrt", [](double x) { return std::sqrt(x); }, nullptr},   // first: recorded as fsqrt (correctly rounded)
     {"exp", [](double x) { return std::exp(x); }, nullptr},
     {"log", [](double x) { return std::log(x); }, nullptr},
     {"log2", [](double x) { return std::log2(x); }, nullptr},
@@ -690,7 +690,13 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
     double d = PyFloat_Check(lx) ? PyFloat_AS_DOUBLE(lx) : PyLong_AsDouble(lx);
     double out = m->fn(d);
     if ((std::isnan(out) && !std::isnan(d)) || (std::isinf(out) && std::isfinite(d))) fail(Abort::would_raise);
-    res = guard(r, ir::IR_callf1, to_f64(r, x), kNoRef, reinterpret_cast<int64_t>(m->fn));
+    if (m == &g_math[0] && d >= 0.0) {   // sqrt: the instruction itself where it cannot raise (a >= 0)
+      IRRef f = to_f64(r, x);
+      guard_true(r, emit(r, ir::IR_fge, f, r->b.kflt(0.0)));
+      res = emit(r, ir::IR_fsqrt, f);
+    } else {
+      res = guard(r, ir::IR_callf1, to_f64(r, x), kNoRef, reinterpret_cast<int64_t>(m->fn));
+    }
   }
   pop(r, oparg + 2);
   push_k(r, res, res_kind);

@@ -331,7 +331,7 @@ TEST_P(BaselineCodegenFloat, AllPairsAllModes) {
   op_table(op, kFlts, kFlts, skip);
 }
 INSTANTIATE_TEST_SUITE_P(BaselineCodegen, BaselineCodegenFloat,
-                         ::testing::Values(IR_fadd, IR_fsub, IR_fmul, IR_fdiv, IR_fneg, IR_fabs, IR_fmin, IR_fmax,
+                         ::testing::Values(IR_fadd, IR_fsub, IR_fmul, IR_fdiv, IR_fneg, IR_fabs, IR_fsqrt, IR_fmin, IR_fmax,
                                            IR_ffloordiv, IR_fmod, IR_flt, IR_fle, IR_fgt, IR_fge, IR_feq, IR_fne,
                                            IR_f2i),
                          [](const ::testing::TestParamInfo<IROp>& p) { return std::string(ir_name(p.param)); });

@@ -565,6 +565,16 @@ TEST(IRExec, FloatFloorDivisionAndModuloFollowCPython) {
   }
 }
 
+TEST(IRExec, FloatSqrtIsCorrectlyRounded) {
+  EXPECT_EQ(value_of(IR_fsqrt, F(4.0)), B(2.0));
+  EXPECT_EQ(value_of(IR_fsqrt, F(2.0)), B(0x1.6a09e667f3bcdp+0));   // the double nearest sqrt(2)
+  EXPECT_EQ(value_of(IR_fsqrt, F(-0.0)), B(-0.0));                   // the sign of a zero stays
+  EXPECT_EQ(value_of(IR_fsqrt, F(kInf)), B(kInf));
+  EXPECT_EQ(value_of(IR_fsqrt, F(0x1p-1074)), B(0x1p-537));
+  // glibc's pow(x, 0.5) rounds this one the other way; math.sqrt is C's sqrt, correctly rounded
+  EXPECT_EQ(value_of(IR_fsqrt, F(0x1.5928e6e8447d4p+361)), B(0x1.a46207660e35fp+180));
+}
+
 TEST(IRExec, FloatAbsMinMaxArePythonsNotCs) {
   EXPECT_EQ(value_of(IR_fabs, F(-0.0)), 0u);
   EXPECT_EQ(value_of(IR_fabs, F(-kInf)), B(kInf));

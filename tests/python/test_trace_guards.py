@@ -873,6 +873,33 @@ def test_power_by_a_literal_half_is_cpythons_pow_bit_for_bit(tmp_path):
     check(res, traced=["roots"], exited=["roots"], min_kinds=1)
 
 
+def test_math_sqrt_in_a_trace_is_the_instruction_with_cpythons_results_and_errors(tmp_path):
+    """math.sqrt(x) is recorded as the IEEE instruction (fsqrt, after a guard that x >= 0): bit for bit
+    CPython's results (C's sqrt), -0.0 kept; a NaN exits the trace (CPython gives nan); a negative exits
+    and CPython's math.sqrt raises ValueError with its traceback, mid-loop."""
+    res = run_prog(tmp_path, """
+        import math, random, traceback
+
+        def roots(xs):
+            out = []
+            for x in xs:
+                out.append(math.sqrt(x))
+            return out
+
+        def main():
+            rnd = random.Random(7)
+            xs = [rnd.random() * 10.0 ** rnd.randint(-300, 300) for _ in range(2000)]
+            xs += [0.0, -0.0, 5e-324, float.fromhex("0x1.5928e6e8447d4p+361"), float("inf"), 2.0, float("nan")]
+            out = [r.hex() for r in roots(xs)]
+            try:
+                roots([4.0] * 30 + [-1.0])
+            except ValueError:
+                out.append(traceback.format_exc())
+            return out
+    """, ["roots"])
+    check(res, traced=["roots"], exited=["roots"], min_kinds=1)
+
+
 def test_float_stored_into_a_list_changes_in_place_only_when_nothing_else_sees_it(tmp_path):
     """a[i] = float: the trace writes the new value into the old float object when the list holds its only
     reference (no allocation), else replaces it. A float that a local, another list or a constant also holds

@@ -681,6 +681,9 @@ bool Gen::lower_f64(IRRef r) {
       else cc_.andpd(d, m);
       return true;
     }
+    case ir::IR_fsqrt:
+      cc_.sqrtsd(def_xmm(r), xmm(i.a));
+      return true;
     case ir::IR_fmin: case ir::IR_fmax: {   // minsd d=b, s=a: b < a ? b : a, a when unordered (Python's min)
       x86::Xmm d = def_xmm(r);
       cc_.movsd(d, xmm(i.b));

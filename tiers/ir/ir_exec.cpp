@@ -3,6 +3,7 @@
 // runtime hook work. Python's numeric rules come from ir_arith.h, shared with the fold engine.
 #include "tiers/ir/ir_exec.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -65,6 +66,7 @@ bool eval_f64(IROp op, double x, double y, uint64_t* out) {
     case IR_fmax: *out = from_f64(py_fmax(x, y)); return true;
     case IR_ffloordiv: *out = from_f64(py_ffloordiv(x, y)); return true;
     case IR_fmod: *out = from_f64(py_fmod(x, y)); return true;
+    case IR_fsqrt: *out = from_f64(std::sqrt(x)); return true;   // IEEE: correctly rounded
     default: return false;
   }
 }

@@ -203,6 +203,7 @@ IRRef IRBuilder::fold_cmp(const IRIns& i) {
 }
 
 // FOLD: fadd/fsub/fmul/fdiv kflt kflt, fneg kflt -> kflt (plain double arithmetic);  i2f kint -> kflt
+// FOLD: fsqrt kflt -> kflt (IEEE sqrt, a >= 0 or -0.0 only: the constant a NaN or negative stays);
 // FOLD: fabs kflt -> kflt (sign bit cleared);  fmin/fmax kflt kflt -> kflt (Python's min/max, NaN order kept)
 // FOLD: ffloordiv/fmod kflt kflt -> kflt (CPython's float_floor_div/float_rem) only when b is nonzero
 // Never folded: x*1.0, x+0.0, x-0.0, x/1.0 with x unknown (-0.0 and NaN payloads would change).
@@ -215,6 +216,7 @@ IRRef IRBuilder::fold_f64(const IRIns& i) {
   if (!ka) return kNoFold;
   double x = bits_f64(ka->imm);
   if (i.op == IR_fneg) return kflt(-x);
+  if (i.op == IR_fsqrt) return x >= 0.0 ? kflt(std::sqrt(x)) : kNoFold;
   if (i.op == IR_fabs) return emit(IR_kflt, kNoRef, kNoRef, int64_t(uint64_t(ka->imm) & ~(uint64_t(1) << 63)));
   if (ir_info(i.op).nargs != 2) return kNoFold;
   const IRIns* kb = konst(*t_, i.b, IR_kflt);
