@@ -46,6 +46,9 @@ const baseline::CompileOptions& compile_options(bool asm_text) {
     c.layout.stat_restores = &g_stats[static_cast<int>(Stat::trace_restores)];
     c.layout.stat_in_place = &g_stats[static_cast<int>(Stat::restore_in_place)];
     c.layout.stat_compiled = &g_stats[static_cast<int>(Stat::restore_compiled)];
+    c.layout.frame_globals = static_cast<int32_t>(offsetof(_PyInterpreterFrame, f_globals)) - lp;
+    c.layout.frame_builtins = static_cast<int32_t>(offsetof(_PyInterpreterFrame, f_builtins)) - lp;
+    c.layout.dict_version = static_cast<int32_t>(offsetof(PyDictObject, ma_version_tag));
     return c;
   }();
   o.asm_text = asm_text;
@@ -65,15 +68,20 @@ void perf_map_add(PyCodeObject* co, int header, const baseline::CompiledTrace& c
   std::fflush(map);
 }
 
-// Room for a compiled trace's exit values (on the stack unless its largest snapshot is big).
+// The trace that returned the result of the latest run, and its exit values (LinkOptions::exit_cell: the
+// machine code writes it right before it returns; only while the GIL is held).
+uint64_t g_exit_cell[2];
+
+// Room for a loop's trace's exit values (on the stack unless its largest snapshot is big), and the
+// kLinkWords beyond them its linked side traces may use.
 struct ExitValues {
   explicit ExitValues(const TraceData* td) {
-    if (td->native.out_words > 64) {
-      big.resize(td->native.out_words);
+    if (td->native.out_words > baseline::kLinkWords) {
+      big.resize(td->native.out_words + baseline::kLinkWords);
       out = big.data();
     }
   }
-  uint64_t small[64];
+  uint64_t small[2 * baseline::kLinkWords];
   std::vector<uint64_t> big;
   uint64_t* out = small;
 };
@@ -116,9 +124,24 @@ void baseline_forget(TraceData* td) {
 bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side) {
   bool want_asm = g_params.has(ParamId::log, kLogAsm);
   baseline::CompileOptions opts = compile_options(want_asm);
+  // Links in machine code: every exit may call the side trace its cell names; every trace says in the exit
+  // cell that a result is its own.
+  td->links.reset(new void*[td->opt.ins.size()]());
+  opts.link.cells = td->links.get();
+  opts.link.exit_cell = g_exit_cell;
+  opts.link.id = reinterpret_cast<uint64_t>(td);
   if (side) {   // its end restores the frame itself (run_tree takes kRestored)
     opts.frame_nlocals = co->co_nlocalsplus;
     opts.frame_code = py::code_units(co);
+    // Entered from its parent's exit with no C++ in between: its entry makes Held::take's checks and
+    // takes the references (released after the run, ChainHeld).
+    for (int k = 0; k < 2; k++) {
+      if (!td->borrowed.used[k]) continue;
+      opts.link.ns[k] = td->borrowed.ns[k];
+      opts.link.expect[k] = &td->borrowed.expect[static_cast<size_t>(k)];
+    }
+    opts.link.hold = reinterpret_cast<void* const*>(td->borrowed.objs.data());
+    opts.link.nhold = td->borrowed.objs.size();
   }
   std::string err = baseline::compile_trace(td->opt, opts, &td->native);
   if (!err.empty()) {
@@ -148,6 +171,12 @@ bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side) {
   return true;
 }
 
+void baseline_link(TraceData* parent, IRRef guard, TraceData* side) {
+  if (!parent->links || !parent->native.fn || !side->native.fn) return;
+  if (parent->native.out_words > baseline::kLinkWords || side->native.out_words > baseline::kLinkWords) return;
+  parent->links[static_cast<size_t>(guard)] = reinterpret_cast<void*>(side->native.fn);
+}
+
 namespace {
 
 // A side trace that kept exiting (FASTPY_HOT_EXIT times in a row, at guards that get no side trace of their
@@ -155,6 +184,7 @@ namespace {
 // in the tree of root the loop is blacklisted (abort reason side_exits): it runs on CPython's evaluator.
 void drop_side(LoopSlot* loop, TraceData* root, TraceData* parent, IRRef guard) {
   TraceData*& side = parent->side[static_cast<size_t>(guard)];
+  if (parent->links) parent->links[static_cast<size_t>(guard)] = nullptr;
   trace_free(side);
   side = nullptr;
   uint8_t& tries = parent->side_tries[static_cast<size_t>(guard)];
@@ -197,89 +227,129 @@ bool wants_side(const TraceData* root, TraceData* td, IRRef g) {
   return td->side_tries[static_cast<size_t>(g)] < g_params.get(ParamId::max_aborts);
 }
 
-// One step down a trace tree: the side trace at parent's exit `guard`.
-struct Link {
-  TraceData* parent;
-  IRRef guard;
-  TraceData* side;
-};
-
-// The links run_tree went down (on the stack unless the tree is deep).
-class Path {
- public:
-  void push_back(const Link& l) {
-    if (n_ < 16) small_[n_] = l;
-    else big_.push_back(l);
-    n_++;
-  }
-  size_t size() const { return n_; }
-  const Link& operator[](size_t i) const { return i < 16 ? small_[i] : big_[i - 16]; }
-
- private:
-  Link small_[16];
-  std::vector<Link> big_;
-  size_t n_ = 0;
-};
-
-// True when every link of the path still holds (a run may release any part of the tree: a call out of the
-// trace that re-entered this loop and dropped a side trace). *frees: g_trace_frees when the path was last
-// seen whole (nothing was released since: it still is).
-bool path_intact(LoopSlot* loop, TraceData* root, const Path& path, uint64_t* frees) {
-  if (loop->trace != root) return false;
-  if (*frees == g_trace_frees) return true;
-  *frees = g_trace_frees;
-  for (size_t i = 0; i < path.size(); i++) {
-    const Link& l = path[i];
-    if (l.parent->side.empty() || l.parent->side[static_cast<size_t>(l.guard)] != l.side) return false;
-  }
-  return true;
-}
-
-// Room for one side trace's exit values (on the stack unless it is big).
+// Room for one side trace's exit values (on the stack unless it is big; at least kLinkWords: a side trace
+// it calls in machine code writes its own there).
 class ExitBuf {
  public:
   uint64_t* get(uint32_t words) {
-    if (words <= 64) return small_;
+    if (words <= baseline::kLinkWords) return small_;
     big_.resize(words);
     return big_.data();
   }
+  bool owns(const uint64_t* p) const { return p == small_ || (!big_.empty() && p == big_.data()); }
 
  private:
-  uint64_t small_[64];
+  uint64_t small_[baseline::kLinkWords];
   std::vector<uint64_t> big_;
 };
 
 constexpr int kNextIteration = -100;   // run_tree: the tree completed the iteration at the loop header
 
+// What a run of one trace of a tree returned: the trace whose result it is (the one called, or a side trace
+// the exits linked to in machine code), the result, and where that trace wrote its exit values. td null: not
+// run yet.
+struct Ran {
+  TraceData* td = nullptr;
+  int32_t g = 0;
+  uint64_t* out = nullptr;
+};
+
+// `called` returned g: whose result it is (the exit cell), with each link the machine code took counted as
+// run_tree counts one taken in C++ (the parent's exit, its streak ended, the side trace's run).
+Ran ran(TraceData* called, int32_t g, uint64_t* out) {
+  if (g == baseline::kRefused) return {called, g, out};
+  auto* x = reinterpret_cast<TraceData*>(g_exit_cell[0]);
+  if (x == called) return {called, g, out};
+  for (TraceData* s = x; s != called; s = s->parent) {
+    TraceData* p = s->parent;
+    p->exits[static_cast<size_t>(s->parent_guard)]++;
+    p->streak = 0;
+    if (p == p->root) p->last_exit = -1;
+    s->runs++;
+    stat_inc(Stat::side_trace_runs);
+    stat_inc(Stat::side_links);
+    stat_inc(Stat::trace_exits);
+  }
+  return {x, g, reinterpret_cast<uint64_t*>(g_exit_cell[1])};
+}
+
+// The references the entries of side traces took (baseline_compile: LinkOptions::hold), from the one whose
+// result it was up to, not including, `stop`: released when this goes, after the frame is restored.
+class ChainHeld {
+ public:
+  ChainHeld() = default;
+  ChainHeld(const ChainHeld&) = delete;
+  ChainHeld& operator=(const ChainHeld&) = delete;
+  void set(TraceData* x, TraceData* stop) {
+    x_ = x;
+    stop_ = stop;
+  }
+  ~ChainHeld() {
+    for (TraceData* s = x_; s && s != stop_; s = s->parent)
+      for (PyObject* o : s->borrowed.objs) Py_DECREF(o);
+  }
+
+ private:
+  TraceData* x_ = nullptr;
+  TraceData* stop_ = nullptr;
+};
+
+// True when x is still where it was in root's tree (a run may release any part of the tree: a call out of
+// a trace that re-entered this loop and dropped a side trace; released parts stay in memory while the tree
+// runs, trace_free). *frees: g_trace_frees when the tree was last seen whole (nothing released since: it
+// still is).
+bool tree_intact(LoopSlot* loop, TraceData* root, TraceData* x, uint64_t* frees) {
+  if (loop->trace != root) return false;
+  if (*frees == g_trace_frees) return true;
+  *frees = g_trace_frees;
+  for (TraceData* s = x; s != root; s = s->parent) {
+    TraceData* p = s->parent;
+    if (!p || p->side.empty() || p->side[static_cast<size_t>(s->parent_guard)] != s) return false;
+  }
+  return true;
+}
+
 // Runs the side traces down root's tree from the exit at guard cg of trace cur (which has a side trace there),
-// whose exit values are `in`: each side trace starts from its parent's exit values (the frame is written
-// only once, by the last one), until one completes the iteration or exits where no side trace continues (one
-// may be recorded from there, or the side trace that keeps exiting dropped). Returns the bytecode index to
-// continue at with the frame restored, kNextIteration (the frame restored at the loop header: the loop's
-// trace runs the next iteration), or -1 with an error set. *hop: the loop whose header the last side trace
-// ended at (linked: that loop's trace runs next), else unchanged.
+// whose exit values are `in` -- or, with done.td set, goes on from a run that already happened (side traces
+// the loop's trace linked to in machine code; *frees: g_trace_frees before it). Each side trace starts from
+// its parent's exit values (the frame is written only once, by the last one), until one completes the
+// iteration or exits where no side trace continues (one may be recorded from there, or the side trace that
+// keeps exiting dropped). Returns the bytecode index to continue at with the frame restored, kNextIteration
+// (the frame restored at the loop header: the loop's trace runs the next iteration), or -1 with an error set.
+// *hop: the loop whose header the last side trace ended at (linked: that loop's trace runs next), else
+// unchanged.
 int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData* cur, int32_t cg,
-             const uint64_t* in, LoopSlot** hop) {
+             const uint64_t* in, LoopSlot** hop, Ran done, uint64_t frees) {
   ExitBuf bufs[2];
-  int which = 0;
-  Path path;
-  uint64_t frees = g_trace_frees;
   const auto* slots = reinterpret_cast<const uint64_t*>(f->localsplus);
   for (;;) {
-    TraceData* side = cur->side[static_cast<size_t>(cg)];
-    Pin pin(side);
+    Ran r = done;
+    done = Ran();
     Held held;
-    if (!held.take(f, side->borrowed))   // a namespace changed: the interpreter goes on from cur's exit
-      return restore_frame(f, cur->opt, cur->opt.ins[static_cast<size_t>(cg)].snap, in, restore_kinds(cur));
-    side->runs++;
-    stat_inc(Stat::side_trace_runs);
-    uint64_t* out = bufs[which].get(side->native.out_words);
-    which ^= 1;
-    int32_t g = side->native.fn(slots, out, in);
+    ChainHeld chain;
+    if (!r.td) {
+      TraceData* side = cur->side[static_cast<size_t>(cg)];
+      // (no Pin: a side trace released while its tree runs stays until the tree's Pin goes)
+      if (!held.take(f, side->borrowed))   // a namespace changed: the interpreter goes on from cur's exit
+        return restore_frame(f, cur->opt, cur->opt.ins[static_cast<size_t>(cg)].snap, in, restore_kinds(cur));
+      side->runs++;
+      stat_inc(Stat::side_trace_runs);
+      uint64_t* out = bufs[bufs[0].owns(in) ? 1 : 0].get(side->native.out_words);
+      int32_t g = side->native.fn(slots, out, in);
+      if (g == baseline::kRefused)   // (Held::take passed: not expected) the interpreter goes on from cur's exit
+        return restore_frame(f, cur->opt, cur->opt.ins[static_cast<size_t>(cg)].snap, in, restore_kinds(cur));
+      r = ran(side, g, out);
+      chain.set(r.td, side->parent);
+    } else {
+      chain.set(r.td, root);
+    }
+    TraceData* side = r.td;
+    int32_t g = r.g;
+    uint64_t* out = r.out;
+    cur = side->parent;
+    cg = side->parent_guard;
     if (g == baseline::kError) return trace_error(f, loop, "baseline tier (side trace)", "a runtime call failed");
-    path.push_back({cur, cg, side});
-    // (the run may have released parts of the tree: a call out of it that re-entered this loop)
-    bool intact = path_intact(loop, root, path, &frees);
+    bool intact = tree_intact(loop, root, side, &frees);
     bool linked = g >= 0 && !side->side.empty() && side->side[static_cast<size_t>(g)];
     // Exits in a row, not counting those a side trace of its own continues from.
     side->streak = g >= 0 && !linked ? side->streak + 1 : 0;
@@ -334,7 +404,22 @@ int run_loop(_PyInterpreterFrame* f, LoopSlot* loop, LoopSlot** hop) {
   for (;;) {
     td->runs++;
     stat_inc(Stat::trace_native_runs);
+    uint64_t frees = g_trace_frees;
     int32_t g = td->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out, nullptr);
+    Ran r = ran(td, g, out);
+    if (r.td != td) {   // its exit went on in side traces, linked in machine code
+      // The common end first: the last one wrote the frame at this loop's header (run_tree's kNextIteration).
+      if (r.g == baseline::kRestored && r.td->opt.snaps.back().pc == loop->header &&
+          tree_intact(loop, td, r.td, &frees)) {
+        ChainHeld chain;
+        chain.set(r.td, td);
+        r.td->streak = 0;
+        continue;
+      }
+      int resume = run_tree(f, loop, td, nullptr, 0, nullptr, hop, r, frees);
+      if (resume == kNextIteration && loop->trace == td) continue;
+      return resume == kNextIteration ? loop->header : resume;
+    }
     if (g == baseline::kError) return trace_error(f, loop, "baseline tier", "a runtime call failed");
     if (g >= 0 && !td->side.empty() && td->side[static_cast<size_t>(g)]) {
       // A side trace continues from this exit (a branch or overflow guard: not what the trace specialized on).
@@ -342,7 +427,7 @@ int run_loop(_PyInterpreterFrame* f, LoopSlot* loop, LoopSlot** hop) {
       stat_inc(Stat::trace_exits);
       td->last_exit = -1;
       td->streak = 0;
-      int resume = run_tree(f, loop, td, td, g, out, hop);
+      int resume = run_tree(f, loop, td, td, g, out, hop, Ran(), g_trace_frees);
       if (resume == kNextIteration && loop->trace == td) continue;
       return resume == kNextIteration ? loop->header : resume;
     }

@@ -109,14 +109,36 @@ void trace_free(void* p) {
     baseline_forget(td);
     return;
   }
+  // A side trace of a tree that is running may be on the C stack without a Pin of its own (linked in
+  // machine code): it goes when the tree's last Pin does.
+  if (td->root && td->root != td && td->root->active) {
+    if (!td->in_deferred) {
+      td->in_deferred = true;
+      td->root->deferred.push_back(td);
+    }
+    return;
+  }
   for (TraceData* s : td->side)
     if (s) trace_free(s);
+  for (TraceData* s : td->deferred) {
+    s->root = nullptr;   // (the tree is not running: no deferring again)
+    trace_free(s);
+  }
   baseline_forget(td);
   baseline::release_trace(&td->native);
   for (PyObject* o : td->kept) Py_DECREF(o);
   delete td;
 }
 
+void trace_unpinned(TraceData* td) {
+  std::vector<TraceData*> later;
+  later.swap(td->deferred);
+  for (TraceData* s : later) {
+    s->root = nullptr;   // (the tree's last Pin went: no deferring again)
+    trace_free(s);
+  }
+  if (td->zombie && td->active == 0) trace_free(td);
+}
 
 // ---------------------------------------------------------------- helpers over the abstract state
 [[noreturn]] void fail(Abort why) { throw AbortEx{why}; }
@@ -1045,17 +1067,22 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
     return;
   }
   td->exits.assign(td->opt.ins.size(), 0);
+  td->borrowed = std::move(r->borrowed);   // (before compiling: a side trace's entry checks embed it)
   if (r->parent) {   // machine code only; owned by the parent, run in place of its exit (baseline_entry)
+    td->root = r->tree;
+    td->parent = r->parent;
+    td->parent_guard = r->parent_guard;
     if (!baseline_compile(r->root_co, r->header, td, true)) {
+      td->root = nullptr;
       trace_free(td);
       abort_recording(r, Abort::compile);
       return;
     }
     td->kept.swap(r->kept);
-    td->borrowed = std::move(r->borrowed);
     td->loop = r->loop;
     td->link = link;
     r->parent->side[static_cast<size_t>(r->parent_guard)] = td;
+    baseline_link(r->parent, r->parent_guard, td);
     r->tree->nside++;   // the tree's bound
     stat_inc(Stat::side_traces);
     stop(r);
@@ -1064,6 +1091,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
   // The baseline tier when it may run (the default); the IR executor when asked for, or when the baseline
   // could not compile this trace.
   TraceEntry entry = nullptr;
+  td->root = td;
   if (g_params.has(ParamId::tiers, kTierBaseline) && baseline_compile(r->root_co, r->header, td, false)) {
     entry = &baseline_entry;
   } else if (g_params.has(ParamId::tiers, kTierIR)) {
@@ -1074,7 +1102,6 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
     return;
   }
   td->kept.swap(r->kept);
-  td->borrowed = std::move(r->borrowed);
   LoopSlot* loop = r->loop;
   loop->trace = td;
   loop->trace_free = &trace_free;

@@ -166,6 +166,14 @@ struct TraceData {
   int side_drops = 0;               // side traces dropped because they kept exiting
   std::vector<LoopSlot*> side_wait; // per guard: a loop without a trace (yet) its side recording stopped at:
                                     // no new recording from there before that loop is compiled or given up
+  // Links in machine code (docs/architecture.md): a side trace's place in its tree, and per guard of opt
+  // the TraceFn of the side trace its exit calls directly (null: the exit returns to run_loop/run_tree).
+  TraceData* root = nullptr;        // the tree's root (itself for a loop's trace)
+  TraceData* parent = nullptr;      // a side trace: the trace whose exit it continues from, at parent_guard
+  IRRef parent_guard = kNoRef;
+  std::unique_ptr<void*[]> links;   // opt.ins.size() cells (baseline traces)
+  std::vector<TraceData*> deferred; // a root: side traces released while the tree ran (freed when it ends)
+  bool in_deferred = false;         // a side trace: in its root's `deferred`
   IRRef loop_ref = 0;               // opt's `loop` instruction (its size without one): exits below it are
                                     // in the first iteration
   RestoreKinds kinds;               // opt's snapshot entry kinds (restore_frame's fast path), built at the
@@ -184,6 +192,8 @@ namespace rec {
 // Releases a TraceData (LoopSlot::trace_free) and the references it holds; one that is running (an entry
 // of it further up the C stack: a loop body that called its own function) is released when that ends (Pin).
 void trace_free(void* p);
+// The last Pin of td went: frees the side traces released while its tree ran, then td if it was released.
+void trace_unpinned(TraceData* td);
 // Counts trace_free calls: a walk down a trace tree that sees it unchanged knows no part of the tree went.
 extern uint64_t g_trace_frees;
 
@@ -195,7 +205,7 @@ class Pin {
   Pin(const Pin&) = delete;
   Pin& operator=(const Pin&) = delete;
   ~Pin() {
-    if (--td_->active == 0 && td_->zombie) trace_free(td_);
+    if (--td_->active == 0 && (td_->zombie || !td_->deferred.empty())) trace_unpinned(td_);
   }
 
  private:
@@ -210,6 +220,9 @@ int ir_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
 // frame itself; false: it could not, the reason logged with
 // FASTPY_LOG=abort), and the entry that runs it.
 bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side);
+// Side trace `side`, just attached at parent's exit `guard`: that exit calls it in machine code from now on
+// when both traces allow (their exit values fit in baseline::kLinkWords words).
+void baseline_link(TraceData* parent, IRRef guard, TraceData* side);
 // Takes td (attached to td->loop) into the code cache, evicting least recently entered traces while the
 // cache is over FASTPY_CODE_CACHE; baseline_forget removes td (trace_free calls it).
 void baseline_cache_add(TraceData* td);

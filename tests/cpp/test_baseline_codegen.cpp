@@ -1053,10 +1053,123 @@ TEST(BaselineCodegen, PowHalfIsLibmPowBitForBit) {
                    std::numeric_limits<double>::max(), kInf, -kInf, kNaN, D(kNegNaN), -1.0, -4.0, -0x1p-1074})
     check(x);
   baseline::release_trace(&c);
-  if (__builtin_cpu_supports("fma"))
+  if (__builtin_cpu_supports("fma")) {
     EXPECT_TRUE(baseline::pow_half_uses_sqrt()) << "libm's pow(x, 0.5) disagreed with the sqrt test";
+  }
   EXPECT_GT(checked, 3000000);
   EXPECT_GT(differ_from_sqrt, 100);   // the cases next to a midpoint were there (glibc's pow)
+}
+
+// Links (LinkOptions): an exit whose cell names a side trace calls it with the buffer its trace did not
+// write and returns its result; the exit cell names the trace whose result it is and its exit values; a
+// side trace's entry checks refuse a frame whose namespace is another dict or at another version (its
+// parent then returns its own exit), else take references to its held objects.
+TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
+  static uint64_t mem[1], cell[2];
+  static uint64_t dict[2], other_dict[2], expect[1], held_obj[1];
+  static uint64_t frame[4];   // frame[0] = globals (byte offset -16 from slots), slots from frame + 2
+  const uint64_t* slots = frame + 2;
+  auto compile = [&](const std::string& s, baseline::CompileOptions o, void** cells, uint64_t id) {
+    Trace* t = new Trace;   // (kept: the code points into its instructions)
+    EXPECT_EQ(ir_parse(s, t), "") << s;
+    EXPECT_EQ(ir_verify(*t), "") << s;
+    o.link.cells = cells;
+    o.link.exit_cell = cell;
+    o.link.id = id;
+    o.layout.frame_globals = -16;
+    o.layout.dict_version = 8;
+    baseline::CompiledTrace c;
+    EXPECT_EQ(baseline::compile_trace(*t, o, &c), "") << s;
+    return std::make_pair(c, t);
+  };
+  // The loop's trace: exits at %4 (x >= 10) with [x], else completes with [7].
+  std::string parent_s = "%0 ptr = kptr " + P(mem) + "\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 10\n"
+                         "snap 0 pc=5 top=9 [0=%1]\n%3 bool = lt %1, %2\n%4 void = guard_true %3 @0\n"
+                         "%5 i64 = kint 7\nsnap 1 pc=6 top=9 [0=%5]\n";
+  // A side trace: from [x], exits at %3 (x >= 1000) with [x], else completes with [x, 5].
+  std::string side_s = "snap 0 pc=1 top=9 []\n%0 i64 = pload_i64 0\n%1 i64 = kint 1000\n"
+                       "snap 1 pc=1 top=9 [0=%0]\n%2 bool = lt %0, %1\n%3 void = guard_true %2 @1\n"
+                       "%4 i64 = kint 5\nsnap 2 pc=2 top=9 [0=%0 1=%4]\n";
+  // Its side trace: from [x], completes with [x, 9].
+  std::string side2_s = "%0 i64 = pload_i64 0\n%1 i64 = kint 9\nsnap 0 pc=3 top=9 [0=%0 1=%1]\n";
+  static void* pcells[8];
+  static void* scells[8];
+  static void* s2cells[8];
+  baseline::CompileOptions checked;   // the side trace's entry checks and held object
+  checked.link.ns[0] = dict;
+  checked.link.expect[0] = expect;
+  static void* hold[1] = {held_obj};
+  checked.link.hold = hold;
+  checked.link.nhold = 1;
+  auto [pc, pt] = compile(parent_s, baseline::CompileOptions(), pcells, 1);
+  auto [sc, st] = compile(side_s, checked, scells, 2);
+  auto [s2c, s2t] = compile(side2_s, baseline::CompileOptions(), s2cells, 3);
+  std::vector<uint64_t> out(2 * baseline::kLinkWords, 0);
+  uint64_t* other = out.data() + baseline::kLinkWords;
+  frame[0] = uint64_t(uintptr_t(dict));
+  dict[1] = 42, expect[0] = 42, held_obj[0] = 1;
+  auto run = [&](uint64_t x) {
+    mem[0] = x;
+    cell[0] = cell[1] = 0;
+    return pc.fn(slots, out.data(), nullptr);
+  };
+  // No link: the parent's own exit and completion.
+  EXPECT_EQ(run(20), 4);
+  EXPECT_EQ(cell[0], 1u);
+  EXPECT_EQ(cell[1], uint64_t(uintptr_t(out.data())));
+  EXPECT_EQ(out[0], 20u);
+  EXPECT_EQ(run(3), baseline::kCompleted);
+  EXPECT_EQ(cell[0], 1u);
+  EXPECT_EQ(out[0], 7u);
+  // Linked: exit 4 runs the side trace in the other half of the buffer.
+  pcells[4] = reinterpret_cast<void*>(sc.fn);
+  EXPECT_EQ(run(20), baseline::kCompleted);
+  EXPECT_EQ(cell[0], 2u);
+  EXPECT_EQ(cell[1], uint64_t(uintptr_t(other)));
+  EXPECT_EQ(other[0], 20u);
+  EXPECT_EQ(other[1], 5u);
+  EXPECT_EQ(held_obj[0], 2u);   // the entry took its reference
+  EXPECT_EQ(run(3), baseline::kCompleted);   // (the guard held: no link)
+  EXPECT_EQ(cell[0], 1u);
+  EXPECT_EQ(held_obj[0], 2u);
+  // The side trace's own exit: its result, named by it.
+  EXPECT_EQ(run(2000), 3);
+  EXPECT_EQ(cell[0], 2u);
+  EXPECT_EQ(other[0], 2000u);
+  EXPECT_EQ(held_obj[0], 3u);
+  // ... linked in turn: the third runs in the buffer the first wrote (its parent's parent values).
+  scells[3] = reinterpret_cast<void*>(s2c.fn);
+  EXPECT_EQ(run(2000), baseline::kCompleted);
+  EXPECT_EQ(cell[0], 3u);
+  EXPECT_EQ(cell[1], uint64_t(uintptr_t(out.data())));
+  EXPECT_EQ(out[0], 2000u);
+  EXPECT_EQ(out[1], 9u);
+  EXPECT_EQ(held_obj[0], 4u);
+  // Refused: another version, another dict; the parent returns its own exit, nothing held.
+  dict[1] = 43;
+  EXPECT_EQ(run(20), 4);
+  EXPECT_EQ(cell[0], 1u);
+  EXPECT_EQ(out[0], 20u);
+  EXPECT_EQ(held_obj[0], 4u);
+  dict[1] = 42;
+  other_dict[1] = 42;
+  frame[0] = uint64_t(uintptr_t(other_dict));
+  EXPECT_EQ(run(20), 4);
+  EXPECT_EQ(cell[0], 1u);
+  EXPECT_EQ(held_obj[0], 4u);
+  // Called directly (a C++ caller) with the checks failing: kRefused, the cell untouched.
+  cell[0] = 77;
+  EXPECT_EQ(sc.fn(slots, other, out.data()), baseline::kRefused);
+  EXPECT_EQ(cell[0], 77u);
+  frame[0] = uint64_t(uintptr_t(dict));
+  // The cell cleared again: the parent's own exit.
+  pcells[4] = nullptr;
+  EXPECT_EQ(run(20), 4);
+  EXPECT_EQ(cell[0], 1u);
+  for (baseline::CompiledTrace* c : {&pc, &sc, &s2c}) baseline::release_trace(c);
+  delete pt;
+  delete st;
+  delete s2t;
 }
 
 TEST(BaselineCodegen, NothingLeaks) { EXPECT_EQ(baseline::traces_live(), 0u); }

@@ -417,3 +417,64 @@ def test_numbers_a_side_trace_cannot_write_in_place_go_through_the_restore_routi
     tg.check(res, traced=["signs", "digits", "small", "shared"])
     st = res["stats"]
     assert st["restore_compiled"] >= 50 and st["trace_restores"] - st["restore_compiled"] >= 4 * 50, st
+
+
+def test_side_traces_run_from_their_parents_exit_in_machine_code(tmp_path):
+    # Three loops deep: the innermost trace's exit calls the side trace attached there, whose own exit (the
+    # middle loop ending) calls its side trace in turn, all in machine code (side_links: no C++ between a
+    # parent's exit and its side trace), with the runs and exits counted as if the C++ had walked the tree.
+    res = run_prog(tmp_path, """
+        def cube(n, steps):
+            acc = 0
+            for s in range(steps):
+                for i in range(n):
+                    for j in range(0, n, 2):
+                        acc += i * j + s
+            return acc
+
+        def main():
+            return [cube(6, 40) for _ in range(3)]
+    """, ["cube"])
+    tg.check(res, traced=["cube"])
+    tree_ran(res, 3 * 40 * 6, min_side=2)
+    st = res["stats"]
+    # every side-trace run after the first few (recorded, then compiled) came through a link
+    assert st["side_links"] >= st["side_trace_runs"] * 9 // 10, st
+    loops = [l for l in tg.loops_of(res, "cube") if l["traced"]]
+    assert any(sum(l["side_traces"].values()) >= 3 * 40 * 6 // 2 for l in loops), loops
+
+
+def test_a_linked_side_trace_checks_the_namespace_it_reads_at_its_entry(tmp_path):
+    # The side trace reads the global STEP (the inner trace does not): rebinding STEP between calls changes
+    # the globals' version, so the side trace's own entry check refuses the link and the C++ walk revalidates
+    # (the same value: it runs on, linked again) or finds the value changed (the interpreter goes on from the
+    # inner trace's exit). A twin of walk -- the same code object, exec'd into another namespace, where STEP
+    # is 5 -- runs the same trees with other globals: there the entry check refuses the side trace recorded
+    # with walk's (its STEP would be 3). CPython's results.
+    res = run_prog(tmp_path, """
+        STEP = 3
+
+        def walk(n):
+            t = 0
+            for i in range(n):
+                for j in range(4):
+                    t += j
+                t += STEP
+            return t
+
+        TWIN = {"STEP": 5, "range": range}
+        exec(compile("def walk(n):\\n    pass", "<twin>", "exec"), TWIN)
+        TWIN["walk"] = type(walk)(walk.__code__, TWIN)
+
+        def main():
+            global STEP
+            out = []
+            for k in range(12):
+                STEP = 3 if k < 9 else 4
+                out.append(walk(50))
+                out.append(TWIN["walk"](50))
+            return out
+    """, ["walk"])
+    tg.check(res, traced=["walk"])
+    st = res["stats"]
+    assert st["side_links"] >= 6 * 50 // 2, st

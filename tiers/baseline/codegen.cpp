@@ -137,6 +137,9 @@ class Gen {
   bool lower_unbox(IRRef r);
   bool lower_runtime(IRRef r);
   void lower_loop(IRRef r);
+  void emit_entry();                       // LinkOptions: entry checks, held objects, exit_cell
+  void emit_link();                        // LinkOptions: at an exit, the side trace its cell names
+  void ret_own();                          // returns gid_ (exit_cell: naming this trace and its out)
 
   const ir::Trace& t_;
   const CompileOptions& o_;
@@ -147,7 +150,7 @@ class Gen {
   std::vector<Label> exits_;      // per instruction: exit stub label (invalid: none yet)
   std::vector<Label> snaps_;      // per snapshot: store-and-return block
   std::vector<IRRef> phis_;
-  Label body_, error_;
+  Label body_, error_, refused_;
   x86::Gp slots_, out_, parent_, gid_;
   x86::Mem tmp_;                  // the runtime hook's *out
   std::vector<std::string> lines_;   // IR text per instruction (asm_text)
@@ -497,7 +500,7 @@ void Gen::emit_restore(int s, Label fallback) {
     cc_.bind(done);
   }
   cc_.mov(gid_, kRestored);
-  cc_.ret(gid_);
+  ret_own();
   // A check failed: the references of 1 go again; the frame was not touched.
   cc_.bind(undo);
   for (size_t e = 0; e < n; e++) {
@@ -1001,6 +1004,69 @@ bool Gen::lower_runtime(IRRef r) {
   return true;
 }
 
+// A side trace entered through a link runs with no C++ in between: the checks Held::take makes at a C++
+// entry (the frame's namespaces are the recorded ones, at the versions the trace expects), the references
+// it takes (released by the caller, after the frame is restored).
+void Gen::emit_entry() {
+  const LinkOptions& l = o_.link;
+  const int32_t ns_off[2] = {o_.layout.frame_globals, o_.layout.frame_builtins};
+  for (int k = 0; k < 2; k++) {
+    if (!l.ns[k]) continue;
+    if (!refused_.isValid()) refused_ = cc_.newLabel();
+    x86::Gp d = cc_.newIntPtr(), want = imm64(reinterpret_cast<uint64_t>(l.ns[k]));
+    cc_.mov(d, x86::qword_ptr(slots_, ns_off[k]));
+    cc_.cmp(d, want);
+    cc_.jne(refused_);
+    x86::Gp e = imm64(reinterpret_cast<uint64_t>(l.expect[k]));
+    cc_.mov(d, x86::qword_ptr(d, o_.layout.dict_version));
+    cc_.cmp(d, x86::qword_ptr(e));
+    cc_.jne(refused_);
+  }
+  for (size_t k = 0; k < l.nhold; k++) {
+    x86::Gp o = imm64(reinterpret_cast<uint64_t>(l.hold[k]));
+    cc_.add(x86::qword_ptr(o), 1);
+  }
+}
+
+// Every return of a result of this trace's own names it in exit_cell: written right before the ret, with
+// nothing in between that could run Python code (another thread's traces write the same cell).
+void Gen::ret_own() {
+  if (o_.link.exit_cell) {
+    x86::Gp c = imm64(reinterpret_cast<uint64_t>(o_.link.exit_cell)), id = imm64(o_.link.id);
+    cc_.mov(x86::qword_ptr(c), id);
+    cc_.mov(x86::qword_ptr(c, 8), out_);
+  }
+  cc_.ret(gid_);
+}
+
+// At an exit (its values in out, the guard in gid_): the side trace in the guard's link cell runs from
+// them, in the buffer this trace did not write, and its result is this trace's (unless it refused).
+void Gen::emit_link() {
+  Label plain = cc_.newLabel(), have = cc_.newLabel();
+  x86::Gp cells = imm64(reinterpret_cast<uint64_t>(o_.link.cells)), idx = cc_.newInt64(), fn = cc_.newIntPtr();
+  cc_.movsxd(idx, gid_);
+  cc_.mov(fn, x86::qword_ptr(cells, idx, 3));
+  cc_.test(fn, fn);
+  cc_.jz(plain);
+  x86::Gp other = cc_.newIntPtr();
+  cc_.mov(other, parent_);
+  cc_.test(other, other);
+  cc_.jnz(have);
+  cc_.lea(other, x86::qword_ptr(out_, int32_t(8 * kLinkWords)));
+  cc_.bind(have);
+  x86::Gp res = cc_.newInt32();
+  InvokeNode* inv;
+  cc_.invoke(&inv, fn, FuncSignatureT<int32_t, const uint64_t*, uint64_t*, const uint64_t*>(CallConvId::kHost));
+  inv->setArg(0, slots_);
+  inv->setArg(1, other);
+  inv->setArg(2, out_);
+  inv->setRet(0, res);
+  cc_.cmp(res, kRefused);
+  cc_.je(plain);
+  cc_.ret(res);
+  cc_.bind(plain);
+}
+
 void Gen::lower_loop(IRRef r) {
   for (IRRef p = r + 1; p < t_.size() && ins(p).op == ir::IR_phi; p++) phis_.push_back(p);
   for (IRRef p : phis_) {
@@ -1085,6 +1151,7 @@ std::string Gen::run() {
   fn->setArg(2, parent_);
   tmp_ = cc_.newStack(8, 8);
   error_ = cc_.newLabel();
+  emit_entry();
   IRRef loop = kNoRef;
   for (IRRef r = 0; r < t_.size(); r++) {
     if (o_.asm_text && !lines_[size_t(r)].empty() && !ir::ir_is_const(ins(r).op)) cc_.comment(lines_[size_t(r)].c_str());
@@ -1123,9 +1190,11 @@ std::string Gen::run() {
       store_snapshot(last);
     }
     cc_.mov(gid_, kCompleted);
-    cc_.ret(gid_);
+    ret_own();
   }
-  // Exit stubs: name the guard, then its snapshot's block stores the values and returns.
+  // Exit stubs: name the guard, then its snapshot's block stores the values and returns (or goes on in the
+  // side trace the guard's link cell names).
+  Label link_tail;
   for (IRRef r = 0; r < t_.size(); r++) {
     if (!exits_[size_t(r)].isValid()) continue;
     cc_.bind(exits_[size_t(r)]);
@@ -1139,11 +1208,26 @@ std::string Gen::run() {
     if (o_.asm_text) cc_.commentf("exit to snapshot %d", int(s));
     cc_.bind(snaps_[s]);
     store_snapshot(int(s));
-    cc_.ret(gid_);
+    if (o_.link.cells && t_.snaps[s].inlined.empty()) {   // one tail for every exit that may link
+      if (!link_tail.isValid()) link_tail = cc_.newLabel();
+      cc_.jmp(link_tail);
+    } else {
+      ret_own();
+    }
+  }
+  if (link_tail.isValid()) {
+    cc_.bind(link_tail);
+    emit_link();
+    ret_own();
   }
   cc_.bind(error_);
   cc_.mov(gid_, kError);
-  cc_.ret(gid_);
+  ret_own();
+  if (refused_.isValid()) {
+    cc_.bind(refused_);
+    cc_.mov(gid_, kRefused);
+    cc_.ret(gid_);   // (not ran: names no trace)
+  }
   cc_.endFunc();
   return "";
 }

@@ -11,8 +11,12 @@
 //   returns the failing guard's instruction (>= 0: its snapshot is ins[guard].snap), kCompleted (a trace
 //          without `loop` reached its end; out holds the completion snapshot, the trace's last), kRestored
 //          (the same end, with that snapshot written into the frame by the machine code itself: see
-//          CompileOptions::frame_nlocals), or kError (a non-guard op that calls into Python failed; a
-//          Python error may be set)
+//          CompileOptions::frame_nlocals), kError (a non-guard op that calls into Python failed; a
+//          Python error may be set), or kRefused (a trace with entry checks, LinkOptions: they failed and
+//          nothing ran)
+//   With LinkOptions, an exit whose guard's link cell is set calls the side trace there instead of returning
+//   (fn(slots, other buffer, out)), and returns what that returns; which trace's result it is, and where its
+//   exit values are, the last one run writes into LinkOptions::exit_cell at its entry.
 //
 // Values live unboxed in registers (i64/bool/obj/ptr in general registers, f64 in xmm). Guards are
 // compare-and-branch to exit stubs placed after the loop: one stub per guard (it names the guard) and one
@@ -32,6 +36,11 @@ using TraceFn = int32_t (*)(const uint64_t* slots, uint64_t* out, const uint64_t
 constexpr int32_t kCompleted = -1;   // a trace without loop reached its end
 constexpr int32_t kError = -2;       // a non-guard runtime op failed
 constexpr int32_t kRestored = -3;    // a trace without loop reached its end and restored the frame itself
+constexpr int32_t kRefused = -4;     // a trace's entry checks (LinkOptions) failed: nothing ran
+// A link passes a side trace the buffer its parent did not write: the parent's own `parent` values, or for
+// a trace entered without any (a loop's trace), out + kLinkWords. Links are only made between traces whose
+// out_words are at most kLinkWords (the caller of a loop's trace gives it 2 * kLinkWords words).
+constexpr uint32_t kLinkWords = 64;
 
 // The ops that need Python, called from compiled code with ir_exec.h's RuntimeHook contract: i is the
 // instruction (alive as long as the trace), a/b its operands' 64-bit values (for sload_*: a is the slot word).
@@ -61,6 +70,28 @@ struct PyLayout {
   uint64_t* stat_restores = nullptr;      // counters the completion restore adds to (trace_restores,
   uint64_t* stat_in_place = nullptr;      // restore_in_place, restore_compiled)
   uint64_t* stat_compiled = nullptr;
+  // LinkOptions' entry checks: byte offsets from `slots` of the frame's f_globals and f_builtins, and of a
+  // dict's ma_version_tag.
+  int32_t frame_globals = 0;
+  int32_t frame_builtins = 0;
+  int32_t dict_version = 0;
+};
+
+// Side traces linked in machine code (docs/architecture.md, "Links in machine code"). All optional.
+struct LinkOptions {
+  // Per instruction of the trace: the TraceFn of the side trace its guard's exit continues in, read at each
+  // exit (null: the exit returns the guard as without links). Stays valid as long as the code.
+  void* const* cells = nullptr;
+  // Written at entry, after the entry checks: exit_cell[0] = id, exit_cell[1] = out.
+  uint64_t* exit_cell = nullptr;
+  uint64_t id = 0;
+  // Entry checks of a side trace (entered through a link, with no C++ in between): for k with ns[k], the
+  // frame's namespace k (0: globals, 1: builtins) is ns[k] and its version is *expect[k]; else kRefused.
+  const void* ns[2] = {nullptr, nullptr};
+  const uint64_t* expect[2] = {nullptr, nullptr};
+  // Objects given a reference at entry, after the checks (the caller releases them once per run).
+  void* const* hold = nullptr;
+  size_t nhold = 0;
 };
 
 struct CompileOptions {
@@ -75,6 +106,7 @@ struct CompileOptions {
   // the frame does not hold alone, an inlined frame, a numpy scalar) it returns kCompleted, as without.
   int32_t frame_nlocals = -1;
   const void* frame_code = nullptr;   // the code's first code unit (prev_instr = frame_code + pc - 1)
+  LinkOptions link;
 };
 
 struct CompiledTrace {
