@@ -130,6 +130,7 @@ bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side) {
   opts.link.cells = td->links.get();
   opts.link.exit_cell = g_exit_cell;
   opts.link.id = reinterpret_cast<uint64_t>(td);
+  opts.link.side = side;
   if (side) {   // its end restores the frame itself (run_tree takes kRestored)
     opts.frame_nlocals = co->co_nlocalsplus;
     opts.frame_code = py::code_units(co);

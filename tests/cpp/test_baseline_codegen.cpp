@@ -1095,7 +1095,9 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   static void* pcells[8];
   static void* scells[8];
   static void* s2cells[8];
-  baseline::CompileOptions checked;   // the side trace's entry checks and held object
+  baseline::CompileOptions as_side;   // side traces: their links pass on their parent values' buffer
+  as_side.link.side = true;
+  baseline::CompileOptions checked = as_side;   // the side trace's entry checks and held object
   checked.link.ns[0] = dict;
   checked.link.expect[0] = expect;
   static void* hold[1] = {held_obj};
@@ -1103,7 +1105,7 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   checked.link.nhold = 1;
   auto [pc, pt] = compile(parent_s, baseline::CompileOptions(), pcells, 1);
   auto [sc, st] = compile(side_s, checked, scells, 2);
-  auto [s2c, s2t] = compile(side2_s, baseline::CompileOptions(), s2cells, 3);
+  auto [s2c, s2t] = compile(side2_s, as_side, s2cells, 3);
   std::vector<uint64_t> out(2 * baseline::kLinkWords, 0);
   uint64_t* other = out.data() + baseline::kLinkWords;
   frame[0] = uint64_t(uintptr_t(dict));

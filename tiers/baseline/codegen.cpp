@@ -153,6 +153,7 @@ class Gen {
   Label body_, error_, refused_;
   x86::Gp slots_, out_, parent_, gid_;
   x86::Mem tmp_;                  // the runtime hook's *out
+  x86::Mem slots_saved_;          // slots, for the link tail (LinkOptions::cells)
   std::vector<std::string> lines_;   // IR text per instruction (asm_text)
 };
 
@@ -1042,22 +1043,23 @@ void Gen::ret_own() {
 // At an exit (its values in out, the guard in gid_): the side trace in the guard's link cell runs from
 // them, in the buffer this trace did not write, and its result is this trace's (unless it refused).
 void Gen::emit_link() {
-  Label plain = cc_.newLabel(), have = cc_.newLabel();
+  Label plain = cc_.newLabel();
   x86::Gp cells = imm64(reinterpret_cast<uint64_t>(o_.link.cells)), idx = cc_.newInt64(), fn = cc_.newIntPtr();
   cc_.movsxd(idx, gid_);
   cc_.mov(fn, x86::qword_ptr(cells, idx, 3));
   cc_.test(fn, fn);
   cc_.jz(plain);
   x86::Gp other = cc_.newIntPtr();
-  cc_.mov(other, parent_);
-  cc_.test(other, other);
-  cc_.jnz(have);
-  cc_.lea(other, x86::qword_ptr(out_, int32_t(8 * kLinkWords)));
-  cc_.bind(have);
+  if (o_.link.side) cc_.mov(other, parent_);
+  else cc_.lea(other, x86::qword_ptr(out_, int32_t(8 * kLinkWords)));
+  // (slots from the stack: a trace whose loop no longer reads them keeps no register for them; every
+  // argument is computed before the invoke node)
+  x86::Gp sl = cc_.newIntPtr();
+  cc_.mov(sl, slots_saved_);
   x86::Gp res = cc_.newInt32();
   InvokeNode* inv;
   cc_.invoke(&inv, fn, FuncSignatureT<int32_t, const uint64_t*, uint64_t*, const uint64_t*>(CallConvId::kHost));
-  inv->setArg(0, slots_);
+  inv->setArg(0, sl);
   inv->setArg(1, other);
   inv->setArg(2, out_);
   inv->setRet(0, res);
@@ -1151,6 +1153,10 @@ std::string Gen::run() {
   fn->setArg(2, parent_);
   tmp_ = cc_.newStack(8, 8);
   error_ = cc_.newLabel();
+  if (o_.link.cells) {
+    slots_saved_ = cc_.newStack(8, 8);
+    cc_.mov(slots_saved_, slots_);
+  }
   emit_entry();
   IRRef loop = kNoRef;
   for (IRRef r = 0; r < t_.size(); r++) {

@@ -38,7 +38,7 @@ constexpr int32_t kError = -2;       // a non-guard runtime op failed
 constexpr int32_t kRestored = -3;    // a trace without loop reached its end and restored the frame itself
 constexpr int32_t kRefused = -4;     // a trace's entry checks (LinkOptions) failed: nothing ran
 // A link passes a side trace the buffer its parent did not write: the parent's own `parent` values, or for
-// a trace entered without any (a loop's trace), out + kLinkWords. Links are only made between traces whose
+// a loop's trace (LinkOptions::side false), out + kLinkWords. Links are only made between traces whose
 // out_words are at most kLinkWords (the caller of a loop's trace gives it 2 * kLinkWords words).
 constexpr uint32_t kLinkWords = 64;
 
@@ -85,6 +85,9 @@ struct LinkOptions {
   // Written at entry, after the entry checks: exit_cell[0] = id, exit_cell[1] = out.
   uint64_t* exit_cell = nullptr;
   uint64_t id = 0;
+  // A side trace (called with `parent`): its links give their side traces that buffer. Else (a loop's
+  // trace, called without) out + kLinkWords, so that `parent` need not stay in a register through the loop.
+  bool side = false;
   // Entry checks of a side trace (entered through a link, with no C++ in between): for k with ns[k], the
   // frame's namespace k (0: globals, 1: builtins) is ns[k] and its version is *expect[k]; else kRefused.
   const void* ns[2] = {nullptr, nullptr};
