@@ -114,6 +114,12 @@ class Gen {
   x86::Xmm def_xmm(IRRef r) { x86::Xmm x = cc_.newXmmSd(); v_[size_t(r)] = x; return x; }
   x86::Mem mem(IRRef base, int64_t off, uint32_t size);   // [base + off]
   x86::Gp imm64(uint64_t v) { x86::Gp g = cc_.newInt64(); cc_.mov(g, Imm(int64_t(v))); return g; }
+  // A compare's 64-bit operand: an immediate where the sign-extended 32 bits are v (an address in a
+  // non-PIE python3's data, as Debian's), else v in a register.
+  Operand cmp_k(uint64_t v) {
+    if (int64_t(v) == int64_t(int32_t(v))) return Imm(int64_t(v));
+    return imm64(v);
+  }
 
   // ---- control
   Label exit_of(IRRef guard);              // the guard's exit stub
@@ -814,12 +820,14 @@ bool Gen::lower_guard(IRRef r) {
     case ir::IR_guard_type: {
       x86::Gp t = cc_.newIntPtr();
       cc_.mov(t, x86::qword_ptr(gp(i.a), 8));
-      cc_.cmp(t, imm64(uint64_t(i.imm)));
+      cc_.emit(x86::Inst::kIdCmp, t, cmp_k(uint64_t(i.imm)));
       cc_.jne(exit_of(r));
       return true;
     }
     case ir::IR_poll: {
-      cc_.cmp(x86::dword_ptr(imm64(uint64_t(i.imm))), 0);
+      uint64_t at = uint64_t(i.imm);   // (an address in the low 2 GiB: absolute, no register)
+      if (int64_t(at) == int64_t(int32_t(at))) cc_.cmp(x86::dword_ptr_abs(at), 0);
+      else cc_.cmp(x86::dword_ptr(imm64(at)), 0);
       cc_.jne(exit_of(r));
       return true;
     }
@@ -894,7 +902,7 @@ bool Gen::lower_unbox(IRRef r) {
     if (!L.float_type) return false;
     cc_.test(o, o);
     cc_.jz(exit_of(r));
-    cc_.cmp(x86::qword_ptr(o, 8), imm64(uint64_t(L.float_type)));
+    cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(o, 8), cmp_k(uint64_t(L.float_type)));
     cc_.jne(exit_of(r));
     cc_.movsd(def_xmm(r), x86::qword_ptr(o, L.float_value));
     return true;
@@ -904,10 +912,10 @@ bool Gen::lower_unbox(IRRef r) {
     x86::Gp d = def_gp(r);
     Label done = cc_.newLabel();
     cc_.xor_(d.r32(), d.r32());
-    cc_.cmp(o, imm64(uint64_t(L.true_obj)));
+    cc_.emit(x86::Inst::kIdCmp, o, cmp_k(uint64_t(L.true_obj)));
     cc_.sete(d.r8());
     cc_.je(done);
-    cc_.cmp(o, imm64(uint64_t(L.false_obj)));
+    cc_.emit(x86::Inst::kIdCmp, o, cmp_k(uint64_t(L.false_obj)));
     cc_.jne(exit_of(r));
     cc_.bind(done);
     return true;
@@ -917,7 +925,7 @@ bool Gen::lower_unbox(IRRef r) {
   Label done = cc_.newLabel(), slow = cc_.newLabel();
   cc_.test(o, o);
   cc_.jz(exit_of(r));
-  cc_.cmp(x86::qword_ptr(o, 8), imm64(uint64_t(L.long_type)));
+  cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(o, 8), cmp_k(uint64_t(L.long_type)));
   cc_.jne(exit_of(r));
   cc_.xor_(d.r32(), d.r32());
   cc_.mov(sz, x86::qword_ptr(o, L.long_size));
