@@ -87,7 +87,8 @@ def test_for_range_inside_for_makes_the_inner_iterator_in_the_trace(tmp_path):
 
 def test_three_loops_deep_is_a_tree_of_side_traces(tmp_path):
     # The innermost loop's end continues with the middle loop's next iteration (a side trace); the middle
-    # loop's end, inside that side trace, with the outer loop's (a side trace of the side trace).
+    # loop's end, inside that side trace, with the outer loop's (a side trace of the side trace), each
+    # called from its parent's exit in machine code.
     res = run_prog(tmp_path, """
         def cube(n, steps):
             acc = 0
@@ -102,6 +103,13 @@ def test_three_loops_deep_is_a_tree_of_side_traces(tmp_path):
     """, ["cube"])
     tg.check(res, traced=["cube"])
     tree_ran(res, 3 * 30 * 6, min_side=2)
+    # The exits call their side traces in machine code (side_links: no C++ between a parent's exit and its
+    # side trace, the runs and exits counted as if the C++ had walked the tree): every run after the first
+    # few (recorded, then compiled) came through a link.
+    st = res["stats"]
+    assert st["side_links"] >= st["side_trace_runs"] * 9 // 10, st
+    loops = [l for l in tg.loops_of(res, "cube") if l["traced"]]
+    assert any(sum(l["side_traces"].values()) >= 3 * 30 * 6 // 2 for l in loops), loops
 
 
 def test_inner_range_beyond_a_range_iterator_exits_to_the_interpreter(tmp_path):
@@ -417,31 +425,6 @@ def test_numbers_a_side_trace_cannot_write_in_place_go_through_the_restore_routi
     tg.check(res, traced=["signs", "digits", "small", "shared"])
     st = res["stats"]
     assert st["restore_compiled"] >= 50 and st["trace_restores"] - st["restore_compiled"] >= 4 * 50, st
-
-
-def test_side_traces_run_from_their_parents_exit_in_machine_code(tmp_path):
-    # Three loops deep: the innermost trace's exit calls the side trace attached there, whose own exit (the
-    # middle loop ending) calls its side trace in turn, all in machine code (side_links: no C++ between a
-    # parent's exit and its side trace), with the runs and exits counted as if the C++ had walked the tree.
-    res = run_prog(tmp_path, """
-        def cube(n, steps):
-            acc = 0
-            for s in range(steps):
-                for i in range(n):
-                    for j in range(0, n, 2):
-                        acc += i * j + s
-            return acc
-
-        def main():
-            return [cube(6, 40) for _ in range(3)]
-    """, ["cube"])
-    tg.check(res, traced=["cube"])
-    tree_ran(res, 3 * 40 * 6, min_side=2)
-    st = res["stats"]
-    # every side-trace run after the first few (recorded, then compiled) came through a link
-    assert st["side_links"] >= st["side_trace_runs"] * 9 // 10, st
-    loops = [l for l in tg.loops_of(res, "cube") if l["traced"]]
-    assert any(sum(l["side_traces"].values()) >= 3 * 40 * 6 // 2 for l in loops), loops
 
 
 def test_a_linked_side_trace_checks_the_namespace_it_reads_at_its_entry(tmp_path):
