@@ -238,6 +238,43 @@ def test_a_trace_released_while_it_runs_is_freed_after_it_returns(tmp_path):
     assert st["traces_invalidated"] >= 3 and st["trace_native_runs"] >= 3, st
 
 
+
+def test_a_tree_released_while_its_linked_side_trace_runs_is_freed_after_it_returns(tmp_path):
+    # The same in a loop nest: the drop happens in the outer body, inside a side trace the inner trace's exit
+    # called in machine code (no Pin of its own); the inner entry (whose trace reads Z too) releases the
+    # whole tree while that side trace is on the C stack, and the tree's code must stay valid until the
+    # outer run has left it (valgrind: no invalid read or write).
+    _, res = run_prog(tmp_path, """
+        import json
+        import fastpy
+        K = 2
+        Z = [0]
+        log = []
+
+        class D:
+            def __del__(self):
+                global Z
+                Z = [0]
+                log.append(work([0] * 4, 3))
+
+        def work(xs, n):
+            s = 0
+            for i in range(n):
+                for j in range(3):
+                    s += j + Z[0]
+                s += i * K + Z[0]
+                xs[i] = 0
+            return s
+
+        fastpy.enable()
+        out = [work([0] * 50 + [D() for _ in range(5)] + [0] * 50, 105) for _ in range(3)]
+        fastpy.disable()
+        print(json.dumps(dict(out=out, log=log, stats=fastpy.stats())))
+    """, FASTPY_HOT_LOOP="2", FASTPY_HOT_EXIT="2")
+    assert res["out"] == [3 * 105 + 105 * 104] * 3 and res["log"] == [3 * 3 + 3 * 2] * 15, res
+    st = res["stats"]
+    assert st["traces_invalidated"] >= 3 and st["side_links"] >= 100, st
+
 def test_code_cache_bound_evicts_the_least_recently_entered_traces(tmp_path):
     # FASTPY_CODE_CACHE=4 (KiB) holds a few traces; each new one evicts the coldest (their namespaces are
     # kept alive, so nothing else would release them).
