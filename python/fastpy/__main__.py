@@ -22,18 +22,24 @@ def fail(message, status=2):
     sys.exit(status)
 
 
-def strip_launcher_frames(tb, first_user_file):
-    """Drop the traceback entries of fastpy's launcher and runpy, as `python script.py` shows none."""
+def strip_launcher_frames(tb, first_user_file, keep_if_absent):
+    """Drop the traceback entries of fastpy's launcher and runpy, as `python script.py` shows none. With no
+    entry of the user's file (a script or -c command that did not compile) there is no traceback at all, as
+    under CPython; a -m module keeps runpy's entries then (keep_if_absent), as `python -m` shows them."""
     cur = tb
     while cur is not None and cur.tb_frame.f_code.co_filename != first_user_file:
         cur = cur.tb_next
-    return cur if cur is not None else tb
+    if cur is None and keep_if_absent:
+        cur = tb
+        while cur is not None and cur.tb_frame.f_code.co_filename == __file__ and cur.tb_next is not None:
+            cur = cur.tb_next
+    return cur
 
 
-def report_uncaught(exc, user_file):
+def report_uncaught(exc, user_file, keep_if_absent):
     """What CPython does for an uncaught exception: set sys.last_*, call sys.excepthook, exit 1 —
     or for KeyboardInterrupt, die of SIGINT like the interpreter does."""
-    tb = strip_launcher_frames(exc.__traceback__, user_file)
+    tb = strip_launcher_frames(exc.__traceback__, user_file, keep_if_absent)
     exc.__traceback__ = tb   # the default excepthook prints the exception's own traceback
     sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
     sys.excepthook(type(exc), exc, tb)
@@ -58,9 +64,10 @@ def run_target(argv):
         if len(argv) < 2:
             fail("-c needs a command")
         sys.argv = ["-c"] + argv[2:]
-        code = compile(argv[1], "<string>", "exec")
         main = {"__name__": "__main__", "__builtins__": __builtins__, "__doc__": None}
-        return "<string>", lambda: exec(code, main)
+        # exec of the string, as CPython's -c (PyRun_StringFlags, "<string>"); compile() would build the ast
+        # module's classes first (python/module.cpp, run_file).
+        return "<string>", lambda: exec(argv[1], main)
     script = argv[0]
     if not os.path.exists(script):
         print(f"{sys.executable}: can't open file {os.path.abspath(script)!r}: "
@@ -79,17 +86,13 @@ def run_script(path):
     """Runs a script file in a fresh __main__ module set up as CPython sets up `python script.py`'s."""
     import builtins
     import importlib.machinery
-    import io
     import types
-    with io.open_code(path) as f:
-        source = f.read()
-    code = compile(source, path, "exec", dont_inherit=True)
     main = types.ModuleType("__main__")
     main.__dict__.update(__file__=path, __cached__=None, __package__=None, __spec__=None,
                          __loader__=importlib.machinery.SourceFileLoader("__main__", path),
                          __builtins__=builtins, __annotations__={})
     sys.modules["__main__"] = main
-    exec(code, main.__dict__)
+    fastpy._fastpy.run_file(path, main.__dict__)   # not compile() + exec(): see python/module.cpp
 
 
 def main(argv):
@@ -120,7 +123,7 @@ def main(argv):
     except SystemExit:
         raise
     except BaseException as exc:   # noqa: B902 - the interpreter's own top level catches everything too
-        return report_uncaught(exc, user_file)
+        return report_uncaught(exc, user_file, keep_if_absent=user_file is None or argv[0] == "-m")
     return 0
 
 

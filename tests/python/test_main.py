@@ -52,9 +52,31 @@ def test_uncaught_exception_traceback_identical(tmp_path):
 
 
 def test_syntax_error_identical(tmp_path):
+    # No traceback at all (the launcher's frames were shown once): the whole stderr is CPython's.
     plain, fast = run_both(tmp_path, "x = (\n")
     assert fast.returncode == plain.returncode == 1
-    assert fast.stderr.splitlines()[-1] == plain.stderr.splitlines()[-1]
+    assert_same(plain, fast)
+    plain = run([PYTHON, "-c", "1 +"])
+    fast = run([LAUNCHER, "-m", "fastpy", "-c", "1 +"])
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    assert_same(plain, fast)
+
+
+def run_bytes(tmp_path, source):
+    (tmp_path / "prog.py").write_bytes(source)
+    return (run([PYTHON, "prog.py"], cwd=tmp_path), run([LAUNCHER, "-m", "fastpy", "prog.py"], cwd=tmp_path))
+
+
+def test_script_bytes_read_as_cpython_reads_a_file(tmp_path):
+    # The file tokenizer, as `python script.py` (python/module.cpp, run_file): a coding cookie, a BOM, and
+    # 3.11's handling of a NUL byte, where compile() of the bytes would raise ValueError instead.
+    for source in [b"# -*- coding: latin-1 -*-\nprint('caf\xe9', len('\xe9'))\n",
+                   b"\xef\xbb\xbfprint('bom', __doc__)\n",
+                   b"a = 1\0\nprint('after nul')\n",
+                   b"print(1)\nb = 2\0 (\nprint(b)\n",
+                   b"# -*- coding: ascii -*-\nprint('\xe9')\n"]:
+        plain, fast = run_bytes(tmp_path, source)
+        assert_same(plain, fast)
 
 
 def test_keyboard_interrupt_dies_of_sigint(tmp_path):
