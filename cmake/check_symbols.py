@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Fails when the extension module has an undefined symbol that neither the interpreter nor one of the
 module's own shared libraries defines (CPython 3.11 does not export many internals that its headers
-declare: a call to one links fine, then `import` fails with "undefined symbol")."""
+declare: a call to one links fine, then `import` fails with "undefined symbol"). With --static-alloc-ops it also fails when operator new or delete is left undefined:
+the module links libstdc++ statically, and one left to the dynamic linker would be libmimalloc's
+(python/CMakeLists.txt)."""
 import os
 import re
 import subprocess
@@ -31,10 +33,17 @@ def needed_libraries(module):
 
 def main():
     module, interpreter = sys.argv[1], os.path.realpath(sys.argv[2])
+    undefined = dynamic_symbols(module, False)
+    if "--static-alloc-ops" in sys.argv[3:]:
+        ops = sorted(n for n in undefined if re.match(r"_Z(nw|na|dl|da)", n))
+        if ops:
+            print(f"error: {os.path.basename(module)} leaves operator new/delete to the dynamic linker "
+                  f"(libmimalloc's would serve them): {' '.join(ops)}", file=sys.stderr)
+            return 1
     provided = dynamic_symbols(interpreter, True)
     for lib in needed_libraries(module):
         provided |= dynamic_symbols(lib, True)
-    missing = sorted(dynamic_symbols(module, False) - provided)
+    missing = sorted(undefined - provided)
     if missing:
         print(f"error: {os.path.basename(module)} needs symbols that {interpreter} does not export:", file=sys.stderr)
         for name in missing:
