@@ -93,7 +93,8 @@ PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step) {
   static_assert(sizeof(long) == sizeof(int64_t), "range_iterator holds C longs");
   if (step == 0 || !g_range.ok) return nullptr;
   uint64_t len = 0;
-  if (step > 0 && start < stop) len = 1 + (uint64_t(stop) - 1 - uint64_t(start)) / uint64_t(step);
+  if (step == 1 && start < stop) len = uint64_t(stop) - uint64_t(start);   // the common case: no division
+  else if (step > 0 && start < stop) len = 1 + (uint64_t(stop) - 1 - uint64_t(start)) / uint64_t(step);
   else if (step < 0 && start > stop) len = 1 + (uint64_t(start) - 1 - uint64_t(stop)) / (0 - uint64_t(step));
   if (len > uint64_t(INT64_MAX)) return nullptr;
   if (len && (step > 0 ? stop > INT64_MAX - (step - 1) : stop < INT64_MIN + (-1 - step))) return nullptr;
