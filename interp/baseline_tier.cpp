@@ -409,13 +409,19 @@ int run_loop(_PyInterpreterFrame* f, LoopSlot* loop, LoopSlot** hop) {
     int32_t g = td->native.fn(reinterpret_cast<const uint64_t*>(f->localsplus), out, nullptr);
     Ran r = ran(td, g, out);
     if (r.td != td) {   // its exit went on in side traces, linked in machine code
-      // The common end first: the last one wrote the frame at this loop's header (run_tree's kNextIteration).
-      if (r.g == baseline::kRestored && r.td->opt.snaps.back().pc == loop->header &&
-          tree_intact(loop, td, r.td, &frees)) {
-        ChainHeld chain;
-        chain.set(r.td, td);
-        r.td->streak = 0;
-        continue;
+      // The common ends first, as run_tree ends them: the last one wrote the frame at this loop's header
+      // (kNextIteration), or at the header of the loop it links to (*hop: that loop's trace runs next).
+      if (r.g == baseline::kRestored && tree_intact(loop, td, r.td, &frees)) {
+        const int pc = r.td->opt.snaps.back().pc;
+        const bool next = pc == loop->header;
+        if (next || (r.td->link && pc == r.td->link->header)) {
+          ChainHeld chain;
+          chain.set(r.td, td);
+          r.td->streak = 0;
+          if (next) continue;
+          *hop = r.td->link;
+          return pc;
+        }
       }
       int resume = run_tree(f, loop, td, nullptr, 0, nullptr, hop, r, frees);
       if (resume == kNextIteration && loop->trace == td) continue;
