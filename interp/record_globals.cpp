@@ -54,7 +54,10 @@ IRRef kobj_in(Recorder* r, PyObject* o, PyObject* dict) {
   } else if (b.tag[k] != tag) {
     return kobj(r, o);   // changed since the recording first read it: the trace is doomed, keep o alive
   }
-  if (std::find(b.objs.begin(), b.objs.end(), o) == b.objs.end()) b.objs.push_back(o);
+  // The namespace itself needs no reference: every entry checks it is the frame's own (Held::take), which
+  // the frame's function holds (func_globals and func_builtins cannot be rebound in 3.11). Its values do:
+  // a call out of the trace may unbind one.
+  if (o != b.ns[k] && std::find(b.objs.begin(), b.objs.end(), o) == b.objs.end()) b.objs.push_back(o);
   return r->b.kobj(o);
 }
 

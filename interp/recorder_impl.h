@@ -54,7 +54,7 @@ struct Borrowed {
   PyObject* ns[2] = {nullptr, nullptr};   // compared with the frame's (never dereferenced before that)
   uint64_t tag[2] = {0, 0};               // ma_version_tag when the recording first read the dict
   bool used[2] = {false, false};
-  std::vector<PyObject*> objs;            // the dicts and values behind borrowed kobj constants
+  std::vector<PyObject*> objs;            // the values behind borrowed kobj constants (not ns[]: the frame's)
   std::vector<NsRead> reads[2];           // what the trace read from each dict
   bool fixed[2] = {false, false};         // a read that cannot be revalidated: only the same version will do
   std::unique_ptr<uint64_t[]> expect;     // [2]: the versions the trace's guards compare with (stable address)
