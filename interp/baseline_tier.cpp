@@ -411,10 +411,10 @@ int run_loop(_PyInterpreterFrame* f, LoopSlot* loop, LoopSlot** hop) {
     if (r.td != td) {   // its exit went on in side traces, linked in machine code
       // The common ends first, as run_tree ends them: the last one wrote the frame at this loop's header
       // (kNextIteration), or at the header of the loop it links to (*hop: that loop's trace runs next).
-      if (r.g == baseline::kRestored && tree_intact(loop, td, r.td, &frees)) {
-        const int pc = r.td->opt.snaps.back().pc;
-        const bool next = pc == loop->header;
-        if (next || (r.td->link && pc == r.td->link->header)) {
+      const int pc = r.g == baseline::kRestored ? r.td->opt.snaps.back().pc : -1;
+      const bool next = pc == loop->header;
+      if (pc >= 0 && (next || (r.td->link && pc == r.td->link->header))) {
+        if (tree_intact(loop, td, r.td, &frees)) {
           ChainHeld chain;
           chain.set(r.td, td);
           r.td->streak = 0;
