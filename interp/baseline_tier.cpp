@@ -131,7 +131,16 @@ bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side) {
   opts.link.exit_cell = g_exit_cell;
   opts.link.id = reinterpret_cast<uint64_t>(td);
   opts.link.side = side;
+  // The counts a link taken or a side trace's entry adds to, kept by the machine code (ran() walks nothing).
+  static_assert(sizeof(td->last_exit) == sizeof(int32_t), "the machine code writes last_exit as 32 bits");
+  opts.link.exits = td->exits.data();
+  opts.link.streak = &td->streak;
+  if (!side) opts.link.last_exit = reinterpret_cast<int32_t*>(&td->last_exit);
+  opts.link.link_counts[0] = &g_stats[static_cast<int>(Stat::side_links)];
+  opts.link.link_counts[1] = &g_stats[static_cast<int>(Stat::trace_exits)];
   if (side) {   // its end restores the frame itself (run_tree takes kRestored)
+    opts.link.entry_counts[0] = &td->runs;
+    opts.link.entry_counts[1] = &g_stats[static_cast<int>(Stat::side_trace_runs)];
     opts.frame_nlocals = co->co_nlocalsplus;
     opts.frame_code = py::code_units(co);
     // Entered from its parent's exit with no C++ in between: its entry makes Held::take's checks and
@@ -255,22 +264,13 @@ struct Ran {
   uint64_t* out = nullptr;
 };
 
-// `called` returned g: whose result it is (the exit cell), with each link the machine code took counted as
-// run_tree counts one taken in C++ (the parent's exit, its streak ended, the side trace's run).
+// `called` returned g: whose result it is (the exit cell). Each link the machine code took it counted itself
+// as run_tree counts one taken in C++ (the parent's exit, its streak ended, the side trace's run:
+// LinkOptions::exits, entry_counts).
 Ran ran(TraceData* called, int32_t g, uint64_t* out) {
   if (g == baseline::kRefused) return {called, g, out};
   auto* x = reinterpret_cast<TraceData*>(g_exit_cell[0]);
   if (x == called) return {called, g, out};
-  for (TraceData* s = x; s != called; s = s->parent) {
-    TraceData* p = s->parent;
-    p->exits[static_cast<size_t>(s->parent_guard)]++;
-    p->streak = 0;
-    if (p == p->root) p->last_exit = -1;
-    s->runs++;
-    stat_inc(Stat::side_trace_runs);
-    stat_inc(Stat::side_links);
-    stat_inc(Stat::trace_exits);
-  }
   return {x, g, reinterpret_cast<uint64_t*>(g_exit_cell[1])};
 }
 
@@ -286,6 +286,7 @@ class ChainHeld {
     stop_ = stop;
   }
   ~ChainHeld() {
+    if (!x_ || !x_->chain_holds) return;
     for (TraceData* s = x_; s && s != stop_; s = s->parent)
       for (PyObject* o : s->borrowed.objs) Py_DECREF(o);
   }
@@ -333,8 +334,7 @@ int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData*
       // (no Pin: a side trace released while its tree runs stays until the tree's Pin goes)
       if (!held.take(f, side->borrowed))   // a namespace changed: the interpreter goes on from cur's exit
         return restore_frame(f, cur->opt, cur->opt.ins[static_cast<size_t>(cg)].snap, in, restore_kinds(cur));
-      side->runs++;
-      stat_inc(Stat::side_trace_runs);
+      // (its entry counts its run: LinkOptions::entry_counts)
       uint64_t* out = bufs[bufs[0].owns(in) ? 1 : 0].get(side->native.out_words);
       int32_t g = side->native.fn(slots, out, in);
       if (g == baseline::kRefused)   // (Held::take passed: not expected) the interpreter goes on from cur's exit

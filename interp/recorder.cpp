@@ -1072,6 +1072,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
     td->root = r->tree;
     td->parent = r->parent;
     td->parent_guard = r->parent_guard;
+    td->chain_holds = !td->borrowed.objs.empty() || r->parent->chain_holds;
     if (!baseline_compile(r->root_co, r->header, td, true)) {
       td->root = nullptr;
       trace_free(td);

@@ -171,6 +171,8 @@ struct TraceData {
   TraceData* root = nullptr;        // the tree's root (itself for a loop's trace)
   TraceData* parent = nullptr;      // a side trace: the trace whose exit it continues from, at parent_guard
   IRRef parent_guard = kNoRef;
+  bool chain_holds = false;         // a side trace: it or a side trace above it holds objects at entry
+                                    // (LinkOptions::hold; false: a chain ending here releases nothing)
   std::unique_ptr<void*[]> links;   // opt.ins.size() cells (baseline traces)
   std::vector<TraceData*> deferred; // a root: side traces released while the tree ran (freed when it ends)
   bool in_deferred = false;         // a side trace: in its root's `deferred`

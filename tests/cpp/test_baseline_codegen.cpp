@@ -802,7 +802,7 @@ TEST(BaselineCodegen, RuntimeOpsThroughHookAndInlinePaths) {
     o[0] = 5, o[1] = uint64_t(uintptr_t(type)), o[2] = w2, o[3] = w3;
   };
   struct IntCase { int64_t size; uint32_t d0, d1; };
-  const IntCase ints[] = {{0, 0, 0}, {1, 7, 0}, {-1, 7, 0}, {1, 0x3fffffff, 0}, {-1, 0x3fffffff, 0},
+  const IntCase ints[] = {{0, 0, 0}, {0, 9, 0}, {1, 7, 0}, {-1, 7, 0}, {1, 0x3fffffff, 0}, {-1, 0x3fffffff, 0},
                           {2, 5, 3}, {-2, 5, 3}, {3, 1, 1}, {1, 0xffffffffu, 0}};
   const uint64_t floats[] = {B(1.5), B(-0.0), B(kNaN), kNegNaN, B(kInf)};
   for (bool with_layout : {false, true})
@@ -859,6 +859,42 @@ TEST(BaselineCodegen, RuntimeOpsThroughHookAndInlinePaths) {
           EXPECT_EQ(differential(s2, env), "") << "(no exit) " << (with_layout ? "layout" : "hook") << " int "
                                                << ic.size << " float " << H(fv) << " which " << which;
         }
+}
+
+// A type guard on an object an unbox (or an earlier guard) already checked is dropped only for exact int and
+// float, whose objects never change class: the same exits as the executor's for every object and guard type.
+TEST(BaselineCodegen, TypeGuardsAfterUnboxOfTheSameObject) {
+  static uint64_t in[4], fl[4], other[4];
+  for (int which : {0, 1, 2})   // slot 0 holds an int, a float, something else
+    for (int guard : {0, 1, 2}) {   // the guards after the unboxes name int, float, the other type
+      const void* types[] = {g_long_type, g_float_type, g_other_type};
+      Env env;
+      env.runtime = &fake_runtime;
+      env.layout.float_type = g_float_type;
+      env.layout.float_value = 16;
+      env.layout.long_type = g_long_type;
+      env.layout.long_size = 16;
+      env.layout.long_digit = 24;
+      env.reset = [&] {
+        for (uint64_t* o : {in, fl, other}) o[0] = 5;
+        in[1] = uint64_t(uintptr_t(g_long_type)), in[2] = uint64_t(-1), in[3] = 12;
+        fl[1] = uint64_t(uintptr_t(g_float_type)), fl[2] = B(2.5), fl[3] = 0;
+        other[1] = uint64_t(uintptr_t(g_other_type)), other[2] = other[3] = 0;
+      };
+      uint64_t* objs[] = {in, fl, other};
+      env.slots = {uint64_t(uintptr_t(objs[which])), uint64_t(uintptr_t(fl))};
+      env.mem = {0, 0, 0};
+      std::string k = P(types[guard]);
+      std::string s = "%0 ptr = kptr @MEM\n%1 obj = sload_obj 0\n%2 obj = sload_obj 1\n"
+                      "snap 0 pc=1 top=9 [0=%1]\nsnap 1 pc=2 top=9 [0=%1 1=%2]\nsnap 2 pc=3 top=9 [1=%2]\n"
+                      "%3 void = guard_type %2, " + P(g_float_type) + " @2\n"
+                      "%4 f64 = unbox_f64 %2 @2\n%5 void = store_f64 %0, %4, 16\n" +
+                      (which == 1 ? "%6 f64 = unbox_f64 %1 @0\n%7 void = store_f64 %0, %6, 0\n"
+                                  : "%6 i64 = unbox_i64 %1 @0\n%7 void = store_i64 %0, %6, 0\n") +
+                      "%8 void = guard_type %1, " + k + " @1\n%9 i64 = kint 1\n%10 void = store_i64 %0, %9, 8\n"
+                      "%11 void = guard_type %1, " + k + " @2\n%12 void = guard_type %2, " + k + " @1\n";
+      EXPECT_EQ(differential(s, env), "") << "which " << which << " guard " << guard;
+    }
 }
 
 // The completion restore (CompileOptions::frame_nlocals): a trace without loop writes its completion snapshot

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <sstream>
 
 #include "tiers/baseline/code_memory.h"
@@ -156,6 +157,11 @@ class Gen {
   std::vector<Label> exits_;      // per instruction: exit stub label (invalid: none yet)
   std::vector<Label> snaps_;      // per snapshot: store-and-return block
   std::vector<IRRef> phis_;
+  // Per instruction (an object): its exact type when that is int or float (whose objects never change
+  // class) and a guard or an unbox before every later use of it checked it; null: unknown.
+  std::vector<const void*> known_type_;
+  bool immutable_type(const void* t) const { return t && (t == o_.layout.long_type || t == o_.layout.float_type); }
+  std::vector<std::function<void()>> cold_;   // slow paths, emitted after the loop (out of the hot path)
   Label body_, error_, refused_;
   x86::Gp slots_, out_, parent_, gid_;
   x86::Mem tmp_;                  // the runtime hook's *out
@@ -818,6 +824,10 @@ bool Gen::lower_guard(IRRef r) {
       return true;
     }
     case ir::IR_guard_type: {
+      // (Already checked: an unbox or a guard of the same object before it, in the same straight line.)
+      const void* want = reinterpret_cast<const void*>(i.imm);
+      if (i.a >= 0 && known_type_[size_t(i.a)] == want) return true;
+      if (i.a >= 0 && immutable_type(want)) known_type_[size_t(i.a)] = want;
       x86::Gp t = cc_.newIntPtr();
       cc_.mov(t, x86::qword_ptr(gp(i.a), 8));
       cc_.emit(x86::Inst::kIdCmp, t, cmp_k(uint64_t(i.imm)));
@@ -900,10 +910,13 @@ bool Gen::lower_unbox(IRRef r) {
   x86::Gp o = sload ? slot_word(r) : gp(i.a);
   if (i.op == ir::IR_sload_f64 || i.op == ir::IR_unbox_f64) {
     if (!L.float_type) return false;
-    cc_.test(o, o);
-    cc_.jz(exit_of(r));
-    cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(o, 8), cmp_k(uint64_t(L.float_type)));
-    cc_.jne(exit_of(r));
+    if (sload || known_type_[size_t(i.a)] != L.float_type) {
+      cc_.test(o, o);
+      cc_.jz(exit_of(r));
+      cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(o, 8), cmp_k(uint64_t(L.float_type)));
+      cc_.jne(exit_of(r));
+      if (!sload) known_type_[size_t(i.a)] = L.float_type;
+    }
     cc_.movsd(def_xmm(r), x86::qword_ptr(o, L.float_value));
     return true;
   }
@@ -921,27 +934,32 @@ bool Gen::lower_unbox(IRRef r) {
     return true;
   }
   if (!L.long_type || !o_.runtime) return false;
-  x86::Gp d = def_gp(r), sz = cc_.newInt64();
+  // One digit or none (ob_size -1, 0, 1): digit * ob_size, without a branch on the sign (CPython 3.11 gives
+  // every int room for one digit; that of a zero is multiplied by 0). More digits: the runtime, out of line.
+  x86::Gp d = def_gp(r), sz = cc_.newInt64(), t = cc_.newInt64();
   Label done = cc_.newLabel(), slow = cc_.newLabel();
-  cc_.test(o, o);
-  cc_.jz(exit_of(r));
-  cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(o, 8), cmp_k(uint64_t(L.long_type)));
-  cc_.jne(exit_of(r));
-  cc_.xor_(d.r32(), d.r32());
+  if (sload || known_type_[size_t(i.a)] != L.long_type) {
+    cc_.test(o, o);
+    cc_.jz(exit_of(r));
+    cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(o, 8), cmp_k(uint64_t(L.long_type)));
+    cc_.jne(exit_of(r));
+    if (!sload) known_type_[size_t(i.a)] = L.long_type;
+  }
   cc_.mov(sz, x86::qword_ptr(o, L.long_size));
-  cc_.test(sz, sz);
-  cc_.jz(done);
+  cc_.lea(t, x86::ptr(sz, 1));
+  cc_.cmp(t, 2);
+  cc_.ja(slow);
   cc_.mov(d.r32(), x86::dword_ptr(o, L.long_digit));   // zero-extends
-  cc_.cmp(sz, 1);
-  cc_.je(done);
-  cc_.cmp(sz, -1);
-  cc_.jne(slow);
-  cc_.neg(d);
-  cc_.jmp(done);
-  cc_.bind(slow);
-  call_runtime(r, o, imm64(0), exit_of(r));
-  cc_.mov(d, tmp_);
+  cc_.imul(d, sz);
   cc_.bind(done);
+  cold_.push_back([this, r, o, d, slow, done] {
+    cc_.bind(slow);
+    x86::Gp arg = cc_.newIntPtr();   // (a copy: o itself need not live in the call's argument register)
+    cc_.mov(arg, o);
+    call_runtime(r, arg, imm64(0), exit_of(r));
+    cc_.mov(d, tmp_);
+    cc_.jmp(done);
+  });
   return true;
 }
 
@@ -960,19 +978,30 @@ bool Gen::lower_runtime(IRRef r) {
     cc_.lea(t, x86::ptr(a, 5));
     cc_.cmp(t, L.small_int_count);
     cc_.jae(call);
-    cc_.imul(t, t, L.small_int_size);
-    cc_.mov(d, imm64(uint64_t(L.small_ints)));
-    cc_.add(d, t);
+    uint64_t base = uint64_t(L.small_ints);
+    bool base32 = int64_t(base) == int64_t(int32_t(base)) && L.small_int_size == 32;
+    if (base32) {   // (a non-PIE python3: the cached ints' address fits a displacement)
+      cc_.shl(t, 5);
+      cc_.lea(d, x86::ptr(t, int32_t(base)));
+    } else {
+      cc_.imul(t, t, L.small_int_size);
+      cc_.mov(d, imm64(base));
+      cc_.add(d, t);
+    }
     cc_.add(x86::qword_ptr(d), 1);
-    cc_.jmp(done);
-    cc_.bind(call);
-    InvokeNode* inv;
-    cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(L.box_i64)), FuncSignatureT<void*, int64_t>(CallConvId::kHost));
-    inv->setArg(0, a);
-    inv->setRet(0, d);
-    cc_.test(d, d);
-    cc_.jz(error_);   // out of memory: a Python error is set
     cc_.bind(done);
+    cold_.push_back([this, a, d, call, done] {
+      cc_.bind(call);
+      x86::Gp arg = cc_.newInt64();
+      cc_.mov(arg, a);
+      InvokeNode* inv;
+      cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.box_i64)), FuncSignatureT<void*, int64_t>(CallConvId::kHost));
+      inv->setArg(0, arg);
+      inv->setRet(0, d);
+      cc_.test(d, d);
+      cc_.jz(error_);   // out of memory: a Python error is set
+      cc_.jmp(done);
+    });
     return true;
   }
   if ((i.op == ir::IR_box_f64 && o_.layout.box_f64) || (i.op == ir::IR_box_i64 && o_.layout.box_i64)) {
@@ -995,14 +1024,20 @@ bool Gen::lower_runtime(IRRef r) {
   }
   if (i.op == ir::IR_decref && o_.layout.dealloc) {
     x86::Gp a = gp(i.a);
-    Label done = cc_.newLabel();
+    Label done = cc_.newLabel(), dealloc = cc_.newLabel();
     cc_.sub(x86::qword_ptr(a), 1);
-    cc_.jnz(done);
-    InvokeNode* inv;
-    cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.dealloc)),
-               FuncSignatureT<void, void*>(CallConvId::kHost));
-    inv->setArg(0, a);
+    cc_.jz(dealloc);
     cc_.bind(done);
+    cold_.push_back([this, a, dealloc, done] {   // the last reference: out of line
+      cc_.bind(dealloc);
+      x86::Gp arg = cc_.newIntPtr();
+      cc_.mov(arg, a);
+      InvokeNode* inv;
+      cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.dealloc)),
+                 FuncSignatureT<void, void*>(CallConvId::kHost));
+      inv->setArg(0, arg);
+      cc_.jmp(done);
+    });
     return true;
   }
   bool sload = i.op >= ir::IR_sload_obj && i.op <= ir::IR_sload_bool;
@@ -1035,6 +1070,8 @@ void Gen::emit_entry() {
     x86::Gp o = imm64(reinterpret_cast<uint64_t>(l.hold[k]));
     cc_.add(x86::qword_ptr(o), 1);
   }
+  for (uint64_t* c : l.entry_counts)
+    if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
 }
 
 // Every return of a result of this trace's own names it in exit_cell: written right before the ret, with
@@ -1057,6 +1094,12 @@ void Gen::emit_link() {
   cc_.mov(fn, x86::qword_ptr(cells, idx, 3));
   cc_.test(fn, fn);
   cc_.jz(plain);
+  const LinkOptions& l = o_.link;
+  if (l.exits) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.exits)), idx, 3), 1);
+  if (l.streak) cc_.mov(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.streak))), 0);
+  if (l.last_exit) cc_.mov(x86::dword_ptr(imm64(reinterpret_cast<uint64_t>(l.last_exit))), -1);
+  for (uint64_t* c : l.link_counts)
+    if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
   x86::Gp other = cc_.newIntPtr();
   if (o_.link.side) cc_.mov(other, parent_);
   else cc_.lea(other, x86::qword_ptr(out_, int32_t(8 * kLinkWords)));
@@ -1139,6 +1182,7 @@ std::string Gen::run() {
   for (const ir::Snapshot& s : t_.snaps)
     for (const ir::SnapEntry& e : s.entries) uses_[size_t(e.ref)]++;
   snap_guards_.assign(t_.snaps.size(), 0);
+  known_type_.assign(n, nullptr);
   for (const IRIns& i : t_.ins)
     if (i.snap >= 0 && size_t(i.snap) < t_.snaps.size()) snap_guards_[size_t(i.snap)]++;
   if (o_.asm_text) {
@@ -1206,6 +1250,8 @@ std::string Gen::run() {
     cc_.mov(gid_, kCompleted);
     ret_own();
   }
+  if (o_.asm_text && !cold_.empty()) cc_.comment("slow paths");
+  for (auto& emit : cold_) emit();
   // Exit stubs: name the guard, then its snapshot's block stores the values and returns (or goes on in the
   // side trace the guard's link cell names).
   Label link_tail;

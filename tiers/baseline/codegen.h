@@ -95,6 +95,14 @@ struct LinkOptions {
   // Objects given a reference at entry, after the checks (the caller releases them once per run).
   void* const* hold = nullptr;
   size_t nhold = 0;
+  // The bookkeeping a C++ caller would do, done by the machine code itself so that a chain of links needs
+  // no walk afterwards (all optional). At entry, after the checks: each non-null entry_counts[k] += 1.
+  uint64_t* entry_counts[2] = {nullptr, nullptr};
+  // When an exit takes its link: exits[guard] += 1, *streak = 0, *last_exit = -1, each link_counts[k] += 1.
+  uint64_t* exits = nullptr;
+  int64_t* streak = nullptr;
+  int32_t* last_exit = nullptr;
+  uint64_t* link_counts[2] = {nullptr, nullptr};
 };
 
 struct CompileOptions {
