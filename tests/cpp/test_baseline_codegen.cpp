@@ -270,8 +270,10 @@ TEST(BaselineCodegen, OverflowBoundaries) {
 
 TEST(BaselineCodegen, FloorDivAndModAllSigns) {
   std::vector<int64_t> v = {0, 1, -1, 2, -2, 3, -3, 5, -5, 7, -7, 10, -10, 100, -100, kMax, kMin, kMax - 1,
-                            kMin + 1, kI32Min, kI32Max, int64_t(1) << 40, -(int64_t(1) << 40)};
-  // Zero divisor and INT64_MIN / -1 are in the table: both must exit.
+                            kMin + 1, kI32Min, kI32Max, int64_t(1) << 40, -(int64_t(1) << 40), 4, -4, 8,
+                            int64_t(1) << 31, int64_t(1) << 32, int64_t(1) << 62, -(int64_t(1) << 62)};
+  // Zero divisor and INT64_MIN / -1 are in the table: both must exit. Constant powers of two (a shift, a
+  // mask: below and above 32 bits) and other constants (no zero or -1 check) come from the constant modes.
   for (IROp op : {IR_floordiv_ov, IR_mod_ov}) op_table(op, U(v), U(v));
 }
 

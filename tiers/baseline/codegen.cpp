@@ -226,7 +226,7 @@ Label Gen::exit_of(IRRef g) {
 
 bool Gen::fusable(IRRef c) const {
   ir::IROp op = ins(c).op;
-  bool cmp = (op >= ir::IR_lt && op <= ir::IR_ne) || (op >= ir::IR_flt && op <= ir::IR_fge);
+  bool cmp = (op >= ir::IR_lt && op <= ir::IR_ne) || (op >= ir::IR_flt && op <= ir::IR_fne);
   if (!cmp || c + 1 >= t_.size()) return false;
   const IRIns& g = ins(c + 1);
   if ((g.op != ir::IR_guard_true && g.op != ir::IR_guard_false) || g.a != c) return false;
@@ -247,10 +247,32 @@ void Gen::cond_jump(IRRef c, bool when, Label l) {
   if (i.op >= ir::IR_lt && i.op <= ir::IR_ne) {
     static const x86::CondCode kCond[] = {x86::CondCode::kL, x86::CondCode::kLE, x86::CondCode::kG,
                                           x86::CondCode::kGE, x86::CondCode::kE, x86::CondCode::kNE};
-    Operand b = gp_or_imm(i.b);
-    if (b.isImm()) cc_.cmp(gp(i.a), b.as<Imm>());
-    else cc_.cmp(gp(i.a), b.as<x86::Gp>());
-    cond = kCond[i.op - ir::IR_lt];
+    // (A constant on the left, as a list index against its size: compared the other way round.)
+    static const x86::CondCode kSwapped[] = {x86::CondCode::kG, x86::CondCode::kGE, x86::CondCode::kL,
+                                             x86::CondCode::kLE, x86::CondCode::kE, x86::CondCode::kNE};
+    Operand a = gp_or_imm(i.a);
+    if (a.isImm() && !is_k(i.b)) {
+      cc_.cmp(gp(i.b), a.as<Imm>());
+      cond = kSwapped[i.op - ir::IR_lt];
+    } else {
+      Operand b = gp_or_imm(i.b);
+      if (b.isImm()) cc_.cmp(gp(i.a), b.as<Imm>());
+      else cc_.cmp(gp(i.a), b.as<x86::Gp>());
+      cond = kCond[i.op - ir::IR_lt];
+    }
+  } else if (i.op == ir::IR_feq || i.op == ir::IR_fne) {
+    // Equal: ZF set and PF clear (unordered sets both). Jump when equal: past the je when unordered.
+    cc_.ucomisd(xmm(i.a), xmm(i.b));
+    if (when == (i.op == ir::IR_feq)) {
+      Label skip = cc_.newLabel();
+      cc_.jp(skip);
+      cc_.je(l);
+      cc_.bind(skip);
+    } else {
+      cc_.jp(l);
+      cc_.jne(l);
+    }
+    return;
   } else {
     // a < b <=> b > a (seta after ucomisd b, a): unordered sets CF, so every NaN compare is false.
     bool swap = i.op == ir::IR_flt || i.op == ir::IR_fle;
@@ -611,15 +633,32 @@ bool Gen::lower_i64(IRRef r) {
       return true;
     }
     case ir::IR_floordiv_ov: case ir::IR_mod_ov: {
+      // A constant power of two: floor division is an arithmetic shift, the remainder (with the divisor's
+      // sign, positive) the low bits; neither can fail.
+      int64_t k = is_k(i.b) ? ins(i.b).imm : 0;
+      if (k > 0 && (k & (k - 1)) == 0) {
+        x86::Gp d = def_gp(r);
+        cc_.mov(d, gp(i.a));
+        if (i.op == ir::IR_floordiv_ov) {
+          if (k > 1) cc_.sar(d, __builtin_ctzll(uint64_t(k)));
+        } else if (k - 1 == int64_t(int32_t(k - 1))) {
+          cc_.and_(d, Imm(k - 1));
+        } else {
+          cc_.and_(d, imm64(uint64_t(k - 1)));
+        }
+        return true;
+      }
       x86::Gp b = gp(i.b), q = cc_.newInt64(), rem = cc_.newInt64();
       Label ok = cc_.newLabel(), done = cc_.newLabel();
-      cc_.test(b, b);
-      cc_.jz(exit_of(r));
-      cc_.cmp(b, -1);
-      cc_.jne(ok);
-      x86::Gp mn = imm64(uint64_t(1) << 63);
-      cc_.cmp(gp(i.a), mn);
-      cc_.je(exit_of(r));
+      if (!is_k(i.b) || k == 0 || k == -1) {   // (a constant other than 0 and -1 needs neither check)
+        cc_.test(b, b);
+        cc_.jz(exit_of(r));
+        cc_.cmp(b, -1);
+        cc_.jne(ok);
+        x86::Gp mn = imm64(uint64_t(1) << 63);
+        cc_.cmp(gp(i.a), mn);
+        cc_.je(exit_of(r));
+      }
       cc_.bind(ok);
       cc_.mov(q, gp(i.a));
       cc_.cqo(rem, q);
@@ -719,9 +758,32 @@ bool Gen::lower_f64(IRRef r) {
     }
     case ir::IR_fpow: {   // h_fpow inline, CPython's power through the runtime where it declines
       if (!o_.runtime) return false;
-      x86::Xmm a = xmm(i.a), b = xmm(i.b), d = def_xmm(r);
-      x86::Gp p = cc_.newIntPtr(), ok = cc_.newInt32();
-      Label slow = cc_.newLabel(), done = cc_.newLabel();
+      x86::Xmm a = xmm(i.a), d = def_xmm(r);
+      Label done = cc_.newLabel();
+      // The calls: h_fpow, and the runtime where it declines (out of line after a sqrt fast path).
+      auto calls = [this, r, a, d, done] {
+        const IRIns& i = ins(r);
+        x86::Xmm b = xmm(i.b);
+        x86::Gp p = cc_.newIntPtr(), ok = cc_.newInt32();
+        Label slow = cc_.newLabel();
+        cc_.lea(p, tmp_);
+        InvokeNode* inv;
+        cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(&h_fpow)),
+                   FuncSignatureT<bool, double, double, double*>(CallConvId::kHost));
+        inv->setArg(0, a);
+        inv->setArg(1, b);
+        inv->setArg(2, p);
+        inv->setRet(0, ok);
+        cc_.test(ok.r8(), ok.r8());
+        cc_.jz(slow);
+        cc_.movsd(d, tmp_);
+        cc_.jmp(done);
+        cc_.bind(slow);
+        x86::Gp ba = bits(i.a), bb = bits(i.b);
+        call_runtime(r, ba, bb, exit_of(r));
+        cc_.movsd(d, tmp_);
+        cc_.jmp(done);
+      };
       if (is_k(i.b) && ins(i.b).imm == ir::f64_bits(0.5) && sqrt_half_agrees()) {
         // x ** 0.5: sqrt where it is pow's own result (sqrt_half_candidate, the same test), else pow
         Label call = cc_.newLabel();
@@ -750,25 +812,15 @@ bool Gen::lower_f64(IRRef r) {
         static const uint64_t kAbs[2] = {0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull};
         cc_.andpd(res, cc_.newConst(ConstPoolScope::kLocal, kAbs, 16));
         cc_.ucomisd(res, e);
-        cc_.jb(done);   // |x - r*r| < lim: r is pow's result
-        cc_.bind(call);
+        cc_.jae(call);   // |x - r*r| < lim: r is pow's result; else pow decides
+        cc_.bind(done);
+        cold_.push_back([this, call, calls] {
+          cc_.bind(call);
+          calls();
+        });
+        return true;
       }
-      cc_.lea(p, tmp_);
-      InvokeNode* inv;
-      cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(&h_fpow)),
-                 FuncSignatureT<bool, double, double, double*>(CallConvId::kHost));
-      inv->setArg(0, a);
-      inv->setArg(1, b);
-      inv->setArg(2, p);
-      inv->setRet(0, ok);
-      cc_.test(ok.r8(), ok.r8());
-      cc_.jz(slow);
-      cc_.movsd(d, tmp_);
-      cc_.jmp(done);
-      cc_.bind(slow);
-      x86::Gp ba = bits(i.a), bb = bits(i.b);
-      call_runtime(r, ba, bb, exit_of(r));
-      cc_.movsd(d, tmp_);
+      calls();
       cc_.bind(done);
       return true;
     }
@@ -850,8 +902,13 @@ bool Gen::lower_memory(IRRef r) {
   const IRIns& i = ins(r);
   switch (i.op) {
     case ir::IR_padd: {
-      x86::Gp d = def_gp(r), a = gp(i.a), b = gp(i.b);
-      int64_t s = i.imm;
+      x86::Gp d = def_gp(r), a = gp(i.a);
+      int64_t s = i.imm, off = 0;
+      if (is_k(i.b) && !__builtin_mul_overflow(ins(i.b).imm, s, &off) && off == int64_t(int32_t(off))) {
+        cc_.lea(d, x86::ptr(a, int32_t(off)));   // a constant index: a displacement
+        return true;
+      }
+      x86::Gp b = gp(i.b);
       if (s == 1 || s == 2 || s == 4 || s == 8) {
         cc_.lea(d, x86::ptr(a, b, s == 1 ? 0 : s == 2 ? 1 : s == 4 ? 2 : 3));
       } else {
