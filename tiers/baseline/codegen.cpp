@@ -1276,22 +1276,49 @@ std::string Gen::run() {
   // The back-edge: every phi takes its b from the iteration just finished, all at once.
   if (loop != kNoRef) {
     if (o_.asm_text) cc_.comment("back-edge");
-    std::vector<BaseReg> next;
+    // A parallel move: each phi's register is written once no pending move still reads it (its b is
+    // another phi); a cycle of phis (a swap) goes through a copy.
+    auto copy = [this](IRRef dst_ref, const BaseReg& src) {
+      if (ins(dst_ref).type == ir::IRT_f64) cc_.movsd(v_[size_t(dst_ref)].as<x86::Xmm>(), src.as<x86::Xmm>());
+      else cc_.mov(v_[size_t(dst_ref)].as<x86::Gp>(), src.as<x86::Gp>());
+    };
+    std::vector<IRRef> pending;   // phis still to write
+    std::vector<BaseReg> src;     // per phi: what it takes (its b's register, or a copy of it)
     for (IRRef p : phis_) {
       const IRIns& i = ins(p);
-      if (i.type == ir::IRT_f64) {
+      if (i.b == p) continue;   // (unchanged by the iteration)
+      pending.push_back(p);
+      if (i.type == ir::IRT_f64) src.push_back(xmm(i.b));
+      else src.push_back(gp(i.b));
+    }
+    while (!pending.empty()) {
+      bool progress = false;
+      for (size_t k = 0; k < pending.size(); k++) {
+        bool read = false;   // does another pending move read pending[k]'s register?
+        for (size_t j = 0; j < pending.size() && !read; j++)
+          read = j != k && src[j].id() == v_[size_t(pending[k])].id();
+        if (read) continue;
+        copy(pending[k], src[k]);
+        pending.erase(pending.begin() + long(k));
+        src.erase(src.begin() + long(k));
+        progress = true;
+        break;
+      }
+      if (progress) continue;
+      // Only cycles are left: the first phi's old value into a copy, for the moves that read it.
+      IRRef p = pending[0];
+      BaseReg old;
+      if (ins(p).type == ir::IRT_f64) {
         x86::Xmm x = cc_.newXmmSd();
-        cc_.movsd(x, xmm(i.b));
-        next.push_back(x);
+        cc_.movsd(x, v_[size_t(p)].as<x86::Xmm>());
+        old = x;
       } else {
         x86::Gp g = cc_.newInt64();
-        cc_.mov(g, gp(i.b));
-        next.push_back(g);
+        cc_.mov(g, v_[size_t(p)].as<x86::Gp>());
+        old = g;
       }
-    }
-    for (size_t k = 0; k < phis_.size(); k++) {
-      if (ins(phis_[k]).type == ir::IRT_f64) cc_.movsd(v_[size_t(phis_[k])].as<x86::Xmm>(), next[k].as<x86::Xmm>());
-      else cc_.mov(v_[size_t(phis_[k])].as<x86::Gp>(), next[k].as<x86::Gp>());
+      for (size_t j = 1; j < pending.size(); j++)
+        if (src[j].id() == v_[size_t(p)].id()) src[j] = old;
     }
     cc_.jmp(body_);
   } else {
