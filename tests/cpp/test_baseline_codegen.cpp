@@ -100,47 +100,53 @@ std::string differential(const std::string& text_in, const Env& env) {
   ExecResult want = ir_execute(t1, o);
   std::string seen1 = env.observe ? env.observe() : "";
 
-  baseline::CompileOptions co;
-  co.runtime = env.runtime;
-  co.layout = env.layout;
-  baseline::CompiledTrace c;
-  e = baseline::compile_trace(t2, co, &c);
-  if (!e.empty()) return "compile_trace: " + e + "\n" + text_in;
-  if (c.fn == nullptr) return "compile_trace returned no function";
-  std::vector<uint64_t> out(c.out_words + 4, 0xdeadbeefcafef00dull);
-  if (env.reset) env.reset();
-  int32_t g = c.fn(env.slots.empty() ? nullptr : env.slots.data(), out.data(),
-                   env.parent.empty() ? nullptr : env.parent.data());
-  std::string seen2 = env.observe ? env.observe() : "";
-  baseline::release_trace(&c);
-
+  // Both instruction sets the code generator may choose: AVX's three-operand forms, SSE2's.
   std::string diff;
-  switch (want.status) {
-    case ExecStatus::exited:
-      if (g != want.guard) diff += "exit: executor at %" + I(want.guard) + ", compiled returned " + I(g) + "\n";
-      break;
-    case ExecStatus::completed:
-      if (g != baseline::kCompleted) diff += "executor completed, compiled returned " + I(g) + "\n";
-      break;
-    case ExecStatus::error:
-      // Only a failing runtime hook may make the executor stop with an error; anything else is a bad snippet.
-      if (!env.runtime) return "executor error: " + want.error + "\n" + text_in;
-      if (g != baseline::kError) diff += "executor error (" + want.error + "), compiled returned " + I(g) + "\n";
-      break;
-    case ExecStatus::iteration_limit:
-      return "the executor hit the iteration limit (bad snippet)\n" + text_in;
+  for (bool avx : {true, false}) {
+    if (!avx) m2 = env.mem.empty() ? std::vector<uint64_t>{0} : env.mem;   // (the same buffer: t2 points at it)
+    baseline::CompileOptions co;
+    co.runtime = env.runtime;
+    co.layout = env.layout;
+    co.avx = avx;
+    baseline::CompiledTrace c;
+    e = baseline::compile_trace(t2, co, &c);
+    if (!e.empty()) return "compile_trace: " + e + "\n" + text_in;
+    if (c.fn == nullptr) return "compile_trace returned no function";
+    std::vector<uint64_t> out(c.out_words + 4, 0xdeadbeefcafef00dull);
+    if (env.reset) env.reset();
+    int32_t g = c.fn(env.slots.empty() ? nullptr : env.slots.data(), out.data(),
+                     env.parent.empty() ? nullptr : env.parent.data());
+    std::string seen2 = env.observe ? env.observe() : "";
+    baseline::release_trace(&c);
+
+    switch (want.status) {
+      case ExecStatus::exited:
+        if (g != want.guard) diff += "exit: executor at %" + I(want.guard) + ", compiled returned " + I(g) + "\n";
+        break;
+      case ExecStatus::completed:
+        if (g != baseline::kCompleted) diff += "executor completed, compiled returned " + I(g) + "\n";
+        break;
+      case ExecStatus::error:
+        // Only a failing runtime hook may make the executor stop with an error; anything else is a bad snippet.
+        if (!env.runtime) return "executor error: " + want.error + "\n" + text_in;
+        if (g != baseline::kError) diff += "executor error (" + want.error + "), compiled returned " + I(g) + "\n";
+        break;
+      case ExecStatus::iteration_limit:
+        return "the executor hit the iteration limit (bad snippet)\n" + text_in;
+    }
+    if (diff.empty() && want.status != ExecStatus::error) {
+      if (want.slots.size() > c.out_words) diff += "out_words " + I(c.out_words) + " < snapshot size\n";
+      for (size_t k = 0; k < want.slots.size() && k < c.out_words; k++)
+        if (out[k] != want.slots[k].value)
+          diff += "snapshot entry " + I(int64_t(k)) + " (slot " + I(want.slots[k].slot) + "): executor " +
+                  H(want.slots[k].value) + ", compiled " + H(out[k]) + "\n";
+    }
+    for (size_t k = 0; k < m1.size(); k++)
+      if (m1[k] != m2[k]) diff += "mem[" + I(int64_t(k)) + "]: executor " + H(m1[k]) + ", compiled " + H(m2[k]) + "\n";
+    if (seen1 != seen2) diff += "observed state: executor " + seen1 + ", compiled " + seen2 + "\n";
+    if (!diff.empty())
+      return diff + (avx ? "(AVX forms) " : "(SSE2 forms) ") + "(" + exec_describe(want) + ")\n" + text_in;
   }
-  if (diff.empty() && want.status != ExecStatus::error) {
-    if (want.slots.size() > c.out_words) diff += "out_words " + I(c.out_words) + " < snapshot size\n";
-    for (size_t k = 0; k < want.slots.size() && k < c.out_words; k++)
-      if (out[k] != want.slots[k].value)
-        diff += "snapshot entry " + I(int64_t(k)) + " (slot " + I(want.slots[k].slot) + "): executor " +
-                H(want.slots[k].value) + ", compiled " + H(out[k]) + "\n";
-  }
-  for (size_t k = 0; k < m1.size(); k++)
-    if (m1[k] != m2[k]) diff += "mem[" + I(int64_t(k)) + "]: executor " + H(m1[k]) + ", compiled " + H(m2[k]) + "\n";
-  if (seen1 != seen2) diff += "observed state: executor " + seen1 + ", compiled " + seen2 + "\n";
-  if (!diff.empty()) diff += "(" + exec_describe(want) + ")\n" + text_in;
   return diff;
 }
 

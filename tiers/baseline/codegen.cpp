@@ -115,6 +115,13 @@ class Gen {
   x86::Xmm def_xmm(IRRef r) { x86::Xmm x = cc_.newXmmSd(); v_[size_t(r)] = x; return x; }
   x86::Mem mem(IRRef base, int64_t off, uint32_t size);   // [base + off]
   x86::Gp imm64(uint64_t v) { x86::Gp g = cc_.newInt64(); cc_.mov(g, Imm(int64_t(v))); return g; }
+  // An f64 register copy: movapd, which renaming eliminates (movsd between registers merges into the
+  // destination's upper half: a dependency on whatever last wrote that register).
+  void fcopy(x86::Xmm d, x86::Xmm s) { cc_.movapd(d, s); }
+  bool avx() const {
+    static const bool host = CpuInfo::host().features().x86().hasAVX();
+    return o_.avx && host;
+  }
   // A compare's 64-bit operand: an immediate where the sign-extended 32 bits are v (an address in a
   // non-PIE python3's data, as Debian's), else v in a register.
   Operand cmp_k(uint64_t v) {
@@ -717,8 +724,15 @@ bool Gen::lower_f64(IRRef r) {
   const IRIns& i = ins(r);
   switch (i.op) {
     case ir::IR_fadd: case ir::IR_fsub: case ir::IR_fmul: case ir::IR_fdiv: {
-      x86::Xmm d = def_xmm(r), b = xmm(i.b);
-      cc_.movsd(d, xmm(i.a));
+      x86::Xmm d = def_xmm(r), b = xmm(i.b), a = xmm(i.a);
+      if (avx()) {   // three operands: no copy of a
+        if (i.op == ir::IR_fadd) cc_.vaddsd(d, a, b);
+        else if (i.op == ir::IR_fsub) cc_.vsubsd(d, a, b);
+        else if (i.op == ir::IR_fmul) cc_.vmulsd(d, a, b);
+        else cc_.vdivsd(d, a, b);
+        return true;
+      }
+      fcopy(d, a);
       if (i.op == ir::IR_fadd) cc_.addsd(d, b);
       else if (i.op == ir::IR_fsub) cc_.subsd(d, b);
       else if (i.op == ir::IR_fmul) cc_.mulsd(d, b);
@@ -729,21 +743,34 @@ bool Gen::lower_f64(IRRef r) {
       // Not movq to a general register and back: asmjit 1.9 rewrites a spilled xmm operand of movq r64, xmm
       // into a memory operand, which encodes a store instead.
       static const uint64_t kMask[2][2] = {{uint64_t(1) << 63, 0}, {~(uint64_t(1) << 63), ~uint64_t(0)}};
-      x86::Xmm d = def_xmm(r);
-      cc_.movsd(d, xmm(i.a));
+      x86::Xmm d = def_xmm(r), a = xmm(i.a);
       x86::Mem m = cc_.newConst(ConstPoolScope::kLocal, kMask[i.op == ir::IR_fabs], 16);
+      if (avx()) {
+        if (i.op == ir::IR_fneg) cc_.vxorpd(d, a, m);
+        else cc_.vandpd(d, a, m);
+        return true;
+      }
+      fcopy(d, a);
       if (i.op == ir::IR_fneg) cc_.xorpd(d, m);
       else cc_.andpd(d, m);
       return true;
     }
-    case ir::IR_fsqrt:
-      cc_.sqrtsd(def_xmm(r), xmm(i.a));
+    case ir::IR_fsqrt: {
+      x86::Xmm a = xmm(i.a), d = def_xmm(r);
+      if (avx()) cc_.vsqrtsd(d, a, a);   // (sqrtsd merges into d's upper half: a dependency on d)
+      else cc_.sqrtsd(d, a);
       return true;
+    }
     case ir::IR_fmin: case ir::IR_fmax: {   // minsd d=b, s=a: b < a ? b : a, a when unordered (Python's min)
-      x86::Xmm d = def_xmm(r);
-      cc_.movsd(d, xmm(i.b));
-      if (i.op == ir::IR_fmin) cc_.minsd(d, xmm(i.a));
-      else cc_.maxsd(d, xmm(i.a));
+      x86::Xmm d = def_xmm(r), a = xmm(i.a), b = xmm(i.b);
+      if (avx()) {
+        if (i.op == ir::IR_fmin) cc_.vminsd(d, b, a);
+        else cc_.vmaxsd(d, b, a);
+        return true;
+      }
+      fcopy(d, b);
+      if (i.op == ir::IR_fmin) cc_.minsd(d, a);
+      else cc_.maxsd(d, a);
       return true;
     }
     case ir::IR_ffloordiv: case ir::IR_fmod: {
@@ -807,7 +834,7 @@ bool Gen::lower_f64(IRRef r) {
         cc_.movsd(e, tmp_);
         cc_.mulsd(e, d);
         cc_.mulsd(e, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfTol));
-        cc_.movsd(res, a);
+        fcopy(res, a);
         cc_.vfnmadd231sd(res, d, d);   // res = x - r*r, exactly
         static const uint64_t kAbs[2] = {0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull};
         cc_.andpd(res, cc_.newConst(ConstPoolScope::kLocal, kAbs, 16));
@@ -1181,7 +1208,7 @@ void Gen::lower_loop(IRRef r) {
   for (IRRef p = r + 1; p < t_.size() && ins(p).op == ir::IR_phi; p++) phis_.push_back(p);
   for (IRRef p : phis_) {
     const IRIns& i = ins(p);
-    if (i.type == ir::IRT_f64) cc_.movsd(def_xmm(p), xmm(i.a));
+    if (i.type == ir::IRT_f64) fcopy(def_xmm(p), xmm(i.a));
     else cc_.mov(def_gp(p), gp(i.a));
   }
   body_ = cc_.newLabel();
@@ -1279,7 +1306,7 @@ std::string Gen::run() {
     // A parallel move: each phi's register is written once no pending move still reads it (its b is
     // another phi); a cycle of phis (a swap) goes through a copy.
     auto copy = [this](IRRef dst_ref, const BaseReg& src) {
-      if (ins(dst_ref).type == ir::IRT_f64) cc_.movsd(v_[size_t(dst_ref)].as<x86::Xmm>(), src.as<x86::Xmm>());
+      if (ins(dst_ref).type == ir::IRT_f64) fcopy(v_[size_t(dst_ref)].as<x86::Xmm>(), src.as<x86::Xmm>());
       else cc_.mov(v_[size_t(dst_ref)].as<x86::Gp>(), src.as<x86::Gp>());
     };
     std::vector<IRRef> pending;   // phis still to write
@@ -1310,7 +1337,7 @@ std::string Gen::run() {
       BaseReg old;
       if (ins(p).type == ir::IRT_f64) {
         x86::Xmm x = cc_.newXmmSd();
-        cc_.movsd(x, v_[size_t(p)].as<x86::Xmm>());
+        fcopy(x, v_[size_t(p)].as<x86::Xmm>());
         old = x;
       } else {
         x86::Gp g = cc_.newInt64();

@@ -109,6 +109,8 @@ struct CompileOptions {
   RuntimeFn runtime = nullptr;   // required when the trace has ops that need Python
   PyLayout layout;
   bool asm_text = false;         // fill CompiledTrace::asm_text (the machine code with the IR it came from)
+  bool avx = true;               // f64 ops in AVX's three-operand forms where the CPU has AVX (false: SSE2
+                                 // forms only; the differential tests run both)
   // The completion restore: when frame_nlocals >= 0 (the co_nlocalsplus of the trace's code) and the trace
   // has no loop and ends with its completion snapshot (a side trace), the machine code writes that
   // snapshot into the frame itself, as the restore routine would (runtime/restore.cpp: the same passes),
