@@ -822,7 +822,8 @@ bool Gen::lower_f64(IRRef r) {
         cc_.movsd(lo, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfHi));
         cc_.ucomisd(a, lo);
         cc_.ja(call);
-        cc_.sqrtsd(d, a);
+        if (avx()) cc_.vsqrtsd(d, a, a);   // (see fsqrt)
+        else cc_.sqrtsd(d, a);
         cc_.movsd(tmp_, d);   // (through memory: see fneg)
         cc_.mov(rb, tmp_);
         cc_.mov(m, imm64(0x000FFFFFFFFFFFFFull));
@@ -955,9 +956,12 @@ bool Gen::lower_memory(IRRef r) {
     case ir::IR_load_i32:
       cc_.movsxd(def_gp(r), mem(i.a, i.imm, 4));
       return true;
-    case ir::IR_load_f32:
-      cc_.cvtss2sd(def_xmm(r), mem(i.a, i.imm, 4));
+    case ir::IR_load_f32: {
+      x86::Xmm d = def_xmm(r);
+      cc_.xorps(d, d);   // (cvtss2sd merges into d's upper half)
+      cc_.cvtss2sd(d, mem(i.a, i.imm, 4));
       return true;
+    }
     case ir::IR_store_i64: case ir::IR_store_ptr: {
       x86::Mem m = mem(i.a, i.imm, 8);
       Operand b = gp_or_imm(i.b);
