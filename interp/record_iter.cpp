@@ -315,6 +315,11 @@ void rec_for_iter(Recorder* r, PyObject** sp) {
   guard_true(r, emit(r, ir::IR_lt, idx, n));
   IRRef start = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.start);
   IRRef step = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.step);
+  // A step of 1 (almost every range) is what the trace specializes on: the value is start + index.
+  if (*reinterpret_cast<const long*>(base + g_range.step) == 1) {
+    guard(r, ir::IR_guard_eqi, step, r->b.kint(1));
+    step = r->b.kint(1);
+  }
   // start + index * step fits a long for every index < len (range() checked the length).
   IRRef v = guard(r, ir::IR_add_ov, start, guard(r, ir::IR_mul_ov, idx, step));
   IRRef next = guard(r, ir::IR_add_ov, idx, r->b.kint(1));

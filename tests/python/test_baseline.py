@@ -476,3 +476,31 @@ def test_ctrl_c_reaches_a_loop_that_lives_in_its_side_trace(tmp_path):
     assert res["tb"] == "KeyboardInterrupt"
     st = res["stats"]
     assert st["side_traces"] >= 1 and st["side_trace_runs"] >= 1000, st
+
+
+RANGE_STEPS = """
+import json, fastpy
+
+def total(lo, hi, step):
+    s = 0
+    for i in range(lo, hi, step):
+        s += i * 3 + 1
+    return s
+
+fastpy.enable()
+r = [total(0, 5000, 1) for _ in range(5)]                  # recorded with step 1: specialized on it
+r += [total(7, 9000, 3), total(9000, -40, -7), total(-5, 5, 1), total(0, 10**6, 250000)]
+r += [total(0, 5000, 2) for _ in range(5)]                 # the step guard keeps failing: recorded again
+r += [total(3, 4000, 1), total(0, 30, 31)]
+print(json.dumps(dict(r=r, stats=fastpy.stats())))
+"""
+
+
+def test_range_loops_specialized_on_step_one_give_every_step_its_values(tmp_path):
+    plain = RANGE_STEPS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
+    want = plain_result(tmp_path, plain)
+    _, res = run_prog(tmp_path, RANGE_STEPS, FASTPY_HOT_EXIT="5")
+    assert res["r"] == want["r"]
+    st = res["stats"]
+    assert st["trace_native_runs"] >= 5 and st["traces_compiled"] >= 1, st
+    assert st["traces_recorded"] >= 2 and st["aborts"].get("unstable", 0) >= 1, st   # recorded again for step 2
