@@ -1113,6 +1113,11 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   static uint64_t dict[2], other_dict[2], expect[1], held_obj[1];
   static uint64_t frame[4];   // frame[0] = globals (byte offset -16 from slots), slots from frame + 2
   const uint64_t* slots = frame + 2;
+  // The counts the machine code keeps (LinkOptions::exits, entry_counts, ...): the parent's exits, streak
+  // and last exit, the side trace's exits and runs, the links taken.
+  static uint64_t pexits[8], sexits[8], links_taken[2], side_runs[2];
+  static int64_t pstreak, sstreak;
+  static int32_t plast;
   auto compile = [&](const std::string& s, baseline::CompileOptions o, void** cells, uint64_t id) {
     Trace* t = new Trace;   // (kept: the code points into its instructions)
     EXPECT_EQ(ir_parse(s, t), "") << s;
@@ -1147,7 +1152,19 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   static void* hold[1] = {held_obj};
   checked.link.hold = hold;
   checked.link.nhold = 1;
-  auto [pc, pt] = compile(parent_s, baseline::CompileOptions(), pcells, 1);
+  checked.link.exits = sexits;
+  checked.link.streak = &sstreak;
+  checked.link.entry_counts[0] = &side_runs[0];
+  checked.link.entry_counts[1] = &side_runs[1];
+  checked.link.link_counts[0] = &links_taken[0];
+  checked.link.link_counts[1] = &links_taken[1];
+  baseline::CompileOptions root;
+  root.link.exits = pexits;
+  root.link.streak = &pstreak;
+  root.link.last_exit = &plast;
+  root.link.link_counts[0] = &links_taken[0];
+  root.link.link_counts[1] = &links_taken[1];
+  auto [pc, pt] = compile(parent_s, root, pcells, 1);
   auto [sc, st] = compile(side_s, checked, scells, 2);
   auto [s2c, s2t] = compile(side2_s, as_side, s2cells, 3);
   std::vector<uint64_t> out(2 * baseline::kLinkWords, 0);
@@ -1169,7 +1186,16 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   EXPECT_EQ(out[0], 7u);
   // Linked: exit 4 runs the side trace in the other half of the buffer.
   pcells[4] = reinterpret_cast<void*>(sc.fn);
+  EXPECT_EQ(links_taken[0] + side_runs[0] + pexits[4], 0u);   // (no link taken yet)
+  pstreak = 5, plast = 3;
   EXPECT_EQ(run(20), baseline::kCompleted);
+  EXPECT_EQ(pexits[4], 1u);
+  EXPECT_EQ(pstreak, 0);
+  EXPECT_EQ(plast, -1);
+  EXPECT_EQ(links_taken[0], 1u);
+  EXPECT_EQ(links_taken[1], 1u);
+  EXPECT_EQ(side_runs[0], 1u);
+  EXPECT_EQ(side_runs[1], 1u);
   EXPECT_EQ(cell[0], 2u);
   EXPECT_EQ(cell[1], uint64_t(uintptr_t(other)));
   EXPECT_EQ(other[0], 20u);
@@ -1183,6 +1209,9 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   EXPECT_EQ(cell[0], 2u);
   EXPECT_EQ(other[0], 2000u);
   EXPECT_EQ(held_obj[0], 3u);
+  EXPECT_EQ(pexits[4], 2u);
+  EXPECT_EQ(side_runs[0], 2u);
+  EXPECT_EQ(sexits[3], 0u);   // (its own exit, returned: the caller counts it)
   // ... linked in turn: the third runs in the buffer the first wrote (its parent's parent values).
   scells[3] = reinterpret_cast<void*>(s2c.fn);
   EXPECT_EQ(run(2000), baseline::kCompleted);
@@ -1191,6 +1220,10 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   EXPECT_EQ(out[0], 2000u);
   EXPECT_EQ(out[1], 9u);
   EXPECT_EQ(held_obj[0], 4u);
+  EXPECT_EQ(pexits[4], 3u);
+  EXPECT_EQ(sexits[3], 1u);
+  EXPECT_EQ(links_taken[0], 4u);
+  EXPECT_EQ(side_runs[0], 3u);
   // Refused: another version, another dict; the parent returns its own exit, nothing held.
   dict[1] = 43;
   EXPECT_EQ(run(20), 4);
@@ -1203,6 +1236,10 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   EXPECT_EQ(run(20), 4);
   EXPECT_EQ(cell[0], 1u);
   EXPECT_EQ(held_obj[0], 4u);
+  // ... and a refused link counts nothing (its exit is the parent's own, which the caller counts).
+  EXPECT_EQ(pexits[4], 3u);
+  EXPECT_EQ(links_taken[0], 4u);
+  EXPECT_EQ(side_runs[0], 3u);
   // Called directly (a C++ caller) with the checks failing: kRefused, the cell untouched.
   cell[0] = 77;
   EXPECT_EQ(sc.fn(slots, other, out.data()), baseline::kRefused);

@@ -1022,8 +1022,9 @@ bool Gen::lower_unbox(IRRef r) {
     return true;
   }
   if (!L.long_type || !o_.runtime) return false;
-  // One digit or none (ob_size -1, 0, 1): digit * ob_size, without a branch on the sign (CPython 3.11 gives
-  // every int room for one digit; that of a zero is multiplied by 0). More digits: the runtime, out of line.
+  // One digit or none (ob_size -1, 0, 1): digit * ob_size, without a branch on the sign -- CPython 3.11's own
+  // medium_value(), which reads ob_digit[0] of a zero too (_PyLong_New allocates at least one digit for
+  // that). More digits: the runtime, out of line.
   x86::Gp d = def_gp(r), sz = cc_.newInt64(), t = cc_.newInt64();
   Label done = cc_.newLabel(), slow = cc_.newLabel();
   if (sload || known_type_[size_t(i.a)] != L.long_type) {
@@ -1182,12 +1183,6 @@ void Gen::emit_link() {
   cc_.mov(fn, x86::qword_ptr(cells, idx, 3));
   cc_.test(fn, fn);
   cc_.jz(plain);
-  const LinkOptions& l = o_.link;
-  if (l.exits) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.exits)), idx, 3), 1);
-  if (l.streak) cc_.mov(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.streak))), 0);
-  if (l.last_exit) cc_.mov(x86::dword_ptr(imm64(reinterpret_cast<uint64_t>(l.last_exit))), -1);
-  for (uint64_t* c : l.link_counts)
-    if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
   x86::Gp other = cc_.newIntPtr();
   if (o_.link.side) cc_.mov(other, parent_);
   else cc_.lea(other, x86::qword_ptr(out_, int32_t(8 * kLinkWords)));
@@ -1204,6 +1199,17 @@ void Gen::emit_link() {
   inv->setRet(0, res);
   cc_.cmp(res, kRefused);
   cc_.je(plain);
+  // The link was taken (a refusal is the plain exit, which the caller counts): its counts.
+  const LinkOptions& l = o_.link;
+  if (l.exits) {
+    x86::Gp g = cc_.newInt64();
+    cc_.movsxd(g, gid_);
+    cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.exits)), g, 3), 1);
+  }
+  if (l.streak) cc_.mov(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.streak))), 0);
+  if (l.last_exit) cc_.mov(x86::dword_ptr(imm64(reinterpret_cast<uint64_t>(l.last_exit))), -1);
+  for (uint64_t* c : l.link_counts)
+    if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
   cc_.ret(res);
   cc_.bind(plain);
 }
