@@ -122,6 +122,7 @@ class Gen {
     static const bool host = CpuInfo::host().features().x86().hasAVX();
     return o_.avx && host;
   }
+  void fop(ir::IROp op, x86::Xmm d, x86::Xmm a, const Operand& b);   // d = a op b (kFloatOps)
   // A compare's 64-bit operand: an immediate where the sign-extended 32 bits are v (an address in a
   // non-PIE python3's data, as Debian's), else v in a register.
   Operand cmp_k(uint64_t v) {
@@ -720,23 +721,38 @@ bool Gen::lower_i64(IRRef r) {
   }
 }
 
+// The f64 ops one instruction computes: AVX's three-operand form (d = a op b, no copy), and SSE2's
+// two-operand one (d = a first, with fcopy).
+struct FloatOp {
+  ir::IROp op;
+  x86::Inst::Id vex, sse;
+};
+constexpr FloatOp kFloatOps[] = {
+    {ir::IR_fadd, x86::Inst::kIdVaddsd, x86::Inst::kIdAddsd}, {ir::IR_fsub, x86::Inst::kIdVsubsd, x86::Inst::kIdSubsd},
+    {ir::IR_fmul, x86::Inst::kIdVmulsd, x86::Inst::kIdMulsd}, {ir::IR_fdiv, x86::Inst::kIdVdivsd, x86::Inst::kIdDivsd},
+    {ir::IR_fmin, x86::Inst::kIdVminsd, x86::Inst::kIdMinsd}, {ir::IR_fmax, x86::Inst::kIdVmaxsd, x86::Inst::kIdMaxsd},
+    {ir::IR_fneg, x86::Inst::kIdVxorpd, x86::Inst::kIdXorpd}, {ir::IR_fabs, x86::Inst::kIdVandpd, x86::Inst::kIdAndpd},
+};
+
+void Gen::fop(ir::IROp op, x86::Xmm d, x86::Xmm a, const Operand& b) {
+  for (const FloatOp& f : kFloatOps) {
+    if (f.op != op) continue;
+    if (avx()) {
+      cc_.emit(f.vex, d, a, b);
+    } else {
+      fcopy(d, a);
+      cc_.emit(f.sse, d, b);
+    }
+    return;
+  }
+}
+
 bool Gen::lower_f64(IRRef r) {
   const IRIns& i = ins(r);
   switch (i.op) {
     case ir::IR_fadd: case ir::IR_fsub: case ir::IR_fmul: case ir::IR_fdiv: {
       x86::Xmm d = def_xmm(r), b = xmm(i.b), a = xmm(i.a);
-      if (avx()) {   // three operands: no copy of a
-        if (i.op == ir::IR_fadd) cc_.vaddsd(d, a, b);
-        else if (i.op == ir::IR_fsub) cc_.vsubsd(d, a, b);
-        else if (i.op == ir::IR_fmul) cc_.vmulsd(d, a, b);
-        else cc_.vdivsd(d, a, b);
-        return true;
-      }
-      fcopy(d, a);
-      if (i.op == ir::IR_fadd) cc_.addsd(d, b);
-      else if (i.op == ir::IR_fsub) cc_.subsd(d, b);
-      else if (i.op == ir::IR_fmul) cc_.mulsd(d, b);
-      else cc_.divsd(d, b);
+      fop(i.op, d, a, b);
       return true;
     }
     case ir::IR_fneg: case ir::IR_fabs: {   // the sign bit, NaN included (xorpd/andpd with a mask)
@@ -744,15 +760,7 @@ bool Gen::lower_f64(IRRef r) {
       // into a memory operand, which encodes a store instead.
       static const uint64_t kMask[2][2] = {{uint64_t(1) << 63, 0}, {~(uint64_t(1) << 63), ~uint64_t(0)}};
       x86::Xmm d = def_xmm(r), a = xmm(i.a);
-      x86::Mem m = cc_.newConst(ConstPoolScope::kLocal, kMask[i.op == ir::IR_fabs], 16);
-      if (avx()) {
-        if (i.op == ir::IR_fneg) cc_.vxorpd(d, a, m);
-        else cc_.vandpd(d, a, m);
-        return true;
-      }
-      fcopy(d, a);
-      if (i.op == ir::IR_fneg) cc_.xorpd(d, m);
-      else cc_.andpd(d, m);
+      fop(i.op, d, a, cc_.newConst(ConstPoolScope::kLocal, kMask[i.op == ir::IR_fabs], 16));
       return true;
     }
     case ir::IR_fsqrt: {
@@ -763,14 +771,7 @@ bool Gen::lower_f64(IRRef r) {
     }
     case ir::IR_fmin: case ir::IR_fmax: {   // minsd d=b, s=a: b < a ? b : a, a when unordered (Python's min)
       x86::Xmm d = def_xmm(r), a = xmm(i.a), b = xmm(i.b);
-      if (avx()) {
-        if (i.op == ir::IR_fmin) cc_.vminsd(d, b, a);
-        else cc_.vmaxsd(d, b, a);
-        return true;
-      }
-      fcopy(d, b);
-      if (i.op == ir::IR_fmin) cc_.minsd(d, a);
-      else cc_.maxsd(d, a);
+      fop(i.op, d, b, a);
       return true;
     }
     case ir::IR_ffloordiv: case ir::IR_fmod: {
