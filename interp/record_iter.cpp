@@ -127,6 +127,19 @@ PyObject* new_seq_iter(PyObject* seq) {
   return it;
 }
 
+bool known_nonneg(const Recorder* r, IRRef v) {
+  if (v < 0) return false;
+  const ir::IRIns& i = r->t.ins[static_cast<size_t>(v)];
+  if (i.op == ir::IR_kint) return i.imm >= 0;
+  if (i.op != ir::IR_load_i64 || !g_range.ok || i.imm != g_range.index) return false;
+  // The object it was loaded from must be known to be a range iterator (FOR_ITER guards that first).
+  for (IRRef g = v - 1; g >= 0; g--) {
+    const ir::IRIns& x = r->t.ins[static_cast<size_t>(g)];
+    if (x.op == ir::IR_guard_type && x.a == i.a) return x.imm == reinterpret_cast<int64_t>(g_range_iter_type);
+  }
+  return false;
+}
+
 bool can_leave_loop(const Recorder* r) { return r->parent && r->callers.empty(); }
 
 // Owned slot k is popped: a copy of its value elsewhere becomes the owner, else the trace releases it --
@@ -315,14 +328,25 @@ void rec_for_iter(Recorder* r, PyObject** sp) {
   guard_true(r, emit(r, ir::IR_lt, idx, n));
   IRRef start = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.start);
   IRRef step = emit(r, ir::IR_load_i64, itv, kNoRef, g_range.step);
-  // A step of 1 (almost every range) is what the trace specializes on: the value is start + index.
+  // A step of 1 (almost every range) is what the trace specializes on: the value is start + index, and a
+  // start of 0 (range(n)) too: the value is the index itself. A site that later runs another step or start
+  // exits at the guard and is recorded again (the unstable-trace policy).
+  IRRef v, next;
   if (*reinterpret_cast<const long*>(base + g_range.step) == 1) {
     guard(r, ir::IR_guard_eqi, step, r->b.kint(1));
-    step = r->b.kint(1);
+    if (*reinterpret_cast<const long*>(base + g_range.start) == 0) {
+      guard(r, ir::IR_guard_eqi, start, r->b.kint(0));
+      start = r->b.kint(0);
+    }
+    // Neither sum can overflow: 0 <= index < len (CPython keeps the index in [0, len], __setstate__
+    // included), range() made sure start + (len - 1) fits a long, and len <= LONG_MAX.
+    v = emit(r, ir::IR_add, start, idx);
+    next = emit(r, ir::IR_add, idx, r->b.kint(1));
+  } else {
+    // start + index * step fits a long for every index < len (range() checked the length).
+    v = guard(r, ir::IR_add_ov, start, guard(r, ir::IR_mul_ov, idx, step));
+    next = guard(r, ir::IR_add_ov, idx, r->b.kint(1));
   }
-  // start + index * step fits a long for every index < len (range() checked the length).
-  IRRef v = guard(r, ir::IR_add_ov, start, guard(r, ir::IR_mul_ov, idx, step));
-  IRRef next = guard(r, ir::IR_add_ov, idx, r->b.kint(1));
   emit(r, ir::IR_store_i64, itv, next, g_range.index);
   push(r, v);
 }

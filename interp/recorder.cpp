@@ -452,7 +452,7 @@ IRRef element_addr(Recorder* r, IRRef seq, PyObject* live_seq, IRRef idx, int64_
     idx = emit(r, ir::IR_add_ov, idx, n);   // cannot overflow: idx < 0 <= n
     guard_true(r, emit(r, ir::IR_ge, idx, r->b.kint(0)));
   } else {
-    guard_true(r, emit(r, ir::IR_ge, idx, r->b.kint(0)));
+    if (!known_nonneg(r, idx)) guard_true(r, emit(r, ir::IR_ge, idx, r->b.kint(0)));
     guard_true(r, emit(r, ir::IR_lt, idx, n));
   }
   if (is_list) {

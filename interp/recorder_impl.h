@@ -360,6 +360,9 @@ void rec_range_iter(Recorder* r, int oparg, PyObject** sp);
 void rec_get_iter(Recorder* r, PyObject** sp);
 void rec_list_slice(Recorder* r, int oparg, PyObject** sp);
 void iter_init();
+// True when IR value v is never negative: a constant >= 0, or a range iterator's index (CPython keeps it in
+// [0, len]), so a list index of it needs no `>= 0` guard.
+bool known_nonneg(const Recorder* r, IRRef v);
 
 // The IR tier's runtime hook for the ops record_attr.cpp emits (ir_exec.h's RuntimeHook contract); false
 // for any other op.

@@ -496,6 +496,34 @@ print(json.dumps(dict(r=r, stats=fastpy.stats())))
 """
 
 
+RANGE_STARTS = """
+import json, fastpy
+
+def pick(xs, lo, hi):
+    s = 0.0
+    for i in range(lo, hi):
+        s += xs[i] * (i + 1)
+    return s
+
+xs = [k * 0.5 + 0.25 for k in range(100)]
+fastpy.enable()
+r = [pick(xs, 0, 100) for _ in range(5)]     # recorded with start 0: the index is the value, never negative
+r += [pick(xs, -50, 50) for _ in range(5)]   # the start guard keeps failing: recorded again, and the
+r += [pick(xs, 0, 100), pick(xs, 7, 90), pick(xs, -100, 0), pick(xs, 0, 0)]   # negative values count from the end
+print(json.dumps(dict(r=r, stats=fastpy.stats())))
+"""
+
+
+def test_range_loops_specialized_on_start_zero_index_lists_from_either_end(tmp_path):
+    plain = RANGE_STARTS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
+    want = plain_result(tmp_path, plain)
+    _, res = run_prog(tmp_path, RANGE_STARTS, FASTPY_HOT_EXIT="5")
+    assert res["r"] == want["r"]
+    st = res["stats"]
+    assert st["trace_native_runs"] >= 5 and st["traces_compiled"] >= 2, st
+    assert st["traces_recorded"] >= 2 and st["aborts"].get("unstable", 0) >= 1, st   # recorded again for -50
+
+
 def test_range_loops_specialized_on_step_one_give_every_step_its_values(tmp_path):
     plain = RANGE_STEPS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
     want = plain_result(tmp_path, plain)

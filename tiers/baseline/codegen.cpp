@@ -111,13 +111,26 @@ class Gen {
   x86::Xmm xmm(IRRef r);                   // an f64 in an xmm register
   x86::Gp bits(IRRef r);                   // r's 64-bit value in a general register (f64: its bits)
   Operand gp_or_imm(IRRef r);              // an int32 constant as an immediate, else gp(r)
-  x86::Gp def_gp(IRRef r) { x86::Gp g = cc_.newInt64(); v_[size_t(r)] = g; return g; }
-  x86::Xmm def_xmm(IRRef r) { x86::Xmm x = cc_.newXmmSd(); v_[size_t(r)] = x; return x; }
+  // r's new register; for a value the back-edge moves into a phi that is dead from r on, the phi's own
+  // (coalesce_: the back-edge then has no copy to make).
+  x86::Gp def_gp(IRRef r) {
+    x86::Gp g = coalesce_[size_t(r)] >= 0 ? v_[size_t(coalesce_[size_t(r)])].as<x86::Gp>() : cc_.newInt64();
+    v_[size_t(r)] = g;
+    return g;
+  }
+  x86::Xmm def_xmm(IRRef r) {
+    x86::Xmm x = coalesce_[size_t(r)] >= 0 ? v_[size_t(coalesce_[size_t(r)])].as<x86::Xmm>() : cc_.newXmmSd();
+    v_[size_t(r)] = x;
+    return x;
+  }
+  void plan_coalescing(IRRef loop);        // coalesce_
   x86::Mem mem(IRRef base, int64_t off, uint32_t size);   // [base + off]
   x86::Gp imm64(uint64_t v) { x86::Gp g = cc_.newInt64(); cc_.mov(g, Imm(int64_t(v))); return g; }
   // An f64 register copy: movapd, which renaming eliminates (movsd between registers merges into the
   // destination's upper half: a dependency on whatever last wrote that register).
-  void fcopy(x86::Xmm d, x86::Xmm s) { cc_.movapd(d, s); }
+  void fcopy(x86::Xmm d, x86::Xmm s) {
+    if (d.id() != s.id()) cc_.movapd(d, s);
+  }
   bool avx() const {
     static const bool host = CpuInfo::host().features().x86().hasAVX();
     return o_.avx && host;
@@ -165,6 +178,8 @@ class Gen {
   std::vector<Label> exits_;      // per instruction: exit stub label (invalid: none yet)
   std::vector<Label> snaps_;      // per snapshot: store-and-return block
   std::vector<IRRef> phis_;
+  IRRef fused_guard_ = kNoRef;   // the guard_true the instruction before it checked itself (store_fitem)
+  std::vector<IRRef> coalesce_;   // per instruction: the phi whose register it is defined in (kNoRef: its own)
   // Per instruction (an object): its exact type when that is int or float (whose objects never change
   // class) and a guard or an unbox before every later use of it checked it; null: unknown.
   std::vector<const void*> known_type_;
@@ -590,6 +605,13 @@ x86::Gp Gen::slot_word(IRRef r) {
 bool Gen::lower_i64(IRRef r) {
   const IRIns& i = ins(r);
   switch (i.op) {
+    case ir::IR_add: {   // no flags needed: one lea (three operands, no copy) unless b is a wide constant
+      x86::Gp d = def_gp(r), a = gp(i.a);
+      Operand b = gp_or_imm(i.b);
+      if (b.isImm()) cc_.lea(d, x86::ptr(a, int32_t(b.as<Imm>().value())));
+      else cc_.lea(d, x86::ptr(a, b.as<x86::Gp>()));
+      return true;
+    }
     case ir::IR_add_ov: case ir::IR_sub_ov: case ir::IR_mul_ov: case ir::IR_and: case ir::IR_or:
     case ir::IR_xor: {
       x86::Gp d = def_gp(r);
@@ -1000,8 +1022,10 @@ bool Gen::lower_unbox(IRRef r) {
   if (i.op == ir::IR_sload_f64 || i.op == ir::IR_unbox_f64) {
     if (!L.float_type) return false;
     if (sload || known_type_[size_t(i.a)] != L.float_type) {
-      cc_.test(o, o);
-      cc_.jz(exit_of(r));
+      if (sload) {   // (a frame slot may be null -- an unbound local; unbox's operand never is: ir_ops.def)
+        cc_.test(o, o);
+        cc_.jz(exit_of(r));
+      }
       cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(o, 8), cmp_k(uint64_t(L.float_type)));
       cc_.jne(exit_of(r));
       if (!sload) known_type_[size_t(i.a)] = L.float_type;
@@ -1029,8 +1053,10 @@ bool Gen::lower_unbox(IRRef r) {
   x86::Gp d = def_gp(r), sz = cc_.newInt64(), t = cc_.newInt64();
   Label done = cc_.newLabel(), slow = cc_.newLabel();
   if (sload || known_type_[size_t(i.a)] != L.long_type) {
-    cc_.test(o, o);
-    cc_.jz(exit_of(r));
+    if (sload) {
+      cc_.test(o, o);
+      cc_.jz(exit_of(r));
+    }
     cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(o, 8), cmp_k(uint64_t(L.long_type)));
     cc_.jne(exit_of(r));
     if (!sload) known_type_[size_t(i.a)] = L.long_type;
@@ -1231,20 +1257,40 @@ bool Gen::lower(IRRef r) {
   switch (i.op) {
     case ir::IR_store_fitem: {   // in place when the list holds the float's only reference, else the runtime
       if (!o_.layout.float_type || !o_.runtime) break;
-      x86::Gp addr = gp(i.a), old = cc_.newIntPtr(), ok = def_gp(r);
+      // The runtime call out of line (with copies of its operands), and the guard_true on the result that
+      // always follows fused into it: the in-place store needs no result at all.
+      bool fused = r + 1 < t_.size() && ins(r + 1).op == ir::IR_guard_true && ins(r + 1).a == r &&
+                   uses_[size_t(r)] == 1;
+      x86::Gp addr = gp(i.a), old = cc_.newIntPtr();
       x86::Xmm v = xmm(i.b);
+      x86::Gp ok = fused ? x86::Gp() : def_gp(r);
       Label slow = cc_.newLabel(), done = cc_.newLabel();
       cc_.mov(old, x86::qword_ptr(addr));
       cc_.cmp(x86::qword_ptr(old), 1);
       cc_.jne(slow);
       cc_.movsd(x86::qword_ptr(old, o_.layout.float_value), v);
-      cc_.mov(ok, 1);
-      cc_.jmp(done);
-      cc_.bind(slow);
-      x86::Gp vb = bits(i.b);
-      call_runtime(r, addr, vb, error_);   // (the hook itself never fails: *out says whether it stored)
-      cc_.mov(ok, tmp_);
+      if (!fused) cc_.mov(ok, 1);
       cc_.bind(done);
+      if (fused) fused_guard_ = r + 1;
+      Label failed = fused ? exit_of(r + 1) : Label();
+      cold_.push_back([this, r, addr, v, ok, slow, done, failed] {
+        cc_.bind(slow);
+        x86::Gp a = cc_.newIntPtr();
+        cc_.mov(a, addr);
+        x86::Gp vb = cc_.newInt64();   // the bits, through memory (see fneg for why not movq)
+        cc_.movsd(tmp_, v);
+        cc_.mov(vb, tmp_);
+        call_runtime(r, a, vb, error_);   // (the hook itself never fails: *out says whether it stored)
+        if (failed.isValid()) {
+          x86::Gp stored = cc_.newInt64();
+          cc_.mov(stored, tmp_);
+          cc_.test(stored, stored);
+          cc_.jz(failed);
+        } else {
+          cc_.mov(ok, tmp_);
+        }
+        cc_.jmp(done);
+      });
       return true;
     }
     case ir::IR_pload_i64: case ir::IR_pload_f64: case ir::IR_pload_bool: case ir::IR_pload_obj: {
@@ -1253,6 +1299,10 @@ bool Gen::lower(IRRef r) {
       else cc_.mov(def_gp(r), m);
       return true;
     }
+    case ir::IR_guard_true:
+      if (fused_guard_ != r) break;
+      fused_guard_ = kNoRef;   // (checked by the store_fitem before it)
+      return true;
     case ir::IR_loop: lower_loop(r); return true;
     case ir::IR_phi: return true;   // defined at the loop
     case ir::IR_sload_f64: case ir::IR_unbox_f64: case ir::IR_sload_i64: case ir::IR_unbox_i64:
@@ -1262,6 +1312,49 @@ bool Gen::lower(IRRef r) {
   }
   if (ir::ir_is_const(i.op)) return true;   // materialized where used
   return lower_i64(r) || lower_f64(r) || lower_guard(r) || lower_memory(r) || lower_runtime(r);
+}
+
+// A value r the back-edge moves into phi p is defined in p's register when nothing reads p from r on: no
+// later instruction, no snapshot of r itself or of a later guard (their exits read p's register), no other
+// phi's back-edge move. Only ops whose lowering reads operand a after writing the destination never, and
+// with p not their b (SSE2's two-operand forms copy a into the destination before they read b).
+void Gen::plan_coalescing(IRRef loop) {
+  size_t n = size_t(t_.size());
+  coalesce_.assign(n, kNoRef);
+  if (loop == kNoRef) return;
+  // Per value: 2q for its last read as an operand of q, 2q + 1 in q's snapshot (read after q's result is
+  // written: an overflow exit), past everything for a phi's back-edge move.
+  const int64_t kForever = 2 * int64_t(n) + 2;
+  std::vector<int64_t> last(n, -1);
+  auto read = [&](IRRef v, int64_t at) {
+    if (v >= 0 && last[size_t(v)] < at) last[size_t(v)] = at;
+  };
+  for (IRRef q = loop + 1; q < t_.size(); q++) {
+    const IRIns& i = ins(q);
+    if (i.op == ir::IR_phi) {
+      if (i.b != q) read(i.b, ins(i.b).op == ir::IR_phi ? kForever : -1);
+      continue;
+    }
+    read(i.a, 2 * int64_t(q));
+    read(i.b, 2 * int64_t(q));
+    if (ir::ir_info(i.op).is_guard && i.snap >= 0 && size_t(i.snap) < t_.snaps.size())
+      for (const ir::SnapEntry& e : t_.snaps[size_t(i.snap)].entries) read(e.ref, 2 * int64_t(q) + 1);
+  }
+  for (IRRef p = loop + 1; p < t_.size() && ins(p).op == ir::IR_phi; p++) {
+    IRRef r = ins(p).b;
+    if (r <= p || r >= t_.size() || coalesce_[size_t(r)] != kNoRef) continue;
+    const IRIns& d = ins(r);
+    switch (d.op) {
+      case ir::IR_add: case ir::IR_add_ov: case ir::IR_sub_ov: case ir::IR_mul_ov: case ir::IR_and:
+      case ir::IR_or: case ir::IR_xor: case ir::IR_fadd: case ir::IR_fsub: case ir::IR_fmul: case ir::IR_fdiv:
+      case ir::IR_unbox_f64: case ir::IR_unbox_i64:
+        break;
+      default:
+        continue;
+    }
+    if (d.b == p || d.type != ins(p).type || last[size_t(p)] > 2 * int64_t(r)) continue;
+    coalesce_[size_t(r)] = p;
+  }
 }
 
 std::string Gen::run() {
@@ -1304,11 +1397,13 @@ std::string Gen::run() {
     slots_saved_ = cc_.newStack(8, 8);
     cc_.mov(slots_saved_, slots_);
   }
-  emit_entry();
   IRRef loop = kNoRef;
+  for (IRRef r = 0; r < t_.size() && loop == kNoRef; r++)
+    if (ins(r).op == ir::IR_loop) loop = r;
+  plan_coalescing(loop);
+  emit_entry();
   for (IRRef r = 0; r < t_.size(); r++) {
     if (o_.asm_text && !lines_[size_t(r)].empty() && !ir::ir_is_const(ins(r).op)) cc_.comment(lines_[size_t(r)].c_str());
-    if (ins(r).op == ir::IR_loop) loop = r;
     if (!lower(r)) return std::string("no lowering for ") + ir::ir_name(ins(r).op);
   }
   // The back-edge: every phi takes its b from the iteration just finished, all at once.
@@ -1324,7 +1419,7 @@ std::string Gen::run() {
     std::vector<BaseReg> src;     // per phi: what it takes (its b's register, or a copy of it)
     for (IRRef p : phis_) {
       const IRIns& i = ins(p);
-      if (i.b == p) continue;   // (unchanged by the iteration)
+      if (i.b == p || (i.b >= 0 && coalesce_[size_t(i.b)] == p)) continue;   // (unchanged, or coalesced)
       pending.push_back(p);
       if (i.type == ir::IRT_f64) src.push_back(xmm(i.b));
       else src.push_back(gp(i.b));

@@ -24,11 +24,12 @@ double to_f64(uint64_t v) { return bits_f64(int64_t(v)); }
 // The 64-bit value of a bool: 0 or 1.
 uint64_t from_bool(bool b) { return b ? 1 : 0; }
 
-// Pure i64 ops: bitwise, shifts (count masked by 63), signed compares, Python's min and max. False when op is
+// Pure i64 ops: add (wrapping), bitwise, shifts (count masked by 63), signed compares, Python's min and max. False when op is
 // not one of them.
 bool eval_i64(IROp op, int64_t x, int64_t y, uint64_t* out) {
   unsigned sh = unsigned(uint64_t(y) & 63);
   switch (op) {
+    case IR_add: *out = uint64_t(x) + uint64_t(y); return true;   // wraps (never does where emitted)
     case IR_and: *out = uint64_t(x & y); return true;
     case IR_or: *out = uint64_t(x | y); return true;
     case IR_xor: *out = uint64_t(x ^ y); return true;

@@ -95,6 +95,7 @@ bool eval_i64(IROp op, int64_t x, int64_t y, int64_t* out) {
       return true;
     case IR_imin: *out = py_imin(x, y); return true;
     case IR_imax: *out = py_imax(x, y); return true;
+    case IR_add: *out = int64_t(uint64_t(x) + uint64_t(y)); return true;
     case IR_and: *out = x & y; return true;
     case IR_or: *out = x | y; return true;
     case IR_xor: *out = x ^ y; return true;
@@ -119,7 +120,7 @@ bool eval_cmp(int k, T x, T y) {
 
 // True for ops where a op b == b op a.
 bool commutative(IROp op) {
-  return op == IR_add_ov || op == IR_mul_ov || op == IR_and || op == IR_or || op == IR_xor;
+  return op == IR_add_ov || op == IR_add || op == IR_mul_ov || op == IR_and || op == IR_or || op == IR_xor;
 }
 
 }  // namespace
@@ -165,7 +166,7 @@ IRRef IRBuilder::fold_ins(const IRIns& i) {
 
 // FOLD: add_ov/sub_ov/mul_ov kint kint, neg_ov/abs_ov kint -> kint, unless it overflows: then the guard stays
 // FOLD: floordiv_ov/mod_ov kint kint -> kint (Python floor), unless b == 0 or INT64_MIN / -1: the guard stays
-// FOLD: and/or/xor/shl/sar/imin/imax kint kint -> kint (shift counts mod 64)
+// FOLD: add/and/or/xor/shl/sar/imin/imax kint kint -> kint (add wrapping, shift counts mod 64)
 // FOLD: x+0, 0+x, x-0, x|0, x^0, x<<0, x>>0, x*1, 1*x, x&-1 -> x;  x*0, 0*x, x&0 -> kint 0
 IRRef IRBuilder::fold_i64(const IRIns& i) {
   const IRIns* ka = konst(*t_, i.a, IR_kint);
@@ -181,7 +182,7 @@ IRRef IRBuilder::fold_i64(const IRIns& i) {
   }
   if (!kb) return kNoFold;
   int64_t c = kb->imm;
-  bool zero_is_identity = i.op == IR_add_ov || i.op == IR_sub_ov || i.op == IR_or || i.op == IR_xor ||
+  bool zero_is_identity = i.op == IR_add_ov || i.op == IR_add || i.op == IR_sub_ov || i.op == IR_or || i.op == IR_xor ||
                           i.op == IR_shl || i.op == IR_sar;
   if (c == 0 && zero_is_identity) return x;
   if (c == 0 && (i.op == IR_mul_ov || i.op == IR_and)) return kint(0);
