@@ -114,6 +114,8 @@ TEST(IRFold, I64ArithmeticOfConstants) {
   EXPECT_TRUE(f.is_kint(f.b.emit(IR_sub_ov, f.b.kint(2), f.b.kint(3)), -1));
   EXPECT_TRUE(f.is_kint(f.b.emit(IR_mul_ov, f.b.kint(-4), f.b.kint(3)), -12));
   EXPECT_TRUE(f.is_kint(f.b.emit(IR_neg_ov, f.b.kint(7)), -7));
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_add, f.b.kint(2), f.b.kint(3)), 5));
+  EXPECT_TRUE(f.is_kint(f.b.emit(IR_add, f.b.kint(kMax), f.b.kint(1)), kMin));   // add wraps
   EXPECT_TRUE(f.is_kint(f.b.emit(IR_and, f.b.kint(12), f.b.kint(10)), 8));
   EXPECT_TRUE(f.is_kint(f.b.emit(IR_or, f.b.kint(12), f.b.kint(10)), 14));
   EXPECT_TRUE(f.is_kint(f.b.emit(IR_xor, f.b.kint(12), f.b.kint(10)), 6));
@@ -142,6 +144,8 @@ TEST(IRFold, I64Identities) {
   IRRef before = f.t.size();
   EXPECT_EQ(f.b.emit(IR_add_ov, x, zero), x);
   EXPECT_EQ(f.b.emit(IR_add_ov, zero, x), x);
+  EXPECT_EQ(f.b.emit(IR_add, x, zero), x);
+  EXPECT_EQ(f.b.emit(IR_add, zero, x), x);
   EXPECT_EQ(f.b.emit(IR_sub_ov, x, zero), x);
   EXPECT_EQ(f.b.emit(IR_mul_ov, x, one), x);
   EXPECT_EQ(f.b.emit(IR_mul_ov, one, x), x);
@@ -167,6 +171,27 @@ TEST(IRFold, ComparesAndNotOfConstants) {
   EXPECT_TRUE(f.is_kbool(f.b.emit(IR_feq, f.b.kflt(-0.0), f.b.kflt(0.0)), true));
   EXPECT_TRUE(f.is_kbool(f.b.emit(IR_not, f.b.kbool(true)), false));
   EXPECT_EQ(f.op(f.b.emit(IR_lt, f.x, f.b.kint(3))), IR_lt);
+}
+
+// A float compare of a converted int with zero is the int's own compare: i2f(x) is +-0.0 only for x == 0.
+TEST(IRFold, ConvertedIntComparedWithZeroIsAnIntCompare) {
+  Fixture f;
+  IRRef c = f.b.emit(IR_i2f, f.x);
+  for (double z : {0.0, -0.0}) {
+    IRRef k = f.b.kflt(z);
+    for (IROp op : {IR_feq, IR_fne}) {
+      IROp want = op == IR_feq ? IR_eq : IR_ne;
+      for (IRRef r : {f.b.emit(op, c, k), f.b.emit(op, k, c)}) {
+        EXPECT_EQ(f.op(r), want);
+        EXPECT_EQ(f.t.ins[r].a, f.x);
+        EXPECT_TRUE(f.is_kint(f.t.ins[r].b, 0));
+      }
+    }
+  }
+  // Not for another constant, nor another compare: those stay float compares.
+  EXPECT_EQ(f.op(f.b.emit(IR_fne, c, f.b.kflt(1.0))), IR_fne);
+  EXPECT_EQ(f.op(f.b.emit(IR_flt, c, f.b.kflt(0.0))), IR_flt);
+  EXPECT_EQ(ir_verify(f.t), "");
 }
 
 TEST(IRFold, F64OnlyWhenBothOperandsAreConstants) {
