@@ -11,6 +11,7 @@
 #include <opcode.h>
 
 #include "interp/eval.h"
+#include "runtime/stats.h"
 
 namespace fastpy::rec {
 
@@ -49,6 +50,31 @@ void probe_range_iter() {
   Py_XDECREF(it);
   Py_XDECREF(rng);
   PyErr_Clear();
+}
+
+// Spare range iterators. CPython's range_iterator has no free list: every `for ... in range(...)` allocates
+// one and frees it, and a side trace that enters an inner range loop makes one per entry (nbody: 1.2 M per
+// run, allocation and free ~6 % of its instructions). Once a trace makes them, the type's deallocator is
+// wrapped to keep up to kSpareRangeIters freed ones (whoever freed them) for new_range_iter to hand out
+// again; past that, and for anything else, CPython's own deallocator runs. Only under the GIL, as every
+// allocation and free of Python objects.
+constexpr int kSpareRangeIters = 16;
+PyObject* g_spare_range_iters[kSpareRangeIters];
+int g_nspare_range_iters = 0;
+destructor g_range_iter_dealloc = nullptr;   // CPython's, once wrapped
+
+void keep_spare_range_iter(PyObject* it) {
+  if (g_nspare_range_iters < kSpareRangeIters && Py_TYPE(it) == g_range_iter_type) {
+    g_spare_range_iters[g_nspare_range_iters++] = it;   // (refcount 0: a dead object, reused whole)
+    return;
+  }
+  g_range_iter_dealloc(it);
+}
+
+void wrap_range_iter_dealloc() {
+  if (g_range_iter_dealloc || !g_range_iter_type || !g_range_iter_type->tp_dealloc) return;
+  g_range_iter_dealloc = g_range_iter_type->tp_dealloc;
+  g_range_iter_type->tp_dealloc = &keep_spare_range_iter;
 }
 
 // Finds where list_iterator and tuple_iterator keep it_index and it_seq: iter([7, 8, 9]) advanced once holds
@@ -98,7 +124,14 @@ PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step) {
   else if (step < 0 && start > stop) len = 1 + (uint64_t(start) - 1 - uint64_t(stop)) / (0 - uint64_t(step));
   if (len > uint64_t(INT64_MAX)) return nullptr;
   if (len && (step > 0 ? stop > INT64_MAX - (step - 1) : stop < INT64_MIN + (-1 - step))) return nullptr;
-  PyObject* it = _PyObject_New(g_range_iter_type);
+  PyObject* it;
+  if (g_nspare_range_iters > 0) {
+    it = g_spare_range_iters[--g_nspare_range_iters];
+    _Py_NewReference(it);   // refcount 1 (and tracemalloc's record of the block), as _PyObject_New's init
+    stat_inc(Stat::range_iters_reused);
+  } else {
+    it = _PyObject_New(g_range_iter_type);
+  }
   if (!it) {
     PyErr_Clear();   // the guard exits; the interpreter's range() raises MemoryError itself
     return nullptr;
@@ -191,6 +224,7 @@ void rec_range_iter(Recorder* r, int oparg, PyObject** sp) {
     const ir::IRIns& si = r->t.ins[static_cast<size_t>(v[2])];
     if (si.op != ir::IR_kint) guard(r, ir::IR_guard_eqi, v[2], r->b.kint(step));
   }
+  wrap_range_iter_dealloc();   // (from now on traces make range iterators: keep spares for them)
   PyObject* probe = new_range_iter(live_v[0], live_v[1], step);   // what the trace would make now
   if (!probe) fail(Abort::big_int);
   Py_DECREF(probe);

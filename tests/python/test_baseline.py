@@ -524,6 +524,47 @@ def test_range_loops_specialized_on_start_zero_index_lists_from_either_end(tmp_p
     assert st["traces_recorded"] >= 2 and st["aborts"].get("unstable", 0) >= 1, st   # recorded again for -50
 
 
+SPARE_RANGE_ITERS = """
+import json, fastpy
+
+def pairs(n, reps):
+    s = 0
+    for _ in range(reps):
+        for i in range(n):
+            for j in range(i + 1, n):   # a side trace makes this iterator at every i
+                s += i * j
+    return s
+
+def escaped(n):
+    # iterators a trace made, kept and used after their loop: each one stays its own object
+    keep = []
+    for i in range(n):
+        it = iter(range(i, i + 3))
+        keep.append(it)
+        for j in range(i, n):
+            pass
+    return [(next(it), it.__length_hint__(), repr(it.__reduce__()[1:])) for it in keep[:20]]
+
+fastpy.enable()
+r = [pairs(6, 2000), pairs(9, 300), escaped(200)]
+spare = [iter(range(k, 2 * k + 1)) for k in range(40)]   # CPython's own iterators, freed below
+probe = [(list(it), it.__length_hint__()) for it in spare]
+del spare
+r.append(probe)
+r.append(pairs(5, 1000))
+print(json.dumps(dict(r=r, stats=fastpy.stats())))
+"""
+
+
+def test_range_iterators_made_by_traces_reuse_freed_ones(tmp_path):
+    plain = SPARE_RANGE_ITERS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
+    want = plain_result(tmp_path, plain)
+    _, res = run_prog(tmp_path, SPARE_RANGE_ITERS)
+    assert res["r"] == want["r"]
+    st = res["stats"]
+    assert st["side_trace_runs"] >= 1000 and st["range_iters_reused"] >= 1000, st
+
+
 def test_range_loops_specialized_on_step_one_give_every_step_its_values(tmp_path):
     plain = RANGE_STEPS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
     want = plain_result(tmp_path, plain)
