@@ -121,7 +121,8 @@ void baseline_forget(TraceData* td) {
   td->cache_index = SIZE_MAX;
 }
 
-bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side) {
+bool baseline_compile(PyCodeObject* co, LoopSlot* loop, TraceData* td, bool side) {
+  const int header = loop->header;
   bool want_asm = g_params.has(ParamId::log, kLogAsm);
   baseline::CompileOptions opts = compile_options(want_asm);
   // Links in machine code: every exit may call the side trace its cell names; every trace says in the exit
@@ -135,7 +136,16 @@ bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side) {
   static_assert(sizeof(td->last_exit) == sizeof(int32_t), "the machine code writes last_exit as 32 bits");
   opts.link.exits = td->exits.data();
   opts.link.streak = &td->streak;
-  if (!side) opts.link.last_exit = reinterpret_cast<int32_t*>(&td->last_exit);
+  if (!side) {
+    opts.link.last_exit = reinterpret_cast<int32_t*>(&td->last_exit);
+    // A chain that ends at this loop's header with kLoopBack: the next iteration in machine code, counted
+    // as run_loop counts one (while the trace is still the loop's and no trace was released meanwhile).
+    opts.link.loop_trace = &loop->trace;
+    opts.link.trace_frees = &g_trace_frees;
+    opts.link.run_counts[0] = &td->runs;
+    opts.link.run_counts[1] = &g_stats[static_cast<int>(Stat::trace_native_runs)];
+    opts.link.run_counts[2] = &g_stats[static_cast<int>(Stat::trace_loop_backs)];
+  }
   opts.link.link_counts[0] = &g_stats[static_cast<int>(Stat::side_links)];
   opts.link.link_counts[1] = &g_stats[static_cast<int>(Stat::trace_exits)];
   if (side) {   // its end restores the frame itself (run_tree takes kRestored)
@@ -152,6 +162,9 @@ bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side) {
     }
     opts.link.hold = reinterpret_cast<void* const*>(td->borrowed.objs.data());
     opts.link.nhold = td->borrowed.objs.size();
+    // Its end at the loop's header closes the loop in machine code when nothing in its chain holds
+    // references the C++ would release after it (ChainHeld); else run_loop continues the loop.
+    opts.link.loop_back = !td->chain_holds && !td->opt.snaps.empty() && td->opt.snaps.back().pc == header;
   }
   std::string err = baseline::compile_trace(td->opt, opts, &td->native);
   if (!err.empty()) {
@@ -269,6 +282,7 @@ struct Ran {
 // LinkOptions::exits, entry_counts).
 Ran ran(TraceData* called, int32_t g, uint64_t* out) {
   if (g == baseline::kRefused) return {called, g, out};
+  if (g == baseline::kLoopBack) g = baseline::kRestored;   // (a side trace called from C++: run_tree)
   auto* x = reinterpret_cast<TraceData*>(g_exit_cell[0]);
   if (x == called) return {called, g, out};
   return {x, g, reinterpret_cast<uint64_t*>(g_exit_cell[1])};

@@ -56,8 +56,13 @@ IRRef kobj_in(Recorder* r, PyObject* o, PyObject* dict) {
   }
   // The namespace itself needs no reference: every entry checks it is the frame's own (Held::take), which
   // the frame's function holds (func_globals and func_builtins cannot be rebound in 3.11). Its values do:
-  // a call out of the trace may unbind one.
-  if (o != b.ns[k] && std::find(b.objs.begin(), b.objs.end(), o) == b.objs.end()) b.objs.push_back(o);
+  // a call out of the trace may unbind one -- except objects that are never freed: statically allocated
+  // types (range, int, ...) and None/True/False. (A trace that holds nothing lets its side traces close
+  // the loop in machine code: LinkOptions::loop_back.)
+  bool static_obj = o == Py_None || o == Py_True || o == Py_False ||
+                    (PyType_Check(o) && !(reinterpret_cast<PyTypeObject*>(o)->tp_flags & Py_TPFLAGS_HEAPTYPE));
+  if (o != b.ns[k] && !static_obj && std::find(b.objs.begin(), b.objs.end(), o) == b.objs.end())
+    b.objs.push_back(o);
   return r->b.kobj(o);
 }
 

@@ -1073,7 +1073,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
     td->parent = r->parent;
     td->parent_guard = r->parent_guard;
     td->chain_holds = !td->borrowed.objs.empty() || r->parent->chain_holds;
-    if (!baseline_compile(r->root_co, r->header, td, true)) {
+    if (!baseline_compile(r->root_co, r->loop, td, true)) {
       td->root = nullptr;
       trace_free(td);
       abort_recording(r, Abort::compile);
@@ -1093,7 +1093,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
   // could not compile this trace.
   TraceEntry entry = nullptr;
   td->root = td;
-  if (g_params.has(ParamId::tiers, kTierBaseline) && baseline_compile(r->root_co, r->header, td, false)) {
+  if (g_params.has(ParamId::tiers, kTierBaseline) && baseline_compile(r->root_co, r->loop, td, false)) {
     entry = &baseline_entry;
   } else if (g_params.has(ParamId::tiers, kTierIR)) {
     entry = &ir_entry;

@@ -221,7 +221,7 @@ int ir_entry(PyThreadState* ts, _PyInterpreterFrame* f, LoopSlot* loop);
 // interp/baseline_tier.cpp: compiles td->opt to machine code (side: a side trace, whose end restores the
 // frame itself; false: it could not, the reason logged with
 // FASTPY_LOG=abort), and the entry that runs it.
-bool baseline_compile(PyCodeObject* co, int header, TraceData* td, bool side);
+bool baseline_compile(PyCodeObject* co, LoopSlot* loop, TraceData* td, bool side);
 // Side trace `side`, just attached at parent's exit `guard`: that exit calls it in machine code from now on
 // when both traces allow (their exit values fit in baseline::kLinkWords words).
 void baseline_link(TraceData* parent, IRRef guard, TraceData* side);

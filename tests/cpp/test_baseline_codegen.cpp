@@ -1255,6 +1255,75 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   delete s2t;
 }
 
+// Loops closed in machine code (LinkOptions::loop_trace): when the side trace an exit links to returns
+// kLoopBack, the loop's trace starts again from its beginning and counts the run -- while *loop_trace is still
+// its id and *trace_frees what it was at that start; otherwise it returns kRestored for the C++ caller. The
+// side trace here is a C function with the TraceFn signature that says kLoopBack `g_backs` times.
+int g_backs = 0;
+bool g_free_at_back = false;   // the "side trace" releases a trace (as a call out of it could)
+uint64_t g_frees = 0;
+int32_t fake_side(const uint64_t*, uint64_t*, const uint64_t*) {
+  if (g_backs <= 0) return baseline::kCompleted;
+  g_backs--;
+  if (g_free_at_back) g_frees++;
+  return baseline::kLoopBack;
+}
+
+TEST(BaselineCodegen, LoopBackFromALinkRunsTheTraceAgain) {
+  static uint64_t mem[2];   // mem[0]: x, compared with 10; mem[1]: starts of the trace (it adds 1 first)
+  static uint64_t cell[2], pexits[16], runs[3];
+  static void* loop_trace;
+  static void* cells[16];   // (per instruction: the guard is %8)
+  std::string s = "%0 ptr = kptr " + P(mem) + "\n%1 i64 = load_i64 %0, 8\n%2 i64 = kint 1\n%3 i64 = add %1, %2\n"
+                  "%4 void = store_i64 %0, %3, 8\n%5 i64 = load_i64 %0, 0\n%6 i64 = kint 10\n"
+                  "snap 0 pc=5 top=9 [0=%5]\n%7 bool = lt %5, %6\n%8 void = guard_true %7 @0\n"
+                  "snap 1 pc=6 top=9 [0=%6]\n";
+  Trace t;
+  ASSERT_EQ(ir_parse(s, &t), "");
+  ASSERT_EQ(ir_verify(t), "");
+  const uint64_t id = 0x1234;
+  baseline::CompileOptions o;
+  o.link.cells = cells;
+  o.link.exit_cell = cell;
+  o.link.id = id;
+  o.link.exits = pexits;
+  o.link.loop_trace = &loop_trace;
+  o.link.trace_frees = &g_frees;
+  for (int k = 0; k < 3; k++) o.link.run_counts[k] = &runs[k];
+  baseline::CompiledTrace c;
+  ASSERT_EQ(baseline::compile_trace(t, o, &c), "");
+  std::vector<uint64_t> out(2 * baseline::kLinkWords, 0);
+  uint64_t slots[1] = {0};
+  auto run = [&](int backs, bool free_at_back, void* owner) {
+    mem[0] = 20, mem[1] = 0;
+    g_backs = backs, g_free_at_back = free_at_back, loop_trace = owner;
+    runs[0] = runs[1] = runs[2] = 0;
+    pexits[8] = 0;
+    return c.fn(slots, out.data(), nullptr);
+  };
+  // Not linked: the guard's exit.
+  EXPECT_EQ(run(3, false, reinterpret_cast<void*>(id)), 8);
+  EXPECT_EQ(mem[1], 1u);
+  cells[8] = reinterpret_cast<void*>(&fake_side);
+  // Three loop-backs, then the side trace's own result: four starts, three counted runs.
+  EXPECT_EQ(run(3, false, reinterpret_cast<void*>(id)), baseline::kCompleted);
+  EXPECT_EQ(mem[1], 4u);
+  EXPECT_EQ(runs[0], 3u);
+  EXPECT_EQ(runs[1], 3u);
+  EXPECT_EQ(runs[2], 3u);
+  EXPECT_EQ(pexits[8], 4u);   // every link taken counted
+  // A trace released meanwhile: the caller gets kRestored at the first loop-back and decides.
+  EXPECT_EQ(run(3, true, reinterpret_cast<void*>(id)), baseline::kRestored);
+  EXPECT_EQ(mem[1], 1u);
+  EXPECT_EQ(runs[0], 0u);
+  // The loop has another trace now: likewise.
+  EXPECT_EQ(run(3, false, reinterpret_cast<void*>(id + 1)), baseline::kRestored);
+  EXPECT_EQ(mem[1], 1u);
+  EXPECT_EQ(runs[2], 0u);
+  cells[8] = nullptr;
+  baseline::release_trace(&c);
+}
+
 TEST(BaselineCodegen, NothingLeaks) { EXPECT_EQ(baseline::traces_live(), 0u); }
 
 }  // namespace

@@ -565,6 +565,51 @@ def test_range_iterators_made_by_traces_reuse_freed_ones(tmp_path):
     assert st["side_trace_runs"] >= 1000 and st["range_iters_reused"] >= 1000, st
 
 
+LOOP_BACKS = """
+import json, fastpy
+
+SCALE = 3
+
+def grid(n):
+    total = 0
+    for y in range(n):
+        for x in range(n):       # the inner loop's exit: a side trace through this header, back into it
+            i = 0
+            while i < 40 and (x * x + y * y + i) % 97 != 0:
+                i += 1
+            total += i
+    return total
+
+def helper(v):
+    return v * SCALE
+
+def held(n):
+    # the side trace reads a global function (held by the trace: its chain goes back through C++)
+    total = 0
+    for y in range(n):
+        for x in range(y % 7):
+            total += x
+        total = helper(total) % 1000003
+    return total
+
+fastpy.enable()
+r = [grid(60), held(3000)]
+SCALE = 5                        # rebinding a global the side trace read: it exits and is checked again
+r.append(held(2000))
+print(json.dumps(dict(r=r, stats=fastpy.stats())))
+"""
+
+
+def test_side_traces_close_their_loop_in_machine_code(tmp_path):
+    plain = LOOP_BACKS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
+    want = plain_result(tmp_path, plain)
+    _, res = run_prog(tmp_path, LOOP_BACKS)
+    assert res["r"] == want["r"]
+    st = res["stats"]
+    assert st["side_traces"] >= 1 and st["trace_loop_backs"] >= 1000, st
+    assert st["trace_native_runs"] > st["trace_loop_backs"], st   # (counted in both)
+
+
 def test_range_loops_specialized_on_step_one_give_every_step_its_values(tmp_path):
     plain = RANGE_STEPS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
     want = plain_result(tmp_path, plain)

@@ -186,6 +186,8 @@ class Gen {
   bool immutable_type(const void* t) const { return t && (t == o_.layout.long_type || t == o_.layout.float_type); }
   std::vector<std::function<void()>> cold_;   // slow paths, emitted after the loop (out of the hot path)
   Label body_, error_, refused_;
+  Label reentry_;                 // LinkOptions::loop_trace: the start, after the entry (kLoopBack)
+  x86::Mem frees_saved_;          // *LinkOptions::trace_frees at that start
   x86::Gp slots_, out_, parent_, gid_;
   x86::Mem tmp_;                  // the runtime hook's *out
   x86::Mem slots_saved_;          // slots, for the link tail (LinkOptions::cells)
@@ -557,7 +559,12 @@ void Gen::emit_restore(int s, Label fallback) {
     cc_.jmp(loop);
     cc_.bind(done);
   }
-  cc_.mov(gid_, kRestored);
+  if (o_.link.loop_back) {   // (the C++ caller would reset the streak of the trace whose end this is)
+    if (o_.link.streak) cc_.mov(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(o_.link.streak))), 0);
+    cc_.mov(gid_, kLoopBack);
+  } else {
+    cc_.mov(gid_, kRestored);
+  }
   ret_own();
   // A check failed: the references of 1 go again; the frame was not touched.
   cc_.bind(undo);
@@ -1237,6 +1244,24 @@ void Gen::emit_link() {
   if (l.last_exit) cc_.mov(x86::dword_ptr(imm64(reinterpret_cast<uint64_t>(l.last_exit))), -1);
   for (uint64_t* c : l.link_counts)
     if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
+  if (reentry_.isValid()) {   // the chain ended at this loop's header: the next iteration, here if allowed
+    Label done = cc_.newLabel(), restored = cc_.newLabel();
+    cc_.cmp(res, kLoopBack);
+    cc_.jne(done);
+    x86::Gp t = cc_.newIntPtr();
+    cc_.mov(t, x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.loop_trace))));
+    cc_.emit(x86::Inst::kIdCmp, t, cmp_k(l.id));
+    cc_.jne(restored);
+    cc_.mov(t, x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.trace_frees))));
+    cc_.cmp(t, frees_saved_);
+    cc_.jne(restored);
+    for (uint64_t* c : l.run_counts)
+      if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
+    cc_.jmp(reentry_);
+    cc_.bind(restored);
+    cc_.mov(res, kRestored);
+    cc_.bind(done);
+  }
   cc_.ret(res);
   cc_.bind(plain);
 }
@@ -1402,6 +1427,16 @@ std::string Gen::run() {
     if (ins(r).op == ir::IR_loop) loop = r;
   plan_coalescing(loop);
   emit_entry();
+  if (!o_.link.side && o_.link.cells && o_.link.loop_trace && o_.link.trace_frees) {
+    // Where a link that returned kLoopBack starts the trace again (emit_link), and what no trace being
+    // released since then looks like.
+    reentry_ = cc_.newLabel();
+    cc_.bind(reentry_);
+    frees_saved_ = cc_.newStack(8, 8);
+    x86::Gp t = cc_.newInt64();
+    cc_.mov(t, x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(o_.link.trace_frees))));
+    cc_.mov(frees_saved_, t);
+  }
   for (IRRef r = 0; r < t_.size(); r++) {
     if (o_.asm_text && !lines_[size_t(r)].empty() && !ir::ir_is_const(ins(r).op)) cc_.comment(lines_[size_t(r)].c_str());
     if (!lower(r)) return std::string("no lowering for ") + ir::ir_name(ins(r).op);

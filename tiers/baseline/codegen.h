@@ -14,6 +14,7 @@
 //          CompileOptions::frame_nlocals), kError (a non-guard op that calls into Python failed; a
 //          Python error may be set), or kRefused (a trace with entry checks, LinkOptions: they failed and
 //          nothing ran)
+//          nothing ran); kLoopBack only from a side trace called by another trace (LinkOptions::loop_back)
 //   With LinkOptions, an exit whose guard's link cell is set calls the side trace there instead of returning
 //   (fn(slots, other buffer, out)), and returns what that returns; which trace's result it is, and where its
 //   exit values are, the last one run writes into LinkOptions::exit_cell at its entry.
@@ -37,6 +38,10 @@ constexpr int32_t kCompleted = -1;   // a trace without loop reached its end
 constexpr int32_t kError = -2;       // a non-guard runtime op failed
 constexpr int32_t kRestored = -3;    // a trace without loop reached its end and restored the frame itself
 constexpr int32_t kRefused = -4;     // a trace's entry checks (LinkOptions) failed: nothing ran
+// A side trace (LinkOptions::loop_back) restored the frame at its own loop's header, and nothing of its chain
+// needs the C++ walk: the loop's trace whose link called the chain runs again from its start (LinkOptions::
+// loop_trace). Any other caller takes it as kRestored.
+constexpr int32_t kLoopBack = -5;
 // A link passes a side trace the buffer its parent did not write: the parent's own `parent` values, or for
 // a loop's trace (LinkOptions::side false), out + kLinkWords. Links are only made between traces whose
 // out_words are at most kLinkWords (the caller of a loop's trace gives it 2 * kLinkWords words).
@@ -103,6 +108,16 @@ struct LinkOptions {
   int64_t* streak = nullptr;
   int32_t* last_exit = nullptr;
   uint64_t* link_counts[2] = {nullptr, nullptr};
+  // Loops that close in machine code. A side trace with loop_back, whose end is its loop's header, returns
+  // kLoopBack instead of kRestored when its completion restore succeeded, after *streak = 0. A loop's trace
+  // with loop_trace, when a link it took returns kLoopBack: while *loop_trace is still id (the trace is its
+  // loop's) and *trace_frees is what it was at the trace's start (no trace was released since: the tree is
+  // whole), adds 1 to each run_counts[k] and starts again from its beginning (the frame holds the header's
+  // state); otherwise it returns kRestored, for the C++ caller to do the same after its checks.
+  bool loop_back = false;
+  void* const* loop_trace = nullptr;
+  const uint64_t* trace_frees = nullptr;
+  uint64_t* run_counts[3] = {nullptr, nullptr, nullptr};
 };
 
 struct CompileOptions {
