@@ -340,6 +340,15 @@ def plain_result(tmp_path, source):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def same_as_cpython(tmp_path, source, **env):
+    """Runs a program that prints json {r, stats} under fastpy and (enable() and stats left out) under plain
+    CPython; asserts the same r and returns fastpy's stats."""
+    want = plain_result(tmp_path, source.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", ""))
+    _, res = run_prog(tmp_path, source, **env)
+    assert res["r"] == want["r"]
+    return res["stats"]
+
+
 def test_side_trace_continues_a_hot_exit_and_stays_correct(tmp_path):
     want = plain_result(tmp_path, SIDE.replace("stats=fastpy.stats()", "stats={}"))
     proc, res = run_prog(tmp_path, SIDE, FASTPY_HOT_EXIT="5")
@@ -515,11 +524,7 @@ print(json.dumps(dict(r=r, stats=fastpy.stats())))
 
 
 def test_range_loops_specialized_on_start_zero_index_lists_from_either_end(tmp_path):
-    plain = RANGE_STARTS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
-    want = plain_result(tmp_path, plain)
-    _, res = run_prog(tmp_path, RANGE_STARTS, FASTPY_HOT_EXIT="5")
-    assert res["r"] == want["r"]
-    st = res["stats"]
+    st = same_as_cpython(tmp_path, RANGE_STARTS, FASTPY_HOT_EXIT="5")
     assert st["trace_native_runs"] >= 5 and st["traces_compiled"] >= 2, st
     assert st["traces_recorded"] >= 2 and st["aborts"].get("unstable", 0) >= 1, st   # recorded again for -50
 
@@ -557,11 +562,7 @@ print(json.dumps(dict(r=r, stats=fastpy.stats())))
 
 
 def test_range_iterators_made_by_traces_reuse_freed_ones(tmp_path):
-    plain = SPARE_RANGE_ITERS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
-    want = plain_result(tmp_path, plain)
-    _, res = run_prog(tmp_path, SPARE_RANGE_ITERS)
-    assert res["r"] == want["r"]
-    st = res["stats"]
+    st = same_as_cpython(tmp_path, SPARE_RANGE_ITERS)
     assert st["side_trace_runs"] >= 1000 and st["range_iters_reused"] >= 1000, st
 
 
@@ -601,20 +602,12 @@ print(json.dumps(dict(r=r, stats=fastpy.stats())))
 
 
 def test_side_traces_close_their_loop_in_machine_code(tmp_path):
-    plain = LOOP_BACKS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
-    want = plain_result(tmp_path, plain)
-    _, res = run_prog(tmp_path, LOOP_BACKS)
-    assert res["r"] == want["r"]
-    st = res["stats"]
+    st = same_as_cpython(tmp_path, LOOP_BACKS)
     assert st["side_traces"] >= 1 and st["trace_loop_backs"] >= 1000, st
     assert st["trace_native_runs"] > st["trace_loop_backs"], st   # (counted in both)
 
 
 def test_range_loops_specialized_on_step_one_give_every_step_its_values(tmp_path):
-    plain = RANGE_STEPS.replace("stats=fastpy.stats()", "stats={}").replace("fastpy.enable()", "")
-    want = plain_result(tmp_path, plain)
-    _, res = run_prog(tmp_path, RANGE_STEPS, FASTPY_HOT_EXIT="5")
-    assert res["r"] == want["r"]
-    st = res["stats"]
+    st = same_as_cpython(tmp_path, RANGE_STEPS, FASTPY_HOT_EXIT="5")
     assert st["trace_native_runs"] >= 5 and st["traces_compiled"] >= 1, st
     assert st["traces_recorded"] >= 2 and st["aborts"].get("unstable", 0) >= 1, st   # recorded again for step 2
