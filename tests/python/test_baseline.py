@@ -47,6 +47,36 @@ def test_while_true_in_compiled_code_is_interrupted_by_a_timer_thread(tmp_path):
     assert st["traces_compiled"] >= 1 and st["trace_native_runs"] >= 1 and st["trace_ir_runs"] == 0, st
 
 
+def test_a_loop_nest_closed_in_machine_code_is_interrupted_by_a_timer_thread(tmp_path):
+    # The inner loop runs 0-2 times per entry; its side trace goes round the outer loop and back to its header,
+    # handing the next iteration to the inner loop's trace in machine code (kLoopBack): no C++ in between, so
+    # the side trace's own poll is what lets the interrupt in.
+    _, res = run_prog(tmp_path, """
+        import _thread, json, threading, traceback
+        import fastpy
+
+        @fastpy.jit
+        def spin():
+            y = 0
+            while True:
+                i = 0
+                while i < y % 3:
+                    i += 1
+                y += 1
+
+        threading.Timer(0.5, _thread.interrupt_main).start()
+        try:
+            spin()
+            tb = "no exception"
+        except KeyboardInterrupt:
+            tb = traceback.format_exc().splitlines()[-1]
+        print(json.dumps(dict(tb=tb, stats=fastpy.stats())))
+    """)
+    assert res["tb"] == "KeyboardInterrupt"
+    st = res["stats"]
+    assert st["trace_loop_backs"] >= 1000 and st["trace_ir_runs"] == 0, st
+
+
 def test_another_thread_gets_the_gil_while_a_compiled_loop_spins(tmp_path):
     # The loop only ends when the other thread, which needs the GIL, has flipped the flag: compiled code must
     # let it in (the eval breaker's GIL drop request), or this never finishes.
