@@ -8,6 +8,7 @@ object, and the code-cache bound evicting cold traces."""
 import json
 import os
 import re
+import textwrap
 
 import pytest
 
@@ -23,47 +24,37 @@ def run_prog(tmp_path, source, **env):
     return r, json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def test_while_true_in_compiled_code_is_interrupted_by_a_timer_thread(tmp_path):
-    _, res = run_prog(tmp_path, """
-        import _thread, json, threading, traceback
-        import fastpy
-
-        @fastpy.jit
-        def spin():
+# Loops a timer thread's interrupt_main() must reach while machine code runs them: a `while True` (the
+# trace's own back-edge poll), and a nest whose inner loop runs 0-2 times per entry (its side trace goes round
+# the outer loop and back to the inner header, handing the next iteration to the inner loop's trace in machine
+# code, kLoopBack: no C++ in between, so the side trace's own poll is what lets the interrupt in).
+SPINS = {
+    "while_true": ("""
+        i = 0
+        while True:
+            i = i + 1
+    """, "trace_native_runs", 1),   # (one entry: it never leaves the trace)
+    "nest_closed_in_machine_code": ("""
+        y = 0
+        while True:
             i = 0
-            while True:
-                i = i + 1
-
-        threading.Timer(0.5, _thread.interrupt_main).start()
-        try:
-            spin()
-            tb = "no exception"
-        except KeyboardInterrupt:
-            tb = traceback.format_exc().splitlines()[-1]
-        print(json.dumps(dict(tb=tb, stats=fastpy.stats())))
-    """)
-    assert res["tb"] == "KeyboardInterrupt"
-    st = res["stats"]
-    assert st["traces_compiled"] >= 1 and st["trace_native_runs"] >= 1 and st["trace_ir_runs"] == 0, st
+            while i < y % 3:
+                i += 1
+            y += 1
+    """, "trace_loop_backs", 1000),
+}
 
 
-def test_a_loop_nest_closed_in_machine_code_is_interrupted_by_a_timer_thread(tmp_path):
-    # The inner loop runs 0-2 times per entry; its side trace goes round the outer loop and back to its header,
-    # handing the next iteration to the inner loop's trace in machine code (kLoopBack): no C++ in between, so
-    # the side trace's own poll is what lets the interrupt in.
+@pytest.mark.parametrize("spin", sorted(SPINS))
+def test_compiled_loops_are_interrupted_by_a_timer_thread(tmp_path, spin):
+    body, counter, at_least = SPINS[spin]
     _, res = run_prog(tmp_path, """
         import _thread, json, threading, traceback
         import fastpy
 
         @fastpy.jit
         def spin():
-            y = 0
-            while True:
-                i = 0
-                while i < y % 3:
-                    i += 1
-                y += 1
-
+""" + textwrap.indent(textwrap.dedent(body), " " * 12) + """
         threading.Timer(0.5, _thread.interrupt_main).start()
         try:
             spin()
@@ -74,7 +65,7 @@ def test_a_loop_nest_closed_in_machine_code_is_interrupted_by_a_timer_thread(tmp
     """)
     assert res["tb"] == "KeyboardInterrupt"
     st = res["stats"]
-    assert st["trace_loop_backs"] >= 1000 and st["trace_ir_runs"] == 0, st
+    assert st["traces_compiled"] >= 1 and st[counter] >= at_least and st["trace_ir_runs"] == 0, st
 
 
 def test_another_thread_gets_the_gil_while_a_compiled_loop_spins(tmp_path):
