@@ -1,0 +1,340 @@
+// What leaves a trace (codegen_p.h): the exit values a snapshot stores into `out`, the completion restore
+// that writes a side trace's last snapshot into the frame itself, a side trace's entry checks, the tail that
+// calls the side trace an exit links to, and the loops its kLoopBack closes in machine code.
+#include "tiers/baseline/codegen_p.h"
+
+namespace fastpy::baseline::gen {
+
+void Gen::store_snapshot(int s) {
+  const ir::Snapshot& sn = t_.snaps[size_t(s)];
+  for (size_t e = 0; e < sn.entries.size(); e++) {
+    IRRef r = sn.entries[e].ref;
+    x86::Mem m = x86::qword_ptr(out_, int32_t(8 * e));
+    if (!is_k(r) && r + 1 < t_.size() && ins(r + 1).snap == s && fusable(r)) {
+      cc_.mov(m, Imm(ins(r + 1).op == ir::IR_guard_true ? 0 : 1));   // the value that failed the guard
+      continue;
+    }
+    if (is_k(r) && ins(r).imm == int64_t(int32_t(ins(r).imm))) cc_.mov(m, Imm(ins(r).imm));
+    else if (ins(r).type == ir::IRT_f64 && !is_k(r)) cc_.movsd(m, xmm(r));
+    else cc_.mov(m, gp(r));
+  }
+}
+
+bool Gen::restorable(int s) const {
+  const PyLayout& L = o_.layout;
+  if (o_.frame_nlocals < 0 || !o_.frame_code || !L.float_type || !L.long_type || !L.true_obj || !L.dealloc ||
+      !L.small_ints || !L.resume_pending || !L.stat_restores || !L.stat_in_place || !L.stat_compiled)
+    return false;
+  const ir::Snapshot& sn = t_.snaps[size_t(s)];
+  if (!sn.inlined.empty() || sn.entries.size() > 32) return false;
+  for (const ir::SnapEntry& e : sn.entries) {
+    IRRef r = e.ref;
+    if (e.slot >= sn.top) return false;
+    if (!is_k(r) && r + 1 < t_.size() && ins(r + 1).snap == s && fusable(r)) return false;   // (a guard's)
+    ir::IRType ty = ins(r).type;
+    if (e.box == ir::SNAP_own) {
+      if (ty != ir::IRT_obj) return false;
+    } else if (e.box != ir::SNAP_py) {
+      return false;   // a numpy scalar
+    } else if (ty == ir::IRT_i64 || ty == ir::IRT_f64 || ty == ir::IRT_bool) {
+      if (e.slot >= o_.frame_nlocals) return false;   // a number on the stack: a new object
+    } else if (ty != ir::IRT_obj) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Gen::release(x86::Gp o) {
+  Label done = cc_.newLabel();
+  cc_.test(o, o);
+  cc_.jz(done);
+  cc_.sub(x86::qword_ptr(o), 1);
+  cc_.jnz(done);
+  InvokeNode* inv;
+  cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.dealloc)), FuncSignatureT<void, void*>(CallConvId::kHost));
+  inv->setArg(0, o);
+  cc_.bind(done);
+}
+
+// The completion restore (CompileOptions::frame_nlocals), in the restore routine's order: every new object
+// value referenced first; then the checks that the frame's own numbers may take the new values (only the
+// frame holds them, now that every object value has its reference; an int of one digit of the same sign,
+// or a small int, which replaces the object); then the frame written, its stack top and resume point; the
+// old values released last (a destructor may run arbitrary code, which must see the restored frame). A
+// failed check undoes the references and goes to `fallback` (the frame untouched).
+void Gen::emit_restore(int s, Label fallback) {
+  const PyLayout& L = o_.layout;
+  const ir::Snapshot& sn = t_.snaps[size_t(s)];
+  const size_t n = sn.entries.size();
+  const int32_t nlocals = o_.frame_nlocals;
+  constexpr int64_t kDigitMax = (int64_t(1) << 30) - 1;
+  if (o_.asm_text) cc_.commentf("completion restore of snapshot %d into the frame", s);
+  Label undo = cc_.newLabel();
+  std::vector<x86::Gp> val(n), old(n);
+  x86::Gp otop = cc_.newInt64("old_top");
+  cc_.movsxd(otop, x86::dword_ptr(slots_, L.frame_stacktop));
+  // 1. the new object values' references (a constant object is kept alive by the trace)
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = sn.entries[e];
+    const IRIns& i = ins(en.ref);
+    if (i.type != ir::IRT_obj) continue;
+    val[e] = gp(en.ref);
+    if (en.box == ir::SNAP_own) continue;
+    Label skip = cc_.newLabel();
+    cc_.test(val[e], val[e]);
+    cc_.jz(skip);
+    cc_.add(x86::qword_ptr(val[e]), 1);
+    cc_.bind(skip);
+  }
+  // 2. the checks
+  {
+    x86::Gp p = imm64(uint64_t(L.resume_pending));
+    cc_.cmp(x86::byte_ptr(p), 0);
+    cc_.jne(undo);
+  }
+  x86::Gp ftype = imm64(uint64_t(L.float_type)), ltype = imm64(uint64_t(L.long_type));
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = sn.entries[e];
+    ir::IRType ty = ins(en.ref).type;
+    if (ty != ir::IRT_f64 && ty != ir::IRT_i64) continue;
+    old[e] = cc_.newIntPtr();
+    cc_.mov(old[e], x86::qword_ptr(slots_, 8 * en.slot));
+    cc_.test(old[e], old[e]);
+    cc_.jz(undo);
+    if (ty == ir::IRT_f64) {
+      cc_.cmp(x86::qword_ptr(old[e], 8), ftype);
+      cc_.jne(undo);
+      cc_.cmp(x86::qword_ptr(old[e]), 1);
+      cc_.jne(undo);
+      continue;
+    }
+    cc_.cmp(x86::qword_ptr(old[e], 8), ltype);
+    cc_.jne(undo);
+    val[e] = gp(en.ref);
+    Label ok = cc_.newLabel(), neg = cc_.newLabel();
+    x86::Gp t = cc_.newInt64();
+    cc_.lea(t, x86::ptr(val[e], 5));
+    cc_.cmp(t, L.small_int_count);
+    cc_.jb(ok);   // a small int: its cached object replaces the old one
+    cc_.cmp(x86::qword_ptr(old[e]), 1);
+    cc_.jne(undo);
+    cc_.mov(t, x86::qword_ptr(old[e], L.long_size));
+    cc_.test(val[e], val[e]);
+    cc_.js(neg);
+    cc_.cmp(t, 1);
+    cc_.jne(undo);
+    cc_.cmp(val[e], imm64(uint64_t(kDigitMax)));
+    cc_.jg(undo);
+    cc_.jmp(ok);
+    cc_.bind(neg);
+    cc_.cmp(t, -1);
+    cc_.jne(undo);
+    cc_.cmp(val[e], imm64(uint64_t(-kDigitMax)));
+    cc_.jl(undo);
+    cc_.bind(ok);
+  }
+  // 3. the frame
+  x86::Gp in_place = cc_.newInt64("in_place");
+  cc_.xor_(in_place.r32(), in_place.r32());
+  std::vector<x86::Gp> rel(n);   // what each entry's slot held, released in 4 (invalid: nothing)
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = sn.entries[e];
+    const int32_t k = en.slot;
+    x86::Mem slot = x86::qword_ptr(slots_, 8 * k);
+    ir::IRType ty = ins(en.ref).type;
+    if (ty == ir::IRT_f64) {
+      cc_.movsd(x86::qword_ptr(old[e], L.float_value), xmm(en.ref));
+      cc_.inc(in_place);
+      continue;
+    }
+    rel[e] = cc_.newIntPtr();
+    if (ty == ir::IRT_i64) {
+      Label digit = cc_.newLabel(), done = cc_.newLabel();
+      x86::Gp t = cc_.newInt64();
+      cc_.lea(t, x86::ptr(val[e], 5));
+      cc_.cmp(t, L.small_int_count);
+      cc_.jae(digit);
+      cc_.imul(t, t, L.small_int_size);
+      x86::Gp base = imm64(uint64_t(L.small_ints));
+      cc_.add(t, base);
+      cc_.add(x86::qword_ptr(t), 1);
+      cc_.mov(slot, t);
+      cc_.mov(rel[e], old[e]);
+      cc_.jmp(done);
+      cc_.bind(digit);
+      cc_.xor_(rel[e].r32(), rel[e].r32());
+      cc_.mov(t, val[e]);
+      Label pos = cc_.newLabel();
+      cc_.test(t, t);
+      cc_.jns(pos);
+      cc_.neg(t);
+      cc_.bind(pos);
+      cc_.mov(x86::dword_ptr(old[e], L.long_digit), t.r32());
+      cc_.inc(in_place);
+      cc_.bind(done);
+      continue;
+    }
+    if (ty == ir::IRT_bool) {
+      x86::Gp nw = imm64(uint64_t(L.false_obj)), tr = imm64(uint64_t(L.true_obj));
+      x86::Gp b = gp(en.ref);
+      cc_.test(b, b);
+      cc_.cmovnz(nw, tr);
+      cc_.add(x86::qword_ptr(nw), 1);
+      cc_.mov(rel[e], slot);
+      cc_.mov(slot, nw);
+      continue;
+    }
+    // an object (referenced in 1, or owned: handed over)
+    if (k < nlocals) {
+      cc_.mov(rel[e], slot);
+    } else {   // a stack slot: the frame held one only below its old top
+      Label fresh = cc_.newLabel();
+      cc_.xor_(rel[e].r32(), rel[e].r32());
+      cc_.cmp(otop, k);
+      cc_.jle(fresh);
+      cc_.mov(rel[e], slot);
+      cc_.bind(fresh);
+    }
+    cc_.mov(slot, val[e]);
+  }
+  cc_.mov(x86::dword_ptr(slots_, L.frame_stacktop), sn.top);
+  {
+    x86::Gp pc = imm64(uint64_t(o_.frame_code) + 2 * uint64_t(int64_t(sn.pc) - 1));
+    cc_.mov(x86::qword_ptr(slots_, L.frame_prev_instr), pc);
+    x86::Gp c = imm64(uint64_t(L.stat_restores));
+    cc_.add(x86::qword_ptr(c), 1);
+    cc_.mov(c, imm64(uint64_t(L.stat_compiled)));
+    cc_.add(x86::qword_ptr(c), 1);
+    cc_.mov(c, imm64(uint64_t(L.stat_in_place)));
+    cc_.add(x86::qword_ptr(c), in_place);
+  }
+  // 4. the old values, then the stack slots the snapshot's top drops (the trace consumed them)
+  for (size_t e = 0; e < n; e++)
+    if (rel[e].isValid()) release(rel[e]);
+  {
+    x86::Gp k = cc_.newInt64("dropped");
+    Label loop = cc_.newLabel(), done = cc_.newLabel();
+    cc_.mov(k, std::max(sn.top, nlocals));
+    cc_.bind(loop);
+    cc_.cmp(k, otop);
+    cc_.jge(done);
+    x86::Gp o = cc_.newIntPtr();
+    cc_.mov(o, x86::qword_ptr(slots_, k, 3));
+    release(o);
+    cc_.inc(k);
+    cc_.jmp(loop);
+    cc_.bind(done);
+  }
+  if (o_.link.loop_back) {   // (the C++ caller would reset the streak of the trace whose end this is)
+    if (o_.link.streak) cc_.mov(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(o_.link.streak))), 0);
+    cc_.mov(gid_, kLoopBack);
+  } else {
+    cc_.mov(gid_, kRestored);
+  }
+  ret_own();
+  // A check failed: the references of 1 go again; the frame was not touched.
+  cc_.bind(undo);
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = sn.entries[e];
+    if (ins(en.ref).type == ir::IRT_obj && en.box != ir::SNAP_own) release(val[e]);
+  }
+  cc_.jmp(fallback);
+}
+
+// A side trace entered through a link runs with no C++ in between: the checks Held::take makes at a C++
+// entry (the frame's namespaces are the recorded ones, at the versions the trace expects), the references
+// it takes (released by the caller, after the frame is restored).
+void Gen::emit_entry() {
+  const LinkOptions& l = o_.link;
+  const int32_t ns_off[2] = {o_.layout.frame_globals, o_.layout.frame_builtins};
+  for (int k = 0; k < 2; k++) {
+    if (!l.ns[k]) continue;
+    if (!refused_.isValid()) refused_ = cc_.newLabel();
+    x86::Gp d = cc_.newIntPtr(), want = imm64(reinterpret_cast<uint64_t>(l.ns[k]));
+    cc_.mov(d, x86::qword_ptr(slots_, ns_off[k]));
+    cc_.cmp(d, want);
+    cc_.jne(refused_);
+    x86::Gp e = imm64(reinterpret_cast<uint64_t>(l.expect[k]));
+    cc_.mov(d, x86::qword_ptr(d, o_.layout.dict_version));
+    cc_.cmp(d, x86::qword_ptr(e));
+    cc_.jne(refused_);
+  }
+  for (size_t k = 0; k < l.nhold; k++) {
+    x86::Gp o = imm64(reinterpret_cast<uint64_t>(l.hold[k]));
+    cc_.add(x86::qword_ptr(o), 1);
+  }
+  for (uint64_t* c : l.entry_counts)
+    if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
+}
+
+// Every return of a result of this trace's own names it in exit_cell: written right before the ret, with
+// nothing in between that could run Python code (another thread's traces write the same cell).
+void Gen::ret_own() {
+  if (o_.link.exit_cell) {
+    x86::Gp c = imm64(reinterpret_cast<uint64_t>(o_.link.exit_cell)), id = imm64(o_.link.id);
+    cc_.mov(x86::qword_ptr(c), id);
+    cc_.mov(x86::qword_ptr(c, 8), out_);
+  }
+  cc_.ret(gid_);
+}
+
+// At an exit (its values in out, the guard in gid_): the side trace in the guard's link cell runs from
+// them, in the buffer this trace did not write, and its result is this trace's (unless it refused).
+void Gen::emit_link() {
+  Label plain = cc_.newLabel();
+  x86::Gp cells = imm64(reinterpret_cast<uint64_t>(o_.link.cells)), idx = cc_.newInt64(), fn = cc_.newIntPtr();
+  cc_.movsxd(idx, gid_);
+  cc_.mov(fn, x86::qword_ptr(cells, idx, 3));
+  cc_.test(fn, fn);
+  cc_.jz(plain);
+  x86::Gp other = cc_.newIntPtr();
+  if (o_.link.side) cc_.mov(other, parent_);
+  else cc_.lea(other, x86::qword_ptr(out_, int32_t(8 * kLinkWords)));
+  // (slots from the stack: a trace whose loop no longer reads them keeps no register for them; every
+  // argument is computed before the invoke node)
+  x86::Gp sl = cc_.newIntPtr();
+  cc_.mov(sl, slots_saved_);
+  x86::Gp res = cc_.newInt32();
+  InvokeNode* inv;
+  cc_.invoke(&inv, fn, FuncSignatureT<int32_t, const uint64_t*, uint64_t*, const uint64_t*>(CallConvId::kHost));
+  inv->setArg(0, sl);
+  inv->setArg(1, other);
+  inv->setArg(2, out_);
+  inv->setRet(0, res);
+  cc_.cmp(res, kRefused);
+  cc_.je(plain);
+  // The link was taken (a refusal is the plain exit, which the caller counts): its counts.
+  const LinkOptions& l = o_.link;
+  if (l.exits) {
+    x86::Gp g = cc_.newInt64();
+    cc_.movsxd(g, gid_);
+    cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.exits)), g, 3), 1);
+  }
+  if (l.streak) cc_.mov(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.streak))), 0);
+  if (l.last_exit) cc_.mov(x86::dword_ptr(imm64(reinterpret_cast<uint64_t>(l.last_exit))), -1);
+  for (uint64_t* c : l.link_counts)
+    if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
+  if (reentry_.isValid()) {   // the chain ended at this loop's header: the next iteration, here if allowed
+    Label done = cc_.newLabel(), restored = cc_.newLabel();
+    cc_.cmp(res, kLoopBack);
+    cc_.jne(done);
+    x86::Gp t = cc_.newIntPtr();
+    cc_.mov(t, x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.loop_trace))));
+    cc_.emit(x86::Inst::kIdCmp, t, cmp_k(l.id));
+    cc_.jne(restored);
+    cc_.mov(t, x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.trace_frees))));
+    cc_.cmp(t, frees_saved_);
+    cc_.jne(restored);
+    for (uint64_t* c : l.run_counts)
+      if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
+    cc_.jmp(reentry_);
+    cc_.bind(restored);
+    cc_.mov(res, kRestored);
+    cc_.bind(done);
+  }
+  cc_.ret(res);
+  cc_.bind(plain);
+}
+
+}  // namespace fastpy::baseline::gen

@@ -1,0 +1,117 @@
+// Private to tiers/baseline: the code generator's state and its lowering steps, shared by codegen.cpp (values,
+// control, the lowering of every op, the loop, the driver) and codegen_exits.cpp (what leaves a trace: its
+// exit values into `out`, the completion restore into the frame, a side trace's entry checks, the link tail
+// and the loops closed in machine code).
+#pragma once
+#include <asmjit/x86.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tiers/baseline/codegen.h"
+
+namespace fastpy::baseline::gen {
+
+using namespace asmjit;
+using ir::IRIns;
+using ir::IRRef;
+using ir::kNoRef;
+
+class Gen {
+ public:
+  Gen(const ir::Trace& t, const CompileOptions& o, x86::Compiler& cc) : t_(t), o_(o), cc_(cc) {}
+  std::string run();
+
+ private:
+  // ---- values
+  const IRIns& ins(IRRef r) const { return t_.ins[size_t(r)]; }
+  bool is_k(IRRef r) const { return ir::ir_is_const(ins(r).op); }
+  x86::Gp gp(IRRef r);                     // r in a general register (constants materialized here)
+  x86::Xmm xmm(IRRef r);                   // an f64 in an xmm register
+  x86::Gp bits(IRRef r);                   // r's 64-bit value in a general register (f64: its bits)
+  Operand gp_or_imm(IRRef r);              // an int32 constant as an immediate, else gp(r)
+  // r's new register; for a value the back-edge moves into a phi that is dead from r on, the phi's own
+  // (coalesce_: the back-edge then has no copy to make).
+  x86::Gp def_gp(IRRef r) {
+    x86::Gp g = coalesce_[size_t(r)] >= 0 ? v_[size_t(coalesce_[size_t(r)])].as<x86::Gp>() : cc_.newInt64();
+    v_[size_t(r)] = g;
+    return g;
+  }
+  x86::Xmm def_xmm(IRRef r) {
+    x86::Xmm x = coalesce_[size_t(r)] >= 0 ? v_[size_t(coalesce_[size_t(r)])].as<x86::Xmm>() : cc_.newXmmSd();
+    v_[size_t(r)] = x;
+    return x;
+  }
+  void plan_coalescing(IRRef loop);        // coalesce_
+  x86::Mem mem(IRRef base, int64_t off, uint32_t size);   // [base + off]
+  x86::Gp imm64(uint64_t v) { x86::Gp g = cc_.newInt64(); cc_.mov(g, Imm(int64_t(v))); return g; }
+  // An f64 register copy: movapd, which renaming eliminates (movsd between registers merges into the
+  // destination's upper half: a dependency on whatever last wrote that register).
+  void fcopy(x86::Xmm d, x86::Xmm s) {
+    if (d.id() != s.id()) cc_.movapd(d, s);
+  }
+  bool avx() const {
+    static const bool host = CpuInfo::host().features().x86().hasAVX();
+    return o_.avx && host;
+  }
+  void fop(ir::IROp op, x86::Xmm d, x86::Xmm a, const Operand& b);   // d = a op b (kFloatOps)
+  // A compare's 64-bit operand: an immediate where the sign-extended 32 bits are v (an address in a
+  // non-PIE python3's data, as Debian's), else v in a register.
+  Operand cmp_k(uint64_t v) {
+    if (int64_t(v) == int64_t(int32_t(v))) return Imm(int64_t(v));
+    return imm64(v);
+  }
+
+  // ---- control
+  Label exit_of(IRRef guard);              // the guard's exit stub
+  void cond_jump(IRRef cmp, bool when, Label l);   // jump to l when compare cmp is `when`
+  bool fusable(IRRef cmp) const;           // a compare used only by the guard right after it (and its exit)
+  void set_bool(IRRef r);                  // materialize compare r as 0/1
+  void store_snapshot(int s);              // out[e] = entry e's value
+  bool restorable(int s) const;            // the completion restore can write snapshot s (frame_nlocals)
+  void emit_restore(int s, Label fallback);   // writes it into the frame, returns kRestored; else fallback
+  void release(x86::Gp o);                 // Py_XDECREF(o)
+  bool call_runtime(IRRef r, x86::Gp a, x86::Gp b, Label on_false);   // runtime(&ins, a, b, &tmp)
+  void load_runtime_result(IRRef r);       // r = tmp
+  x86::Gp slot_word(IRRef r);              // frame slot imm of an sload
+
+  // ---- lowering, by family
+  bool lower(IRRef r);
+  bool lower_i64(IRRef r);
+  bool lower_f64(IRRef r);
+  bool lower_guard(IRRef r);
+  bool lower_memory(IRRef r);
+  bool lower_unbox(IRRef r);
+  bool lower_runtime(IRRef r);
+  void lower_loop(IRRef r);
+  void emit_entry();                       // LinkOptions: entry checks, held objects, exit_cell
+  void emit_link();                        // LinkOptions: at an exit, the side trace its cell names
+  void ret_own();                          // returns gid_ (exit_cell: naming this trace and its out)
+
+  const ir::Trace& t_;
+  const CompileOptions& o_;
+  x86::Compiler& cc_;
+  std::vector<BaseReg> v_;        // per instruction: its register (invalid: constant, void, not yet)
+  std::vector<int> uses_;         // per instruction: operand, phi and snapshot uses
+  std::vector<int> snap_guards_;  // per snapshot: the guards that exit to it
+  std::vector<Label> exits_;      // per instruction: exit stub label (invalid: none yet)
+  std::vector<Label> snaps_;      // per snapshot: store-and-return block
+  std::vector<IRRef> phis_;
+  IRRef fused_guard_ = kNoRef;   // the guard_true the instruction before it checked itself (store_fitem)
+  std::vector<IRRef> coalesce_;   // per instruction: the phi whose register it is defined in (kNoRef: its own)
+  // Per instruction (an object): its exact type when that is int or float (whose objects never change
+  // class) and a guard or an unbox before every later use of it checked it; null: unknown.
+  std::vector<const void*> known_type_;
+  bool immutable_type(const void* t) const { return t && (t == o_.layout.long_type || t == o_.layout.float_type); }
+  std::vector<std::function<void()>> cold_;   // slow paths, emitted after the loop (out of the hot path)
+  Label body_, error_, refused_;
+  Label reentry_;                 // LinkOptions::loop_trace: the start, after the entry (kLoopBack)
+  x86::Mem frees_saved_;          // *LinkOptions::trace_frees at that start
+  x86::Gp slots_, out_, parent_, gid_;
+  x86::Mem tmp_;                  // the runtime hook's *out
+  x86::Mem slots_saved_;          // slots, for the link tail (LinkOptions::cells)
+  std::vector<std::string> lines_;   // IR text per instruction (asm_text)
+};
+
+}  // namespace fastpy::baseline::gen
