@@ -49,6 +49,17 @@ const baseline::CompileOptions& compile_options(bool asm_text) {
     c.layout.frame_globals = static_cast<int32_t>(offsetof(_PyInterpreterFrame, f_globals)) - lp;
     c.layout.frame_builtins = static_cast<int32_t>(offsetof(_PyInterpreterFrame, f_builtins)) - lp;
     c.layout.dict_version = static_cast<int32_t>(offsetof(PyDictObject, ma_version_tag));
+    c.layout.range_iter_fn = [](int64_t start, int64_t stop, int64_t step) -> void* {
+      return new_range_iter(start, stop, step);
+    };
+    RangeIterPool pool = range_iter_pool();
+    if (pool.ok) {
+      c.layout.range_spares = reinterpret_cast<void* const*>(pool.spares);
+      c.layout.range_nspare = pool.nspare;
+      c.layout.tracemalloc_tracing = py::tracemalloc_tracing();
+      for (int k = 0; k < 4; k++) c.layout.range_fields[k] = pool.fields[k];
+      c.layout.stat_range_reused = &g_stats[static_cast<int>(Stat::range_iters_reused)];
+    }
     return c;
   }();
   o.asm_text = asm_text;

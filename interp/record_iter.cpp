@@ -113,6 +113,20 @@ void iter_init() {
   probe_seq_iters();
 }
 
+RangeIterPool range_iter_pool() {
+  RangeIterPool p;
+  static_assert(sizeof(g_nspare_range_iters) == 4, "machine code reads the count as 32 bits");
+  if (!g_range.ok) return p;
+  p.ok = true;
+  p.spares = g_spare_range_iters;
+  p.nspare = &g_nspare_range_iters;
+  p.fields[0] = g_range.index;
+  p.fields[1] = g_range.start;
+  p.fields[2] = g_range.step;
+  p.fields[3] = g_range.len;
+  return p;
+}
+
 PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step) {
   // Objects/rangeobject.c's range_iter for C-long bounds: the length as get_len_of_range computes it; a
   // length beyond LONG_MAX, or a stop near the ends of the long range, makes a longrange_iterator there.

@@ -255,6 +255,15 @@ std::string loop_where(PyCodeObject* co, int header);
 // iter(range(start, stop, step)) as CPython's range_iter makes it for C-long bounds (a new reference), or
 // nullptr (no error set) where CPython would make a longrange_iterator instead, or memory ran out.
 PyObject* new_range_iter(int64_t start, int64_t stop, int64_t step);
+// The spare range iterators new_range_iter hands out, for machine code that takes one inline as it would
+// (tiers/baseline PyLayout::range_spares): ok false when the probe of 3.11's range_iterator failed.
+struct RangeIterPool {
+  bool ok = false;
+  PyObject* const* spares = nullptr;
+  int* nspare = nullptr;
+  int fields[4] = {0, 0, 0, 0};   // byte offsets of index, start, step, len
+};
+RangeIterPool range_iter_pool();
 // iter(seq) of an exact list or tuple, with the cyclic GC paused (its allocation would otherwise be able to
 // start a collection, and finalizers with it, in the middle of a trace): a new reference, or nullptr (no
 // error set).

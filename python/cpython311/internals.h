@@ -23,6 +23,7 @@
 #include <internal/pycore_interp.h>
 #include <internal/pycore_long.h>
 #include <internal/pycore_object.h>
+#include <internal/pycore_pymem.h>
 #include <internal/pycore_pystate.h>
 
 // python/cpython311/opcode_tables.c: CPython's own tables, which the interpreter does not export.
@@ -35,6 +36,9 @@ using Frame = _PyInterpreterFrame;
 using EvalFrameFunc = _PyFrameEvalFunction;
 
 inline PyCodeObject* frame_code(Frame* f) { return f->f_code; }
+
+// Nonzero while tracemalloc traces allocations (_Py_NewReference then tells it of each new object).
+inline const int* tracemalloc_tracing() { return &_Py_tracemalloc_config.tracing; }
 
 // The int CPython itself returns for v, a new reference: its cached object for -5..256 (PyLong_FromLongLong
 // without the call), else a new int.

@@ -760,9 +760,67 @@ bool Gen::lower_unbox(IRRef r) {
   return true;
 }
 
+// range_iter: a spare range iterator filled in inline where new_range_iter would hand one out (step 1, a spare
+// there, tracemalloc off, a length that fits), else new_range_iter called directly (out of line). A null
+// result (a long range, no memory) is for the guard_nonnull after it.
+bool Gen::lower_range_iter(IRRef r) {
+  const IRIns& i = ins(r);
+  const PyLayout& L = o_.layout;
+  x86::Gp a = gp(i.a), b = gp(i.b), d = def_gp(r);
+  Label slow = cc_.newLabel(), done = cc_.newLabel();
+  if (i.imm == 1 && L.range_spares && L.range_nspare && L.tracemalloc_tracing) {
+    x86::Gp len = cc_.newInt64(), n = cc_.newInt64(), p = cc_.newIntPtr(), zero = cc_.newInt64();
+    cc_.mov(len, b);
+    cc_.sub(len, a);   // stop - start; an overflow is a length beyond the C long range (or an empty range)
+    cc_.jo(slow);
+    cc_.xor_(zero.r32(), zero.r32());
+    cc_.test(len, len);
+    cc_.cmovl(len, zero);   // start >= stop: empty
+    cc_.mov(p, imm64(uint64_t(L.tracemalloc_tracing)));
+    cc_.cmp(x86::dword_ptr(p), 0);
+    cc_.jne(slow);   // _Py_NewReference must tell tracemalloc
+    cc_.mov(p, imm64(uint64_t(L.range_nspare)));
+    cc_.movsxd(n, x86::dword_ptr(p));
+    cc_.sub(n, 1);
+    cc_.jl(slow);   // no spare
+    cc_.mov(x86::dword_ptr(p), n.r32());
+    cc_.mov(p, imm64(uint64_t(L.range_spares)));
+    cc_.mov(d, x86::qword_ptr(p, n, 3));
+    cc_.mov(x86::qword_ptr(d), 1);   // ob_refcnt
+    cc_.mov(x86::qword_ptr(d, L.range_fields[0]), 0);
+    cc_.mov(x86::qword_ptr(d, L.range_fields[1]), a);
+    cc_.mov(x86::qword_ptr(d, L.range_fields[2]), 1);
+    cc_.mov(x86::qword_ptr(d, L.range_fields[3]), len);
+    if (L.stat_range_reused) {
+      cc_.mov(p, imm64(uint64_t(L.stat_range_reused)));
+      cc_.add(x86::qword_ptr(p), 1);
+    }
+  } else {
+    cc_.jmp(slow);
+  }
+  cc_.bind(done);
+  int64_t step = i.imm;
+  cold_.push_back([this, a, b, d, step, slow, done] {
+    cc_.bind(slow);
+    x86::Gp x = cc_.newInt64(), y = cc_.newInt64(), z = imm64(uint64_t(step));
+    cc_.mov(x, a);
+    cc_.mov(y, b);
+    InvokeNode* inv;
+    cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.range_iter_fn)),
+               FuncSignatureT<void*, int64_t, int64_t, int64_t>(CallConvId::kHost));
+    inv->setArg(0, x);
+    inv->setArg(1, y);
+    inv->setArg(2, z);
+    inv->setRet(0, d);
+    cc_.jmp(done);
+  });
+  return true;
+}
+
 bool Gen::lower_runtime(IRRef r) {
   const IRIns& i = ins(r);
   bool guard = ir::ir_info(i.op).is_guard;
+  if (i.op == ir::IR_range_iter && o_.layout.range_iter_fn) return lower_range_iter(r);
   if (i.op == ir::IR_incref) {
     cc_.add(x86::qword_ptr(gp(i.a)), 1);
     return true;

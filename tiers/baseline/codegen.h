@@ -80,6 +80,16 @@ struct PyLayout {
   int32_t frame_globals = 0;
   int32_t frame_builtins = 0;
   int32_t dict_version = 0;
+  // range_iter: range_iter_fn(start, stop, step) is called directly (null: the runtime hook). With
+  // range_spares too, a step-1 range_iter takes a spare range iterator inline, as that function would: when
+  // *range_nspare > 0 and *tracemalloc_tracing is 0, the iterator range_spares[--*range_nspare] gets
+  // refcount 1 and its four C longs at range_fields (index, start, step, len), and *stat_range_reused += 1.
+  void* (*range_iter_fn)(int64_t start, int64_t stop, int64_t step) = nullptr;
+  void* const* range_spares = nullptr;
+  int32_t* range_nspare = nullptr;
+  const int* tracemalloc_tracing = nullptr;
+  int32_t range_fields[4] = {0, 0, 0, 0};
+  uint64_t* stat_range_reused = nullptr;
 };
 
 // Side traces linked in machine code (docs/architecture.md, "Links in machine code"). All optional.

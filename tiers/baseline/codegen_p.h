@@ -84,6 +84,7 @@ class Gen {
   bool lower_memory(IRRef r);
   bool lower_unbox(IRRef r);
   bool lower_runtime(IRRef r);
+  bool lower_range_iter(IRRef r);
   void lower_loop(IRRef r);
   void emit_entry();                       // LinkOptions: entry checks, held objects, exit_cell
   void emit_link();                        // LinkOptions: at an exit, the side trace its cell names
