@@ -462,6 +462,23 @@ TEST(BaselineCodegen, PaddScales) {
       }
 }
 
+// A padd used only as addresses is folded into each load's and store's addressing mode (no instruction of its
+// own): its operands are then read where it is used. Here the index's increment comes between the padd and
+// its load: the increment must not take the index's register (phi coalescing) while the load still reads it.
+TEST(BaselineCodegen, FusedAddressKeepsItsIndexLive) {
+  for (int64_t n : {3, 4, 5, 9}) {
+    std::vector<uint64_t> mem(12);
+    for (size_t k = 0; k < mem.size(); k++) mem[k] = 1000 + k * k;
+    mem[0] = uint64_t(n);
+    std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 2\n%3 i64 = kint 1\n%4 i64 = kint 0\n"
+                    "%5 void = loop\n%6 i64 = phi %2, %9\n%7 i64 = phi %4, %11\n"
+                    "%8 ptr = padd %0, %6, 8\n%9 i64 = add %6, %3\nsnap 0 pc=7 top=16 [0=%9 1=%7]\n"
+                    "%10 i64 = load_i64 %8, 0\n%11 i64 = add_ov %7, %10 @0\n%12 void = store_i64 %8, %11, 8\n"
+                    "%13 bool = lt %9, %1\n%14 void = guard_true %13 @0\n";
+    EXPECT_EQ(differential(s, mem), "") << "n " << n;
+  }
+}
+
 TEST(BaselineCodegen, LoadsAndStoresEveryWidth) {
   float f32s[] = {1.5f, -0.0f, 1e-40f /* denormal */, std::numeric_limits<float>::infinity(), -3.25e10f};
   std::vector<uint64_t> dbls = {B(1.0 / 3), B(-0.0), B(1e40), B(-1e40), B(1e-46), B(kNaN), kNegNaN, B(3.4028235677973366e38),

@@ -143,6 +143,12 @@ Operand Gen::gp_or_imm(IRRef r) {
 }
 
 x86::Mem Gen::mem(IRRef base, int64_t off, uint32_t size) {
+  if (fused_addr_[size_t(base)]) {   // [a + b*scale + off] (plan_fused_addresses checked that it encodes)
+    const IRIns& p = ins(base);
+    if (is_k(p.b)) return x86::ptr(gp(p.a), int32_t(ins(p.b).imm * p.imm + off), size);
+    uint32_t shift = p.imm == 1 ? 0 : p.imm == 2 ? 1 : p.imm == 4 ? 2 : 3;
+    return x86::ptr(gp(p.a), gp(p.b), shift, int32_t(off), size);
+  }
   x86::Gp b = gp(base);
   if (off != int64_t(int32_t(off))) {
     x86::Gp s = cc_.newIntPtr();
@@ -634,6 +640,7 @@ bool Gen::lower_memory(IRRef r) {
   const IRIns& i = ins(r);
   switch (i.op) {
     case ir::IR_padd: {
+      if (fused_addr_[size_t(r)]) return true;   // (its uses compute it: mem)
       x86::Gp d = def_gp(r), a = gp(i.a);
       int64_t s = i.imm, off = 0;
       if (is_k(i.b) && !__builtin_mul_overflow(ins(i.b).imm, s, &off) && off == int64_t(int32_t(off))) {
@@ -980,6 +987,50 @@ bool Gen::lower(IRRef r) {
 // later instruction, no snapshot of r itself or of a later guard (their exits read p's register), no other
 // phi's back-edge move. Only ops whose lowering reads operand a after writing the destination never, and
 // with p not their b (SSE2's two-operand forms copy a into the destination before they read b).
+// True for the loads and stores whose address (operand a) lower_memory takes through mem().
+static bool addressed_by_mem(ir::IROp op) {
+  switch (op) {
+    case ir::IR_load_obj: case ir::IR_load_i64: case ir::IR_load_ptr: case ir::IR_load_f64: case ir::IR_load_i32:
+    case ir::IR_load_f32: case ir::IR_store_i64: case ir::IR_store_ptr: case ir::IR_store_f64:
+    case ir::IR_store_f32: case ir::IR_store_i32:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void Gen::plan_fused_addresses(IRRef loop) {
+  size_t n = size_t(t_.size());
+  fused_addr_.assign(n, 0);
+  std::vector<int> mem_uses(n, 0);
+  std::vector<char> apart(n, 0);   // a use in the other part of the trace (the padd's operands would stay
+                                   // live through the loop instead of its one register)
+  std::vector<int64_t> max_off(n, 0), min_off(n, 0);
+  for (IRRef q = 0; q < t_.size(); q++) {
+    const IRIns& i = ins(q);
+    if (i.a < 0 || ins(i.a).op != ir::IR_padd || !addressed_by_mem(i.op) || i.b == i.a) continue;
+    size_t p = size_t(i.a);
+    if (mem_uses[p]++ == 0) max_off[p] = min_off[p] = i.imm;
+    max_off[p] = std::max(max_off[p], i.imm);
+    min_off[p] = std::min(min_off[p], i.imm);
+    if (loop != kNoRef && (i.a < loop) != (q < loop)) apart[p] = 1;
+  }
+  auto fits = [](int64_t v) { return v == int64_t(int32_t(v)); };
+  for (IRRef r = 0; r < t_.size(); r++) {
+    const IRIns& p = ins(r);
+    size_t k = size_t(r);
+    if (p.op != ir::IR_padd || mem_uses[k] == 0 || mem_uses[k] != uses_[k] || apart[k]) continue;
+    int64_t base = 0;
+    if (is_k(p.b)) {
+      if (__builtin_mul_overflow(ins(p.b).imm, p.imm, &base)) continue;
+    } else if (p.imm != 1 && p.imm != 2 && p.imm != 4 && p.imm != 8) {
+      continue;
+    }
+    if (!fits(base) || !fits(base + min_off[k]) || !fits(base + max_off[k])) continue;
+    fused_addr_[k] = 1;
+  }
+}
+
 void Gen::plan_coalescing(IRRef loop) {
   size_t n = size_t(t_.size());
   coalesce_.assign(n, kNoRef);
@@ -999,6 +1050,10 @@ void Gen::plan_coalescing(IRRef loop) {
     }
     read(i.a, 2 * int64_t(q));
     read(i.b, 2 * int64_t(q));
+    if (i.a >= 0 && fused_addr_[size_t(i.a)]) {   // the padd's operands are read where it is used
+      read(ins(i.a).a, 2 * int64_t(q));
+      read(ins(i.a).b, 2 * int64_t(q));
+    }
     if (ir::ir_info(i.op).is_guard && i.snap >= 0 && size_t(i.snap) < t_.snaps.size())
       for (const ir::SnapEntry& e : t_.snaps[size_t(i.snap)].entries) read(e.ref, 2 * int64_t(q) + 1);
   }
@@ -1062,6 +1117,7 @@ std::string Gen::run() {
   IRRef loop = kNoRef;
   for (IRRef r = 0; r < t_.size() && loop == kNoRef; r++)
     if (ins(r).op == ir::IR_loop) loop = r;
+  plan_fused_addresses(loop);
   plan_coalescing(loop);
   emit_entry();
   if (!o_.link.side && o_.link.cells && o_.link.loop_trace && o_.link.trace_frees) {

@@ -101,6 +101,10 @@ class Gen {
   std::vector<IRRef> phis_;
   IRRef fused_guard_ = kNoRef;   // the guard_true the instruction before it checked itself (store_fitem)
   std::vector<IRRef> coalesce_;   // per instruction: the phi whose register it is defined in (kNoRef: its own)
+  // Per instruction: a padd computed by no instruction of its own, its every use being a load's or store's
+  // address in the same part of the trace (pre-roll or body), each folding it into its addressing mode.
+  std::vector<char> fused_addr_;
+  void plan_fused_addresses(IRRef loop);
   // Per instruction (an object): its exact type when that is int or float (whose objects never change
   // class) and a guard or an unbox before every later use of it checked it; null: unknown.
   std::vector<const void*> known_type_;
