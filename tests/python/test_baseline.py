@@ -601,6 +601,52 @@ def test_range_iterators_made_by_traces_reuse_freed_ones(tmp_path, tracing):
     assert st["side_trace_runs"] >= 1000 and st["range_iters_reused"] >= 1000, st
 
 
+LIST_SLOTS = """
+import json, fastpy
+
+def bodies(bs, steps):
+    # nbody's shape: b's slots 0..1 only read in the inner loop (loaded once before it), 2 updated in place
+    for _ in range(steps):
+        for i in range(len(bs)):
+            b = bs[i]
+            for j in range(i + 1, len(bs)):
+                c = bs[j]
+                d = b[0] - c[0]
+                b[2] -= d * c[1]
+                c[2] += d * b[1]
+    return bs
+
+def shared(n):
+    b = [1.5, 0.5, 0.0]
+    c = [0.0, 0.0, b[0]]   # c[2] is b[0]'s float: two references, so c[2] -= ... makes a new float
+    out = []
+    for k in range(n):
+        c[2] -= b[0] + k
+        b[2] += c[2]
+        out.append(b[0])
+    return b, c, out[-3:]
+
+def alias(n):
+    b = [1.0, 2.0, 3.0]
+    ps = [b, [4.0, 5.0, 6.0], b]
+    for k in range(n):
+        c = ps[k % 3]
+        c[2] = c[2] * 0.5 + b[0]   # c is b: b[2], a slot this loop writes (its loads stay in the loop)
+        c[0] += b[2] * 0.25        # and b[0]
+    return ps
+
+fastpy.enable()
+bs = [[float(k), 0.5 * k, 0.0] for k in range(5)]
+r = [bodies(bs, 300), shared(400), alias(500)]
+print(json.dumps(dict(r=r, stats=fastpy.stats())))
+"""
+
+
+def test_list_slots_no_store_writes_are_loaded_once_per_loop(tmp_path):
+    st = same_as_cpython(tmp_path, LIST_SLOTS)
+    assert st["traces_compiled"] >= 3 and st["trace_native_runs"] >= 100, st
+
+
 LOOP_BACKS = """
 import json, fastpy
 

@@ -84,7 +84,9 @@ struct Writes {
   };
   std::vector<TypedField> typed_fields;              // fields of any object of a type (store_fitem's floats)
   std::map<IRRef, int64_t> type_of;                  // guard_type facts: object -> its type
-  bool buffers = false;                              // some buffer element is written
+  bool buffers = false;                              // some buffer element is written (anywhere)
+  std::vector<IRRef> slots;                          // addresses of the object slots written (a list's
+                                                     // items: store_fitem, store_ptr into a buffer)
   bool everything = false;                           // an op that may write any object's fields
 
   // Collects the writes of t's instructions.
@@ -95,6 +97,7 @@ struct Writes {
       switch (i.op) {
         case ir::IR_store_i64: case ir::IR_store_f64: case ir::IR_store_ptr:
           if (t.ins[size_t(i.a)].type == ir::IRT_obj) fields.push_back({i.a, i.imm, i.imm + 8, IRRef(&i - t.ins.data())});
+          else if (i.op == ir::IR_store_ptr && i.imm == 0) slots.push_back(i.a);
           else buffers = true;
           break;
         case ir::IR_list_append:
@@ -102,7 +105,7 @@ struct Writes {
           buffers = true;
           break;
         case ir::IR_store_fitem: {   // a list's item pointer (a buffer) and a float's value (its ob_fval)
-          buffers = true;
+          slots.push_back(i.a);
           // The float's type: the guard_type on the item the recorder loaded from the same address.
           int64_t ft = 0;
           for (const ir::IRIns& g : t.ins)
@@ -126,7 +129,12 @@ struct Writes {
   // True when the load i (base in t) may read memory one of these writes changes, store `except` aside.
   bool clobbers(const ir::Trace& t, const ir::IRIns& i, IRRef except = kNoRef) const {
     if (everything) return true;
-    if (t.ins[size_t(i.a)].type != ir::IRT_obj) return buffers;
+    if (t.ins[size_t(i.a)].type != ir::IRT_obj) {
+      if (buffers) return true;
+      for (IRRef w : slots)
+        if (i.op != ir::IR_load_obj || i.imm != 0 || !distinct_slots(t, i.a, w)) return true;
+      return false;
+    }
     int64_t b = i.imm, e = i.imm + (i.op == ir::IR_load_i32 ? 4 : 8);
     auto ta = type_of.find(i.a);
     for (const TypedField& w : typed_fields)
@@ -138,6 +146,27 @@ struct Writes {
       return true;
     }
     return false;
+  }
+
+  // True when slot addresses a and b (each an item of an array that a load_ptr gave: a list's items)
+  // differ: both are the array's start or a constant index into it, at different indexes. Two arrays are the
+  // same one or separate allocations (a constant index of an item that exists: the recorder bounds-checked
+  // it), so different indexes never meet, whatever the arrays.
+  static bool distinct_slots(const ir::Trace& t, IRRef a, IRRef b) {
+    auto index = [&](IRRef r, int64_t* k) {
+      const ir::IRIns& p = t.ins[size_t(r)];
+      if (p.op == ir::IR_load_ptr) {
+        *k = 0;
+        return true;
+      }
+      if (p.op != ir::IR_padd || p.imm != 8 || t.ins[size_t(p.b)].op != ir::IR_kint ||
+          t.ins[size_t(p.a)].op != ir::IR_load_ptr)
+        return false;
+      *k = t.ins[size_t(p.b)].imm;
+      return true;
+    };
+    int64_t ka = 0, kb = 0;
+    return index(a, &ka) && index(b, &kb) && ka != kb;
   }
 
   // The store that alone writes what load r reads, when it comes after r in the iteration and stores a value
@@ -236,6 +265,14 @@ struct Peeler {
       // A load from an invariant address that nothing in the loop writes reads the same value every
       // iteration: the pre-roll's load is the body's (hoisted), even when the loop stores elsewhere.
       if (ir::ir_info(i.op).effect == ir::IRE_load && sub(i.a) == i.a && !writes.clobbers(rec, i)) {
+        subst[r] = IRRef(r);
+        continue;
+      }
+      // The number in an invariant int or float object that something the loop does not write holds (a list
+      // slot no store writes, a frame slot) is invariant too: ints never change, and store_fitem changes a
+      // float in place only where its slot holds the float's one reference. Its unbox is the pre-roll's.
+      if ((i.op == ir::IR_unbox_f64 || i.op == ir::IR_unbox_i64) && sub(i.a) == i.a && !writes.everything &&
+          (rec.ins[size_t(i.a)].op == ir::IR_load_obj || rec.ins[size_t(i.a)].op == ir::IR_sload_obj)) {
         subst[r] = IRRef(r);
         continue;
       }
