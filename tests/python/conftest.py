@@ -1,5 +1,6 @@
 """Shared helpers: run code with plain CPython and under fastpy, in subprocesses, and compare."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -25,9 +26,16 @@ def clean_env(**extra):
     return env
 
 
+def _sigint_default():
+    # A suite started in the background of a shell without job control (`( ./scripts/test.sh & )`) inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the programs that interrupt
+    # themselves (_thread.interrupt_main) would spin until the timeout. Each program gets the default back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(argv, env=None, cwd=None, timeout=120, stdin=None):
     return subprocess.run(argv, capture_output=True, text=True, env=env or clean_env(), cwd=cwd,
-                          timeout=timeout, input=stdin)
+                          timeout=timeout, input=stdin, preexec_fn=_sigint_default)
 
 
 def write(tmp_path, name, source):
