@@ -983,10 +983,6 @@ bool Gen::lower(IRRef r) {
   return lower_i64(r) || lower_f64(r) || lower_guard(r) || lower_memory(r) || lower_runtime(r);
 }
 
-// A value r the back-edge moves into phi p is defined in p's register when nothing reads p from r on: no
-// later instruction, no snapshot of r itself or of a later guard (their exits read p's register), no other
-// phi's back-edge move. Only ops whose lowering reads operand a after writing the destination never, and
-// with p not their b (SSE2's two-operand forms copy a into the destination before they read b).
 // True for the loads and stores whose address (operand a) lower_memory takes through mem().
 static bool addressed_by_mem(ir::IROp op) {
   switch (op) {
@@ -1031,6 +1027,11 @@ void Gen::plan_fused_addresses(IRRef loop) {
   }
 }
 
+// A value r the back-edge moves into phi p is defined in p's register when nothing reads p from r on: no
+// later instruction, no snapshot of r itself or of a later guard (their exits read p's register), no other
+// phi's back-edge move. Only ops whose lowering reads operand a after writing the destination never, and
+// with p not their b (SSE2's two-operand forms copy a into the destination before they read b).
+// A fused padd's operands count as read where the padd is used (plan_fused_addresses runs first).
 void Gen::plan_coalescing(IRRef loop) {
   size_t n = size_t(t_.size());
   coalesce_.assign(n, kNoRef);

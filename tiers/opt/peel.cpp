@@ -148,10 +148,12 @@ struct Writes {
     return false;
   }
 
-  // True when slot addresses a and b (each an item of an array that a load_ptr gave: a list's items)
-  // differ: both are the array's start or a constant index into it, at different indexes. Two arrays are the
-  // same one or separate allocations (a constant index of an item that exists: the recorder bounds-checked
-  // it), so different indexes never meet, whatever the arrays.
+  // True when slot addresses a and b (each an item of an array that a load_ptr gave) differ: both are the
+  // array's start or a constant index into it, at different indexes. The recorder's only object arrays
+  // behind a load_ptr are a list's items and an instance's values (record_attr.cpp), each the start of its
+  // own allocation, so two of them are the same array or never overlap; and a constant index is one the
+  // recorder bounds-checked. Different indexes never meet, whatever the arrays. (An array pointer into the
+  // middle of another -- a numpy view's -- would break this; no object slot is reached through one.)
   static bool distinct_slots(const ir::Trace& t, IRRef a, IRRef b) {
     auto index = [&](IRRef r, int64_t* k) {
       const ir::IRIns& p = t.ins[size_t(r)];
