@@ -253,6 +253,98 @@ TEST(OptGuards, RedirectedValueFeedsLaterGuards) {
             "%5 void = store_i64 %0, %4, 8\n");
 }
 
+// ---------------------------------------------------------------- forward
+// An item loaded from a list, unboxed, and boxed again for a store with nothing in between that could release
+// or change it: the store takes the object itself (incref), the snapshot restores it, the unbox goes.
+const char* kMove =
+    "%0 obj = sload_obj 0\n"
+    "snap 0 pc=3 top=4 []\n"
+    "%1 ptr = load_ptr %0, 24\n"
+    "%2 obj = load_obj %1, 0\n"
+    "%3 i64 = unbox_i64 %2 @0\n"
+    "%4 obj = load_obj %1, 8\n"
+    "%5 f64 = unbox_f64 %4 @0\n"
+    "snap 1 pc=5 top=6 [4=%3 5=%5]\n"
+    "%6 void = guard_type %4, 0x10 @1\n"
+    "%7 obj = box_i64 %3\n"
+    "%8 void = store_ptr %1, %7, 8\n"
+    "%9 void = decref %4\n"
+    "snap 2 pc=7 top=5 [4=%5]\n"
+    "%10 obj = box_f64 %5\n"
+    "%11 void = store_ptr %1, %10, 0\n"
+    "%12 void = decref %2\n";
+
+TEST(OptForward, MovedItemIsTheObject) {
+  // %3 moves; %5 is boxed after decref %9 (which may free %4) and a snapshot past it holds it: both stay
+  EXPECT_EQ(opt_text(kMove, "forward"),
+            "%0 obj = sload_obj 0\n"
+            "snap 0 pc=3 top=4 []\n"
+            "%1 ptr = load_ptr %0, 24\n"
+            "%2 obj = load_obj %1, 0\n"
+            "%3 obj = load_obj %1, 8\n"
+            "%4 f64 = unbox_f64 %3 @0\n"
+            "snap 1 pc=5 top=6 [4=%2 5=%4]\n"
+            "%5 void = guard_type %3, 0x10 @1\n"
+            "%6 void = incref %2\n"
+            "%7 void = store_ptr %1, %2, 8\n"
+            "%8 void = decref %3\n"
+            "snap 2 pc=7 top=5 [4=%4]\n"
+            "%9 obj = box_f64 %4\n"
+            "%10 void = store_ptr %1, %9, 0\n"
+            "%11 void = decref %2\n");
+}
+
+TEST(OptForward, SnapshotPastABarrierKeepsTheUnbox) {
+  // the box moves the object, but a guard after the decref exits to a snapshot holding the value: the unbox
+  // stays for it (the object may be gone there)
+  std::string in =
+      "%0 obj = sload_obj 0\n"
+      "snap 0 pc=3 top=4 []\n"
+      "%1 ptr = load_ptr %0, 24\n"
+      "%2 obj = load_obj %1, 0\n"
+      "%3 i64 = unbox_i64 %2 @0\n"
+      "snap 1 pc=5 top=5 [4=%3]\n"
+      "%4 obj = box_i64 %3\n"
+      "%5 void = store_ptr %1, %4, 8\n"
+      "%6 void = decref %2\n"
+      "%7 void = guard_nonnull %0 @1\n";
+  EXPECT_EQ(opt_text(in, "forward"),
+            "%0 obj = sload_obj 0\n"
+            "snap 0 pc=3 top=4 []\n"
+            "%1 ptr = load_ptr %0, 24\n"
+            "%2 obj = load_obj %1, 0\n"
+            "%3 i64 = unbox_i64 %2 @0\n"
+            "snap 1 pc=5 top=5 [4=%3]\n"
+            "%4 void = incref %2\n"
+            "%5 void = store_ptr %1, %2, 8\n"
+            "%6 void = decref %2\n"
+            "%7 void = guard_nonnull %0 @1\n");
+}
+
+TEST(OptForward, NotAcrossACallOrFromTheFrame) {
+  // store_fitem (it may change the loaded float in place) between unbox and box; an unbox of a frame slot's
+  // object (not a container's)
+  std::string in =
+      "%0 obj = sload_obj 0\n"
+      "snap 0 pc=3 top=4 []\n"
+      "%1 ptr = load_ptr %0, 24\n"
+      "%2 obj = load_obj %1, 0\n"
+      "%3 f64 = unbox_f64 %2 @0\n"
+      "%4 f64 = kflt 0x1.8p+0\n"
+      "%5 bool = store_fitem %1, %4\n"
+      "%6 void = guard_true %5 @0\n"
+      "%7 obj = box_f64 %3\n"
+      "%8 void = store_ptr %1, %7, 8\n"
+      "%9 obj = sload_obj 1\n"
+      "%10 i64 = unbox_i64 %9 @0\n"
+      "%11 obj = box_i64 %10\n"
+      "%12 void = store_ptr %1, %11, 16\n";
+  Trace t;
+  ASSERT_EQ(ir::ir_parse(in, &t), "");
+  EXPECT_FALSE(opt_forward(t));
+  EXPECT_EQ(ir::ir_print(t), in);
+}
+
 // ---------------------------------------------------------------- switches and the driver
 const char* kDeadAndDuplicate =
     "%0 ptr = kptr 0x1000\n"
@@ -314,10 +406,10 @@ TEST(OptDriver, ParsePassList) {
 TEST(OptDriver, UnknownPassIsAnError) {
   OptOptions o;
   o.bits = 1;
-  EXPECT_EQ(opt_parse_passes("dce,fold", &o), "unknown pass 'fold' (passes: peel, guards, dce)");
+  EXPECT_EQ(opt_parse_passes("dce,fold", &o), "unknown pass 'fold' (passes: forward, peel, guards, dce)");
   EXPECT_EQ(o.bits, 1u);  // unchanged on error
-  EXPECT_EQ(opt_parse_passes("dce,,guards", &o), "unknown pass '' (passes: peel, guards, dce)");
-  EXPECT_EQ(opt_parse_passes("DCE", &o), "unknown pass 'DCE' (passes: peel, guards, dce)");
+  EXPECT_EQ(opt_parse_passes("dce,,guards", &o), "unknown pass '' (passes: forward, peel, guards, dce)");
+  EXPECT_EQ(opt_parse_passes("DCE", &o), "unknown pass 'DCE' (passes: forward, peel, guards, dce)");
 }
 
 TEST(OptDriver, InvalidInputRefused) {

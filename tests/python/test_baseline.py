@@ -647,6 +647,48 @@ def test_list_slots_no_store_writes_are_loaded_once_per_loop(tmp_path):
     assert st["traces_compiled"] >= 3 and st["trace_native_runs"] >= 100, st
 
 
+MOVES = """
+import json, sys, fastpy
+
+def copy(dst, src, n):
+    for k in range(n):
+        dst[k] = src[k]                      # moved: dst gets src's own objects, as CPython does
+
+def rotate(a, n):
+    for k in range(n):
+        i = k % 7
+        a[i], a[i + 1] = a[i + 1], a[i]      # the first store moves its object; the second comes after a decref
+
+def kept(a, b, n):
+    for k in range(n):
+        t = a[k % 4]
+        a[k % 4] += 1.5                      # in place when the list holds the float alone: t is what was loaded
+        b[k % 4] = t
+
+fastpy.enable()
+r = []
+for make in (lambda k: 2**40 + k, lambda k: k * 0.25 + 1e6):
+    src = [make(k) for k in range(300)]
+    dst = [0] * 300                          # (a float stored over a float is store_fitem: not a move)
+    copy(dst, src, 300)
+    r.append([all(d is s for d, s in zip(dst, src)), sys.getrefcount(src[7]), dst[-3:]])
+    a = [make(k * 3) for k in range(8)]
+    rotate(a, 500)
+    r.append([a, [sys.getrefcount(x) for x in a]])
+a, b = [k + 0.5 for k in range(4)], [0.0] * 4
+kept(a, b, 400)
+r.append([a, b, [sys.getrefcount(x) for x in a + b]])
+print(json.dumps(dict(r=r, stats=fastpy.stats())))
+"""
+
+
+def test_moved_list_items_stay_the_same_objects(tmp_path):
+    # opt forward: an int or float loaded from a list and stored unchanged is the object itself (CPython's
+    # identities and reference counts), except where something between might release or change it.
+    st = same_as_cpython(tmp_path, MOVES)
+    assert st["traces_compiled"] >= 5 and st["trace_native_runs"] >= 5, st
+
+
 LOOP_BACKS = """
 import json, fastpy
 

@@ -1,0 +1,12 @@
+# Covers: ints and floats moved between list slots (opt forward). `a[i], a[j] = a[j], a[i]`: the item stored
+# first is the loaded object itself (incref, no unbox, no new int); the second is unboxed and boxed again (the
+# first store's decref of the old item comes between). `out.append(f[k])`: the float appended is f's own.
+def run(a, f, out, n):
+    for k in range(n):
+        i = k % 4
+        j = 7 - i
+        a[i], a[j] = a[j], a[i]
+        out.append(f[k % 8])
+    return a, out
+
+ARGS = ([2**40 + k for k in range(8)], [k * 0.5 for k in range(8)], [], 60)

@@ -1,0 +1,107 @@
+// forward: box forwarding. An int or float loaded from a container (load_obj: a list item, an instance
+// value) is unboxed by the recorder, and boxed again where it is stored: `perm[i], perm[j] = perm[j],
+// perm[i]`, `a[i] = a[i + 1]`. Where nothing between the unbox and the box can release the object (no call,
+// decref or store other than store_ptr: the container still holds it), the box becomes `incref` of the
+// loaded object and its uses take the object itself -- as CPython moves the object, same identity, no new
+// float allocated. Snapshots taken and used in that stretch restore the object instead of the unboxed
+// value. When the box was the unbox's last use, the unbox goes too (its type check included: the object
+// is only moved, nothing depends on its type).
+//
+// Runs before peel, on the recorded trace (one linear iteration); a trace that already has `loop` is
+// handled too (the loop is a barrier).
+#include <vector>
+
+#include "tiers/opt/opt.h"
+
+namespace fastpy::opt {
+
+using ir::IRRef;
+using ir::kNoRef;
+
+namespace {
+
+// True when instruction i may release a reference or change an object in place: what ends the stretch in
+// which a borrowed object stays alive and unchanged.
+bool barrier(const ir::IRIns& i) {
+  // (A new int or float frees nothing: neither is tracked by the cycle collector, whose runs an
+  // allocation may start.)
+  if (i.op == ir::IR_box_i64 || i.op == ir::IR_box_f64) return false;
+  ir::IREffect e = ir::ir_info(i.op).effect;
+  if (e == ir::IRE_call || e == ir::IRE_control) return true;
+  return e == ir::IRE_store && i.op != ir::IR_store_ptr && i.op != ir::IR_incref;
+}
+
+}  // namespace
+
+bool opt_forward(ir::Trace& t) {
+  const size_t n = t.ins.size();
+  // next_barrier[r]: the first barrier at or after r (n: none).
+  std::vector<IRRef> next_barrier(n + 1, IRRef(n));
+  for (size_t r = n; r-- > 0;)
+    next_barrier[r] = barrier(t.ins[r]) ? IRRef(r) : next_barrier[r + 1];
+  // The last instruction that may exit to each snapshot (a snapshot no guard uses, like the completion
+  // snapshot: the end of the trace).
+  std::vector<IRRef> snap_last(t.snaps.size(), kNoRef);
+  for (size_t r = 0; r < n; r++) {
+    int32_t s = t.ins[r].snap;
+    if (s >= 0 && size_t(s) < snap_last.size()) snap_last[size_t(s)] = IRRef(r);
+  }
+  for (IRRef& l : snap_last)
+    if (l == kNoRef) l = IRRef(n);
+  // Who uses each value: instruction operands and snapshot entries.
+  std::vector<int> uses(n, 0);
+  for (const ir::IRIns& i : t.ins) {
+    if (i.a >= 0) uses[size_t(i.a)]++;
+    if (i.b >= 0) uses[size_t(i.b)]++;
+  }
+  std::vector<char> in_snap(n, 0);
+  for (const ir::Snapshot& sn : t.snaps)
+    for (const ir::SnapEntry& e : sn.entries) in_snap[size_t(e.ref)] = 1;
+
+  std::vector<IRRef> to(n);
+  for (size_t r = 0; r < n; r++) to[r] = IRRef(r);
+  bool changed = false, dropped = false;
+  for (size_t u = 0; u < n; u++) {
+    const ir::IRIns& ui = t.ins[u];
+    if (ui.op != ir::IR_unbox_i64 && ui.op != ir::IR_unbox_f64) continue;
+    IRRef x = ui.a;
+    if (x < 0 || t.ins[size_t(x)].op != ir::IR_load_obj) continue;
+    const ir::IROp box = ui.op == ir::IR_unbox_i64 ? ir::IR_box_i64 : ir::IR_box_f64;
+    const IRRef end = next_barrier[u + 1];   // x is alive and unchanged before this
+    // Boxes of u before the barrier whose own value no snapshot holds become increfs of x.
+    int moved = 0;
+    for (size_t b = u + 1; b < size_t(end); b++) {
+      ir::IRIns& bi = t.ins[b];
+      if (bi.op != box || bi.a != IRRef(u) || in_snap[b]) continue;
+      for (size_t k = b + 1; k < n; k++) {
+        ir::IRIns& k_ins = t.ins[k];
+        if (k_ins.a == IRRef(b)) k_ins.a = x;
+        if (k_ins.b == IRRef(b)) k_ins.b = x;
+      }
+      bi = ir::IRIns{ir::IR_incref, ir::IRT_void, x, kNoRef, 0, -1};
+      uses[u]--;
+      moved++;
+      changed = true;
+    }
+    if (moved == 0 || uses[u] != 0) continue;
+    // u's only other users are snapshots: each must be taken and exited from before the barrier, where the
+    // container still holds x (a restore then gives the frame x itself).
+    bool all = true;
+    for (size_t s = 0; s < t.snaps.size() && all; s++) {
+      for (const ir::SnapEntry& e : t.snaps[s].entries) {
+        if (e.ref != IRRef(u)) continue;
+        if (e.box != ir::SNAP_py || snap_last[s] >= end || t.snaps[s].at > end) all = false;
+      }
+    }
+    if (!all) continue;
+    for (ir::Snapshot& sn : t.snaps)
+      for (ir::SnapEntry& e : sn.entries)
+        if (e.ref == IRRef(u)) e.ref = x;
+    to[u] = kNoRef;
+    dropped = true;
+  }
+  if (dropped) opt_compact(t, to);
+  return changed;
+}
+
+}  // namespace fastpy::opt
