@@ -418,7 +418,9 @@ int run_tree(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* root, TraceData*
 }
 
 
-// Runs loop's trace tree from its header (baseline_entry's contract); *hop as run_tree's.
+// Runs loop's trace tree from its header (baseline_entry's contract); *hop as run_tree's. A chain linked in
+// machine code that ends at the header of the loop it links to goes on in that loop's trace right here (the
+// pin, the held references and the loop switched over), when the exit values fit; else *hop.
 int run_loop(_PyInterpreterFrame* f, LoopSlot* loop, LoopSlot** hop) {
   auto* td = static_cast<TraceData*>(loop->trace);
   Pin pin(td);
@@ -440,12 +442,32 @@ int run_loop(_PyInterpreterFrame* f, LoopSlot* loop, LoopSlot** hop) {
       const bool next = pc == loop->header;
       if (pc >= 0 && (next || (r.td->link && pc == r.td->link->header))) {
         if (tree_intact(loop, td, r.td, &frees)) {
-          ChainHeld chain;
-          chain.set(r.td, td);
-          r.td->streak = 0;
+          LoopSlot* to = r.td->link;
+          {
+            ChainHeld chain;
+            chain.set(r.td, td);
+            r.td->streak = 0;
+          }
           if (next) continue;
-          *hop = r.td->link;
-          return pc;
+          // A hop to the next loop's trace (baseline_entry's, without leaving this frame): when it has one
+          // and its exit values fit what this run set aside.
+          auto* t2 = static_cast<TraceData*>(to->trace);
+          if (to->state != LoopState::kCompiled || to->entry != &baseline_entry || !t2 ||
+              t2->native.out_words > baseline::kLinkWords || values.out != values.small) {
+            *hop = to;
+            return pc;
+          }
+          held.release();
+          pin.reset(t2);   // (may release td: nothing of its tree runs any more)
+          if (to->trace != t2 || !held.take(f, t2->borrowed)) {   // baseline_entry's run_loop sees it too
+            *hop = to;
+            return pc;
+          }
+          stat_inc(Stat::trace_links);
+          loop = to;
+          td = t2;
+          td->last_entry = ++g_clock;
+          continue;
         }
       }
       int resume = run_tree(f, loop, td, nullptr, 0, nullptr, hop, r, frees);
@@ -485,7 +507,8 @@ int run_loop(_PyInterpreterFrame* f, LoopSlot* loop, LoopSlot** hop) {
 int baseline_entry(PyThreadState*, _PyInterpreterFrame* f, LoopSlot* loop) {
   // A trampoline: a side trace that ended at another loop's header hands over to that loop's trace here
   // (iteratively: loops that hand over to each other in turn, as consecutive loops of an enclosing body do,
-  // never nest C frames).
+  // never nest C frames), where run_loop did not go on itself (a chain that went through C++, a namespace
+  // check to fail again there, big exit values).
   for (;;) {
     LoopSlot* hop = nullptr;
     int resume = run_loop(f, loop, &hop);

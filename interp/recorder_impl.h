@@ -206,11 +206,18 @@ class Pin {
   explicit Pin(TraceData* td) : td_(td) { td_->active++; }
   Pin(const Pin&) = delete;
   Pin& operator=(const Pin&) = delete;
-  ~Pin() {
-    if (--td_->active == 0 && (td_->zombie || !td_->deferred.empty())) trace_unpinned(td_);
+  ~Pin() { unpin(); }
+  // Pins td instead (the old one released first: nothing of it may run any more).
+  void reset(TraceData* td) {
+    unpin();
+    td_ = td;
+    td_->active++;
   }
 
  private:
+  void unpin() {
+    if (--td_->active == 0 && (td_->zombie || !td_->deferred.empty())) trace_unpinned(td_);
+  }
   TraceData* td_;
 };
 // Counts an abort of reason why in stats()["aborts"].

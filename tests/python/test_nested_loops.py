@@ -250,6 +250,37 @@ def test_consecutive_loops_of_an_outer_body_hand_over_to_each_other(tmp_path):
     assert st["trace_entries"] * 10 < 3 * 40 * 5, st
 
 
+def test_a_hop_to_the_next_loop_checks_that_loops_namespace(tmp_path):
+    # The hop from one loop's tree to the next loop's trace is made in run_loop itself (no return to
+    # baseline_entry), which checks the next trace's namespace there. After SCALE is rebound the second
+    # loop's trace is released and recorded again (by that check or by the trace's own version guard, which
+    # stands behind it: the result is CPython's either way), and the hops go on.
+    res = run_prog(tmp_path, """
+        SCALE = 2
+
+        def mix(n):
+            t = 0
+            for s in range(n):
+                for i in range(4 + s % 3):
+                    t += i
+                for j in range(5):
+                    t += j * SCALE
+            return t
+
+        def main():
+            global SCALE
+            r = [mix(300)]
+            SCALE = 5
+            r.append(mix(300))
+            SCALE = 7
+            r.append(mix(300))
+            return r
+    """, ["mix"])
+    tg.check(res, traced=["mix"])
+    st = res["stats"]
+    assert st["trace_links"] >= 500 and st["traces_invalidated"] >= 2, st
+
+
 def test_a_list_loop_entered_from_a_side_trace_releases_its_iterator(tmp_path):
     # The side trace makes the inner loop's list iterator (seq_iter, owned) and hands it to the inner trace;
     # when an inner list is empty the iterator it made is released in the trace itself. Lists the trace
