@@ -875,15 +875,31 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
       IRRef a = peek(r, 2), c = peek(r, 1);
       bool same = live(sp, 2) == live(sp, 1);
       bool oa = type_of(r, a) == ir::IRT_obj, oc = type_of(r, c) == ir::IRT_obj;
-      if (oa && oc) {
-        if (!same) fail(Abort::unsupported_type);   // no "different objects" guard yet
-        guard(r, ir::IR_guard_eqp, a, c);
+      IRRef res;
+      if (oa && oc) {   // a bool the jump after it branches on (either outcome may get a side trace)
+        res = emit(r, oparg ? ir::IR_pne : ir::IR_peq, a, c);
       } else if (oa == oc || same) {
         fail(Abort::unsupported_type);   // identity of two numbers depends on CPython's caches
+      } else {
+        // A number (an exact int or float, type-guarded) against an object of another type: never the same.
+        res = r->b.kbool(oparg != 0);
       }
-      // Else a number (an exact int or float, type-guarded) against an object of another type: never the same.
       pop(r, 2);
-      push(r, r->b.kbool(same != (oparg != 0)));
+      push(r, res);
+      return;
+    }
+    case POP_JUMP_FORWARD_IF_NONE:
+    case POP_JUMP_FORWARD_IF_NOT_NONE:
+    case POP_JUMP_BACKWARD_IF_NONE:
+    case POP_JUMP_BACKWARD_IF_NOT_NONE: {
+      // `if x is None` / `if x is not None`: branches on x's identity with None (a number is never None)
+      IRRef v = peek(r, 1);
+      bool none = live(sp, 1) == Py_None;
+      if (type_of(r, v) == ir::IRT_obj)
+        branch(r, emit(r, ir::IR_peq, v, kobj(r, Py_None)), none);
+      else if (none)
+        fail(Abort::unsupported_type);
+      pop(r);
       return;
     }
     case POP_JUMP_FORWARD_IF_FALSE:

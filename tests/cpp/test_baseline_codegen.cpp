@@ -207,6 +207,8 @@ int operand(Text& t, int base, IRKind k, uint64_t v, Src src, int slot) {
     int z = t.ins("i64", "kint 0");
     return t.ins("bool", "ne %" + I(w) + ", %" + I(z));
   }
+  if (k == IRK_ptr) return src == Src::load ? t.ins("ptr", "load_ptr %" + I(base) + ", " + I(8 * slot))
+                                            : t.ins("ptr", "kptr " + H(v));
   return src == Src::load ? t.ins("i64", "load_i64 %" + I(base) + ", " + I(8 * slot))
                           : t.ins("i64", "kint " + I(int64_t(v)));
 }
@@ -387,15 +389,14 @@ const char* const kFltCmps[] = {"flt", "fle", "fgt", "fge", "feq", "fne"};
 
 // cmp on (x, y) three ways: fused into the guard right after it, materialized and stored (a use besides the
 // guard), and the guard separated from the compare by another instruction.
-void compare_cases(const char* cmp, bool f, uint64_t x, uint64_t y, int* failures) {
-  std::string ty = f ? "f64" : "i64";
+void compare_cases(const char* cmp, IRKind k, uint64_t x, uint64_t y, int* failures) {
   for (auto m : kModes)
     for (const char* g : {"guard_true", "guard_false"})
       for (int shape = 0; shape < 3; shape++) {
         Text t;
         int base = t.ins("ptr", "kptr @MEM");
-        int a = operand(t, base, f ? IRK_f64 : IRK_i64, x, m.first, 0);
-        int b = operand(t, base, f ? IRK_f64 : IRK_i64, y, m.second, 1);
+        int a = operand(t, base, k, x, m.first, 0);
+        int b = operand(t, base, k, y, m.second, 1);
         int one = t.ins("i64", "kint 1");
         int s0 = t.snap({{1, a}, {2, b}, {3, one}});
         int c = t.ins("bool", std::string(cmp) + " %" + I(a) + ", %" + I(b));
@@ -415,7 +416,18 @@ TEST(BaselineCodegen, IntComparesFusedAndMaterialized) {
   for (const char* cmp : kIntCmps) {
     int failures = 0;
     for (int64_t x : v)
-      for (int64_t y : v) compare_cases(cmp, false, uint64_t(x), uint64_t(y), &failures);
+      for (int64_t y : v) compare_cases(cmp, IRK_i64, uint64_t(x), uint64_t(y), &failures);
+    EXPECT_EQ(failures, 0) << cmp;
+  }
+}
+
+TEST(BaselineCodegen, IdentityComparesFusedAndMaterialized) {
+  // peq/pne (Python's `is`): addresses, some past 32 bits (no immediate form)
+  std::vector<uint64_t> v = {0, 0x1000, 0x7f0012345678, 0x949c00, uint64_t(kI32Max) + 1};
+  for (const char* cmp : {"peq", "pne"}) {
+    int failures = 0;
+    for (uint64_t x : v)
+      for (uint64_t y : v) compare_cases(cmp, IRK_ptr, x, y, &failures);
     EXPECT_EQ(failures, 0) << cmp;
   }
 }
@@ -425,7 +437,7 @@ TEST(BaselineCodegen, FloatComparesFusedAndMaterialized) {
   for (const char* cmp : kFltCmps) {
     int failures = 0;
     for (uint64_t x : v)
-      for (uint64_t y : v) compare_cases(cmp, true, x, y, &failures);
+      for (uint64_t y : v) compare_cases(cmp, IRK_f64, x, y, &failures);
     EXPECT_EQ(failures, 0) << cmp;
   }
 }

@@ -173,6 +173,19 @@ TEST(IRFold, ComparesAndNotOfConstants) {
   EXPECT_EQ(f.op(f.b.emit(IR_lt, f.x, f.b.kint(3))), IR_lt);
 }
 
+TEST(IRFold, IdentityOfTheSameValueOrOfConstants) {
+  Fixture f;
+  IRRef o = f.b.emit(IR_load_obj, f.base, kNoRef, 24), p = f.b.emit(IR_load_obj, f.base, kNoRef, 32);
+  IRRef a = f.b.kobj(reinterpret_cast<void*>(0x2000)), b = f.b.kobj(reinterpret_cast<void*>(0x3000));
+  EXPECT_TRUE(f.is_kbool(f.b.emit(IR_peq, o, o), true));
+  EXPECT_TRUE(f.is_kbool(f.b.emit(IR_pne, o, o), false));
+  EXPECT_TRUE(f.is_kbool(f.b.emit(IR_peq, a, b), false));
+  EXPECT_TRUE(f.is_kbool(f.b.emit(IR_pne, a, b), true));
+  EXPECT_TRUE(f.is_kbool(f.b.emit(IR_peq, a, f.b.kptr(reinterpret_cast<void*>(0x2000))), true));
+  EXPECT_EQ(f.op(f.b.emit(IR_peq, o, p)), IR_peq);
+  EXPECT_EQ(f.op(f.b.emit(IR_pne, o, a)), IR_pne);
+}
+
 // A float compare of a converted int with zero is the int's own compare: i2f(x) is +-0.0 only for x == 0.
 TEST(IRFold, ConvertedIntComparedWithZeroIsAnIntCompare) {
   Fixture f;

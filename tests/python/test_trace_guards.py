@@ -500,6 +500,45 @@ def test_branch_direction_flips_after_trace_is_hot(tmp_path):
     check(res, traced=["flip"], exited=["flip"])
 
 
+def test_is_none_and_identity_branches(tmp_path):
+    # `x is None` / `is not None` jumps (POP_JUMP_*_IF_NONE) and `a is b` are identity compares the trace
+    # branches on: a linked-list walk ends at its None; a loop meets None, a marker object and ints.
+    res = run_prog(tmp_path, """
+        class Node:
+            def __init__(self, v, nxt):
+                self.v, self.next = v, nxt
+
+        def walk(head):
+            s = 0
+            p = head
+            while p is not None:
+                s = s + p.v
+                p = p.next
+            return s
+
+        def pick(xs, marker):
+            s = n = m = 0
+            for x in xs:
+                if x is None:
+                    n = n + 1
+                elif x is marker:
+                    m = m + 1
+                elif x is not marker:
+                    s = s + x
+            return s, n, m
+
+        def main():
+            head = None
+            for k in range(200):
+                head = Node(k, head)
+            mk = object()
+            objs = [None if k % 3 else mk for k in range(120)]
+            return [walk(head), walk(None), walk(Node(5, None)), pick(list(range(100)), mk), pick(objs, mk),
+                    pick([mk] * 40 + [None] * 40, mk), pick(objs, None)]
+    """, ["walk", "pick"])
+    check(res, traced=["walk", "pick"], exited=["pick"])
+
+
 def test_loop_exits_range_break_while(tmp_path):
     res = run_prog(tmp_path, """
         def by_range(n):

@@ -166,9 +166,18 @@ Label Gen::exit_of(IRRef g) {
   return l;
 }
 
+// The general-register compares: i64 (lt le gt ge eq ne), and identity (peq, pne: eq and ne of addresses).
+// Their position in lt..ne, or -1.
+int icmp_index(ir::IROp op) {
+  if (op >= ir::IR_lt && op <= ir::IR_ne) return op - ir::IR_lt;
+  if (op == ir::IR_peq) return ir::IR_eq - ir::IR_lt;
+  if (op == ir::IR_pne) return ir::IR_ne - ir::IR_lt;
+  return -1;
+}
+
 bool Gen::fusable(IRRef c) const {
   ir::IROp op = ins(c).op;
-  bool cmp = (op >= ir::IR_lt && op <= ir::IR_ne) || (op >= ir::IR_flt && op <= ir::IR_fne);
+  bool cmp = icmp_index(op) >= 0 || (op >= ir::IR_flt && op <= ir::IR_fne);
   if (!cmp || c + 1 >= t_.size()) return false;
   const IRIns& g = ins(c + 1);
   if ((g.op != ir::IR_guard_true && g.op != ir::IR_guard_false) || g.a != c) return false;
@@ -186,7 +195,7 @@ bool Gen::fusable(IRRef c) const {
 void Gen::cond_jump(IRRef c, bool when, Label l) {
   const IRIns& i = ins(c);
   x86::CondCode cond;
-  if (i.op >= ir::IR_lt && i.op <= ir::IR_ne) {
+  if (int k = icmp_index(i.op); k >= 0) {
     static const x86::CondCode kCond[] = {x86::CondCode::kL, x86::CondCode::kLE, x86::CondCode::kG,
                                           x86::CondCode::kGE, x86::CondCode::kE, x86::CondCode::kNE};
     // (A constant on the left, as a list index against its size: compared the other way round.)
@@ -195,12 +204,12 @@ void Gen::cond_jump(IRRef c, bool when, Label l) {
     Operand a = gp_or_imm(i.a);
     if (a.isImm() && !is_k(i.b)) {
       cc_.cmp(gp(i.b), a.as<Imm>());
-      cond = kSwapped[i.op - ir::IR_lt];
+      cond = kSwapped[k];
     } else {
       Operand b = gp_or_imm(i.b);
       if (b.isImm()) cc_.cmp(gp(i.a), b.as<Imm>());
       else cc_.cmp(gp(i.a), b.as<x86::Gp>());
-      cond = kCond[i.op - ir::IR_lt];
+      cond = kCond[k];
     }
   } else if (i.op == ir::IR_feq || i.op == ir::IR_fne) {
     // Equal: ZF set and PF clear (unordered sets both). Jump when equal: past the je when unordered.
@@ -422,7 +431,7 @@ bool Gen::lower_i64(IRRef r) {
       return true;
     }
     default:
-      if ((i.op >= ir::IR_lt && i.op <= ir::IR_ne) || (i.op >= ir::IR_flt && i.op <= ir::IR_fne)) {
+      if (icmp_index(i.op) >= 0 || (i.op >= ir::IR_flt && i.op <= ir::IR_fne)) {
         if (!fusable(r)) set_bool(r);
         return true;
       }

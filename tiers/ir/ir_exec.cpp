@@ -40,7 +40,8 @@ bool eval_i64(IROp op, int64_t x, int64_t y, uint64_t* out) {
     case IR_gt: *out = from_bool(x > y); return true;
     case IR_ge: *out = from_bool(x >= y); return true;
     case IR_eq: *out = from_bool(x == y); return true;
-    case IR_ne: *out = from_bool(x != y); return true;
+    case IR_ne: case IR_pne: *out = from_bool(x != y); return true;
+    case IR_peq: *out = from_bool(x == y); return true;
     case IR_imin: *out = uint64_t(py_imin(x, y)); return true;
     case IR_imax: *out = uint64_t(py_imax(x, y)); return true;
     default: return false;

@@ -152,6 +152,14 @@ IRRef IRBuilder::fold_ins(const IRIns& i) {
   if (info.result == IRT_bool && numeric_a) return fold_cmp(i);
   if (info.result == IRT_f64 && numeric_a) return fold_f64(i);
   if (info.is_guard && info.result == IRT_void) return fold_guard(i);
+  // FOLD: peq/pne x x -> kbool;  peq/pne of two kobj/kptr constants -> kbool
+  if (op == IR_peq || op == IR_pne) {
+    const IRIns* ka = i.a >= 0 && i.a < t_->size() && ir_is_const(t_->ins[i.a].op) ? &t_->ins[i.a] : nullptr;
+    const IRIns* kb = i.b >= 0 && i.b < t_->size() && ir_is_const(t_->ins[i.b].op) ? &t_->ins[i.b] : nullptr;
+    if (i.a == i.b) return kbool(op == IR_peq);
+    if (ka && kb) return kbool((ka->imm == kb->imm) == (op == IR_peq));
+    return kNoFold;
+  }
   // FOLD: b2i kbool -> kint
   if (const IRIns* k = op == IR_b2i ? konst(*t_, i.a, IR_kbool) : nullptr) return kint(k->imm);
   // FOLD: not kbool -> kbool
