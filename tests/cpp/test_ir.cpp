@@ -338,6 +338,39 @@ TEST(IRCse, StoresAreBarriersForLoadsAndNeverCSEd) {
   EXPECT_NE(f.b.emit(IR_load_i64, f.base, kNoRef, 32), l2);  // ... and are barriers
 }
 
+TEST(IRCse, ItemStoresLeaveObjectFieldsAlone) {
+  // A list's size and item pointer (its own fields) stay CSE'd across what writes only items, float values
+  // and refcounts; items, unboxes and anything across other stores or calls are loaded again.
+  Fixture f;
+  IRRef lst = f.b.emit(IR_load_obj, f.base, kNoRef, 40);
+  IRRef n = f.b.emit(IR_load_i64, lst, kNoRef, 16);
+  IRRef items = f.b.emit(IR_load_ptr, lst, kNoRef, 24);
+  IRRef slot = f.b.emit(IR_padd, items, f.x, 8);
+  IRRef item = f.b.emit(IR_load_obj, slot, kNoRef, 0);
+  IRRef v = f.b.emit(IR_unbox_f64, item);
+  f.b.emit(IR_store_fitem, slot, f.fx);
+  f.b.emit(IR_decref, item);
+  f.b.emit(IR_store_ptr, slot, item, 0);
+  f.b.emit(IR_incref, item);
+  f.b.emit(IR_box_i64, f.x);
+  EXPECT_EQ(f.b.emit(IR_load_i64, lst, kNoRef, 16), n);
+  EXPECT_EQ(f.b.emit(IR_load_ptr, lst, kNoRef, 24), items);
+  EXPECT_NE(f.b.emit(IR_load_obj, slot, kNoRef, 0), item);   // the slot was written
+  EXPECT_NE(f.b.emit(IR_unbox_f64, item), v);                // the float may have changed in place
+  EXPECT_NE(f.b.emit(IR_load_i64, lst, kNoRef, 0), kNoRef);
+  IRRef rc = f.b.emit(IR_load_i64, lst, kNoRef, 0);
+  f.b.emit(IR_decref, item);
+  EXPECT_NE(f.b.emit(IR_load_i64, lst, kNoRef, 0), rc);      // a refcount is not a field they leave alone
+  f.b.emit(IR_store_ptr, items, item, 0);                    // a store not through an array slot's padd
+  EXPECT_NE(f.b.emit(IR_load_i64, lst, kNoRef, 16), n);
+  IRRef n2 = f.b.emit(IR_load_i64, lst, kNoRef, 16);
+  f.b.emit(IR_list_append, lst, item);                       // a call: everything
+  EXPECT_NE(f.b.emit(IR_load_i64, lst, kNoRef, 16), n2);
+  IRRef n3 = f.b.emit(IR_load_i64, lst, kNoRef, 16);
+  f.b.emit(IR_store_i64, lst, f.x, 32);                      // a field of the object itself
+  EXPECT_NE(f.b.emit(IR_load_i64, lst, kNoRef, 16), n3);
+}
+
 TEST(IRCse, SwitchesOffDisableFoldAndCse) {
   Fixture f;
   f.b.fold = false;

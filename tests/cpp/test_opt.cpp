@@ -174,6 +174,85 @@ TEST(OptGuards, DuplicateGuardsRemoved) {
             "%7 void = store_i64 %0, %6, 16\n");
 }
 
+TEST(OptGuards, IndexCheckImpliedByALargerConstantIndex) {
+  // c[6] then c[3], c[9]: 6 < n implies 3 < n, not 9 < n; against another length nothing is implied
+  std::string in =
+      "%0 ptr = kptr 0x1000\n"
+      "%1 i64 = load_i64 %0, 0\n"
+      "%2 i64 = load_i64 %0, 8\n"
+      "%3 i64 = kint 6\n"
+      "%4 i64 = kint 3\n"
+      "%5 i64 = kint 9\n"
+      "snap 0 pc=1 top=16 []\n"
+      "%6 bool = lt %3, %1\n"
+      "%7 void = guard_true %6 @0\n"
+      "%8 bool = lt %4, %1\n"
+      "%9 void = guard_true %8 @0\n"
+      "%10 bool = lt %5, %1\n"
+      "%11 void = guard_true %10 @0\n"
+      "%12 bool = lt %4, %2\n"
+      "%13 void = guard_true %12 @0\n"
+      "%14 bool = lt %1, %3\n"
+      "%15 void = guard_true %14 @0\n";
+  EXPECT_EQ(opt_text(in, "guards,dce"),
+            "%0 ptr = kptr 0x1000\n"
+            "%1 i64 = load_i64 %0, 0\n"
+            "%2 i64 = load_i64 %0, 8\n"
+            "%3 i64 = kint 6\n"
+            "%4 i64 = kint 3\n"
+            "%5 i64 = kint 9\n"
+            "snap 0 pc=1 top=16 []\n"
+            "%6 bool = lt %3, %1\n"
+            "%7 void = guard_true %6 @0\n"
+            "%8 bool = lt %5, %1\n"
+            "%9 void = guard_true %8 @0\n"
+            "%10 bool = lt %4, %2\n"
+            "%11 void = guard_true %10 @0\n"
+            "%12 bool = lt %1, %3\n"
+            "%13 void = guard_true %12 @0\n");
+}
+
+TEST(OptGuards, IndexCheckAcrossLoopOnlyForAnInvariantLength) {
+  // before loop: 6 < %1 (invariant) and 6 < %2; in the body: 3 < %1 goes, 3 < phi stays
+  std::string in =
+      "%0 ptr = kptr 0x1000\n"
+      "%1 i64 = load_i64 %0, 0\n"
+      "%2 i64 = load_i64 %0, 8\n"
+      "%3 i64 = kint 6\n"
+      "%4 i64 = kint 3\n"
+      "snap 0 pc=1 top=16 []\n"
+      "%5 bool = lt %3, %1\n"
+      "%6 void = guard_true %5 @0\n"
+      "%7 bool = lt %3, %2\n"
+      "%8 void = guard_true %7 @0\n"
+      "%9 void = loop\n"
+      "%10 i64 = phi %2, %14\n"
+      "snap 1 pc=1 top=16 []\n"
+      "%11 bool = lt %4, %1\n"
+      "%12 void = guard_true %11 @1\n"
+      "%13 bool = lt %4, %10\n"
+      "%14 i64 = load_i64 %0, 16\n"
+      "%15 void = guard_true %13 @1\n";
+  EXPECT_EQ(opt_text(in, "guards"),
+            "%0 ptr = kptr 0x1000\n"
+            "%1 i64 = load_i64 %0, 0\n"
+            "%2 i64 = load_i64 %0, 8\n"
+            "%3 i64 = kint 6\n"
+            "%4 i64 = kint 3\n"
+            "snap 0 pc=1 top=16 []\n"
+            "%5 bool = lt %3, %1\n"
+            "%6 void = guard_true %5 @0\n"
+            "%7 bool = lt %3, %2\n"
+            "%8 void = guard_true %7 @0\n"
+            "%9 void = loop\n"
+            "%10 i64 = phi %2, %13\n"
+            "snap 1 pc=1 top=16 []\n"
+            "%11 bool = lt %4, %1\n"
+            "%12 bool = lt %4, %10\n"
+            "%13 i64 = load_i64 %0, 16\n"
+            "%14 void = guard_true %12 @1\n");
+}
+
 TEST(OptGuards, NonCommutativeOrDifferentOperandsKept) {
   std::string in =
       "%0 ptr = kptr 0x1000\n"

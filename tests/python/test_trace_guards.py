@@ -408,6 +408,32 @@ def test_list_index_out_of_range_mid_loop(tmp_path):
     assert "IndexError: list index out of range" in res["fast"][1]
 
 
+def test_constant_indexes_of_rows_of_different_lengths(tmp_path):
+    # c[6] then c[3] (checked once: 6 < len(c) covers 3), then c[9] (a check of its own): a row of 8 raises
+    # IndexError at c[9], a row of 5 at c[6], as in CPython.
+    res = run_prog(tmp_path, """
+        import traceback
+
+        def rows_sum(rows):
+            s = 0.0
+            for c in rows:
+                s = s + c[6] * c[3] + c[9]
+            return s
+
+        def main():
+            long = [[0.5 * k + j for j in range(12)] for k in range(60)]
+            out = [rows_sum(long)]
+            for bad in ([1.0] * 8, [1.0] * 5):
+                try:
+                    out.append(rows_sum(long[:30] + [bad] + long))
+                except IndexError:
+                    out.append(traceback.format_exc())
+            return out
+    """, ["rows_sum"])
+    check(res, traced=["rows_sum"], exited=["rows_sum"])
+    assert res["fast"][1].count("IndexError: list index out of range") == 2, res["fast"]
+
+
 def test_list_replaced_by_other_types_between_calls(tmp_path):
     res = run_prog(tmp_path, """
         import traceback

@@ -204,7 +204,9 @@ class IRBuilder {
   Trace* t_;
   std::vector<IRRef> chain_;                 // per instruction: previous instruction with the same op
   IRRef head_[IR__count];                    // per op: latest instruction with that op
-  IRRef barrier_ = kNoRef;                   // latest store, call or control instruction
+  IRRef barrier_ = kNoRef;                   // latest store, call or control instruction (but those below)
+  IRRef item_barrier_ = kNoRef;              // latest one that writes only array slots, float values and
+                                             // reference counts (items_only): no object's other fields
 };
 
 }  // namespace fastpy::ir

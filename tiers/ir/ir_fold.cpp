@@ -2,6 +2,7 @@
 // Each fold rule is written as a pattern right above the code that implements it: "FOLD: op args -> result".
 // Python's numeric rules come from ir_arith.h, the functions the reference executor runs, so a folded
 // constant is always the value the unfolded instruction would have computed.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -35,17 +36,51 @@ IRRef IRBuilder::emit(IROp op, IRRef a, IRRef b, int64_t imm) {
   return append(i);
 }
 
+namespace {
+
+// True for stores and calls that write nothing but an array's slot (store_ptr through an address into an
+// array an object points to: list items, instance values; store_fitem: such a slot or the value of the float
+// in it), reference counts (incref, decref: of ints and floats, whose deallocators run nothing) or new
+// objects (box_*). No object's own fields past its refcount change: a list's size and item pointer, a
+// range iterator's index stay what they were.
+bool items_only(const Trace& t, const IRIns& i) {
+  switch (i.op) {
+    case IR_incref: case IR_decref: case IR_box_i64: case IR_box_f64: case IR_store_fitem:
+      return true;
+    case IR_store_ptr: {
+      if (i.a < 0) return false;
+      const IRIns& a = t.ins[size_t(i.a)];
+      return a.op == IR_padd && a.a >= 0 && t.ins[size_t(a.a)].op == IR_load_ptr;
+    }
+    default:
+      return false;
+  }
+}
+
+// True for a load of an object's own field (not its refcount, not a float's value): what items_only ops
+// leave alone.
+bool header_load(const Trace& t, const IRIns& i) {
+  return (i.op == IR_load_i64 || i.op == IR_load_ptr || i.op == IR_load_i32) && i.imm != 0 && i.a >= 0 &&
+         t.ins[size_t(i.a)].type == IRT_obj;
+}
+
+}  // namespace
+
 IRRef IRBuilder::append(const IRIns& i) {
   IRRef r = t_->append(i);
   chain_.push_back(head_[i.op]);
   head_[i.op] = r;
   IREffect e = ir_info(i.op).effect;
-  if (e == IRE_store || e == IRE_call || e == IRE_control) barrier_ = r;
+  if (e == IRE_store || e == IRE_call || e == IRE_control) {
+    if (items_only(*t_, i)) item_barrier_ = r;
+    else barrier_ = r;
+  }
   return r;
 }
 
-// CSE: pure ops anywhere before; loads and guards only after the latest store, call or control op;
-// stores, calls and control ops never.
+// CSE: pure ops anywhere before; loads and guards only after the latest store, call or control op (an object's
+// own fields only after the latest one that may write them: not items_only); stores, calls and control ops
+// never.
 IRRef IRBuilder::emit_loop(bool barrier) {
   IRRef saved = barrier_;
   IRRef r = append(IRIns{IR_loop, IRT_void, kNoRef, kNoRef, 0, -1});
@@ -56,7 +91,9 @@ IRRef IRBuilder::emit_loop(bool barrier) {
 IRRef IRBuilder::cse_find(const IRIns& i) const {
   IREffect e = ir_info(i.op).effect;
   if (e == IRE_store || e == IRE_call || e == IRE_control || i.op == IR_poll) return kNoRef;
-  IRRef limit = e == IRE_pure ? kNoRef : barrier_;
+  IRRef limit = e == IRE_pure                 ? kNoRef
+                : header_load(*t_, i) ? barrier_
+                                      : std::max(barrier_, item_barrier_);
   for (IRRef r = head_[i.op]; r > limit; r = chain_[r]) {
     const IRIns& c = t_->ins[r];
     if (c.a == i.a && c.b == i.b && c.imm == i.imm) return r;

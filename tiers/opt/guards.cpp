@@ -6,7 +6,8 @@
 // loop-invariant operands (defined before `loop`, not phis). The redundant guard is dropped; the uses of an
 // overflow-checked one's value go to the earlier one. unbox_* depend on the object too, so they are kept; so
 // are poll (the eval-breaker word changes under the trace) and sload_* (they read the frame, no operands).
-// `guard_true %c` after `guard_false %c` is a different op: it always exits and is kept.
+// `guard_true %c` after `guard_false %c` is a different op: it always exits and is kept. An index check
+// `guard_true (lt kint a, n)` is also implied by an earlier `guard_true (lt kint b, n)` with b >= a.
 #include <map>
 #include <tuple>
 #include <utility>
@@ -76,9 +77,30 @@ bool opt_guards(ir::Trace& t) {
   std::vector<IRRef> to(t.ins.size());
   for (size_t r = 0; r < to.size(); r++) to[r] = IRRef(r);
   std::map<Key, IRRef> seen;  // latest kept guard per key
+  // Index checks: per value n, the kept guard_true(lt kint b, n) guards with their b. One with b >= a implies
+  // guard_true(lt kint a, n) (a list's constant indexes c[6], then c[3]: the length is more than 6).
+  std::map<IRRef, std::vector<std::pair<int64_t, IRRef>>> below;
   for (IRRef r = 0; r < t.size(); r++) {
     const ir::IRIns& i = t.ins[size_t(r)];
     if (!operand_only(i.op)) continue;
+    if (i.op == ir::IR_guard_true && t.ins[size_t(i.a)].op == ir::IR_lt) {
+      const ir::IRIns& c = t.ins[size_t(i.a)];
+      const ir::IRIns& ka = t.ins[size_t(c.a)];
+      if (ka.op == ir::IR_kint) {
+        IRRef n = to[size_t(c.b)];
+        Key nk{ir::IR_lt, n, n, 0};   // (only operand n can vary)
+        std::vector<std::pair<int64_t, IRRef>>& v = below[n];
+        bool implied = false;
+        for (const auto& [b, g] : v)
+          if (b >= ka.imm && implies(t, loop, g, r, nk)) {
+            to[size_t(r)] = g;
+            implied = true;
+            break;
+          }
+        if (implied) continue;
+        v.push_back({ka.imm, r});
+      }
+    }
     Key k = key_of(i, to);
     auto it = seen.find(k);
     if (it != seen.end() && implies(t, loop, it->second, r, k)) to[size_t(r)] = it->second;
