@@ -400,6 +400,27 @@ TEST(OptForward, SnapshotPastABarrierKeepsTheUnbox) {
             "%7 void = guard_nonnull %0 @1\n");
 }
 
+TEST(OptForward, PhiBackEdgeTakesTheObject) {
+  // a box that a phi carries to the next iteration (its back-edge refers forward): the phi takes the object
+  std::string in =
+      "%0 obj = sload_obj 0\n"
+      "%1 ptr = load_ptr %0, 24\n"
+      "%2 void = loop\n"
+      "%3 obj = phi %0, %6\n"
+      "snap 0 pc=3 top=4 [0=%3]\n"
+      "%4 obj = load_obj %1, 0\n"
+      "%5 i64 = unbox_i64 %4 @0\n"
+      "%6 obj = box_i64 %5\n";
+  EXPECT_EQ(opt_text(in, "forward"),
+            "%0 obj = sload_obj 0\n"
+            "%1 ptr = load_ptr %0, 24\n"
+            "%2 void = loop\n"
+            "%3 obj = phi %0, %4\n"
+            "snap 0 pc=3 top=4 [0=%3]\n"
+            "%4 obj = load_obj %1, 0\n"
+            "%5 void = incref %4\n");
+}
+
 TEST(OptForward, NotAcrossACallOrFromTheFrame) {
   // store_fitem (it may change the loaded float in place) between unbox and box; an unbox of a frame slot's
   // object (not a container's)

@@ -73,7 +73,7 @@ bool opt_forward(ir::Trace& t) {
     for (size_t b = u + 1; b < size_t(end); b++) {
       ir::IRIns& bi = t.ins[b];
       if (bi.op != box || bi.a != IRRef(u) || in_snap[b]) continue;
-      for (size_t k = b + 1; k < n; k++) {
+      for (size_t k = 0; k < n; k++) {   // (from 0: a phi's back-edge may refer forward to it)
         ir::IRIns& k_ins = t.ins[k];
         if (k_ins.a == IRRef(b)) k_ins.a = x;
         if (k_ins.b == IRRef(b)) k_ins.b = x;
