@@ -334,7 +334,7 @@ TEST(OptGuards, RedirectedValueFeedsLaterGuards) {
 
 // ---------------------------------------------------------------- forward
 // An item loaded from a list, unboxed, and boxed again for a store with nothing in between that could release
-// or change it: the store takes the object itself (incref), the snapshot restores it, the unbox goes.
+// or change it: the store takes the object itself (incref), and the unbox goes (no snapshot holds it).
 const char* kMove =
     "%0 obj = sload_obj 0\n"
     "snap 0 pc=3 top=4 []\n"
@@ -343,7 +343,7 @@ const char* kMove =
     "%3 i64 = unbox_i64 %2 @0\n"
     "%4 obj = load_obj %1, 8\n"
     "%5 f64 = unbox_f64 %4 @0\n"
-    "snap 1 pc=5 top=6 [4=%3 5=%5]\n"
+    "snap 1 pc=5 top=6 [5=%5]\n"
     "%6 void = guard_type %4, 0x10 @1\n"
     "%7 obj = box_i64 %3\n"
     "%8 void = store_ptr %1, %7, 8\n"
@@ -362,7 +362,7 @@ TEST(OptForward, MovedItemIsTheObject) {
             "%2 obj = load_obj %1, 0\n"
             "%3 obj = load_obj %1, 8\n"
             "%4 f64 = unbox_f64 %3 @0\n"
-            "snap 1 pc=5 top=6 [4=%2 5=%4]\n"
+            "snap 1 pc=5 top=6 [5=%4]\n"
             "%5 void = guard_type %3, 0x10 @1\n"
             "%6 void = incref %2\n"
             "%7 void = store_ptr %1, %2, 8\n"
@@ -373,9 +373,9 @@ TEST(OptForward, MovedItemIsTheObject) {
             "%11 void = decref %2\n");
 }
 
-TEST(OptForward, SnapshotPastABarrierKeepsTheUnbox) {
-  // the box moves the object, but a guard after the decref exits to a snapshot holding the value: the unbox
-  // stays for it (the object may be gone there)
+TEST(OptForward, ASnapshotKeepsTheUnbox) {
+  // the box moves the object, but a snapshot holds the value (a guard exits to it before the store): the
+  // unbox stays for it (a side trace from that exit gets the value without a reference of its own)
   std::string in =
       "%0 obj = sload_obj 0\n"
       "snap 0 pc=3 top=4 []\n"
@@ -383,10 +383,10 @@ TEST(OptForward, SnapshotPastABarrierKeepsTheUnbox) {
       "%2 obj = load_obj %1, 0\n"
       "%3 i64 = unbox_i64 %2 @0\n"
       "snap 1 pc=5 top=5 [4=%3]\n"
-      "%4 obj = box_i64 %3\n"
-      "%5 void = store_ptr %1, %4, 8\n"
-      "%6 void = decref %2\n"
-      "%7 void = guard_nonnull %0 @1\n";
+      "%4 void = guard_nonnull %0 @1\n"
+      "%5 obj = box_i64 %3\n"
+      "%6 void = store_ptr %1, %5, 8\n"
+      "%7 void = decref %2\n";
   EXPECT_EQ(opt_text(in, "forward"),
             "%0 obj = sload_obj 0\n"
             "snap 0 pc=3 top=4 []\n"
@@ -394,10 +394,10 @@ TEST(OptForward, SnapshotPastABarrierKeepsTheUnbox) {
             "%2 obj = load_obj %1, 0\n"
             "%3 i64 = unbox_i64 %2 @0\n"
             "snap 1 pc=5 top=5 [4=%3]\n"
-            "%4 void = incref %2\n"
-            "%5 void = store_ptr %1, %2, 8\n"
-            "%6 void = decref %2\n"
-            "%7 void = guard_nonnull %0 @1\n");
+            "%4 void = guard_nonnull %0 @1\n"
+            "%5 void = incref %2\n"
+            "%6 void = store_ptr %1, %2, 8\n"
+            "%7 void = decref %2\n");
 }
 
 TEST(OptForward, PhiBackEdgeTakesTheObject) {

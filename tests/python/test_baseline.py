@@ -689,6 +689,45 @@ def test_moved_list_items_stay_the_same_objects(tmp_path):
     assert st["traces_compiled"] >= 5 and st["trace_native_runs"] >= 5, st
 
 
+KEPT_IN_A_LOCAL = """
+import json, fastpy
+
+def keep(a, b, n, m):
+    for k in range(n):
+        v = a[k % 4]
+        if k >= m:
+            a[k % 4] = 0.5 * k      # in place (store_fitem) when the list holds the float alone
+        b[k] = v                    # the float loaded before, not the one changed
+        v = 0
+
+def keep_int(a, b, n, m):
+    for k in range(n):
+        v = a[k % 4]
+        if k >= m:
+            a[k % 4] = k            # releases the old big int when the list held it alone
+        b[k] = v
+        v = 0
+
+fastpy.enable()
+r = []
+for fn, mk in ((keep, lambda i: i + 0.25), (keep_int, lambda i: 2**40 + i)):
+    a = [mk(i) for i in range(4)]
+    b = [0] * 400
+    fn(a, b, 400, 200)
+    r.append([a, b[190:210]])
+print(json.dumps(dict(r=r, stats=fastpy.stats())))
+"""
+
+
+def test_a_side_trace_gets_numbers_the_list_may_release_unboxed(tmp_path):
+    # The side trace from `if k >= m` starts with v as its parent's exit value, holding no reference of its
+    # own: the list's store there releases (or changes in place) the object v was read from before `b[k] = v`.
+    # The parent's snapshots keep v unboxed though the store of v moves the object (opt forward); had they
+    # held the object, the side trace would store a freed or changed one.
+    st = same_as_cpython(tmp_path, KEPT_IN_A_LOCAL, FASTPY_HOT_EXIT="3")
+    assert st["side_traces"] >= 2 and st["side_trace_runs"] >= 300, st
+
+
 LOOP_BACKS = """
 import json, fastpy
 

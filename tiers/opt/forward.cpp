@@ -3,9 +3,10 @@
 // perm[i]`, `a[i] = a[i + 1]`. Where nothing between the unbox and the box can release the object (no call,
 // decref or store other than store_ptr: the container still holds it), the box becomes `incref` of the
 // loaded object and its uses take the object itself -- as CPython moves the object, same identity, no new
-// float allocated. Snapshots taken and used in that stretch restore the object instead of the unboxed
-// value. When the box was the unbox's last use, the unbox goes too (its type check included: the object
-// is only moved, nothing depends on its type).
+// float allocated. When the box was the unbox's last use and no snapshot holds the value, the unbox goes too
+// (its type check included: the object is only moved, nothing depends on its type). Snapshots keep the
+// unboxed value: an exit's side trace gets its values without references of its own (pload), and a number
+// stays safe from a store that releases the list's reference before the side trace uses it.
 //
 // Runs before peel, on the recorded trace (one linear iteration); a trace that already has `loop` is
 // handled too (the loop is a barrier).
@@ -39,15 +40,6 @@ bool opt_forward(ir::Trace& t) {
   std::vector<IRRef> next_barrier(n + 1, IRRef(n));
   for (size_t r = n; r-- > 0;)
     next_barrier[r] = barrier(t.ins[r]) ? IRRef(r) : next_barrier[r + 1];
-  // The last instruction that may exit to each snapshot (a snapshot no guard uses, like the completion
-  // snapshot: the end of the trace).
-  std::vector<IRRef> snap_last(t.snaps.size(), kNoRef);
-  for (size_t r = 0; r < n; r++) {
-    int32_t s = t.ins[r].snap;
-    if (s >= 0 && size_t(s) < snap_last.size()) snap_last[size_t(s)] = IRRef(r);
-  }
-  for (IRRef& l : snap_last)
-    if (l == kNoRef) l = IRRef(n);
   // Who uses each value: instruction operands and snapshot entries.
   std::vector<int> uses(n, 0);
   for (const ir::IRIns& i : t.ins) {
@@ -83,20 +75,10 @@ bool opt_forward(ir::Trace& t) {
       moved++;
       changed = true;
     }
-    if (moved == 0 || uses[u] != 0) continue;
-    // u's only other users are snapshots: each must be taken and exited from before the barrier, where the
-    // container still holds x (a restore then gives the frame x itself).
-    bool all = true;
-    for (size_t s = 0; s < t.snaps.size() && all; s++) {
-      for (const ir::SnapEntry& e : t.snaps[s].entries) {
-        if (e.ref != IRRef(u)) continue;
-        if (e.box != ir::SNAP_py || snap_last[s] >= end || t.snaps[s].at > end) all = false;
-      }
-    }
-    if (!all) continue;
-    for (ir::Snapshot& sn : t.snaps)
-      for (ir::SnapEntry& e : sn.entries)
-        if (e.ref == IRRef(u)) e.ref = x;
+    // The unbox goes only when nothing else uses its value, snapshots included: a snapshot keeps the number
+    // unboxed, because a side trace that starts from its exit is handed the value without a reference of
+    // its own and may release the list's (store over the item, `store_fitem` in place) before using it.
+    if (moved == 0 || uses[u] != 0 || in_snap[u]) continue;
     to[u] = kNoRef;
     dropped = true;
   }
