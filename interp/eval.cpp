@@ -1350,7 +1350,7 @@ back_edge: {
   LoopSlot* loop = loops ? loops_find(loops, static_cast<int>(here - first)) : nullptr;
   if (g_recorder) {   // the recording closes at its loop's header (recorder.h says what else it does)
     f->stacktop = static_cast<int>(sp - locals);
-    rec_back_edge(f, target, loop);
+    rec_back_edge(f, target, loop, loops);
   }
   if (loop) {
     // (Not a loop with a compiled loop inside it: that trace runs here, and CPython's evaluator would lose it.)
@@ -1367,7 +1367,8 @@ back_edge: {
       stat_inc(Stat::loops_hot);
       hot_loop_handler()(ts, f, loop);
     }
-    if (loop->state == LoopState::kCompiled && loop->entry) {
+    // (Not while a recording goes on through this loop's header: the recording follows the interpreter.)
+    if (loop->state == LoopState::kCompiled && loop->entry && !(g_recorder && rec_records(f))) {
       f->prev_instr = target - 1;
       f->stacktop = static_cast<int>(sp - locals);
       stat_inc(Stat::trace_entries);

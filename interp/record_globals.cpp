@@ -42,6 +42,60 @@ bool ns_revalidate(const Borrowed& b, int k, PyObject* dict) {
   return true;
 }
 
+void borrowed_prune(Borrowed& b, const ir::Trace& t) {
+  if (b.objs.empty()) return;
+  // A builtin the recording inlined (`max` of two ints) leaves the dicts' version guards and, until its
+  // CALL, snapshot entries of the stack slot that held it. Up to the first instruction that may run code
+  // (a call other than a box, `loop`) the namespace still holds every value the entry's checks vouched
+  // for, so an exit there restores a live object; an object that nothing uses later, as an operand or
+  // an immediate, needs no reference while the trace runs. (A side trace from such an exit holds its
+  // own: it takes the parent's constants as kobj constants, strong references.) Holding it would cost
+  // every entry a reference and keep a side trace that ends at its loop's header from closing the loop in
+  // machine code (LinkOptions::loop_back).
+  const size_t n = t.ins.size();
+  size_t first_call = n;
+  for (size_t r = 0; r < n && first_call == n; r++) {
+    const ir::IRIns& i = t.ins[r];
+    ir::IREffect e = ir::ir_info(i.op).effect;
+    bool box = i.op == ir::IR_box_i64 || i.op == ir::IR_box_f64;   // (ints and floats start no collection)
+    if ((e == ir::IRE_call && !box) || e == ir::IRE_control) first_call = r;
+  }
+  // The last instruction that exits to each snapshot (the last snapshot: the end of the trace).
+  std::vector<size_t> last_use(t.snaps.size(), 0);
+  std::vector<bool> exits_to(t.snaps.size(), false);
+  for (size_t r = 0; r < n; r++) {
+    int32_t s = t.ins[r].snap;
+    if (s < 0 || size_t(s) >= t.snaps.size()) continue;
+    exits_to[size_t(s)] = true;
+    last_use[size_t(s)] = r;
+  }
+  if (!t.snaps.empty()) {
+    exits_to.back() = true;
+    last_use.back() = n;
+  }
+  std::vector<bool> used(n, false);
+  for (const ir::IRIns& i : t.ins) {
+    if (i.a != kNoRef) used[i.a] = true;
+    if (i.b != kNoRef) used[i.b] = true;
+  }
+  std::vector<const void*> seen;
+  for (size_t s = 0; s < t.snaps.size(); s++) {
+    const ir::Snapshot& sn = t.snaps[s];
+    for (const ir::SnapFrame& fr : sn.inlined) seen.push_back(reinterpret_cast<const void*>(fr.code));
+    if (!exits_to[s] || last_use[s] < first_call) continue;
+    for (const ir::SnapEntry& e : sn.entries) used[e.ref] = true;
+  }
+  for (size_t r = 0; r < n; r++) {
+    const ir::IRIns& i = t.ins[r];
+    bool constant = i.op == ir::IR_kobj || i.op == ir::IR_kptr;
+    if (!constant || used[r]) seen.push_back(reinterpret_cast<const void*>(static_cast<uintptr_t>(i.imm)));
+  }
+  std::sort(seen.begin(), seen.end());
+  b.objs.erase(std::remove_if(b.objs.begin(), b.objs.end(),
+                              [&](PyObject* o) { return !std::binary_search(seen.begin(), seen.end(), o); }),
+               b.objs.end());
+}
+
 IRRef kobj_in(Recorder* r, PyObject* o, PyObject* dict) {
   Borrowed& b = r->borrowed;
   int k = dict == b.ns[0] ? 0 : dict == b.ns[1] ? 1 : -1;
@@ -58,7 +112,7 @@ IRRef kobj_in(Recorder* r, PyObject* o, PyObject* dict) {
   // the frame's function holds (func_globals and func_builtins cannot be rebound in 3.11). Its values do:
   // a call out of the trace may unbind one -- except objects that are never freed: statically allocated
   // types (range, int, ...) and None/True/False. (A trace that holds nothing lets its side traces close
-  // the loop in machine code: LinkOptions::loop_back.)
+  // the loop in machine code: LinkOptions::loop_back. borrowed_prune drops what the optimizer left unused.)
   bool static_obj = o == Py_None || o == Py_True || o == Py_False ||
                     (PyType_Check(o) && !(reinterpret_cast<PyTypeObject*>(o)->tp_flags & Py_TPFLAGS_HEAPTYPE));
   if (o != b.ns[k] && !static_obj && std::find(b.objs.begin(), b.objs.end(), o) == b.objs.end())

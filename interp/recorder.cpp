@@ -1084,6 +1084,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
   }
   td->exits.assign(td->opt.ins.size(), 0);
   td->borrowed = std::move(r->borrowed);   // (before compiling: a side trace's entry checks embed it)
+  borrowed_prune(td->borrowed, td->opt);
   if (r->parent) {   // machine code only; owned by the parent, run in place of its exit (baseline_entry)
     td->root = r->tree;
     td->parent = r->parent;
@@ -1221,6 +1222,26 @@ LoopSlot* compiled_loop_at(const LoopTable* loops, int pc, const LoopSlot* self)
   return nullptr;
 }
 
+static bool encloses(const LoopSlot* outer, const LoopSlot* inner) {
+  return outer != inner && outer->header <= inner->header && inner->last_jump <= outer->last_jump;
+}
+
+// True when a side trace of `root`'s tree that reaches the back-edge of `outer` (a loop with a trace of its
+// own) goes on through outer's header rather than linking to outer's trace: outer encloses root, and every
+// other loop whose header comes between outer's and root's encloses root too, so that the way from outer's
+// header to root's meets no other loop's body first. The side trace then ends at root's header, back in
+// its own tree (closed in machine code), where linking would run outer's trace up to root's header and
+// hand over to root's tree in C++ (twice per iteration of outer: fannkuch's `while k` around its swaps).
+static bool through_outer(const LoopTable* loops, const LoopSlot* outer, const LoopSlot* root) {
+  if (!loops || !encloses(outer, root)) return false;
+  for (int i = 0; i < loops->n; i++) {
+    const LoopSlot* l = loops->slots[i].owner;
+    if (l == outer || l == root || l->header <= outer->header || l->header >= root->header) continue;
+    if (!encloses(l, root)) return false;
+  }
+  return true;
+}
+
 void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* here, int op, int oparg,
                      PyObject** sp, const LoopTable* loops) {
   Recorder* r = g_recorder;
@@ -1256,7 +1277,8 @@ void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* 
     if (r->parent && r->callers.empty() && r->ninstr > 0) {
       // At the header of another loop with a trace of its own (the next loop of the enclosing body): it ends
       // here, and that trace takes over (baseline_entry links them).
-      if (LoopSlot* other = compiled_loop_at(loops, pc, r->loop)) {
+      LoopSlot* other = compiled_loop_at(loops, pc, r->loop);
+      if (other && std::find(r->crossed.begin(), r->crossed.end(), pc) == r->crossed.end()) {
         finish(r, other);
         return;
       }
@@ -1269,7 +1291,7 @@ void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* 
   }
 }
 
-void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, LoopSlot* jumps_to) {
+void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, LoopSlot* jumps_to, const LoopTable* loops) {
   Recorder* r = g_recorder;
   if (r->f != f) return;
   if (!r->callers.empty()) {   // a loop inside an inlined call
@@ -1282,6 +1304,11 @@ void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, LoopSlot* jumps
     // second time would unroll it) and not into a loop with a trace of its own (the interpreter would run
     // that trace here, unseen by the recording).
     bool again = std::find(r->crossed.begin(), r->crossed.end(), to) != r->crossed.end();
+    if (r->parent && jumps_to && jumps_to->header == to && jumps_to->state == LoopState::kCompiled &&
+        jumps_to->entry == &baseline_entry && !again && through_outer(loops, jumps_to, r->loop)) {
+      r->crossed.push_back(to);   // on to the root's header (the interpreter leaves jumps_to's trace alone)
+      return;
+    }
     if (r->parent && jumps_to && jumps_to->header == to && jumps_to->state == LoopState::kCompiled &&
         jumps_to->entry == &baseline_entry) {
       if (r->top - r->base != static_cast<int>(f->stacktop)) {   // (f->stacktop: set at the back-edge)
@@ -1318,6 +1345,8 @@ void rec_frame_leaves(_PyInterpreterFrame* f, Abort why) {
 }
 
 bool rec_expects_callee(PyCodeObject* co) { return g_recorder && g_recorder->pending == co; }
+
+bool rec_records(const _PyInterpreterFrame* f) { return g_recorder && g_recorder->f == f; }
 
 // ---------------------------------------------------------------- start-up and introspection
 const char* abort_name(Abort a) { return kAbortNames[static_cast<int>(a)]; }

@@ -46,10 +46,14 @@ bool recorder_init();
 // loops f's loop table (a side trace ends at the header of another loop that has a trace: linked to it).
 void rec_instruction(_PyInterpreterFrame* f, _Py_CODEUNIT* start, _Py_CODEUNIT* here, int op, int oparg,
                      PyObject** sp, const LoopTable* loops);
-// At a back-edge of frame f jumping to `target` (the loop `jumps_to`, or nullptr): closes the recording (a
-// trace) when it is the recorded loop's header; a side trace goes on into an enclosing loop's next
-// iteration, or ends there when that loop has a trace (linked to it); anything else aborts (an inner loop).
-void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, LoopSlot* jumps_to);
+// At a back-edge of frame f jumping to `target` (the loop `jumps_to`, or nullptr; `loops` f's loop table):
+// closes the recording (a trace) when it is the recorded loop's header; a side trace goes on into an
+// enclosing loop's next iteration, or ends there when that loop has a trace (linked to it) unless the way
+// from there leads straight back to its own loop (then it goes on, and rec_records(f) stays true: the
+// interpreter must not enter that loop's trace); anything else aborts (an inner loop).
+void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, LoopSlot* jumps_to, const LoopTable* loops);
+// True while a recording follows frame f itself (not a callee of it).
+bool rec_records(const _PyInterpreterFrame* f);
 // Frame f stops being run by the interpreter here (an exception, a handover): aborts a recording of f.
 void rec_frame_leaves(_PyInterpreterFrame* f, Abort why);
 // True when the recording follows a call into code `co` (the hook must run that frame in the interpreter).

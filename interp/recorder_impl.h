@@ -64,6 +64,10 @@ namespace rec {
 // Entry, namespace dict k changed since the version b expects: true (and b expects the new version) when
 // every read of it still holds.
 bool ns_revalidate(const Borrowed& b, int k, PyObject* dict);
+// Drops from b.objs the values that optimized trace t needs no reference to while it runs: none of its
+// instructions uses the value (as an operand or an immediate), and the snapshots that hold it are exited
+// to only before anything in t may run code (the namespace still holds it there).
+void borrowed_prune(Borrowed& b, const ir::Trace& t);
 }  // namespace rec
 
 // The borrowed objects of a trace, owned while it runs (released when this goes out of scope, which must be

@@ -492,3 +492,39 @@ def test_a_linked_side_trace_checks_the_namespace_it_reads_at_its_entry(tmp_path
     tg.check(res, traced=["walk"])
     st = res["stats"]
     assert st["side_links"] >= 6 * 50 // 2, st
+
+
+THROUGH_THE_OUTER_LOOP = """
+    def walk(reps, m, w):
+        t = 0
+        for s in range(reps):
+            i = 0
+            while i < m:
+                t += i * s
+                i += 1
+            t += max(t % 7, w[s % 8])
+        return t
+
+    def refcheck():
+        return [max]
+
+    def main():
+        w = [3] * 8
+        v = [3] * 7 + [2.5]
+        return [walk(100, 1, w), walk(400, 3, w), walk(400, 4, w), walk(300, 3, v)]
+"""
+
+
+def test_a_side_trace_goes_through_an_enclosing_loops_header_back_to_its_own(tmp_path):
+    # fannkuch's shape: the outer loop got a trace of its own first (the inner loop ran once per iteration,
+    # inlined in it); then the inner loop gets one, and the side trace from its exit reaches the outer loop's
+    # back-edge. It goes on through the outer header and the inner loop's test to the inner header, where it
+    # closes the loop in machine code (trace_loop_backs), instead of linking to the outer trace, which would
+    # hand over to the inner tree again (two trace_links per outer iteration). The side trace inlines `max`,
+    # whose object only snapshots before any call hold: it is not held (borrowed_prune), so the chain holds
+    # nothing and may close the loop. walk(.., v) exits where w[s] is a float, with `max` on the stack: the
+    # restore hands CPython that object (refcounts compared).
+    res = run_prog(tmp_path, THROUGH_THE_OUTER_LOOP, ["walk"])
+    tg.check(res, traced=["walk"])
+    st = res["stats"]
+    assert st["trace_loop_backs"] >= 700 and st["trace_links"] <= 10, st
