@@ -1301,8 +1301,9 @@ void rec_back_edge(_PyInterpreterFrame* f, _Py_CODEUNIT* target, LoopSlot* jumps
   int to = static_cast<int>(target - r->first);
   if (to != r->header) {
     // A side trace may go on into the next iteration of a loop around the recorded one, once per loop (a
-    // second time would unroll it) and not into a loop with a trace of its own (the interpreter would run
-    // that trace here, unseen by the recording).
+    // second time would unroll it); into a loop with a trace of its own only when the way leads straight
+    // back to the recorded loop (through_outer; the interpreter then leaves that trace alone, rec_records),
+    // else it links to that trace.
     bool again = std::find(r->crossed.begin(), r->crossed.end(), to) != r->crossed.end();
     if (r->parent && jumps_to && jumps_to->header == to && jumps_to->state == LoopState::kCompiled &&
         jumps_to->entry == &baseline_entry && !again && through_outer(loops, jumps_to, r->loop)) {
