@@ -528,3 +528,40 @@ def test_a_side_trace_goes_through_an_enclosing_loops_header_back_to_its_own(tmp
     tg.check(res, traced=["walk"])
     st = res["stats"]
     assert st["trace_loop_backs"] >= 700 and st["trace_links"] <= 10, st
+
+
+def test_through_the_outer_header_with_continue_break_and_an_exception(tmp_path):
+    # The side trace that goes through the outer loop's header (as above) meets the ways an outer body
+    # leaves the straight path: `continue` back to the outer header, a float where ints were, a `break` out
+    # of both loops, a TypeError in the outer body, the outer loop's iterator running out. Each is an exit
+    # of the side trace (or a side trace of its own): results, tracebacks and refcounts as CPython's. (The
+    # leak check's hundreds of further calls, with side exits this varied, end with the loop blacklisted,
+    # `side_exits`, as without going through the outer header: the stats are the first call's.)
+    res = run_prog(tmp_path, """
+        def walk(reps, m, data):
+            t = 0
+            for s in range(reps):
+                i = 0
+                while i < m:
+                    t += i * s
+                    i += 1
+                if s % 11 == 5:
+                    continue
+                t += data[s % len(data)]
+                if t > 10 ** 7:
+                    break
+            return t
+
+        def main():
+            out = [walk(100, 1, [1])]
+            for m, data in ((3, [1, 2]), (4, [1, 2.5]), (2, [3] * 9 + [10 ** 6]), (3, [1, "x"])):
+                try:
+                    out.append(walk(400, m, data))
+                except TypeError as e:
+                    out.append(str(e))
+            return out
+    """, ["walk"])
+    tg.check(res)
+    st = res["stats"]
+    assert st["traces_compiled"] >= 1 and st["side_traces"] >= 3, st
+    assert st["trace_loop_backs"] >= 300, st
