@@ -40,7 +40,8 @@ namespace {
 
 // True for stores and calls that write nothing but an array's slot (store_ptr through an address into an
 // array an object points to: list items, instance values; store_fitem: such a slot or the value of the float
-// in it), reference counts (incref, decref: of ints and floats, whose deallocators run nothing) or new
+// in it), reference counts (incref; decref, which the recorder emits only where no code can run: ints,
+// floats and boxes, iterators the trace made and popped, an attribute value its owner still holds) or new
 // objects (box_*). No object's own fields past its refcount change: a list's size and item pointer, a
 // range iterator's index stay what they were.
 bool items_only(const Trace& t, const IRIns& i) {
