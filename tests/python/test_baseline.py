@@ -773,3 +773,50 @@ def test_range_loops_specialized_on_step_one_give_every_step_its_values(tmp_path
     st = same_as_cpython(tmp_path, RANGE_STEPS, FASTPY_HOT_EXIT="5")
     assert st["trace_native_runs"] >= 5 and st["traces_compiled"] >= 1, st
     assert st["traces_recorded"] >= 2 and st["aborts"].get("unstable", 0) >= 1, st   # recorded again for step 2
+
+
+# Found by tests/python/fuzz_nested.py (seed 24121, minimized): the trace of `for x in F` calls the runtime in
+# a slow path (o.v's unbox) while a value sits in an argument register; asmjit 1.9's allocator moved it into
+# r13 there, a callee-saved register the function used nowhere else and so did not save: run_loop's `loop`
+# came back null (a segfault). Every trace now saves all callee-saved registers (tiers/baseline/codegen.cpp).
+SLOW_PATH_CALL = """
+import json, fastpy
+
+def h(p, q):
+    return p * 3 - q
+def pick(p):
+    return None if p % 3 == 0 else p
+class Obj:
+    def __init__(self):
+        self.v = 0.5
+def f(n, L, F, G):
+    a, b, c, acc = 3, -2, 7, 0
+    o = Obj()
+    for i in range(n):
+        try:
+            acc = 9 // L[(h(6, b)) % len(L)]
+        except ZeroDivisionError:
+            acc = -2
+        b = h(max(b, -3), c) if b % 5 == 0 else (b * -8)
+        for x in F:
+            x = o.v
+            c = min((b ^ acc), acc) if pick(i) is None else L[(acc) % len(L)]
+            c -= L[(i) % len(L)]
+    return a, b, c, acc
+def data(call):
+    L = [3, -1, 4, 1, 0, 9, 2, 6][: 5 + call % 4]
+    F = [0.5, -1.5, 2.25, 0.0, 1e300, -3.0][: 3 + call % 4]
+    G = [[float(r), r * 0.5, -1.0, 2.0] for r in range(4)]
+    return L, F, G
+fastpy.enable()
+r = []
+for call in range(6):
+    L, F, G = data(call)
+    r.append(f(30 + 7 * call, L, F, G))
+print(json.dumps(dict(r=r, stats=fastpy.stats())))
+"""
+
+
+def test_a_slow_path_call_keeps_the_callers_registers(tmp_path):
+    st = same_as_cpython(tmp_path, SLOW_PATH_CALL, FASTPY_HOT_LOOP="2", FASTPY_HOT_EXIT="2")
+    assert st["traces_compiled"] >= 2 and st["side_trace_runs"] >= 1, st

@@ -1111,6 +1111,11 @@ std::string Gen::run() {
   }
 
   FuncNode* fn = cc_.addFunc(FuncSignatureT<int32_t, const uint64_t*, uint64_t*, const uint64_t*>(CallConvId::kHost));
+  // Every callee-saved register is saved by the prologue: asmjit 1.9's local allocator (ralocal.cpp, STEP 4)
+  // may move a value out of a register a call clobbers into a callee-saved one the function uses nowhere
+  // else without marking it dirty, and the prologue would not save it (the C++ caller's register, e.g.
+  // run_loop's `loop`, came back changed: a crash found by tests/python/fuzz_nested.py).
+  fn->frame().addDirtyRegs(x86::rbx, x86::rbp, x86::r12, x86::r13, x86::r14, x86::r15);
   slots_ = cc_.newIntPtr("slots");
   out_ = cc_.newIntPtr("out");
   parent_ = cc_.newIntPtr("parent");
