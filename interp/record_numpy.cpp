@@ -7,7 +7,8 @@
 // Exactness: `a[i]` is a numpy scalar in CPython, so the trace marks such values (Recorder::kind, SnapBox
 // SNAP_np): arithmetic with one gives one, and an exit boxes it as numpy.float64 / numpy.int64 again.
 // numpy's scalar arithmetic differs from Python's only where the trace exits anyway (int64 overflow, division
-// by zero: numpy warns and wraps or returns inf; the interpreter then does exactly that).
+// by zero, a float result that is not finite: numpy warns, or raises under np.errstate, and wraps or returns
+// inf or nan; the interpreter then does exactly that), and its compares give numpy.bool_.
 // internals.h first: it defines Py_BUILD_CORE before <Python.h>.
 #include "python/cpython311/internals.h"
 #include "interp/recorder_impl.h"

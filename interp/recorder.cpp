@@ -16,8 +16,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -297,6 +298,26 @@ IRRef truth(Recorder* r, IRRef v) {
   }
 }
 
+// A numpy scalar's float arithmetic reports what IEEE flags it raised (numpy.seterr: a RuntimeWarning by
+// default, FloatingPointError under 'raise'): a result that is not finite (overflow, inf - inf, 0 * inf)
+// exits before the op, so that the interpreter does it, as numpy does. Operands that are not finite
+// already, or a result that is not: not recorded (the guard would fail at once).
+void np_float_finite(Recorder* r, PyObject* lo, PyObject* ro, int nb, IRRef res) {
+  auto dbl = [](PyObject* o) {
+    double d = PyFloat_AsDouble(o);
+    if (d == -1.0 && PyErr_Occurred()) {
+      PyErr_Clear();
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    return d;
+  };
+  double x = dbl(lo), y = dbl(ro);
+  double v = nb == NB_ADD ? x + y : nb == NB_SUBTRACT ? x - y : nb == NB_MULTIPLY ? x * y : x / y;
+  if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(v)) fail(Abort::would_raise);
+  IRRef inf = r->b.kflt(std::numeric_limits<double>::infinity());
+  guard_true(r, emit(r, ir::IR_flt, emit(r, ir::IR_fabs, res), inf));
+}
+
 // BINARY_OP with oparg nb on two numbers.
 void rec_binary(Recorder* r, int nb, PyObject** sp) {
   PyObject* lo = live(sp, 2);
@@ -310,8 +331,9 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
   if (type_of(r, a) == ir::IRT_bool) a = emit(r, ir::IR_b2i, a);
   if (type_of(r, c) == ir::IRT_bool) c = emit(r, ir::IR_b2i, c);
   // A numpy scalar on either side makes the result one (numpy.float64 + float is a numpy.float64); numpy's
-  // scalar arithmetic is IEEE for floats and, for int64, wraps where Python's would grow: the
-  // overflow-checked ops exit there, so the interpreter does what numpy does.
+  // scalar arithmetic is IEEE for floats but reports results that are not finite (np_float_finite) and, for
+  // int64, wraps where Python's would grow: the overflow-checked ops exit there, so the interpreter does
+  // what numpy does.
   // numpy.float32/int32 scalars (SNAP_np32) with a Python number or a 64-bit numpy scalar compute in 64 bits
   // (numpy 1.24: float32 + float -> float64); two of them, or one with a bool, stay 32-bit: not recorded.
   uint8_t k1 = kind_at(r, 1), k2 = kind_at(r, 2);
@@ -398,6 +420,7 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
       }
       default: fail(Abort::unsupported_op);   // bitwise ops of floats
     }
+    if (kind == ir::SNAP_np) np_float_finite(r, lo, ro, nb, res);
   }
   pop(r, 2);
   push_k(r, res, kind);
@@ -859,8 +882,13 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
           PyErr_Clear();
           fail(Abort::unsupported_type);
         }
-        bool v = res == Py_True;
+        int t = PyObject_IsTrue(res);   // numpy scalars compare to a numpy.bool_
         Py_DECREF(res);
+        if (t < 0) {
+          PyErr_Clear();
+          fail(Abort::unsupported_type);
+        }
+        bool v = t != 0;
         r->pc = static_cast<int>(next - r->first);
         r->snapped = false;
         branch(r, c, v);

@@ -191,3 +191,51 @@ def test_numpy_imported_under_fastpy_is_traced(tmp_path, trace_tier):
     want[1:-1] = 0.25 * a[:-2] + 0.5 * a[1:-1] + 0.25 * a[2:]
     assert res["r"] == float(want.sum())
     assert res["loops"] == [[True, ""]], res["loops"]
+
+
+def test_numpy_scalar_compare_branches_as_numpy_does(tmp_path):
+    """A compare with a numpy scalar gives a numpy.bool_, not True: the recorder took every such result for
+    False and recorded the branch the interpreter did not take (a value out of range then kept it: a silent
+    wrong answer; found by fuzz_nested.py)."""
+    res = run_prog(tmp_path, HEADER + """
+        def f(a, xs):
+            for i in range(len(xs)):
+                a[1] = 1e308 * xs[i]
+                if not -1e200 < a[1] < 1e200:
+                    a[1] = 0.5
+                    xs[i] = -1
+            return a.tolist(), xs
+
+        def main():
+            return [f(np.array([0.5, -1.5, 2.25]), [0] * 12 + [3, 0, -2, 1, 0, 0] * 4) for _ in range(3)]
+    """, ["f"])
+    check(res, traced=["f"], exited=["f"])
+
+
+def test_numpy_scalar_float_overflow_warns_as_numpy_does(tmp_path):
+    """numpy reports a float64 scalar's overflow and invalid results (a RuntimeWarning; under
+    np.errstate(all='raise') a FloatingPointError): the trace exits before an op whose result is not finite,
+    and the interpreter does it as numpy does (before, the trace computed inf silently; found by fuzz)."""
+    res = run_prog(tmp_path, HEADER + """
+        def g(a, k):
+            s = 0.0
+            for i in range(len(a)):
+                s = s + a[i] * k
+            return s
+
+        def main():
+            a = np.ones(40)
+            a[25] = 1e10
+            out = []
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                out.append([float(g(a, 1e300)), float(g(a, 2.0))])
+            out.append([str(x.message) for x in w])
+            with np.errstate(all="raise"):
+                try:
+                    g(a, 1e300)
+                except FloatingPointError as e:
+                    out.append(str(e))
+            return out
+    """, ["g"])
+    check(res, traced=["g"], exited=["g"])
