@@ -9,8 +9,9 @@ The programs are what the trace tiers find hardest: loops nested up to three dee
 lists, while with counters; short inner loops as fannkuch's, exits through break, continue and return),
 int arithmetic that crosses 2**63 (overflow exits), floats with inf, nan and -0.0, list items loaded,
 stored, swapped and updated in place (lists of ints, of floats, of float rows as n-body's), items and
-variables that change type mid-loop, calls of small functions, max/min/abs, `is None`, and exceptions
-raised and caught inside loops. Every loop is bounded: each program ends in a few thousand iterations."""
+variables that change type mid-loop, calls of small functions, max/min/abs, math functions and int() that
+raise on inf and nan, appends to a list, chained compares, ranges with other steps, `is None`, attributes,
+a global rebound mid-loop, and exceptions raised and caught inside loops. Every loop is bounded: each program ends in a few thousand iterations."""
 import random
 import sys
 
@@ -20,6 +21,8 @@ BIG = ["2**62", "-2**63", "2**63 - 1", "4611686018427387905", "-7", "3", "1", "0
 FCONST = ["1.5", "-0.0", "0.1", "1e308", "-2.5", "3.0"]
 
 PRELUDE = '''
+import math
+
 def h(p, q):
     return p * 3 - q
 
@@ -189,9 +192,19 @@ class Gen:
             self.emit(ind + 1, f"{R.choice(INTS)} = {R.randint(-3, 3)}")
             self.emit(ind, f"if not -2**62 < {v} < 2**62: {v} = {v} % 1000003")
         elif k < 0.88 and self.depth > 1:
-            self.emit(ind, f"if {self.cond()}: return 'early', a, b, c, acc, x, y, z, L, F, G, o.n, o.v, K")
+            self.emit(ind, f"if {self.cond()}: return 'early', a, b, c, acc, x, y, z, L, F, G, o.n, o.v, K, R")
+        elif k < 0.87:
+            self.emit(ind, f"acc += {R.choice(['len(L)', 'len(F)', self.ivar(), 'int(x > y)', 'len(R)'])}")
+        elif k < 0.89:
+            t = R.random()
+            if t < 0.4:
+                self.emit(ind, f"R.append({R.choice([self.iexpr(1), self.fexpr(1)])})")
+            elif t < 0.7:   # int() of inf or nan raises; of 1e300, a big int
+                self.emit(ind, f"acc = int({self.fexpr(1)}) % 1000003")
+            else:   # math.floor of inf raises; sqrt of a negative too (math domain error)
+                self.emit(ind, f"{R.choice(FLOATS)} = math.{R.choice(['sqrt', 'floor', 'fabs'])}({self.fexpr(1)})")
         elif k < 0.9:
-            self.emit(ind, f"acc += {R.choice(['len(L)', 'len(F)', self.ivar(), 'int(x > y)'])}")
+            self.emit(ind, f"if {self.iexpr(0)} < {self.iexpr(1)} <= {self.iexpr(0)}: acc -= 1")
         elif k < 0.92:
             t = R.random()
             if t < 0.4:
@@ -219,8 +232,10 @@ class Gen:
         k = R.random()
         if k < 0.4:   # short inner loops, as fannkuch's
             self.emit(ind, f"for {v} in range({R.choice(['', '1, '])}({self.ivar()}) % {R.randint(2, 6)}):")
-        elif k < 0.6:
+        elif k < 0.5:
             self.emit(ind, f"for {v} in range({R.randint(3, 12)}):")
+        elif k < 0.6:   # other steps
+            self.emit(ind, f"for {v} in range({R.choice(['(' + self.ivar() + ') % 7, -2, -1', '1, 9, 2', '8, (' + self.ivar() + ') % 5, -3'])}):")
         elif k < 0.68:
             self.emit(ind, f"for {v} in L:")
         elif k < 0.75:   # the loop variable is a float or a row: a variable the statements use
@@ -246,13 +261,14 @@ class Gen:
         self.emit(1, "p = q = 0")
         self.emit(1, "row = G[0]")
         self.emit(1, "o = Obj()")
+        self.emit(1, "R = []")
         self.emit(1, "for i in range(n):")
         self.depth = 1
         self.loopvars = ["i"]
         self.block(2, self.R.randint(2, 5))
         while self.budget > 0:
             self.stmt(2)
-        self.emit(1, "return a, b, c, acc, x, y, z, L, F, G, o.n, o.v, K")
+        self.emit(1, "return a, b, c, acc, x, y, z, L, F, G, o.n, o.v, K, R")
         return PRELUDE + "\n".join(self.lines) + "\n"
 
 

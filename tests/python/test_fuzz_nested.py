@@ -52,9 +52,9 @@ def test_generated_nested_loops_match_cpython(tmp_path, tiers):
     st = compare(tmp_path, ["0", "700"], tiers)
     assert st["traces_recorded"] >= 400, st
     if tiers == "interp,baseline":
-        assert st["traces_compiled"] >= 1200 and st["side_traces"] >= 800 and st["side_trace_runs"] >= 130000, st
+        assert st["traces_compiled"] >= 1200 and st["side_traces"] >= 800 and st["side_trace_runs"] >= 100000, st
     else:
-        assert st["trace_ir_runs"] >= 150000, st
+        assert st["trace_ir_runs"] >= 110000, st
 
 
 def test_generated_nested_loops_with_every_threshold_at_one(tmp_path):
