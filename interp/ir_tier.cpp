@@ -237,13 +237,27 @@ std::string loop_where(PyCodeObject* co, int header) {
          std::to_string(PyCode_Addr2Line(co, header * static_cast<int>(sizeof(_Py_CODEUNIT))));
 }
 
-// FASTPY_LOG=trace: one line per trace; FASTPY_LOG=ir: its recorded and optimized IR.
+// FASTPY_LOG=trace: one line per trace (a loop's, or a side trace: from which guard of which trace of its
+// tree, and where it ends); FASTPY_LOG=ir: its recorded and optimized IR.
 void log_trace(PyCodeObject* co, int header, const TraceData* td) {
   bool ir = g_params.has(ParamId::log, kLogIR);
   if (!ir && !g_params.has(ParamId::log, kLogTrace)) return;
-  std::fprintf(stderr, "fastpy: trace for the loop at %s (%s): %d instructions recorded, %d after optimization\n",
-               loop_where(co, header).c_str(), PyUnicode_AsUTF8(co->co_qualname), static_cast<int>(td->recorded.size()),
-               static_cast<int>(td->opt.size()));
+  if (td->parent) {
+    int end = td->opt.snaps.empty() ? -1 : td->opt.snaps.back().pc;
+    std::string to = end == header                  ? "its loop's header"
+                     : td->link && end == td->link->header ? "the header of the loop at " + loop_where(co, end)
+                                                           : "instruction " + std::to_string(end);
+    std::fprintf(stderr,
+                 "fastpy: side trace of the loop at %s (%s) from %%%d of %s: %d instructions recorded, %d after "
+                 "optimization, ends at %s\n",
+                 loop_where(co, header).c_str(), PyUnicode_AsUTF8(co->co_qualname), static_cast<int>(td->parent_guard),
+                 td->parent == td->root ? "the loop's trace" : "a side trace", static_cast<int>(td->recorded.size()),
+                 static_cast<int>(td->opt.size()), to.c_str());
+  } else {
+    std::fprintf(stderr, "fastpy: trace for the loop at %s (%s): %d instructions recorded, %d after optimization\n",
+                 loop_where(co, header).c_str(), PyUnicode_AsUTF8(co->co_qualname),
+                 static_cast<int>(td->recorded.size()), static_cast<int>(td->opt.size()));
+  }
   if (!ir) return;
   auto note = [&](const ir::Trace& t) {
     return [&t, co](IRRef ref) { return trace_note(co, t, ref); };

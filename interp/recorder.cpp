@@ -1131,6 +1131,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
     baseline_link(r->parent, r->parent_guard, td);
     r->tree->nside++;   // the tree's bound
     stat_inc(Stat::side_traces);
+    log_trace(r->root_co, r->header, td);
     stop(r);
     return;
   }

@@ -382,6 +382,21 @@ def test_side_trace_continues_a_hot_exit_and_stays_correct(tmp_path):
     assert st["trace_entries"] < st["trace_native_runs"] / 10, st
 
 
+def test_log_trace_and_ir_name_every_trace_side_traces_included(tmp_path):
+    r, res = run_prog(tmp_path, SIDE, FASTPY_HOT_EXIT="5", FASTPY_LOG="trace,ir")
+    st = res["stats"]
+    roots = re.findall(r"^fastpy: trace for the loop at .*prog\.py:\d+ \(mixed\): \d+ instructions recorded, "
+                       r"\d+ after optimization$", r.stderr, re.M)
+    sides = re.findall(r"^fastpy: side trace of the loop at .*prog\.py:\d+ \(mixed\) from %\d+ of (the loop's trace|"
+                       r"a side trace): \d+ instructions recorded, \d+ after optimization, ends at (.*)$", r.stderr, re.M)
+    assert len(roots) == st["traces_recorded"] >= 1, r.stderr
+    assert len(sides) == st["side_traces"] >= 1, r.stderr
+    assert ("the loop's trace", "its loop's header") in sides, sides
+    # each trace's recorded and optimized IR follows its line
+    assert r.stderr.count("--- recorded\n") == r.stderr.count("--- optimized\n") == len(roots) + len(sides)
+    assert re.search(r"^%\d+ void = guard_\w+ %\d+ @\d+", r.stderr, re.M), r.stderr
+
+
 def test_side_traces_bounded_by_max_side(tmp_path):
     _, res = run_prog(tmp_path, SIDE, FASTPY_HOT_EXIT="5", FASTPY_MAX_SIDE="0")
     st = res["stats"]
