@@ -201,8 +201,10 @@ class Gen:
                 self.emit(ind, f"R.append({R.choice([self.iexpr(1), self.fexpr(1)])})")
             elif t < 0.7:   # int() of inf or nan raises; of 1e300, a big int
                 self.emit(ind, f"acc = int({self.fexpr(1)}) % 1000003")
-            else:   # math.floor of inf raises; sqrt of a negative too (math domain error)
-                self.emit(ind, f"{R.choice(FLOATS)} = math.{R.choice(['sqrt', 'floor', 'fabs'])}({self.fexpr(1)})")
+            else:   # math.floor of inf raises (and gives an int); sqrt of a negative too (math domain error)
+                v = R.choice(FLOATS)
+                self.emit(ind, f"{v} = math.{R.choice(['sqrt', 'floor', 'fabs'])}({self.fexpr(1)})")
+                self.emit(ind, f"if not -1e200 < {v} < 1e200: {v} = 0.25")
         elif k < 0.9:
             self.emit(ind, f"if {self.iexpr(0)} < {self.iexpr(1)} <= {self.iexpr(0)}: acc -= 1")
         elif k < 0.92:
