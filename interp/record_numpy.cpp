@@ -13,8 +13,11 @@
 #include "python/cpython311/internals.h"
 #include "interp/recorder_impl.h"
 
+#include <opcode.h>
+
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "runtime/restore.h"
 
@@ -317,5 +320,25 @@ bool numpy_runtime(const ir::IRIns& i, uint64_t a, uint64_t, uint64_t* out) {
 }
 
 void numpy_init() { g_box_numpy = &box_numpy; }
+
+// A numpy scalar's float arithmetic reports what IEEE flags it raised (numpy.seterr: a RuntimeWarning by
+// default, FloatingPointError under 'raise'): a result that is not finite (overflow, inf - inf, 0 * inf)
+// exits before the op, so that the interpreter does it, as numpy does. Operands that are not finite
+// already, or a result that is not: not recorded (the guard would fail at once).
+void np_float_finite(Recorder* r, PyObject* lo, PyObject* ro, int nb, IRRef res) {
+  auto dbl = [](PyObject* o) {
+    double d = PyFloat_AsDouble(o);
+    if (d == -1.0 && PyErr_Occurred()) {
+      PyErr_Clear();
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    return d;
+  };
+  double x = dbl(lo), y = dbl(ro);
+  double v = nb == NB_ADD ? x + y : nb == NB_SUBTRACT ? x - y : nb == NB_MULTIPLY ? x * y : x / y;
+  if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(v)) fail(Abort::would_raise);
+  IRRef inf = r->b.kflt(std::numeric_limits<double>::infinity());
+  guard_true(r, emit(r, ir::IR_flt, emit(r, ir::IR_fabs, res), inf));
+}
 
 }  // namespace fastpy::rec

@@ -18,7 +18,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -296,26 +295,6 @@ IRRef truth(Recorder* r, IRRef v) {
     case ir::IRT_f64: return emit(r, ir::IR_fne, v, r->b.kflt(0.0));
     default: fail(Abort::unsupported_type);
   }
-}
-
-// A numpy scalar's float arithmetic reports what IEEE flags it raised (numpy.seterr: a RuntimeWarning by
-// default, FloatingPointError under 'raise'): a result that is not finite (overflow, inf - inf, 0 * inf)
-// exits before the op, so that the interpreter does it, as numpy does. Operands that are not finite
-// already, or a result that is not: not recorded (the guard would fail at once).
-void np_float_finite(Recorder* r, PyObject* lo, PyObject* ro, int nb, IRRef res) {
-  auto dbl = [](PyObject* o) {
-    double d = PyFloat_AsDouble(o);
-    if (d == -1.0 && PyErr_Occurred()) {
-      PyErr_Clear();
-      return std::numeric_limits<double>::quiet_NaN();
-    }
-    return d;
-  };
-  double x = dbl(lo), y = dbl(ro);
-  double v = nb == NB_ADD ? x + y : nb == NB_SUBTRACT ? x - y : nb == NB_MULTIPLY ? x * y : x / y;
-  if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(v)) fail(Abort::would_raise);
-  IRRef inf = r->b.kflt(std::numeric_limits<double>::infinity());
-  guard_true(r, emit(r, ir::IR_flt, emit(r, ir::IR_fabs, res), inf));
 }
 
 // BINARY_OP with oparg nb on two numbers.

@@ -325,6 +325,8 @@ void no_np(Recorder* r, int n);
 bool is_num(ir::IRType ty);
 // An int as Python's float arithmetic converts it (i2f); f64 unchanged.
 IRRef to_f64(Recorder* r, IRRef v);
+// record_numpy.cpp: a guard that a numpy scalar's float op (BINARY_OP nb of lo, ro) gave a finite res.
+void np_float_finite(Recorder* r, PyObject* lo, PyObject* ro, int nb, IRRef res);
 // An object loaded from memory (addr + off), unboxed with a type guard when it is a float, a 64-bit int or
 // a bool (live_item: the object there now).
 IRRef typed_load(Recorder* r, IRRef addr, int64_t off, PyObject* live_item);
