@@ -1150,6 +1150,18 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
     EXPECT_EQ(W.N.w[3], 6000u);
     EXPECT_EQ(W.N.w[2], uint64_t(-1));
   }
+  for (int empty = 0; empty < 2; empty++) {
+    World W;   // a small int replaces whatever its slot held, with no check: an object of another type, nothing
+    base(W);
+    if (empty) W.frame[4] = 0;
+    else W.M.w[1] = uint64_t(uintptr_t(g_other_type));
+    ASSERT_EQ(run(W, nullptr), baseline::kRestored) << empty;
+    EXPECT_EQ(W.frame[4], uint64_t(uintptr_t(&smalls[7 + 5]))) << empty;
+    EXPECT_EQ(smalls[12].w[0], 1001u) << empty;
+    EXPECT_EQ(W.M.w[0], empty ? 1u : 999u) << empty;   // released (its last reference) when it was there
+    EXPECT_EQ(g_deallocs, empty ? 2 : 3) << empty;
+    EXPECT_EQ(compiled, 1u) << empty;
+  }
   const std::pair<const char*, std::function<void(World&)>> refused[] = {
       {"float shared", [](World& W) { W.F.w[0] = 2; }},
       {"float slot of another type", [&](World& W) { W.F.w[1] = uint64_t(uintptr_t(g_other_type)); }},
@@ -1159,7 +1171,8 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
       {"int to two digits", [](World& W) { W.mem[1] = uint64_t(1) << 30; }},
       {"negative int to two digits", [](World& W) { W.N.w[2] = uint64_t(-1), W.mem[1] = uint64_t(-(int64_t(1) << 30)); }},
       {"int over two digits", [](World& W) { W.N.w[2] = 2; }},
-      {"int slot of another type", [&](World& W) { W.M.w[1] = uint64_t(uintptr_t(g_float_type)); }},
+      {"int slot of another type", [&](World& W) { W.N.w[1] = uint64_t(uintptr_t(g_float_type)); }},
+      {"int slot empty", [](World& W) { W.frame[3] = 0; }},
       {"inlined frames wait", [](World&) { pending = true; }},
       // The object entry's new value is the float slot's own object: referenced first, it is no longer the
       // frame's alone, so it is not written.

@@ -407,6 +407,37 @@ def test_a_side_trace_restores_the_frame_in_its_own_machine_code(tmp_path):
     assert st["trace_restores"] > st["restore_compiled"], st   # u shared with the constant at first: the routine
 
 
+def test_a_side_trace_writes_small_ints_over_whatever_the_frame_held(tmp_path):
+    # A small int's cached object replaces whatever the slot held (the machine code checks nothing there:
+    # test_baseline_codegen's CompletionRestoreIntoTheFrame). Each call's first end of the side trace finds
+    # the slots as the function set them before its loops: an argument the caller still holds, None, a new
+    # float (it dies in the release) and a float the caller holds; a computed small int and constants go
+    # over them. CPython's results and reference counts.
+    res = run_prog(tmp_path, """
+        import sys
+
+        def body(n, box, x):
+            a, b, c, d = box, None, x * 0.5, x
+            t = 0
+            for k in range(n):
+                for j in range(2):
+                    t += j
+                a = k % 7
+                b = k % 5 - 2
+                c = 3
+                d = -5
+            return a, b, c, d, t, a is int(str(a)), b is int(str(b))
+
+        def main():
+            box, xs = [1], [1.5 + r for r in range(4)]
+            return [body(60, box, x) for x in xs] + [sys.getrefcount(box)] + [sys.getrefcount(x) for x in xs]
+    """, ["body"])
+    tg.check(res, traced=["body"])
+    tree_ran(res, 4 * 60)
+    st = res["stats"]
+    assert st["restore_compiled"] >= 4 * 60 // 2, st
+
+
 def test_numbers_a_side_trace_cannot_write_in_place_go_through_the_restore_routine(tmp_path):
     # The ends where the machine code must not write the frame's objects, one function each (so that no
     # case hides another): an int changing sign, an int outgrowing one digit (2**30), a small int's cached

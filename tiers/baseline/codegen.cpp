@@ -109,7 +109,7 @@ namespace gen {
 x86::Gp Gen::gp(IRRef r) {
   if (is_k(r)) {
     const IRIns& i = ins(r);
-    x86::Gp g = cc_.newInt64();
+    x86::Gp g = new_i64();
     if (i.imm == 0) cc_.xor_(g.r32(), g.r32());
     else cc_.mov(g, Imm(i.imm));
     return g;
@@ -119,7 +119,7 @@ x86::Gp Gen::gp(IRRef r) {
 
 x86::Xmm Gen::xmm(IRRef r) {
   if (is_k(r)) {
-    x86::Xmm x = cc_.newXmmSd();
+    x86::Xmm x = new_f64();
     double d = ir::bits_f64(ins(r).imm);
     if (ins(r).imm == 0) cc_.xorps(x, x);
     else cc_.movsd(x, cc_.newDoubleConst(ConstPoolScope::kLocal, d));
@@ -131,7 +131,7 @@ x86::Xmm Gen::xmm(IRRef r) {
 x86::Gp Gen::bits(IRRef r) {
   if (r == kNoRef) return imm64(0);
   if (ins(r).type != ir::IRT_f64 || is_k(r)) return gp(r);
-  x86::Gp g = cc_.newInt64();   // through memory: see fneg for why not movq
+  x86::Gp g = new_i64();   // through memory: see fneg for why not movq
   cc_.movsd(tmp_, xmm(r));
   cc_.mov(g, tmp_);
   return g;
@@ -151,7 +151,7 @@ x86::Mem Gen::mem(IRRef base, int64_t off, uint32_t size) {
   }
   x86::Gp b = gp(base);
   if (off != int64_t(int32_t(off))) {
-    x86::Gp s = cc_.newIntPtr();
+    x86::Gp s = new_ptr();
     cc_.mov(s, Imm(off));
     cc_.add(s, b);
     return x86::ptr(s, 0, size);
@@ -240,7 +240,7 @@ void Gen::set_bool(IRRef r) {
   x86::Gp d = def_gp(r);
   if (i.op == ir::IR_feq || i.op == ir::IR_fne) {
     x86::Xmm a = xmm(i.a), b = xmm(i.b);
-    x86::Gp t = cc_.newInt64();
+    x86::Gp t = new_i64();
     cc_.xor_(d.r32(), d.r32());
     cc_.xor_(t.r32(), t.r32());
     cc_.ucomisd(a, b);
@@ -268,9 +268,9 @@ bool Gen::call_runtime(IRRef r, x86::Gp a, x86::Gp b, Label on_false) {
   if (!o_.runtime) return false;
   // Every argument is computed before the invoke node: instructions emitted after it run after the call.
   x86::Gp ip = imm64(reinterpret_cast<uint64_t>(&t_.ins[size_t(r)]));
-  x86::Gp op = cc_.newIntPtr();
+  x86::Gp op = new_ptr();
   cc_.lea(op, tmp_);
-  x86::Gp ok = cc_.newInt32();
+  x86::Gp ok = new_i32();
   InvokeNode* inv;
   cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.runtime)),
              FuncSignatureT<bool, const void*, uint64_t, uint64_t, uint64_t*>(CallConvId::kHost));
@@ -292,7 +292,7 @@ void Gen::load_runtime_result(IRRef r) {
 }
 
 x86::Gp Gen::slot_word(IRRef r) {
-  x86::Gp w = cc_.newIntPtr();
+  x86::Gp w = new_ptr();
   cc_.mov(w, x86::qword_ptr(slots_, int32_t(8 * ins(r).imm)));
   return w;
 }
@@ -343,7 +343,7 @@ bool Gen::lower_i64(IRRef r) {
       return true;
     }
     case ir::IR_shl: case ir::IR_sar: {
-      x86::Gp d = def_gp(r), c = cc_.newInt64();
+      x86::Gp d = def_gp(r), c = new_i64();
       cc_.mov(d, gp(i.a));
       cc_.mov(c, gp(i.b));   // x86 masks the count by 63 itself
       if (i.op == ir::IR_shl) cc_.shl(d, c.r8());
@@ -374,7 +374,7 @@ bool Gen::lower_i64(IRRef r) {
         }
         return true;
       }
-      x86::Gp b = gp(i.b), q = cc_.newInt64(), rem = cc_.newInt64();
+      x86::Gp b = gp(i.b), q = new_i64(), rem = new_i64();
       Label ok = cc_.newLabel(), done = cc_.newLabel();
       if (!is_k(i.b) || k == 0 || k == -1) {   // (a constant other than 0 and -1 needs neither check)
         cc_.test(b, b);
@@ -389,7 +389,7 @@ bool Gen::lower_i64(IRRef r) {
       cc_.mov(q, gp(i.a));
       cc_.cqo(rem, q);
       cc_.idiv(rem, q, b);
-      x86::Gp s = cc_.newInt64();   // inexact with the remainder's sign unlike b's: adjust
+      x86::Gp s = new_i64();   // inexact with the remainder's sign unlike b's: adjust
       cc_.test(rem, rem);
       cc_.jz(done);
       cc_.mov(s, rem);
@@ -420,7 +420,7 @@ bool Gen::lower_i64(IRRef r) {
     }
     case ir::IR_f2i: {   // exits unless -2**63 <= a < 2**63 (NaN: unordered sets CF and PF)
       x86::Xmm a = xmm(i.a);
-      x86::Xmm lo = cc_.newXmmSd(), hi = cc_.newXmmSd();
+      x86::Xmm lo = new_f64(), hi = new_f64();
       cc_.movsd(lo, cc_.newDoubleConst(ConstPoolScope::kLocal, -0x1p63));
       cc_.movsd(hi, cc_.newDoubleConst(ConstPoolScope::kLocal, 0x1p63));
       cc_.ucomisd(a, lo);
@@ -510,7 +510,7 @@ bool Gen::lower_f64(IRRef r) {
       auto calls = [this, r, a, d, done] {
         const IRIns& i = ins(r);
         x86::Xmm b = xmm(i.b);
-        x86::Gp p = cc_.newIntPtr(), ok = cc_.newInt32();
+        x86::Gp p = new_ptr(), ok = new_i32();
         Label slow = cc_.newLabel();
         cc_.lea(p, tmp_);
         InvokeNode* inv;
@@ -533,8 +533,8 @@ bool Gen::lower_f64(IRRef r) {
       if (is_k(i.b) && ins(i.b).imm == ir::f64_bits(0.5) && sqrt_half_agrees()) {
         // x ** 0.5: sqrt where it is pow's own result (sqrt_half_candidate, the same test), else pow
         Label call = cc_.newLabel();
-        x86::Xmm lo = cc_.newXmmSd(), res = cc_.newXmmSd(), e = cc_.newXmmSd();
-        x86::Gp rb = cc_.newInt64(), m = cc_.newInt64();
+        x86::Xmm lo = new_f64(), res = new_f64(), e = new_f64();
+        x86::Gp rb = new_i64(), m = new_i64();
         cc_.movsd(lo, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfLo));
         cc_.ucomisd(a, lo);
         cc_.jb(call);   // below, or NaN
@@ -572,7 +572,7 @@ bool Gen::lower_f64(IRRef r) {
       return true;
     }
     case ir::IR_callf1: {
-      x86::Gp f = imm64(uint64_t(i.imm)), p = cc_.newIntPtr(), ok = cc_.newInt32();
+      x86::Gp f = imm64(uint64_t(i.imm)), p = new_ptr(), ok = new_i32();
       x86::Xmm x = xmm(i.a);
       cc_.lea(p, tmp_);
       InvokeNode* inv;
@@ -627,16 +627,15 @@ bool Gen::lower_guard(IRRef r) {
       const void* want = reinterpret_cast<const void*>(i.imm);
       if (i.a >= 0 && known_type_[size_t(i.a)] == want) return true;
       if (i.a >= 0 && immutable_type(want)) known_type_[size_t(i.a)] = want;
-      x86::Gp t = cc_.newIntPtr();
+      x86::Gp t = new_ptr();
       cc_.mov(t, x86::qword_ptr(gp(i.a), 8));
       cc_.emit(x86::Inst::kIdCmp, t, cmp_k(uint64_t(i.imm)));
       cc_.jne(exit_of(r));
       return true;
     }
     case ir::IR_poll: {
-      uint64_t at = uint64_t(i.imm);   // (an address in the low 2 GiB: absolute, no register)
-      if (int64_t(at) == int64_t(int32_t(at))) cc_.cmp(x86::dword_ptr_abs(at), 0);
-      else cc_.cmp(x86::dword_ptr(imm64(at)), 0);
+      uint64_t at = uint64_t(i.imm);   // (in the low 2 GiB, as python3's own data: absolute, no register)
+      cc_.cmp(mem_at(reinterpret_cast<const void*>(at), 4), 0);
       cc_.jne(exit_of(r));
       return true;
     }
@@ -693,7 +692,7 @@ bool Gen::lower_memory(IRRef r) {
       cc_.movsd(mem(i.a, i.imm, 8), xmm(i.b));
       return true;
     case ir::IR_store_f32: {
-      x86::Xmm s = cc_.newXmmSs();
+      x86::Xmm s = new_f32();
       cc_.cvtsd2ss(s, xmm(i.b));
       cc_.movss(mem(i.a, i.imm, 4), s);
       return true;
@@ -747,7 +746,7 @@ bool Gen::lower_unbox(IRRef r) {
   // One digit or none (ob_size -1, 0, 1): digit * ob_size, without a branch on the sign -- CPython 3.11's own
   // medium_value(), which reads ob_digit[0] of a zero too (_PyLong_New allocates at least one digit for
   // that). More digits: the runtime, out of line.
-  x86::Gp d = def_gp(r), sz = cc_.newInt64(), t = cc_.newInt64();
+  x86::Gp d = def_gp(r), sz = new_i64(), t = new_i64();
   Label done = cc_.newLabel(), slow = cc_.newLabel();
   if (sload || known_type_[size_t(i.a)] != L.long_type) {
     if (sload) {
@@ -767,7 +766,7 @@ bool Gen::lower_unbox(IRRef r) {
   cc_.bind(done);
   cold_.push_back([this, r, o, d, slow, done] {
     cc_.bind(slow);
-    x86::Gp arg = cc_.newIntPtr();   // (a copy: o itself need not live in the call's argument register)
+    x86::Gp arg = new_ptr();   // (a copy: o itself need not live in the call's argument register)
     cc_.mov(arg, o);
     call_runtime(r, arg, imm64(0), exit_of(r));
     cc_.mov(d, tmp_);
@@ -785,21 +784,20 @@ bool Gen::lower_range_iter(IRRef r) {
   x86::Gp a = gp(i.a), b = gp(i.b), d = def_gp(r);
   Label slow = cc_.newLabel(), done = cc_.newLabel();
   if (i.imm == 1 && L.range_spares && L.range_nspare && L.tracemalloc_tracing) {
-    x86::Gp len = cc_.newInt64(), n = cc_.newInt64(), p = cc_.newIntPtr(), zero = cc_.newInt64();
+    x86::Gp len = new_i64(), n = new_i64(), p = new_ptr(), zero = new_i64();
     cc_.mov(len, b);
     cc_.sub(len, a);   // stop - start; an overflow is a length beyond the C long range (or an empty range)
     cc_.jo(slow);
     cc_.xor_(zero.r32(), zero.r32());
     cc_.test(len, len);
     cc_.cmovl(len, zero);   // start >= stop: empty
-    cc_.mov(p, imm64(uint64_t(L.tracemalloc_tracing)));
-    cc_.cmp(x86::dword_ptr(p), 0);
+    cc_.cmp(mem_at(L.tracemalloc_tracing, 4), 0);
     cc_.jne(slow);   // _Py_NewReference must tell tracemalloc
-    cc_.mov(p, imm64(uint64_t(L.range_nspare)));
-    cc_.movsxd(n, x86::dword_ptr(p));
+    x86::Mem nspare = mem_at(L.range_nspare, 4);
+    cc_.movsxd(n, nspare);
     cc_.sub(n, 1);
     cc_.jl(slow);   // no spare
-    cc_.mov(x86::dword_ptr(p), n.r32());
+    cc_.mov(nspare, n.r32());
     cc_.mov(p, imm64(uint64_t(L.range_spares)));
     cc_.mov(d, x86::qword_ptr(p, n, 3));
     cc_.mov(x86::qword_ptr(d), 1);   // ob_refcnt
@@ -807,10 +805,7 @@ bool Gen::lower_range_iter(IRRef r) {
     cc_.mov(x86::qword_ptr(d, L.range_fields[1]), a);
     cc_.mov(x86::qword_ptr(d, L.range_fields[2]), 1);
     cc_.mov(x86::qword_ptr(d, L.range_fields[3]), len);
-    if (L.stat_range_reused) {
-      cc_.mov(p, imm64(uint64_t(L.stat_range_reused)));
-      cc_.add(x86::qword_ptr(p), 1);
-    }
+    if (L.stat_range_reused) cc_.add(mem_at(L.stat_range_reused), 1);
   } else {
     cc_.jmp(slow);
   }
@@ -818,7 +813,7 @@ bool Gen::lower_range_iter(IRRef r) {
   int64_t step = i.imm;
   cold_.push_back([this, a, b, d, step, slow, done] {
     cc_.bind(slow);
-    x86::Gp x = cc_.newInt64(), y = cc_.newInt64(), z = imm64(uint64_t(step));
+    x86::Gp x = new_i64(), y = new_i64(), z = imm64(uint64_t(step));
     cc_.mov(x, a);
     cc_.mov(y, b);
     InvokeNode* inv;
@@ -844,7 +839,7 @@ bool Gen::lower_runtime(IRRef r) {
   if (i.op == ir::IR_box_i64 && o_.layout.box_i64 && o_.layout.small_ints) {
     // A small int is CPython's cached object (what PyLong_FromLongLong returns for it), referenced inline.
     const PyLayout& L = o_.layout;
-    x86::Gp a = gp(i.a), d = def_gp(r), t = cc_.newInt64();
+    x86::Gp a = gp(i.a), d = def_gp(r), t = new_i64();
     Label call = cc_.newLabel(), done = cc_.newLabel();
     cc_.lea(t, x86::ptr(a, 5));
     cc_.cmp(t, L.small_int_count);
@@ -863,7 +858,7 @@ bool Gen::lower_runtime(IRRef r) {
     cc_.bind(done);
     cold_.push_back([this, a, d, call, done] {
       cc_.bind(call);
-      x86::Gp arg = cc_.newInt64();
+      x86::Gp arg = new_i64();
       cc_.mov(arg, a);
       InvokeNode* inv;
       cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.box_i64)), FuncSignatureT<void*, int64_t>(CallConvId::kHost));
@@ -901,7 +896,7 @@ bool Gen::lower_runtime(IRRef r) {
     cc_.bind(done);
     cold_.push_back([this, a, dealloc, done] {   // the last reference: out of line
       cc_.bind(dealloc);
-      x86::Gp arg = cc_.newIntPtr();
+      x86::Gp arg = new_ptr();
       cc_.mov(arg, a);
       InvokeNode* inv;
       cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(o_.layout.dealloc)),
@@ -939,7 +934,7 @@ bool Gen::lower(IRRef r) {
       // always follows fused into it: the in-place store needs no result at all.
       bool fused = r + 1 < t_.size() && ins(r + 1).op == ir::IR_guard_true && ins(r + 1).a == r &&
                    uses_[size_t(r)] == 1;
-      x86::Gp addr = gp(i.a), old = cc_.newIntPtr();
+      x86::Gp addr = gp(i.a), old = new_ptr();
       x86::Xmm v = xmm(i.b);
       x86::Gp ok = fused ? x86::Gp() : def_gp(r);
       Label slow = cc_.newLabel(), done = cc_.newLabel();
@@ -953,14 +948,14 @@ bool Gen::lower(IRRef r) {
       Label failed = fused ? exit_of(r + 1) : Label();
       cold_.push_back([this, r, addr, v, ok, slow, done, failed] {
         cc_.bind(slow);
-        x86::Gp a = cc_.newIntPtr();
+        x86::Gp a = new_ptr();
         cc_.mov(a, addr);
-        x86::Gp vb = cc_.newInt64();   // the bits, through memory (see fneg for why not movq)
+        x86::Gp vb = new_i64();   // the bits, through memory (see fneg for why not movq)
         cc_.movsd(tmp_, v);
         cc_.mov(vb, tmp_);
         call_runtime(r, a, vb, error_);   // (the hook itself never fails: *out says whether it stored)
         if (failed.isValid()) {
-          x86::Gp stored = cc_.newInt64();
+          x86::Gp stored = new_i64();
           cc_.mov(stored, tmp_);
           cc_.test(stored, stored);
           cc_.jz(failed);
@@ -1116,17 +1111,17 @@ std::string Gen::run() {
   // else without marking it dirty, and the prologue would not save it (the C++ caller's register, e.g.
   // run_loop's `loop`, came back changed: a crash found by tests/python/fuzz_nested.py).
   fn->frame().addDirtyRegs(x86::rbx, x86::rbp, x86::r12, x86::r13, x86::r14, x86::r15);
-  slots_ = cc_.newIntPtr("slots");
-  out_ = cc_.newIntPtr("out");
-  parent_ = cc_.newIntPtr("parent");
-  gid_ = cc_.newInt32("exit");
+  slots_ = new_ptr("slots");
+  out_ = new_ptr("out");
+  parent_ = new_ptr("parent");
+  gid_ = new_i32("exit");
   fn->setArg(0, slots_);
   fn->setArg(1, out_);
   fn->setArg(2, parent_);
-  tmp_ = cc_.newStack(8, 8);
+  tmp_ = cc_.newStack(8, 8, "tmp");
   error_ = cc_.newLabel();
   if (o_.link.cells) {
-    slots_saved_ = cc_.newStack(8, 8);
+    slots_saved_ = cc_.newStack(8, 8, "slots");
     cc_.mov(slots_saved_, slots_);
   }
   IRRef loop = kNoRef;
@@ -1140,9 +1135,9 @@ std::string Gen::run() {
     // released since then looks like.
     reentry_ = cc_.newLabel();
     cc_.bind(reentry_);
-    frees_saved_ = cc_.newStack(8, 8);
-    x86::Gp t = cc_.newInt64();
-    cc_.mov(t, x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(o_.link.trace_frees))));
+    frees_saved_ = cc_.newStack(8, 8, "frees");
+    x86::Gp t = new_i64();
+    cc_.mov(t, mem_at(o_.link.trace_frees));
     cc_.mov(frees_saved_, t);
   }
   for (IRRef r = 0; r < t_.size(); r++) {
@@ -1185,11 +1180,11 @@ std::string Gen::run() {
       IRRef p = pending[0];
       BaseReg old;
       if (ins(p).type == ir::IRT_f64) {
-        x86::Xmm x = cc_.newXmmSd();
+        x86::Xmm x = new_f64();
         fcopy(x, v_[size_t(p)].as<x86::Xmm>());
         old = x;
       } else {
-        x86::Gp g = cc_.newInt64();
+        x86::Gp g = new_i64();
         cc_.mov(g, v_[size_t(p)].as<x86::Gp>());
         old = g;
       }
@@ -1269,6 +1264,7 @@ class ErrorCollector : public ErrorHandler {
 };
 
 size_t g_live = 0;
+std::vector<uint64_t> g_compile_ns;
 
 }  // namespace
 
@@ -1298,6 +1294,7 @@ std::string compile_trace(const ir::Trace& t, const CompileOptions& opts, Compil
   add_code_bytes(int64_t(out->code_size));
   g_live++;
   out->compile_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  if (g_compile_ns.size() < kCompileTimesKept) g_compile_ns.push_back(out->compile_ns);
   return "";
 }
 
@@ -1311,5 +1308,7 @@ void release_trace(CompiledTrace* c) {
 }
 
 size_t traces_live() { return g_live; }
+
+const std::vector<uint64_t>& compile_times_ns() { return g_compile_ns; }
 
 }  // namespace fastpy::baseline

@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tiers/ir/ir.h"
 
@@ -163,6 +164,11 @@ void release_trace(CompiledTrace* c);
 
 // Traces compiled and not released.
 size_t traces_live();
+
+// The compile time of each trace this process compiled, in order (the first kCompileTimesKept): the
+// compile latency of real programs (bench/compile_latency.py reads it through _fastpy.baseline_info()).
+constexpr size_t kCompileTimesKept = 1 << 16;
+const std::vector<uint64_t>& compile_times_ns();
 
 // True when `x ** 0.5` (fpow by the constant 0.5) takes sqrt where that is libm's pow(x, 0.5) bit for bit:
 // the CPU has FMA and this process's pow agreed with the test on every sample checked once (codegen.cpp).

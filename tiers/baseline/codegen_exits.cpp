@@ -59,10 +59,11 @@ void Gen::release(x86::Gp o) {
 
 // The completion restore (CompileOptions::frame_nlocals), in the restore routine's order: every new object
 // value referenced first; then the checks that the frame's own numbers may take the new values (only the
-// frame holds them, now that every object value has its reference; an int of one digit of the same sign,
-// or a small int, which replaces the object); then the frame written, its stack top and resume point; the
-// old values released last (a destructor may run arbitrary code, which must see the restored frame). A
-// failed check undoes the references and goes to `fallback` (the frame untouched).
+// frame holds them, now that every object value has its reference; an int of one digit of the same sign;
+// a small int needs none: its cached object replaces whatever the slot held); then the frame written, its
+// stack top and resume point; the old values released last (a destructor may run arbitrary code, which
+// must see the restored frame). A failed check undoes the references and goes to `fallback` (the frame
+// untouched).
 void Gen::emit_restore(int s, Label fallback) {
   const PyLayout& L = o_.layout;
   const ir::Snapshot& sn = t_.snaps[size_t(s)];
@@ -72,7 +73,7 @@ void Gen::emit_restore(int s, Label fallback) {
   if (o_.asm_text) cc_.commentf("completion restore of snapshot %d into the frame", s);
   Label undo = cc_.newLabel();
   std::vector<x86::Gp> val(n), old(n);
-  x86::Gp otop = cc_.newInt64("old_top");
+  x86::Gp otop = new_i64("old_top");
   cc_.movsxd(otop, x86::dword_ptr(slots_, L.frame_stacktop));
   // 1. the new object values' references (a constant object is kept alive by the trace)
   for (size_t e = 0; e < n; e++) {
@@ -88,35 +89,36 @@ void Gen::emit_restore(int s, Label fallback) {
     cc_.bind(skip);
   }
   // 2. the checks
-  {
-    x86::Gp p = imm64(uint64_t(L.resume_pending));
-    cc_.cmp(x86::byte_ptr(p), 0);
-    cc_.jne(undo);
-  }
-  x86::Gp ftype = imm64(uint64_t(L.float_type)), ltype = imm64(uint64_t(L.long_type));
+  cc_.cmp(mem_at(L.resume_pending, 1), 0);
+  cc_.jne(undo);
   for (size_t e = 0; e < n; e++) {
     const ir::SnapEntry& en = sn.entries[e];
     ir::IRType ty = ins(en.ref).type;
     if (ty != ir::IRT_f64 && ty != ir::IRT_i64) continue;
-    old[e] = cc_.newIntPtr();
-    cc_.mov(old[e], x86::qword_ptr(slots_, 8 * en.slot));
-    cc_.test(old[e], old[e]);
-    cc_.jz(undo);
+    if (small_int_k(en.ref)) continue;   // its cached object replaces whatever the slot held: no check
+    old[e] = new_ptr();
     if (ty == ir::IRT_f64) {
-      cc_.cmp(x86::qword_ptr(old[e], 8), ftype);
+      cc_.mov(old[e], x86::qword_ptr(slots_, 8 * en.slot));
+      cc_.test(old[e], old[e]);
+      cc_.jz(undo);
+      cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(old[e], 8), cmp_k(L.float_type));
       cc_.jne(undo);
       cc_.cmp(x86::qword_ptr(old[e]), 1);
       cc_.jne(undo);
       continue;
     }
-    cc_.cmp(x86::qword_ptr(old[e], 8), ltype);
-    cc_.jne(undo);
     val[e] = gp(en.ref);
     Label ok = cc_.newLabel(), neg = cc_.newLabel();
-    x86::Gp t = cc_.newInt64();
+    x86::Gp t = new_i64();
     cc_.lea(t, x86::ptr(val[e], 5));
     cc_.cmp(t, L.small_int_count);
-    cc_.jb(ok);   // a small int: its cached object replaces the old one
+    cc_.jb(ok);   // a small int: its cached object replaces whatever the slot held
+    // else the frame's own int, of one digit of the value's sign, only the frame holding it: changed in place
+    cc_.mov(old[e], x86::qword_ptr(slots_, 8 * en.slot));
+    cc_.test(old[e], old[e]);
+    cc_.jz(undo);
+    cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(old[e], 8), cmp_k(L.long_type));
+    cc_.jne(undo);
     cc_.cmp(x86::qword_ptr(old[e]), 1);
     cc_.jne(undo);
     cc_.mov(t, x86::qword_ptr(old[e], L.long_size));
@@ -124,18 +126,18 @@ void Gen::emit_restore(int s, Label fallback) {
     cc_.js(neg);
     cc_.cmp(t, 1);
     cc_.jne(undo);
-    cc_.cmp(val[e], imm64(uint64_t(kDigitMax)));
+    cc_.cmp(val[e], kDigitMax);
     cc_.jg(undo);
     cc_.jmp(ok);
     cc_.bind(neg);
     cc_.cmp(t, -1);
     cc_.jne(undo);
-    cc_.cmp(val[e], imm64(uint64_t(-kDigitMax)));
+    cc_.cmp(val[e], -kDigitMax);
     cc_.jl(undo);
     cc_.bind(ok);
   }
   // 3. the frame
-  x86::Gp in_place = cc_.newInt64("in_place");
+  x86::Gp in_place = new_i64("in_place");
   cc_.xor_(in_place.r32(), in_place.r32());
   std::vector<x86::Gp> rel(n);   // what each entry's slot held, released in 4 (invalid: nothing)
   for (size_t e = 0; e < n; e++) {
@@ -148,19 +150,25 @@ void Gen::emit_restore(int s, Label fallback) {
       cc_.inc(in_place);
       continue;
     }
-    rel[e] = cc_.newIntPtr();
+    rel[e] = new_ptr();
+    if (ty == ir::IRT_i64 && small_int_k(en.ref)) {
+      const void* o = static_cast<const char*>(L.small_ints) + (ins(en.ref).imm + 5) * L.small_int_size;
+      cc_.add(mem_at(o), 1);
+      cc_.mov(rel[e], slot);
+      cc_.emit(x86::Inst::kIdMov, slot, cmp_k(o));
+      continue;
+    }
     if (ty == ir::IRT_i64) {
       Label digit = cc_.newLabel(), done = cc_.newLabel();
-      x86::Gp t = cc_.newInt64();
+      x86::Gp t = new_i64();
       cc_.lea(t, x86::ptr(val[e], 5));
       cc_.cmp(t, L.small_int_count);
       cc_.jae(digit);
       cc_.imul(t, t, L.small_int_size);
-      x86::Gp base = imm64(uint64_t(L.small_ints));
-      cc_.add(t, base);
+      cc_.emit(x86::Inst::kIdAdd, t, cmp_k(L.small_ints));
       cc_.add(x86::qword_ptr(t), 1);
+      cc_.mov(rel[e], slot);
       cc_.mov(slot, t);
-      cc_.mov(rel[e], old[e]);
       cc_.jmp(done);
       cc_.bind(digit);
       cc_.xor_(rel[e].r32(), rel[e].r32());
@@ -170,7 +178,9 @@ void Gen::emit_restore(int s, Label fallback) {
       cc_.jns(pos);
       cc_.neg(t);
       cc_.bind(pos);
-      cc_.mov(x86::dword_ptr(old[e], L.long_digit), t.r32());
+      x86::Gp o = new_ptr();   // (reloaded: old[e] lives only in the checks' path that loaded it)
+      cc_.mov(o, slot);
+      cc_.mov(x86::dword_ptr(o, L.long_digit), t.r32());
       cc_.inc(in_place);
       cc_.bind(done);
       continue;
@@ -202,24 +212,21 @@ void Gen::emit_restore(int s, Label fallback) {
   {
     x86::Gp pc = imm64(uint64_t(o_.frame_code) + 2 * uint64_t(int64_t(sn.pc) - 1));
     cc_.mov(x86::qword_ptr(slots_, L.frame_prev_instr), pc);
-    x86::Gp c = imm64(uint64_t(L.stat_restores));
-    cc_.add(x86::qword_ptr(c), 1);
-    cc_.mov(c, imm64(uint64_t(L.stat_compiled)));
-    cc_.add(x86::qword_ptr(c), 1);
-    cc_.mov(c, imm64(uint64_t(L.stat_in_place)));
-    cc_.add(x86::qword_ptr(c), in_place);
+    cc_.add(mem_at(L.stat_restores), 1);
+    cc_.add(mem_at(L.stat_compiled), 1);
+    cc_.add(mem_at(L.stat_in_place), in_place);
   }
   // 4. the old values, then the stack slots the snapshot's top drops (the trace consumed them)
   for (size_t e = 0; e < n; e++)
     if (rel[e].isValid()) release(rel[e]);
   {
-    x86::Gp k = cc_.newInt64("dropped");
+    x86::Gp k = new_i64("dropped");
     Label loop = cc_.newLabel(), done = cc_.newLabel();
     cc_.mov(k, std::max(sn.top, nlocals));
     cc_.bind(loop);
     cc_.cmp(k, otop);
     cc_.jge(done);
-    x86::Gp o = cc_.newIntPtr();
+    x86::Gp o = new_ptr();
     cc_.mov(o, x86::qword_ptr(slots_, k, 3));
     release(o);
     cc_.inc(k);
@@ -227,7 +234,7 @@ void Gen::emit_restore(int s, Label fallback) {
     cc_.bind(done);
   }
   if (o_.link.loop_back) {   // (the C++ caller would reset the streak of the trace whose end this is)
-    if (o_.link.streak) cc_.mov(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(o_.link.streak))), 0);
+    if (o_.link.streak) cc_.mov(mem_at(o_.link.streak), 0);
     cc_.mov(gid_, kLoopBack);
   } else {
     cc_.mov(gid_, kRestored);
@@ -251,21 +258,19 @@ void Gen::emit_entry() {
   for (int k = 0; k < 2; k++) {
     if (!l.ns[k]) continue;
     if (!refused_.isValid()) refused_ = cc_.newLabel();
-    x86::Gp d = cc_.newIntPtr(), want = imm64(reinterpret_cast<uint64_t>(l.ns[k]));
+    x86::Gp d = new_ptr();
     cc_.mov(d, x86::qword_ptr(slots_, ns_off[k]));
-    cc_.cmp(d, want);
+    cc_.emit(x86::Inst::kIdCmp, d, cmp_k(l.ns[k]));
     cc_.jne(refused_);
-    x86::Gp e = imm64(reinterpret_cast<uint64_t>(l.expect[k]));
     cc_.mov(d, x86::qword_ptr(d, o_.layout.dict_version));
-    cc_.cmp(d, x86::qword_ptr(e));
+    cc_.cmp(d, mem_at(l.expect[k]));
     cc_.jne(refused_);
   }
   for (size_t k = 0; k < l.nhold; k++) {
-    x86::Gp o = imm64(reinterpret_cast<uint64_t>(l.hold[k]));
-    cc_.add(x86::qword_ptr(o), 1);
+    cc_.add(mem_at(l.hold[k]), 1);
   }
   for (uint64_t* c : l.entry_counts)
-    if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
+    if (c) cc_.add(mem_at(c), 1);
 }
 
 // Every return of a result of this trace's own names it in exit_cell: written right before the ret, with
@@ -283,19 +288,19 @@ void Gen::ret_own() {
 // them, in the buffer this trace did not write, and its result is this trace's (unless it refused).
 void Gen::emit_link() {
   Label plain = cc_.newLabel();
-  x86::Gp cells = imm64(reinterpret_cast<uint64_t>(o_.link.cells)), idx = cc_.newInt64(), fn = cc_.newIntPtr();
+  x86::Gp cells = imm64(reinterpret_cast<uint64_t>(o_.link.cells)), idx = new_i64(), fn = new_ptr();
   cc_.movsxd(idx, gid_);
   cc_.mov(fn, x86::qword_ptr(cells, idx, 3));
   cc_.test(fn, fn);
   cc_.jz(plain);
-  x86::Gp other = cc_.newIntPtr();
+  x86::Gp other = new_ptr();
   if (o_.link.side) cc_.mov(other, parent_);
   else cc_.lea(other, x86::qword_ptr(out_, int32_t(8 * kLinkWords)));
   // (slots from the stack: a trace whose loop no longer reads them keeps no register for them; every
   // argument is computed before the invoke node)
-  x86::Gp sl = cc_.newIntPtr();
+  x86::Gp sl = new_ptr();
   cc_.mov(sl, slots_saved_);
-  x86::Gp res = cc_.newInt32();
+  x86::Gp res = new_i32();
   InvokeNode* inv;
   cc_.invoke(&inv, fn, FuncSignatureT<int32_t, const uint64_t*, uint64_t*, const uint64_t*>(CallConvId::kHost));
   inv->setArg(0, sl);
@@ -307,27 +312,27 @@ void Gen::emit_link() {
   // The link was taken (a refusal is the plain exit, which the caller counts): its counts.
   const LinkOptions& l = o_.link;
   if (l.exits) {
-    x86::Gp g = cc_.newInt64();
+    x86::Gp g = new_i64();
     cc_.movsxd(g, gid_);
     cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.exits)), g, 3), 1);
   }
-  if (l.streak) cc_.mov(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.streak))), 0);
-  if (l.last_exit) cc_.mov(x86::dword_ptr(imm64(reinterpret_cast<uint64_t>(l.last_exit))), -1);
+  if (l.streak) cc_.mov(mem_at(l.streak), 0);
+  if (l.last_exit) cc_.mov(mem_at(l.last_exit, 4), -1);
   for (uint64_t* c : l.link_counts)
-    if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
+    if (c) cc_.add(mem_at(c), 1);
   if (reentry_.isValid()) {   // the chain ended at this loop's header: the next iteration, here if allowed
     Label done = cc_.newLabel(), restored = cc_.newLabel();
     cc_.cmp(res, kLoopBack);
     cc_.jne(done);
-    x86::Gp t = cc_.newIntPtr();
-    cc_.mov(t, x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.loop_trace))));
+    x86::Gp t = new_ptr();
+    cc_.mov(t, mem_at(l.loop_trace));
     cc_.emit(x86::Inst::kIdCmp, t, cmp_k(l.id));
     cc_.jne(restored);
-    cc_.mov(t, x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(l.trace_frees))));
+    cc_.mov(t, mem_at(l.trace_frees));
     cc_.cmp(t, frees_saved_);
     cc_.jne(restored);
     for (uint64_t* c : l.run_counts)
-      if (c) cc_.add(x86::qword_ptr(imm64(reinterpret_cast<uint64_t>(c))), 1);
+      if (c) cc_.add(mem_at(c), 1);
     cc_.jmp(reentry_);
     cc_.bind(restored);
     cc_.mov(res, kRestored);

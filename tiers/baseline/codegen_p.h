@@ -27,25 +27,49 @@ class Gen {
   // ---- values
   const IRIns& ins(IRRef r) const { return t_.ins[size_t(r)]; }
   bool is_k(IRRef r) const { return ir::ir_is_const(ins(r).op); }
+  // An i64 constant that is one of CPython's cached small ints (its object is that one).
+  bool small_int_k(IRRef r) const {
+    return is_k(r) && ins(r).type == ir::IRT_i64 && ins(r).imm >= -5 && ins(r).imm < o_.layout.small_int_count - 5;
+  }
   x86::Gp gp(IRRef r);                     // r in a general register (constants materialized here)
   x86::Xmm xmm(IRRef r);                   // an f64 in an xmm register
   x86::Gp bits(IRRef r);                   // r's 64-bit value in a general register (f64: its bits)
   Operand gp_or_imm(IRRef r);              // an int32 constant as an immediate, else gp(r)
   // r's new register; for a value the back-edge moves into a phi that is dead from r on, the phi's own
   // (coalesce_: the back-edge then has no copy to make).
+  // New virtual registers, always named: asmjit names an unnamed one "%<n>" with snprintf (~750 instructions
+  // each, ~5 % of a trace's compile time); the names only show in asmjit's own allocator logs.
+  template <class R>
+  R new_reg(TypeId ty, const char* name) {
+    R r(Globals::NoInit);
+    cc_._newReg(&r, ty, name);
+    return r;
+  }
+  x86::Gp new_i64(const char* name = "v") { return new_reg<x86::Gp>(TypeId::kInt64, name); }
+  x86::Gp new_i32(const char* name = "v") { return new_reg<x86::Gp>(TypeId::kInt32, name); }
+  x86::Gp new_ptr(const char* name = "v") { return new_reg<x86::Gp>(TypeId::kIntPtr, name); }
+  x86::Xmm new_f64(const char* name = "v") { return new_reg<x86::Xmm>(TypeId::kFloat64x1, name); }
+  x86::Xmm new_f32(const char* name = "v") { return new_reg<x86::Xmm>(TypeId::kFloat32x1, name); }
   x86::Gp def_gp(IRRef r) {
-    x86::Gp g = coalesce_[size_t(r)] >= 0 ? v_[size_t(coalesce_[size_t(r)])].as<x86::Gp>() : cc_.newInt64();
+    x86::Gp g = coalesce_[size_t(r)] >= 0 ? v_[size_t(coalesce_[size_t(r)])].as<x86::Gp>() : new_i64();
     v_[size_t(r)] = g;
     return g;
   }
   x86::Xmm def_xmm(IRRef r) {
-    x86::Xmm x = coalesce_[size_t(r)] >= 0 ? v_[size_t(coalesce_[size_t(r)])].as<x86::Xmm>() : cc_.newXmmSd();
+    x86::Xmm x = coalesce_[size_t(r)] >= 0 ? v_[size_t(coalesce_[size_t(r)])].as<x86::Xmm>() : new_f64();
     v_[size_t(r)] = x;
     return x;
   }
   void plan_coalescing(IRRef loop);        // coalesce_
   x86::Mem mem(IRRef base, int64_t off, uint32_t size);   // [base + off]
-  x86::Gp imm64(uint64_t v) { x86::Gp g = cc_.newInt64(); cc_.mov(g, Imm(int64_t(v))); return g; }
+  x86::Gp imm64(uint64_t v) { x86::Gp g = new_i64(); cc_.mov(g, Imm(int64_t(v))); return g; }
+  static bool fits32(uint64_t v) { return int64_t(v) == int64_t(int32_t(v)); }
+  // [p] (size bytes): an absolute address where p is a sign-extended 32-bit one (python3's own data in
+  // Debian's non-PIE build), else through a register.
+  x86::Mem mem_at(const void* p, uint32_t size = 8) {
+    uint64_t a = uint64_t(reinterpret_cast<uintptr_t>(p));
+    return fits32(a) ? x86::ptr_abs(a, size) : x86::ptr(imm64(a), 0, size);
+  }
   // An f64 register copy: movapd, which renaming eliminates (movsd between registers merges into the
   // destination's upper half: a dependency on whatever last wrote that register).
   void fcopy(x86::Xmm d, x86::Xmm s) {
@@ -59,9 +83,10 @@ class Gen {
   // A compare's 64-bit operand: an immediate where the sign-extended 32 bits are v (an address in a
   // non-PIE python3's data, as Debian's), else v in a register.
   Operand cmp_k(uint64_t v) {
-    if (int64_t(v) == int64_t(int32_t(v))) return Imm(int64_t(v));
+    if (fits32(v)) return Imm(int64_t(v));
     return imm64(v);
   }
+  Operand cmp_k(const void* p) { return cmp_k(uint64_t(reinterpret_cast<uintptr_t>(p))); }
 
   // ---- control
   Label exit_of(IRRef guard);              // the guard's exit stub
