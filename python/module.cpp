@@ -312,8 +312,19 @@ PyObject* py_probe_asmjit(PyObject*, PyObject* args) {
 
 // The baseline tier's code memory: bytes of machine code held and traces compiled and not released.
 PyObject* py_baseline_info(PyObject*, PyObject*) {
-  return Py_BuildValue("{s:n,s:n}", "code_bytes", (Py_ssize_t)baseline::code_bytes(), "traces_live",
-                       (Py_ssize_t)baseline::traces_live());
+  const std::vector<uint64_t>& ns = baseline::compile_times_ns();
+  PyObject* us = PyList_New(Py_ssize_t(ns.size()));
+  if (!us) return nullptr;
+  for (size_t i = 0; i < ns.size(); i++) {
+    PyObject* v = PyFloat_FromDouble(double(ns[i]) / 1000.0);
+    if (!v) {
+      Py_DECREF(us);
+      return nullptr;
+    }
+    PyList_SET_ITEM(us, Py_ssize_t(i), v);
+  }
+  return Py_BuildValue("{s:n,s:n,s:N}", "code_bytes", (Py_ssize_t)baseline::code_bytes(), "traces_live",
+                       (Py_ssize_t)baseline::traces_live(), "compile_us", us);
 }
 
 // mimalloc: n objects in an arena; returns (bytes, all owned by the arena's heap).
@@ -347,7 +358,7 @@ PyMethodDef kMethods[] = {
     {"abort_docs", py_abort_docs, METH_NOARGS, "Every abort reason and its meaning."},
     {"stack_info", py_stack_info, METH_NOARGS, "C stack size, guard margin and remaining bytes."},
     {"probe_asmjit", py_probe_asmjit, METH_VARARGS, "Run asmjit-emitted checked add (None on overflow)."},
-    {"baseline_info", py_baseline_info, METH_NOARGS, "Baseline tier: code_bytes and traces_live."},
+    {"baseline_info", py_baseline_info, METH_NOARGS, "Baseline tier: code_bytes, traces_live, compile_us."},
     {"probe_mimalloc", py_probe_mimalloc, METH_VARARGS, "Allocate in a mimalloc arena."},
     {nullptr, nullptr, 0, nullptr}};
 
