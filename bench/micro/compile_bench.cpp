@@ -3,6 +3,8 @@
 //                       loop), its addresses pointing at a static buffer
 //   BM_LargeFloatChain  a generated ~200-instruction loop: chains of float ops with compares, guards and
 //                       snapshots, phis carried around the back-edge
+//   BM_SideTrace        a side trace of fannkuch's (23 instructions) with the options real side traces get:
+//                       the completion restore, links, the loop closed in machine code
 //   BM_Trace/<name>     every optimized trace of the golden tests (tests/golden/*.ir, addresses replaced by
 //                       dummies), and BM_AllGoldenTraces: all of them, median and max us per trace as counters
 // The code is compiled, never run (a dummy runtime hook that returns false; no Python). Run:
@@ -264,6 +266,64 @@ void BM_LargeFloatChain(benchmark::State& state) {
   state.counters["ir_instructions"] = double(t.size());
 }
 BENCHMARK(BM_LargeFloatChain)->Unit(benchmark::kMicrosecond)
+    ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
+
+// fannkuch's side trace from the swap loop's exit (flips += 1; k = perm[0]; i, j = 0, k), as FASTPY_LOG=ir
+// prints it, compiled with the options the baseline tier gives a side trace (interp/baseline_tier.cpp): the
+// completion restore into the frame (four int slots), links, entry bookkeeping, the loop closed in machine
+// code. The golden traces above are loop traces compiled without these, and side traces are most of what
+// real programs compile (bench/compile_latency.py times those).
+std::string side_trace_text() {
+  std::string list = hex(&g_static[0]), brk = hex(&g_static[8]);
+  return "%0 i64 = pload_i64 0\n%1 i64 = pload_i64 1\n%2 bool = pload_bool 2\n"
+         "snap 0 pc=139 top=14 [10=%0 11=%1 13=%2]\n%3 void = guard_false %2 @0\n"
+         "snap 1 pc=140 top=13 [10=%0 11=%1]\n%4 i64 = sload_i64 8 @1\n%5 i64 = kint 1\n"
+         "snap 2 pc=142 top=15 [10=%0 11=%1 13=%4 14=%5]\n%6 i64 = add_ov %4, %5 @2\n%7 obj = sload_obj 7\n"
+         "snap 3 pc=145 top=13 [8=%6 10=%0 11=%1]\n%8 void = guard_nonnull %7 @3\n%9 i64 = kint 0\n"
+         "snap 4 pc=147 top=15 [8=%6 10=%0 11=%1 13=%7 14=%9]\n%10 void = guard_type %7, " + list + " @4\n"
+         "%11 i64 = load_i64 %7, 16\n%12 bool = lt %9, %11\n%13 void = guard_true %12 @4\n"
+         "%14 ptr = load_ptr %7, 24\n%15 ptr = padd %14, %9, 8\n%16 obj = load_obj %15, 0\n"
+         "%17 i64 = unbox_i64 %16 @4\n%18 bool = ne %17, %9\n"
+         "snap 5 pc=154 top=14 [8=%6 9=%17 10=%0 11=%1 13=%17]\n%19 void = guard_true %18 @5\n"
+         "%20 bool = lt %9, %17\nsnap 6 pc=100 top=14 [8=%6 9=%17 10=%9 11=%17 13=%20]\n"
+         "%21 void = guard_true %20 @6\nsnap 7 pc=101 top=13 [8=%6 9=%17 10=%9 11=%17]\n"
+         "%22 void = poll " + brk + " @7\nsnap 8 pc=101 top=13 [8=%6 9=%17 10=%9 11=%17]\n";
+}
+
+void BM_SideTrace(benchmark::State& state) {
+  static const ir::Trace& t = parsed(side_trace_text());
+  static uint64_t w[64];
+  static void* cells[64];
+  static const uint16_t code[256] = {};
+  static bool pending = false;
+  baseline::CompileOptions o = options();
+  baseline::PyLayout& L = o.layout;
+  L.float_type = &w[0], L.long_type = &w[1], L.true_obj = &w[2], L.false_obj = &w[3];
+  L.float_value = 16, L.long_size = 16, L.long_digit = 24;
+  L.dealloc = [](void*) {};
+  L.frame_stacktop = -8, L.frame_prev_instr = -16, L.frame_globals = -48, L.frame_builtins = -40;
+  L.dict_version = 24;
+  L.small_ints = &w[8], L.small_int_size = 32, L.small_int_count = 262;
+  L.resume_pending = &pending;
+  L.stat_restores = &w[4], L.stat_in_place = &w[5], L.stat_compiled = &w[6];
+  o.frame_nlocals = 13;
+  o.frame_code = code;
+  baseline::LinkOptions& l = o.link;
+  l.cells = cells, l.exit_cell = &w[10], l.id = 7, l.side = true;
+  l.entry_counts[0] = &w[12], l.entry_counts[1] = &w[13];
+  l.exits = &w[16], l.streak = reinterpret_cast<int64_t*>(&w[14]), l.last_exit = reinterpret_cast<int32_t*>(&w[15]);
+  l.link_counts[0] = &w[11];
+  l.loop_back = true;
+  for (auto _ : state) {
+    baseline::CompiledTrace c;
+    std::string err = baseline::compile_trace(t, o, &c);
+    if (!err.empty()) state.SkipWithError(err.c_str());
+    state.counters["code_bytes"] = double(c.code_size);
+    baseline::release_trace(&c);
+  }
+  state.counters["ir_instructions"] = double(t.size());
+}
+BENCHMARK(BM_SideTrace)->Unit(benchmark::kMicrosecond)
     ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
 
 const bool registered = [] {
