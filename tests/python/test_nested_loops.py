@@ -412,7 +412,9 @@ def test_a_side_trace_writes_small_ints_over_whatever_the_frame_held(tmp_path):
     # test_baseline_codegen's CompletionRestoreIntoTheFrame). Each call's first end of the side trace finds
     # the slots as the function set them before its loops: an argument the caller still holds, None, a new
     # float (it dies in the release) and a float the caller holds; a computed small int and constants go
-    # over them. CPython's results and reference counts.
+    # over them. CPython's results and reference counts, and every end of the side trace restored by its
+    # machine code: the restore routine only ran for the tree's own exits, one per entry from the interpreter
+    # (when the slots' old objects were checked, calls 2-4's first ends went to the routine: 3 more).
     res = run_prog(tmp_path, """
         import sys
 
@@ -436,6 +438,7 @@ def test_a_side_trace_writes_small_ints_over_whatever_the_frame_held(tmp_path):
     tree_ran(res, 4 * 60)
     st = res["stats"]
     assert st["restore_compiled"] >= 4 * 60 // 2, st
+    assert st["trace_restores"] - st["restore_compiled"] == st["trace_entries"], st
 
 
 def test_numbers_a_side_trace_cannot_write_in_place_go_through_the_restore_routine(tmp_path):
