@@ -35,8 +35,6 @@ class Gen {
   x86::Xmm xmm(IRRef r);                   // an f64 in an xmm register
   x86::Gp bits(IRRef r);                   // r's 64-bit value in a general register (f64: its bits)
   Operand gp_or_imm(IRRef r);              // an int32 constant as an immediate, else gp(r)
-  // r's new register; for a value the back-edge moves into a phi that is dead from r on, the phi's own
-  // (coalesce_: the back-edge then has no copy to make).
   // New virtual registers, always named: asmjit names an unnamed one "%<n>" with snprintf (~750 instructions
   // each, ~5 % of a trace's compile time); the names only show in asmjit's own allocator logs.
   template <class R>
@@ -50,6 +48,8 @@ class Gen {
   x86::Gp new_ptr(const char* name = "v") { return new_reg<x86::Gp>(TypeId::kIntPtr, name); }
   x86::Xmm new_f64(const char* name = "v") { return new_reg<x86::Xmm>(TypeId::kFloat64x1, name); }
   x86::Xmm new_f32(const char* name = "v") { return new_reg<x86::Xmm>(TypeId::kFloat32x1, name); }
+  // r's new register; for a value the back-edge moves into a phi that is dead from r on, the phi's own
+  // (coalesce_: the back-edge then has no copy to make).
   x86::Gp def_gp(IRRef r) {
     x86::Gp g = coalesce_[size_t(r)] >= 0 ? v_[size_t(coalesce_[size_t(r)])].as<x86::Gp>() : new_i64();
     v_[size_t(r)] = g;
