@@ -14,7 +14,6 @@ Parameters come from FASTPY_* environment variables (``python -m fastpy --help-p
 ``fastpy.config(name=value)``; ``fastpy.stats()`` reports what ran where.
 """
 import sys as _sys
-import types as _types
 
 from . import _fastpy
 
@@ -23,6 +22,7 @@ __all__ = ["ConfigError", "enable", "disable", "enabled", "is_enabled", "jit", "
 __version__ = "0.1.0"
 
 ConfigError = _fastpy.ConfigError
+_CodeType = type((lambda: None).__code__)   # types.CodeType, without importing types at start-up
 
 # FASTPY_* values are checked at import, before any user code runs. `python -m fastpy` reports the error
 # itself (one clean line, exit status 2) so the package import must not fail there.
@@ -82,9 +82,9 @@ def enabled():
 
 def _code_of(obj, decorator):
     code = getattr(obj, "__code__", None)
-    if isinstance(obj, _types.CodeType):
+    if isinstance(obj, _CodeType):
         return obj
-    if isinstance(code, _types.CodeType):
+    if isinstance(code, _CodeType):
         return code
     if isinstance(obj, (classmethod, staticmethod)):
         return _code_of(obj.__func__, decorator)

@@ -10,6 +10,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("FASTPY_BUILD_DIR", os.path.join(REPO, "build"))
 LAUNCHER = os.path.join(REPO, "bin", "python")
+FASTPY_COMMAND = os.path.join(BUILD, "fastpy")   # the `fastpy` command (python/fastpy_launcher.in)
 PYTHON = open(os.path.join(BUILD, "python-executable")).read().strip()
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, os.path.join(BUILD, "tests", "python"))
@@ -44,11 +45,12 @@ def write(tmp_path, name, source):
     return path
 
 
-def run_both(tmp_path, source, args=(), env=None, name="prog.py"):
-    """Runs `python prog.py args` and `bin/python -m fastpy prog.py args`; returns both results."""
+def run_both(tmp_path, source, args=(), env=None, name="prog.py", command=(LAUNCHER, "-m", "fastpy")):
+    """Runs `python prog.py args` and `bin/python -m fastpy prog.py args` (or another fastpy command: the
+    `fastpy` one); returns both results."""
     path = write(tmp_path, name, source)
     plain = run([PYTHON, name, *args], cwd=tmp_path, env=clean_env(**(env or {})))
-    fast = run([LAUNCHER, "-m", "fastpy", name, *args], cwd=tmp_path, env=clean_env(**(env or {})))
+    fast = run([*command, name, *args], cwd=tmp_path, env=clean_env(**(env or {})))
     return plain, fast
 
 

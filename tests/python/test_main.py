@@ -1,7 +1,16 @@
-"""`python -m fastpy script.py args` behaves exactly like `python script.py args`."""
+"""`python -m fastpy script.py args` and the `fastpy script.py args` command behave exactly like
+`python script.py args`."""
 import signal
 
-from conftest import LAUNCHER, PYTHON, assert_same, clean_env, run, run_both, write
+import pytest
+
+from conftest import FASTPY_COMMAND, LAUNCHER, PYTHON, assert_same, clean_env, run, run_both, write
+
+
+@pytest.fixture(params=["python-m-fastpy", "fastpy-command"])
+def fastpy_cmd(request):
+    """Each test of the launcher runs with both ways to start a program under fastpy."""
+    return [LAUNCHER, "-m", "fastpy"] if request.param == "python-m-fastpy" else [FASTPY_COMMAND]
 
 PROGRAM = """
 import sys
@@ -19,8 +28,8 @@ if __name__ == "__main__":
 """
 
 
-def test_argv_main_and_output_identical(tmp_path):
-    assert_same(*run_both(tmp_path, PROGRAM, args=["a", "--flag", "b c"]))
+def test_argv_main_and_output_identical(tmp_path, fastpy_cmd):
+    assert_same(*run_both(tmp_path, PROGRAM, args=["a", "--flag", "b c"], command=fastpy_cmd))
 
 
 def test_whole_program_mode_is_on_inside_the_script(tmp_path):
@@ -29,12 +38,12 @@ def test_whole_program_mode_is_on_inside_the_script(tmp_path):
     assert fast.stdout == "True True\n", fast.stderr
 
 
-def test_exit_codes(tmp_path):
+def test_exit_codes(tmp_path, fastpy_cmd):
     for body in ["import sys; sys.exit(3)", "raise SystemExit('bye')", "pass", "import os; os._exit(7)"]:
-        assert_same(*run_both(tmp_path, body))
+        assert_same(*run_both(tmp_path, body, command=fastpy_cmd))
 
 
-def test_uncaught_exception_traceback_identical(tmp_path):
+def test_uncaught_exception_traceback_identical(tmp_path, fastpy_cmd):
     source = """
     def inner(x):
         return 1 / x
@@ -45,29 +54,29 @@ def test_uncaught_exception_traceback_identical(tmp_path):
             raise ValueError("wrapped") from e
     outer()
     """
-    plain, fast = run_both(tmp_path, source)
+    plain, fast = run_both(tmp_path, source, command=fastpy_cmd)
     assert plain.returncode == 1
     assert "fastpy" not in fast.stderr and "runpy" not in fast.stderr
     assert_same(plain, fast)
 
 
-def test_syntax_error_identical(tmp_path):
+def test_syntax_error_identical(tmp_path, fastpy_cmd):
     # No traceback at all (the launcher's frames were shown once): the whole stderr is CPython's.
-    plain, fast = run_both(tmp_path, "x = (\n")
+    plain, fast = run_both(tmp_path, "x = (\n", command=fastpy_cmd)
     assert fast.returncode == plain.returncode == 1
     assert_same(plain, fast)
     plain = run([PYTHON, "-c", "1 +"])
-    fast = run([LAUNCHER, "-m", "fastpy", "-c", "1 +"])
+    fast = run([*fastpy_cmd, "-c", "1 +"])
     assert plain.returncode == 1 and "Traceback" not in plain.stderr
     assert_same(plain, fast)
 
 
-def run_bytes(tmp_path, source):
+def run_bytes(tmp_path, source, fastpy_cmd):
     (tmp_path / "prog.py").write_bytes(source)
-    return (run([PYTHON, "prog.py"], cwd=tmp_path), run([LAUNCHER, "-m", "fastpy", "prog.py"], cwd=tmp_path))
+    return (run([PYTHON, "prog.py"], cwd=tmp_path), run([*fastpy_cmd, "prog.py"], cwd=tmp_path))
 
 
-def test_script_bytes_read_as_cpython_reads_a_file(tmp_path):
+def test_script_bytes_read_as_cpython_reads_a_file(tmp_path, fastpy_cmd):
     # The file tokenizer, as `python script.py` (python/module.cpp, run_file): a coding cookie, a BOM, and
     # 3.11's handling of a NUL byte, where compile() of the bytes would raise ValueError instead.
     for source in [b"# -*- coding: latin-1 -*-\nprint('caf\xe9', len('\xe9'))\n",
@@ -75,43 +84,61 @@ def test_script_bytes_read_as_cpython_reads_a_file(tmp_path):
                    b"a = 1\0\nprint('after nul')\n",
                    b"print(1)\nb = 2\0 (\nprint(b)\n",
                    b"# -*- coding: ascii -*-\nprint('\xe9')\n"]:
-        plain, fast = run_bytes(tmp_path, source)
+        plain, fast = run_bytes(tmp_path, source, fastpy_cmd)
         assert_same(plain, fast)
 
 
-def test_keyboard_interrupt_dies_of_sigint(tmp_path):
-    plain, fast = run_both(tmp_path, "raise KeyboardInterrupt\n")
+def test_keyboard_interrupt_dies_of_sigint(tmp_path, fastpy_cmd):
+    plain, fast = run_both(tmp_path, "raise KeyboardInterrupt\n", command=fastpy_cmd)
     assert plain.returncode == -signal.SIGINT
     assert_same(plain, fast)
 
 
-def test_dash_m_and_dash_c(tmp_path):
+def test_dash_m_and_dash_c(tmp_path, fastpy_cmd):
     write(tmp_path, "mymod.py", PROGRAM)
     env = clean_env(PYTHONPATH=str(tmp_path))
     plain = run([PYTHON, "-m", "mymod", "x"], env=env, cwd=tmp_path)
-    fast = run([LAUNCHER, "-m", "fastpy", "-m", "mymod", "x"], env=env, cwd=tmp_path)
+    fast = run([*fastpy_cmd, "-m", "mymod", "x"], env=env, cwd=tmp_path)
     assert fast.returncode == 0, fast.stderr
-    assert fast.stdout.splitlines()[0] == plain.stdout.splitlines()[0]
+    assert fast.stdout.splitlines()[:2] == plain.stdout.splitlines()[:2]   # argv, __main__, sys.path[0]
     assert fast.stdout.splitlines()[-1] == plain.stdout.splitlines()[-1]
-    code = "import sys; print(sys.argv, __name__); 1/0"
+    code = "import sys; print(sys.argv, __name__, repr(sys.path[0])); 1/0"
     plain = run([PYTHON, "-c", code, "q"])
-    fast = run([LAUNCHER, "-m", "fastpy", "-c", code, "q"])
+    fast = run([*fastpy_cmd, "-c", code, "q"])
     assert_same(plain, fast)
 
 
-def test_missing_script_and_bad_option(tmp_path):
-    fast = run([LAUNCHER, "-m", "fastpy", "nope.py"], cwd=tmp_path)
+def test_missing_script_and_bad_option(tmp_path, fastpy_cmd):
+    fast = run([*fastpy_cmd, "nope.py"], cwd=tmp_path)
     plain = run([PYTHON, "nope.py"], cwd=tmp_path)
     assert fast.returncode == plain.returncode == 2
     assert "No such file or directory" in fast.stderr
-    fast = run([LAUNCHER, "-m", "fastpy", "--bogus"])
+    fast = run([*fastpy_cmd, "--bogus"])
     assert fast.returncode == 2 and "unknown option '--bogus'" in fast.stderr
 
 
-def test_help(tmp_path):
-    out = run([LAUNCHER, "-m", "fastpy", "--help"])
+def test_help(tmp_path, fastpy_cmd):
+    out = run([*fastpy_cmd, "--help"])
     assert out.returncode == 0 and "usage: python -m fastpy" in out.stdout
-    assert run([LAUNCHER, "-m", "fastpy"]).returncode == 2
+    assert run(fastpy_cmd).returncode == 2
+
+
+def test_the_fastpy_command_starts_without_runpy(tmp_path):
+    """What the `fastpy` command is for: `python -m` imports runpy and its imports (~4 ms) before any
+    program runs; `fastpy script.py` imports no more of the standard library than `python script.py`."""
+    source = "import sys\nprint(sorted(m for m in ('runpy', 'importlib.util', 'contextlib', 'types') if m in sys.modules))\n"
+    plain, fast = run_both(tmp_path, source, command=[FASTPY_COMMAND])
+    assert_same(plain, fast)
+    assert "runpy" not in plain.stdout
+    plain, fast = run_both(tmp_path, source)
+    assert "runpy" in fast.stdout   # `python -m fastpy` cannot avoid it
+
+
+def test_the_fastpy_command_reports_a_bad_parameter(tmp_path, fastpy_cmd):
+    write(tmp_path, "p.py", "print('ran')\n")
+    out = run([*fastpy_cmd, "p.py"], cwd=tmp_path, env=clean_env(FASTPY_HOT_LOOP="lots"))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("fastpy: error: FASTPY_HOT_LOOP='lots' is not valid") and out.stderr.count("\n") == 1
 
 
 def test_launcher_runs_from_any_directory(tmp_path):
