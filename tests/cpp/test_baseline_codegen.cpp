@@ -1150,6 +1150,16 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
     EXPECT_EQ(W.N.w[3], 6000u);
     EXPECT_EQ(W.N.w[2], uint64_t(-1));
   }
+  for (int64_t v : {(int64_t(1) << 30) - 1, -((int64_t(1) << 30) - 1)}) {
+    World W;   // the largest one-digit values of either sign: still in place
+    base(W);
+    if (v < 0) W.N.w[2] = uint64_t(-1);
+    W.mem[1] = uint64_t(v);
+    ASSERT_EQ(run(W, nullptr), baseline::kRestored) << v;
+    EXPECT_EQ(W.N.w[3], uint64_t((int64_t(1) << 30) - 1)) << v;
+    EXPECT_EQ(W.frame[3], uint64_t(uintptr_t(&W.N))) << v;
+    EXPECT_EQ(in_place, 2u) << v;
+  }
   for (int empty = 0; empty < 2; empty++) {
     World W;   // a small int replaces whatever its slot held, with no check: an object of another type, nothing
     base(W);
@@ -1168,6 +1178,7 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
       {"float slot empty", [](World& W) { W.frame[2] = 0; }},
       {"int shared", [](World& W) { W.N.w[0] = 2; }},
       {"int changes sign", [](World& W) { W.mem[1] = uint64_t(-6000); }},
+      {"negative int changes sign", [](World& W) { W.N.w[2] = uint64_t(-1); }},
       {"int to two digits", [](World& W) { W.mem[1] = uint64_t(1) << 30; }},
       {"negative int to two digits", [](World& W) { W.N.w[2] = uint64_t(-1), W.mem[1] = uint64_t(-(int64_t(1) << 30)); }},
       {"int over two digits", [](World& W) { W.N.w[2] = 2; }},

@@ -71,7 +71,10 @@ void Gen::emit_restore(int s, Label fallback) {
   const int32_t nlocals = o_.frame_nlocals;
   constexpr int64_t kDigitMax = (int64_t(1) << 30) - 1;
   if (o_.asm_text) cc_.commentf("completion restore of snapshot %d into the frame", s);
-  Label undo = cc_.newLabel();
+  bool refs = false;   // does 1 take references (then a failed check must undo them)?
+  for (const ir::SnapEntry& en : sn.entries)
+    refs = refs || (ins(en.ref).type == ir::IRT_obj && en.box != ir::SNAP_own);
+  Label undo = refs ? cc_.newLabel() : fallback;
   std::vector<x86::Gp> val(n), old(n);
   x86::Gp otop = new_i64("old_top");
   cc_.movsxd(otop, x86::dword_ptr(slots_, L.frame_stacktop));
@@ -91,13 +94,16 @@ void Gen::emit_restore(int s, Label fallback) {
   // 2. the checks
   cc_.cmp(mem_at(L.resume_pending, 1), 0);
   cc_.jne(undo);
+  // (One pair of temporaries serves every int entry's check and write: fewer virtual registers, less work
+  // for the allocator's liveness; a float's old object lives on to its write.)
+  x86::Gp t, o;
   for (size_t e = 0; e < n; e++) {
     const ir::SnapEntry& en = sn.entries[e];
     ir::IRType ty = ins(en.ref).type;
     if (ty != ir::IRT_f64 && ty != ir::IRT_i64) continue;
     if (small_int_k(en.ref)) continue;   // its cached object replaces whatever the slot held: no check
-    old[e] = new_ptr();
     if (ty == ir::IRT_f64) {
+      old[e] = new_ptr();
       cc_.mov(old[e], x86::qword_ptr(slots_, 8 * en.slot));
       cc_.test(old[e], old[e]);
       cc_.jz(undo);
@@ -108,37 +114,32 @@ void Gen::emit_restore(int s, Label fallback) {
       continue;
     }
     val[e] = gp(en.ref);
-    Label ok = cc_.newLabel(), neg = cc_.newLabel();
-    x86::Gp t = new_i64();
+    Label ok = cc_.newLabel();
+    if (!t.isValid()) t = new_i64(), o = new_ptr();
     cc_.lea(t, x86::ptr(val[e], 5));
     cc_.cmp(t, L.small_int_count);
     cc_.jb(ok);   // a small int: its cached object replaces whatever the slot held
-    // else the frame's own int, of one digit of the value's sign, only the frame holding it: changed in place
-    cc_.mov(old[e], x86::qword_ptr(slots_, 8 * en.slot));
-    cc_.test(old[e], old[e]);
+    // else the frame's own int, of one digit (|value| <= kDigitMax, one unsigned compare) of the value's sign
+    // (ob_size -1 or 1: the sign bit spread, or 1), only the frame holding it: changed in place
+    cc_.lea(t, x86::ptr(val[e], int32_t(kDigitMax)));
+    cc_.cmp(t, int32_t(2 * kDigitMax));
+    cc_.ja(undo);
+    cc_.mov(o, x86::qword_ptr(slots_, 8 * en.slot));
+    cc_.test(o, o);
     cc_.jz(undo);
-    cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(old[e], 8), cmp_k(L.long_type));
+    cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(o, 8), cmp_k(L.long_type));
     cc_.jne(undo);
-    cc_.cmp(x86::qword_ptr(old[e]), 1);
+    cc_.cmp(x86::qword_ptr(o), 1);
     cc_.jne(undo);
-    cc_.mov(t, x86::qword_ptr(old[e], L.long_size));
-    cc_.test(val[e], val[e]);
-    cc_.js(neg);
-    cc_.cmp(t, 1);
+    cc_.mov(t, val[e]);
+    cc_.sar(t, 63);
+    cc_.or_(t, 1);
+    cc_.cmp(x86::qword_ptr(o, L.long_size), t);
     cc_.jne(undo);
-    cc_.cmp(val[e], kDigitMax);
-    cc_.jg(undo);
-    cc_.jmp(ok);
-    cc_.bind(neg);
-    cc_.cmp(t, -1);
-    cc_.jne(undo);
-    cc_.cmp(val[e], -kDigitMax);
-    cc_.jl(undo);
     cc_.bind(ok);
   }
-  // 3. the frame
-  x86::Gp in_place = new_i64("in_place");
-  cc_.xor_(in_place.r32(), in_place.r32());
+  // 3. the frame (floats and digits changed in place are counted in stat_in_place: the floats here, at once)
+  int32_t in_place_floats = 0;
   std::vector<x86::Gp> rel(n);   // what each entry's slot held, released in 4 (invalid: nothing)
   for (size_t e = 0; e < n; e++) {
     const ir::SnapEntry& en = sn.entries[e];
@@ -147,7 +148,7 @@ void Gen::emit_restore(int s, Label fallback) {
     ir::IRType ty = ins(en.ref).type;
     if (ty == ir::IRT_f64) {
       cc_.movsd(x86::qword_ptr(old[e], L.float_value), xmm(en.ref));
-      cc_.inc(in_place);
+      in_place_floats++;
       continue;
     }
     rel[e] = new_ptr();
@@ -160,7 +161,6 @@ void Gen::emit_restore(int s, Label fallback) {
     }
     if (ty == ir::IRT_i64) {
       Label digit = cc_.newLabel(), done = cc_.newLabel();
-      x86::Gp t = new_i64();
       cc_.lea(t, x86::ptr(val[e], 5));
       cc_.cmp(t, L.small_int_count);
       cc_.jae(digit);
@@ -172,16 +172,12 @@ void Gen::emit_restore(int s, Label fallback) {
       cc_.jmp(done);
       cc_.bind(digit);
       cc_.xor_(rel[e].r32(), rel[e].r32());
-      cc_.mov(t, val[e]);
-      Label pos = cc_.newLabel();
-      cc_.test(t, t);
-      cc_.jns(pos);
+      cc_.mov(t, val[e]);   // |value|
       cc_.neg(t);
-      cc_.bind(pos);
-      x86::Gp o = new_ptr();   // (reloaded: old[e] lives only in the checks' path that loaded it)
-      cc_.mov(o, slot);
+      cc_.cmovs(t, val[e]);
+      cc_.mov(o, slot);   // (reloaded: the checks' path that loaded it was only one of two)
       cc_.mov(x86::dword_ptr(o, L.long_digit), t.r32());
-      cc_.inc(in_place);
+      cc_.add(mem_at(L.stat_in_place), 1);
       cc_.bind(done);
       continue;
     }
@@ -214,7 +210,7 @@ void Gen::emit_restore(int s, Label fallback) {
     cc_.mov(x86::qword_ptr(slots_, L.frame_prev_instr), pc);
     cc_.add(mem_at(L.stat_restores), 1);
     cc_.add(mem_at(L.stat_compiled), 1);
-    cc_.add(mem_at(L.stat_in_place), in_place);
+    if (in_place_floats) cc_.add(mem_at(L.stat_in_place), in_place_floats);
   }
   // 4. the old values, then the stack slots the snapshot's top drops (the trace consumed them)
   for (size_t e = 0; e < n; e++)
@@ -241,6 +237,7 @@ void Gen::emit_restore(int s, Label fallback) {
   }
   ret_own();
   // A check failed: the references of 1 go again; the frame was not touched.
+  if (!refs) return;
   cc_.bind(undo);
   for (size_t e = 0; e < n; e++) {
     const ir::SnapEntry& en = sn.entries[e];
