@@ -24,10 +24,12 @@ __version__ = "0.1.0"
 ConfigError = _fastpy.ConfigError
 _CodeType = type((lambda: None).__code__)   # types.CodeType, without importing types at start-up
 
-# FASTPY_* values are checked at import, before any user code runs. `python -m fastpy` reports the error
-# itself (one clean line, exit status 2) so the package import must not fail there.
+# FASTPY_* values are checked at import, before any user code runs. `python -m fastpy` and the `fastpy`
+# command (whose __main__ says so: python/fastpy_launcher.in) report the error themselves (one clean line,
+# exit status 2), so the package import must not fail there.
 _env_error = _fastpy.load_env()
-if _env_error is not None and _sys.argv[:1] != ["-m"]:
+if (_env_error is not None and _sys.argv[:1] != ["-m"]
+        and not getattr(_sys.modules.get("__main__"), "_fastpy_launcher", False)):
     raise ConfigError(_env_error)
 
 
