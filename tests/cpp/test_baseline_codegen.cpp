@@ -1040,6 +1040,40 @@ TEST(BaselineCodegen, TypeGuardsAfterUnboxOfTheSameObject) {
     }
 }
 
+// Exit blocks shared (Gen::share_exit_blocks): a snapshot whose stores begin another's uses that one's
+// block, only where the other's further values are defined at each of its exits. Snapshot 0 goes to 1's
+// block, 3 to 2's; 1 may not go to 2's (%10 is computed after 1's guard). Every guard's exit gives the
+// executor's values, and two blocks are left of four.
+TEST(BaselineCodegen, ExitBlocksSharedWhereTheStoresArePrefixes) {
+  const std::string text =
+      "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\n%2 i64 = load_i64 %0, 8\n%3 i64 = load_i64 %0, 16\n"
+      "%4 i64 = load_i64 %0, 24\n%5 i64 = load_i64 %0, 32\n%6 i64 = load_i64 %0, 40\n%7 i64 = kint 0\n"
+      "snap 0 pc=1 top=9 [0=%1]\nsnap 1 pc=2 top=9 [0=%1 1=%2]\n"
+      "%8 void = guard_eqi %3, %7 @0\n%9 void = guard_eqi %4, %7 @1\n%10 i64 = add %1, %2\n"
+      "snap 2 pc=3 top=9 [0=%1 1=%2 2=%10]\nsnap 3 pc=4 top=9 [0=%1 1=%2]\n"
+      "%11 void = guard_eqi %5, %7 @2\n%12 void = guard_eqi %6, %7 @3\n";
+  for (int exit = 0; exit < 5; exit++) {   // the guard that fails (4: none, the trace completes)
+    std::vector<uint64_t> mem = {7, uint64_t(-3), 0, 0, 0, 0};
+    if (exit < 4) mem[size_t(2 + exit)] = 1;
+    EXPECT_EQ(differential(text, mem), "") << "exit " << exit;
+  }
+  std::vector<uint64_t> mem = {7, 8, 0, 0, 0, 0};
+  std::string t = text;
+  for (size_t at; (at = t.find("@MEM")) != std::string::npos;) t.replace(at, 4, P(mem.data()));
+  Trace tr;
+  ASSERT_EQ(ir_parse(t, &tr), "");
+  baseline::CompileOptions o;
+  o.asm_text = true;
+  baseline::CompiledTrace c;
+  ASSERT_EQ(baseline::compile_trace(tr, o, &c), "");
+  baseline::release_trace(&c);
+  size_t blocks = 0;
+  for (size_t at = 0; (at = c.asm_text.find("exit to snapshot", at)) != std::string::npos; at++) blocks++;
+  EXPECT_EQ(blocks, 2u) << c.asm_text;
+  EXPECT_NE(c.asm_text.find("exit to snapshot 1"), std::string::npos) << c.asm_text;
+  EXPECT_NE(c.asm_text.find("exit to snapshot 2"), std::string::npos) << c.asm_text;
+}
+
 // The completion restore (CompileOptions::frame_nlocals): a trace without loop writes its completion snapshot
 // into a fake frame itself. One run where every kind of entry is written (a float and an int into the frame's
 // own objects, a small int replaced by its cached object, a bool, an object, the stack's owned iterator, a

@@ -1209,15 +1209,18 @@ std::string Gen::run() {
   if (o_.asm_text && !cold_.empty()) cc_.comment("slow paths");
   for (auto& emit : cold_) emit();
   // Exit stubs: name the guard, then its snapshot's block stores the values and returns (or goes on in the
-  // side trace the guard's link cell names).
+  // side trace the guard's link cell names). A snapshot whose stores are the first ones of another's block
+  // (the same values into the same words of out) and that leaves the same way uses that block: what is
+  // read of out for it is its own words (the restore routine, a side trace's ploads), the rest is not.
+  std::vector<int> owner = share_exit_blocks();
   Label link_tail;
   for (IRRef r = 0; r < t_.size(); r++) {
     if (!exits_[size_t(r)].isValid()) continue;
     cc_.bind(exits_[size_t(r)]);
     cc_.mov(gid_, r);
-    int s = ins(r).snap;
-    if (!snaps_[size_t(s)].isValid()) snaps_[size_t(s)] = cc_.newLabel();
-    cc_.jmp(snaps_[size_t(s)]);
+    size_t s = size_t(owner[size_t(ins(r).snap)]);
+    if (!snaps_[s].isValid()) snaps_[s] = cc_.newLabel();
+    cc_.jmp(snaps_[s]);
   }
   for (size_t s = 0; s < snaps_.size(); s++) {
     if (!snaps_[s].isValid()) continue;

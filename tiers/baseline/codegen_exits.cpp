@@ -3,6 +3,8 @@
 // calls the side trace an exit links to, and the loops its kLoopBack closes in machine code.
 #include "tiers/baseline/codegen_p.h"
 
+#include <algorithm>
+
 namespace fastpy::baseline::gen {
 
 void Gen::store_snapshot(int s) {
@@ -18,6 +20,65 @@ void Gen::store_snapshot(int s) {
     else if (ins(r).type == ir::IRT_f64 && !is_k(r)) cc_.movsd(m, xmm(r));
     else cc_.mov(m, gp(r));
   }
+}
+
+// What store_snapshot(s) writes into each word of out: an immediate (the value that failed a fused guard,
+// an int32 constant) or an IR value's register.
+std::vector<std::pair<bool, int64_t>> Gen::snapshot_stores(int s) const {
+  const ir::Snapshot& sn = t_.snaps[size_t(s)];
+  std::vector<std::pair<bool, int64_t>> st;
+  for (const ir::SnapEntry& en : sn.entries) {
+    IRRef r = en.ref;
+    if (!is_k(r) && r + 1 < t_.size() && ins(r + 1).snap == s && fusable(r))
+      st.emplace_back(true, ins(r + 1).op == ir::IR_guard_true ? 0 : 1);
+    else if (is_k(r) && ins(r).imm == int64_t(int32_t(ins(r).imm)))
+      st.emplace_back(true, ins(r).imm);
+    else
+      st.emplace_back(false, r);
+  }
+  return st;
+}
+
+// Per snapshot, the snapshot whose exit block its exits use (itself, or one whose stores begin with all of
+// its own and that leaves the same way: through the link tail or not). The block's further stores must
+// be of values defined where each of the snapshot's guards exits (before the first of them: a value used
+// where it was not defined would be live, in a register, from the trace's entry on). Only snapshots some
+// guard exits to take part; the largest are placed first, each smaller one joins the first that fits.
+std::vector<int> Gen::share_exit_blocks() const {
+  const size_t ns = t_.snaps.size();
+  std::vector<int> owner(ns);
+  std::vector<IRRef> first_exit(ns, kNoRef);
+  for (IRRef r = 0; r < t_.size(); r++)
+    if (exits_[size_t(r)].isValid() && first_exit[size_t(ins(r).snap)] == kNoRef) first_exit[size_t(ins(r).snap)] = r;
+  std::vector<char> used(ns, 0);
+  for (size_t s = 0; s < ns; s++) used[s] = first_exit[s] != kNoRef;
+  std::vector<int> order;
+  for (size_t s = 0; s < ns; s++) {
+    owner[s] = int(s);
+    if (used[s]) order.push_back(int(s));
+  }
+  std::stable_sort(order.begin(), order.end(), [this](int a, int b) {
+    return t_.snaps[size_t(a)].entries.size() > t_.snaps[size_t(b)].entries.size();
+  });
+  auto links = [this](int s) { return o_.link.cells && t_.snaps[size_t(s)].inlined.empty(); };
+  std::vector<std::vector<std::pair<bool, int64_t>>> stores(ns);
+  std::vector<int> placed;
+  for (int s : order) {
+    stores[size_t(s)] = snapshot_stores(s);
+    const auto& mine = stores[size_t(s)];
+    for (int p : placed) {
+      const auto& theirs = stores[size_t(p)];
+      if (links(p) != links(s) || !std::equal(mine.begin(), mine.end(), theirs.begin())) continue;
+      bool defined = true;
+      for (size_t e = mine.size(); e < theirs.size() && defined; e++)
+        defined = theirs[e].first || is_k(IRRef(theirs[e].second)) || theirs[e].second < first_exit[size_t(s)];
+      if (!defined) continue;
+      owner[size_t(s)] = p;
+      break;
+    }
+    if (owner[size_t(s)] == s) placed.push_back(s);
+  }
+  return owner;
 }
 
 bool Gen::restorable(int s) const {
