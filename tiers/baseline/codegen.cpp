@@ -1285,18 +1285,20 @@ struct Workspace {
 class Attached {
  public:
   Attached(Workspace& w, ErrorHandler* errors, Logger* logger) : w_(w), hold_(w.lock) {
-    w_.code.init(jit_runtime().environment());
+    status_ = w_.code.init(jit_runtime().environment());
     w_.code.setErrorHandler(errors);
     if (logger) w_.code.setLogger(logger);
-    w_.code.attach(&w_.cc);
+    if (status_ == kErrorOk) status_ = w_.code.attach(&w_.cc);
   }
   ~Attached() { w_.code.reset(ResetPolicy::kSoft); }
   Attached(const Attached&) = delete;
   Attached& operator=(const Attached&) = delete;
+  Error status() const { return status_; }
 
  private:
   Workspace& w_;
   std::lock_guard<std::mutex> hold_;
+  Error status_ = kErrorOk;
 };
 
 Workspace& workspace() {
@@ -1314,7 +1316,7 @@ std::string compile_trace(const ir::Trace& t, const CompileOptions& opts, Compil
   Attached attached(w, &errors, opts.asm_text ? &logger : nullptr);
   CodeHolder& code = w.code;
   x86::Compiler& cc = w.cc;
-  if (errors.first != kErrorOk) return "asmjit: " + errors.text;
+  if (attached.status() != kErrorOk) return std::string("asmjit: ") + DebugUtils::errorAsString(attached.status());
   gen::Gen gen(t, opts, cc);
   std::string err = gen.run();
   if (!err.empty()) return err;

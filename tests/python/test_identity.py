@@ -1,0 +1,49 @@
+"""Object identity of numbers that a compiled loop moves between variables (a known bug, not yet fixed).
+
+CPython's `b = lst[1]` or `b = a` makes b the same object; a trace keeps such an int or float unboxed in a
+register, and the exit's restore boxes a new object for every slot that holds it: `b is lst[1]` is False
+after the loop where CPython says True (and `id()` differs). The values are right. The fix (a snapshot entry
+restoring the object the number was loaded from, where nothing in between can release or change it, and
+one object per value when one value fills several slots) must also keep side traces, which read their
+parent's exit values without references of their own, from using an object a store released. Until then
+these cases are expected to fail wherever traces run, and to pass without them (FASTPY_TIERS=interp)."""
+import os
+
+import pytest
+
+from conftest import assert_same, run_both
+
+TRACING = os.environ.get("FASTPY_TIERS", "default") not in ("interp", "none")
+
+PROGRAM = """
+def from_list(n, lst):
+    b = None
+    for i in range(n):
+        b = lst[i % 3]
+    return b is lst[(n - 1) % 3]
+
+def from_local(n):
+    a = 10 ** 13 + n
+    b = None
+    for i in range(n):
+        b = a
+    return a is b
+
+def same_result(n):
+    a = 2.5
+    b = None
+    for i in range(n):
+        a = a + 1.0
+        b = a
+    return a is b
+
+print(from_list(3000, [10 ** 13 + 1, 10 ** 13 + 2, 2 ** 40]), from_list(3000, [1.5, 2.5, 3.5]),
+      from_local(3000), same_result(3000))
+"""
+
+
+@pytest.mark.xfail(TRACING, strict=True, reason="numbers moved by a trace are restored as new objects")
+def test_numbers_moved_by_a_loop_keep_their_identity(tmp_path):
+    plain, fast = run_both(tmp_path, PROGRAM)
+    assert plain.stdout == "True True True True\n"
+    assert_same(plain, fast)
