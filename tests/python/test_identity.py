@@ -4,9 +4,11 @@ CPython's `b = lst[1]` or `b = a` makes b the same object; a trace keeps such an
 register, and the exit's restore boxes a new object for every slot that holds it: `b is lst[1]` is False
 after the loop where CPython says True (and `id()` differs). The values are right. The fix (a snapshot entry
 restoring the object the number was loaded from, where nothing in between can release or change it, and
-one object per value when one value fills several slots) must also keep side traces, which read their
-parent's exit values without references of their own, from using an object a store released. Until then
-these cases are expected to fail wherever traces run, and to pass without them (FASTPY_TIERS=interp)."""
+one object for the slots an assignment made share one) must also keep side traces, which read their
+parent's exit values without references of their own, from using an object a store released; and it cannot
+be "one object per IR value": CSE merges `x + 1.0` computed twice into one value, which CPython makes two
+objects (the second test, which passes today, holds a fix to that). Until then the first test is expected
+to fail wherever traces run, and to pass without them (FASTPY_TIERS=interp)."""
 import os
 
 import pytest
@@ -46,4 +48,34 @@ print(from_list(3000, [10 ** 13 + 1, 10 ** 13 + 2, 2 ** 40]), from_list(3000, [1
 def test_numbers_moved_by_a_loop_keep_their_identity(tmp_path):
     plain, fast = run_both(tmp_path, PROGRAM)
     assert plain.stdout == "True True True True\n"
+    assert_same(plain, fast)
+
+
+DISTINCT = """
+def twice(n):
+    x = 10 ** 13
+    a = b = None
+    for i in range(n):
+        x = x + 1
+        a = x * 3
+        b = x * 3
+    return a is b, a == b
+
+def twice_float(n):
+    x = 0.5
+    a = b = None
+    for i in range(n):
+        x = x + 1.0
+        a = x * 3.0
+        b = x * 3.0
+    return a is b, a == b
+
+print(twice(3000), twice_float(3000))
+"""
+
+
+def test_a_value_computed_twice_stays_two_objects(tmp_path):
+    """The same computation twice is two objects in CPython, though the trace computes it once (CSE)."""
+    plain, fast = run_both(tmp_path, DISTINCT)
+    assert plain.stdout == "(False, True) (False, True)\n"
     assert_same(plain, fast)
