@@ -301,6 +301,7 @@ void BM_SideTrace(benchmark::State& state) {
   L.float_type = &w[0], L.long_type = &w[1], L.true_obj = &w[2], L.false_obj = &w[3];
   L.float_value = 16, L.long_size = 16, L.long_digit = 24;
   L.dealloc = [](void*) {};
+  L.unbox_long = [](void*, int64_t*) { return false; };   // (as the tier fills it: the unbox slow path's call)
   L.frame_stacktop = -8, L.frame_prev_instr = -16, L.frame_globals = -48, L.frame_builtins = -40;
   L.dict_version = 24;
   L.small_ints = &w[8], L.small_int_size = 32, L.small_int_count = 262;

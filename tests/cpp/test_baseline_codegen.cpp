@@ -828,6 +828,31 @@ void fake_dealloc(void* o) {
   static_cast<uint64_t*>(o)[0] = 999;   // visible to observe()
 }
 
+// A fake int object's value (word 2 its size, words 3.. its 30-bit digits, two of them at most); false when
+// it has more digits.
+bool fake_long_value(const uint64_t* o, uint64_t* out) {
+  int64_t size = int64_t(o[2]);
+  uint32_t d[2];
+  std::memcpy(d, &o[3], 8);
+  if (size == 0) *out = 0;
+  else if (size == 1 || size == -1) *out = uint64_t(size * int64_t(d[0]));
+  else if (size == 2 || size == -2) *out = uint64_t((size / 2) * int64_t(uint64_t(d[0]) | uint64_t(d[1] & 0x3fffffff) << 30));
+  else return false;
+  return true;
+}
+
+// PyLayout::unbox_long for the fake ints (the compiled code checked the type). It overwrites every register
+// a System V callee may, as a real one might: the thunk in between must give them back.
+bool fake_unbox_long(void* o, int64_t* out) {
+  asm volatile("mov $0x5a5a5a5a, %%ecx\n\tmov $0x5a5a5a5a, %%edx\n\tmov $0x5a5a5a5a, %%r8d\n\t"
+               "mov $0x5a5a5a5a, %%r9d\n\tmov $0x5a5a5a5a, %%r10d\n\tmov $0x5a5a5a5a, %%r11d"
+               ::: "rcx", "rdx", "r8", "r9", "r10", "r11");
+  uint64_t v;
+  if (!fake_long_value(static_cast<const uint64_t*>(o), &v)) return false;
+  *out = int64_t(v);
+  return true;
+}
+
 // The runtime hook both sides use (RuntimeFn and ir_exec's RuntimeHook have the same contract): exact floats
 // and ints of the fake types, True/False, box_* as a deterministic function of the value, inc/decref on word 0.
 bool fake_runtime(const IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
@@ -838,17 +863,9 @@ bool fake_runtime(const IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
       if (!o || o[1] != uint64_t(uintptr_t(g_float_type))) return false;
       *out = o[2];
       return true;
-    case IR_sload_i64: case IR_unbox_i64: {
+    case IR_sload_i64: case IR_unbox_i64:
       if (!o || o[1] != uint64_t(uintptr_t(g_long_type))) return false;
-      int64_t size = int64_t(o[2]);
-      uint32_t d[2];
-      std::memcpy(d, &o[3], 8);
-      if (size == 0) *out = 0;
-      else if (size == 1 || size == -1) *out = uint64_t(size * int64_t(d[0]));
-      else if (size == 2 || size == -2) *out = uint64_t((size / 2) * int64_t(uint64_t(d[0]) | uint64_t(d[1] & 0x3fffffff) << 30));
-      else return false;
-      return true;
-    }
+      return fake_long_value(o, out);
     case IR_sload_bool:
       if (a == uint64_t(uintptr_t(g_true))) *out = 1;
       else if (a == uint64_t(uintptr_t(g_false))) *out = 0;
@@ -901,13 +918,15 @@ TEST(BaselineCodegen, RuntimeOpsThroughHookAndInlinePaths) {
   const IntCase ints[] = {{0, 0, 0}, {0, 9, 0}, {1, 7, 0}, {-1, 7, 0}, {1, 0x3fffffff, 0}, {-1, 0x3fffffff, 0},
                           {2, 5, 3}, {-2, 5, 3}, {3, 1, 1}, {1, 0xffffffffu, 0}};
   const uint64_t floats[] = {B(1.5), B(-0.0), B(kNaN), kNegNaN, B(kInf)};
-  for (bool with_layout : {false, true})
+  for (int variant : {0, 1, 2})   // no layout (every op calls the hook); a layout; a layout with unbox_long
     for (const IntCase& ic : ints)
       for (uint64_t fv : floats)
         for (int which : {0, 1, 2, 3}) {   // which slot object is of the wrong type
           uint64_t digits = uint64_t(ic.d0) | uint64_t(ic.d1) << 32;
           Env env;
           env.runtime = &fake_runtime;
+          const bool with_layout = variant > 0;
+          if (variant == 2) env.layout.unbox_long = &fake_unbox_long;
           if (with_layout) {
             env.layout.float_type = g_float_type;
             env.layout.float_value = 16;
@@ -948,11 +967,11 @@ TEST(BaselineCodegen, RuntimeOpsThroughHookAndInlinePaths) {
                           "%23 i64 = sload_i64 5 @1\n"   // slot 5 is null: always exits here ...
                           "%24 obj = box_f64 %6\n%25 void = store_ptr %0, %24, 40\n";
           // ... so box_f64 (which fails on NaN) runs in the second variant, without %23.
-          EXPECT_EQ(differential(s, env), "") << (with_layout ? "layout" : "hook") << " int " << ic.size
+          EXPECT_EQ(differential(s, env), "") << "variant " << variant << " int " << ic.size
                                               << " float " << H(fv) << " which " << which;
           std::string s2 = s;
           s2.replace(s2.find("%23 i64 = sload_i64 5 @1\n"), 25, "%23 i64 = kint 0\n");
-          EXPECT_EQ(differential(s2, env), "") << "(no exit) " << (with_layout ? "layout" : "hook") << " int "
+          EXPECT_EQ(differential(s2, env), "") << "(no exit) variant " << variant << " int "
                                                << ic.size << " float " << H(fv) << " which " << which;
         }
 }
@@ -967,16 +986,23 @@ TEST(BaselineCodegen, RuntimeOpsThroughHookAndInlinePaths) {
 TEST(BaselineCodegen, ValuesLiveAcrossASlowPathCallKeepCalleeSavedRegisters) {
   static uint64_t obj[4];
   for (int n = 1; n <= 14; n++)
-    for (int variant = 0; variant < 4; variant++) {   // decref frees / does not; unbox slow path / inline
-      Env env;
+    for (int variant = 0; variant < 6; variant++) {   // decref frees / does not; unbox slow path / inline;
+      Env env;                                           // a two-digit int through unbox_long's thunk / too big
       env.runtime = &fake_runtime;
       env.layout.dealloc = &fake_dealloc;
       env.layout.float_type = g_float_type;
       env.layout.float_value = 16;
+      if (variant >= 4) {
+        env.layout.long_type = g_long_type;
+        env.layout.long_size = 16;
+        env.layout.long_digit = 24;
+        env.layout.unbox_long = &fake_unbox_long;
+      }
       env.reset = [&] {
         obj[0] = variant == 0 ? 1 : 3;
-        obj[1] = uint64_t(uintptr_t(variant == 3 ? g_float_type : g_other_type));
-        obj[2] = B(1.5);
+        obj[1] = uint64_t(uintptr_t(variant == 3 ? g_float_type : variant >= 4 ? g_long_type : g_other_type));
+        obj[2] = variant == 4 ? uint64_t(-2) : variant == 5 ? 3 : B(1.5);
+        obj[3] = uint64_t(12345) | uint64_t(777) << 32;   // (two digits: -(12345 + 777 << 30))
         g_deallocs = 0;
       };
       env.observe = [&] { return I(int64_t(obj[0])) + "," + I(g_deallocs); };
@@ -992,9 +1018,12 @@ TEST(BaselineCodegen, ValuesLiveAcrossASlowPathCallKeepCalleeSavedRegisters) {
       for (int k = 0; k < n && k < 8; k++) live.push_back({k, v[size_t(k)]});
       if (variant < 2) {
         t.ins("void", "decref %" + I(o));
-      } else {
+      } else if (variant < 4) {
         int f = t.ins("f64", "unbox_f64 %" + I(o) + " @" + I(t.snap(live)));
         t.ins("void", "store_f64 %" + I(base) + ", %" + I(f) + ", " + I(8 * (2 * n + 2)));
+      } else {
+        int x = t.ins("i64", "unbox_i64 %" + I(o) + " @" + I(t.snap(live)));
+        t.ins("void", "store_i64 %" + I(base) + ", %" + I(x) + ", " + I(8 * (2 * n + 2)));
       }
       for (int k = 0; k < n; k++)
         t.ins("void", "store_i64 %" + I(base) + ", %" + I(t.ins("i64", "add %" + I(v[size_t(k)]) + ", %" +

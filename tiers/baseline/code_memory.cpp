@@ -2,6 +2,11 @@
 
 #include <asmjit/x86.h>
 
+#include <iterator>
+#include <mutex>
+#include <utility>
+#include <vector>
+
 #include "tiers/baseline/jit_runtime_p.h"
 
 namespace fastpy::baseline {
@@ -48,6 +53,33 @@ CheckedAddFn emit_checked_add(std::string* err) {
   }
   g_code_bytes += code.codeSize();
   return result;
+}
+
+// A thunk per target: saves the general registers a System V call may clobber but rax (the result), calls
+// target with the stack aligned, restores them. Made once per target, kept for the process.
+const void* gp_saving_thunk(const void* target) {
+  using namespace asmjit;
+  static std::mutex lock;
+  static std::vector<std::pair<const void*, const void*>> made;
+  std::lock_guard<std::mutex> hold(lock);
+  for (const auto& m : made)
+    if (m.first == target) return m.second;
+  static const x86::Gp kSaved[] = {x86::rcx, x86::rdx, x86::rsi, x86::rdi, x86::r8, x86::r9, x86::r10, x86::r11};
+  CodeHolder code;
+  code.init(jit_runtime().environment());
+  x86::Assembler a(&code);
+  for (const x86::Gp& r : kSaved) a.push(r);
+  a.sub(x86::rsp, 8);   // entered with rsp = 8 (mod 16); eight pushes keep it so; the call needs 0
+  a.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(target)));
+  a.call(x86::rax);
+  a.add(x86::rsp, 8);
+  for (size_t k = std::size(kSaved); k-- > 0;) a.pop(kSaved[k]);
+  a.ret();
+  void* fn = nullptr;
+  if (jit_runtime().add(&fn, &code) != kErrorOk) return nullptr;
+  g_code_bytes += code.codeSize();
+  made.emplace_back(target, fn);
+  return fn;
 }
 
 size_t code_bytes() { return g_code_bytes; }

@@ -769,7 +769,23 @@ bool Gen::lower_unbox(IRRef r) {
     cc_.bind(slow);
     x86::Gp arg = new_ptr();   // (a copy: o itself need not live in the call's argument register)
     cc_.mov(arg, o);
-    call_runtime(r, arg, imm64(0), exit_of(r));
+    const void* thunk = o_.layout.unbox_long ? gp_saving_thunk(reinterpret_cast<const void*>(o_.layout.unbox_long))
+                                             : nullptr;
+    if (thunk) {   // every general register but rax survives the thunk: nothing to save around the call
+      x86::Gp p = new_ptr(), ok = new_i32();
+      cc_.lea(p, tmp_);
+      InvokeNode* inv;
+      cc_.invoke(&inv, Imm(reinterpret_cast<uint64_t>(thunk)), FuncSignatureT<bool, void*, int64_t*>(CallConvId::kHost));
+      inv->detail()._callConv.setPreservedRegs(RegGroup::kGp,
+                                               Support::lsbMask<RegMask>(16) & ~Support::bitMask(x86::Gp::kIdAx));
+      inv->setArg(0, arg);
+      inv->setArg(1, p);
+      inv->setRet(0, ok);
+      cc_.test(ok.r8(), ok.r8());
+      cc_.jz(exit_of(r));
+    } else {
+      call_runtime(r, arg, imm64(0), exit_of(r));
+    }
     cc_.mov(d, tmp_);
     cc_.jmp(done);
   });

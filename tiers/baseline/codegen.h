@@ -64,6 +64,9 @@ struct PyLayout {
   void (*dealloc)(void*) = nullptr;   // _Py_Dealloc (decref inline; the last reference calls it)
   void* (*box_f64)(double) = nullptr;     // PyFloat_FromDouble (box_f64 calls it directly; null: an error)
   void* (*box_i64)(long long) = nullptr;  // PyLong_FromLongLong (box_i64 alike)
+  // An exact int of more than one digit as an int64 into *out; false when it does not fit (the unbox's
+  // exit). The unbox's slow path calls it through a register-saving thunk; null: the runtime hook.
+  bool (*unbox_long)(void* o, int64_t* out) = nullptr;
   // The frame, for the completion restore (CompileOptions::frame_nlocals): byte offsets from `slots`
   // (the frame's localsplus) of the frame's stacktop (an int) and prev_instr (a code unit pointer).
   int32_t frame_stacktop = 0;
