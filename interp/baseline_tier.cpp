@@ -36,12 +36,8 @@ const baseline::CompileOptions& compile_options(bool asm_text) {
     c.layout.dealloc = reinterpret_cast<void (*)(void*)>(&_Py_Dealloc);
     c.layout.box_f64 = reinterpret_cast<void* (*)(double)>(&PyFloat_FromDouble);
     c.layout.box_i64 = reinterpret_cast<void* (*)(long long)>(&PyLong_FromLongLong);
-    c.layout.unbox_long = [](void* o, int64_t* out) -> bool {   // (an exact int: the trace checked)
-      int overflow = 0;
-      long long v = PyLong_AsLongLongAndOverflow(static_cast<PyObject*>(o), &overflow);
-      if (overflow) return false;
-      *out = v;
-      return true;
+    c.layout.unbox_long = [](void* o, int64_t* out) -> bool {   // what the runtime hook's unbox does
+      return small_int(static_cast<PyObject*>(o), out);
     };
     constexpr auto lp = static_cast<int32_t>(offsetof(_PyInterpreterFrame, localsplus));
     c.layout.frame_stacktop = static_cast<int32_t>(offsetof(_PyInterpreterFrame, stacktop)) - lp;
