@@ -22,21 +22,14 @@ void Gen::store_snapshot(int s) {
   }
 }
 
-// What store_snapshot(s) writes into each word of out: an immediate (the value that failed a fused guard,
-// an int32 constant) or an IR value's register.
-std::vector<std::pair<bool, int64_t>> Gen::snapshot_stores(int s) const {
-  const ir::Snapshot& sn = t_.snaps[size_t(s)];
-  std::vector<std::pair<bool, int64_t>> st;
-  for (const ir::SnapEntry& en : sn.entries) {
-    IRRef r = en.ref;
-    if (!is_k(r) && r + 1 < t_.size() && ins(r + 1).snap == s && fusable(r))
-      st.emplace_back(true, ins(r + 1).op == ir::IR_guard_true ? 0 : 1);
-    else if (is_k(r) && ins(r).imm == int64_t(int32_t(ins(r).imm)))
-      st.emplace_back(true, ins(r).imm);
-    else
-      st.emplace_back(false, r);
-  }
-  return st;
+// What store_snapshot(s) writes into word e of out: an immediate (the value that failed a fused guard, an
+// int32 constant) or an IR value's register.
+std::pair<bool, int64_t> Gen::snapshot_store(int s, size_t e) const {
+  IRRef r = t_.snaps[size_t(s)].entries[e].ref;
+  if (!is_k(r) && r + 1 < t_.size() && ins(r + 1).snap == s && fusable(r))
+    return {true, ins(r + 1).op == ir::IR_guard_true ? 0 : 1};
+  if (is_k(r) && ins(r).imm == int64_t(int32_t(ins(r).imm))) return {true, ins(r).imm};
+  return {false, r};
 }
 
 // Per snapshot, the snapshot whose exit block its exits use (itself, or one whose stores begin with all of
@@ -50,29 +43,29 @@ std::vector<int> Gen::share_exit_blocks() const {
   std::vector<IRRef> first_exit(ns, kNoRef);
   for (IRRef r = 0; r < t_.size(); r++)
     if (exits_[size_t(r)].isValid() && first_exit[size_t(ins(r).snap)] == kNoRef) first_exit[size_t(ins(r).snap)] = r;
-  std::vector<char> used(ns, 0);
-  for (size_t s = 0; s < ns; s++) used[s] = first_exit[s] != kNoRef;
   std::vector<int> order;
   for (size_t s = 0; s < ns; s++) {
     owner[s] = int(s);
-    if (used[s]) order.push_back(int(s));
+    if (first_exit[s] != kNoRef) order.push_back(int(s));
   }
+  if (order.size() < 2) return owner;
   std::stable_sort(order.begin(), order.end(), [this](int a, int b) {
     return t_.snaps[size_t(a)].entries.size() > t_.snaps[size_t(b)].entries.size();
   });
   auto links = [this](int s) { return o_.link.cells && t_.snaps[size_t(s)].inlined.empty(); };
-  std::vector<std::vector<std::pair<bool, int64_t>>> stores(ns);
   std::vector<int> placed;
   for (int s : order) {
-    stores[size_t(s)] = snapshot_stores(s);
-    const auto& mine = stores[size_t(s)];
+    const size_t mine = t_.snaps[size_t(s)].entries.size();
     for (int p : placed) {
-      const auto& theirs = stores[size_t(p)];
-      if (links(p) != links(s) || !std::equal(mine.begin(), mine.end(), theirs.begin())) continue;
-      bool defined = true;
-      for (size_t e = mine.size(); e < theirs.size() && defined; e++)
-        defined = theirs[e].first || is_k(IRRef(theirs[e].second)) || theirs[e].second < first_exit[size_t(s)];
-      if (!defined) continue;
+      const size_t theirs = t_.snaps[size_t(p)].entries.size();
+      if (links(p) != links(s)) continue;
+      bool fits = true;
+      for (size_t e = 0; e < mine && fits; e++) fits = snapshot_store(s, e) == snapshot_store(p, e);
+      for (size_t e = mine; e < theirs && fits; e++) {
+        auto st = snapshot_store(p, e);
+        fits = st.first || is_k(IRRef(st.second)) || st.second < first_exit[size_t(s)];
+      }
+      if (!fits) continue;
       owner[size_t(s)] = p;
       break;
     }

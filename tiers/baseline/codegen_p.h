@@ -94,7 +94,7 @@ class Gen {
   bool fusable(IRRef cmp) const;           // a compare used only by the guard right after it (and its exit)
   void set_bool(IRRef r);                  // materialize compare r as 0/1
   void store_snapshot(int s);              // out[e] = entry e's value
-  std::vector<std::pair<bool, int64_t>> snapshot_stores(int s) const;   // its stores: (immediate?, value/ref)
+  std::pair<bool, int64_t> snapshot_store(int s, size_t e) const;   // its store e: (immediate?, value/ref)
   std::vector<int> share_exit_blocks() const;   // per snapshot: whose exit block its exits use
   bool restorable(int s) const;            // the completion restore can write snapshot s (frame_nlocals)
   void emit_restore(int s, Label fallback);   // writes it into the frame, returns kRestored; else fallback
