@@ -141,6 +141,28 @@ def test_the_fastpy_command_reports_a_bad_parameter(tmp_path, fastpy_cmd):
     assert out.stderr.startswith("fastpy: error: FASTPY_HOT_LOOP='lots' is not valid") and out.stderr.count("\n") == 1
 
 
+def test_the_installed_command_runs_a_program(tmp_path):
+    """`cmake --install` (into a DESTDIR here) puts the package and the `fastpy` command, without the build
+    tree's sys.path line, where the build's cache says; with the package's directory on sys.path the
+    installed command runs a program as the build's does."""
+    import os
+    import re
+    from conftest import BUILD
+    cache = open(os.path.join(BUILD, "CMakeCache.txt")).read()
+    dirs = {k: re.search(rf"^{k}:PATH=(.*)$", cache, re.M).group(1) for k in ("FASTPY_INSTALL_DIR", "FASTPY_SCRIPTS_DIR")}
+    dest = tmp_path / "dest"
+    out = run(["cmake", "--install", BUILD], env=clean_env(DESTDIR=str(dest)))
+    assert out.returncode == 0, out.stderr
+    command = str(dest) + os.path.join(dirs["FASTPY_SCRIPTS_DIR"], "fastpy")
+    text = open(command).read()
+    assert text.startswith("#!" + PYTHON + "\n") and BUILD not in text
+    write(tmp_path, "p.py", "import fastpy, sys\nprint(fastpy.is_enabled(), fastpy.__file__.startswith(sys.argv[1]))\n")
+    out = run([command, "p.py", str(dest)], cwd=tmp_path,
+              env=clean_env(PYTHONPATH=str(dest) + dirs["FASTPY_INSTALL_DIR"]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "True True\n"
+
+
 def test_launcher_runs_from_any_directory(tmp_path):
     write(tmp_path, "p.py", "import fastpy, sys; print(fastpy.is_enabled(), sys.executable)\n")
     out = run([LAUNCHER, "p.py"], cwd=tmp_path)
