@@ -58,14 +58,14 @@ def run_target(argv):
         if len(argv) < 2:
             fail("-m needs a module name")
         sys.argv = argv[1:]
-        sys.path[0] = os.getcwd()   # as `python -m` sets it (the fastpy command starts with its own folder)
+        set_path0(os.getcwd())   # as `python -m` sets it (the fastpy command starts with its own folder)
         name = argv[1]
         return module_file(name), lambda: run_module(name)
     if argv[0] == "-c":
         if len(argv) < 2:
             fail("-c needs a command")
         sys.argv = ["-c"] + argv[2:]
-        sys.path[0] = ""   # as `python -c` sets it
+        set_path0("")   # as `python -c` sets it
         main = {"__name__": "__main__", "__builtins__": __builtins__, "__doc__": None}
         # exec of the string, as CPython's -c (PyRun_StringFlags, "<string>"); compile() would build the ast
         # module's classes first (python/module.cpp, run_file).
@@ -78,10 +78,17 @@ def run_target(argv):
     sys.argv = argv
     path = os.path.abspath(script)   # like `python script.py`: __file__ and tracebacks use the absolute path
     if not os.path.isfile(script):   # a directory or zip file with __main__.py
-        sys.path[0] = script
+        set_path0(script)
         return None, lambda: run_path(script)
-    sys.path[0] = os.path.dirname(path)
+    set_path0(os.path.dirname(path))
     return path, lambda: run_script(path)
+
+
+def set_path0(entry):
+    """sys.path[0] as `python` would set it for the program. Under -P / PYTHONSAFEPATH python puts nothing
+    there (and `python -P -m fastpy` left the standard library's first directory in place): nor does fastpy."""
+    if not sys.flags.safe_path:
+        sys.path[0] = entry
 
 
 def run_module(name):

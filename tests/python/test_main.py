@@ -1,5 +1,6 @@
 """`python -m fastpy script.py args` and the `fastpy script.py args` command behave exactly like
 `python script.py args`."""
+import os
 import signal
 
 import pytest
@@ -141,11 +142,30 @@ def test_the_fastpy_command_reports_a_bad_parameter(tmp_path, fastpy_cmd):
     assert out.stderr.startswith("fastpy: error: FASTPY_HOT_LOOP='lots' is not valid") and out.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("kind", ["script", "-c", "-m"])
+def test_safe_path_leaves_sys_path_alone(tmp_path, fastpy_cmd, kind):
+    """Under -P (PYTHONSAFEPATH=1 here, which the fastpy command's interpreter reads too) python prepends no
+    folder to sys.path; fastpy must not overwrite its first entry (the standard library's) either."""
+    code = "import sys; print(repr(sys.path[0]))"
+    (tmp_path / "lib").mkdir()
+    write(tmp_path / "lib", "mymod.py", code + "\n")
+    write(tmp_path, "p.py", code + "\n")
+    env = clean_env(PYTHONSAFEPATH="1", PYTHONPATH=str(tmp_path / "lib"))
+    args = {"script": ["p.py"], "-c": ["-c", code], "-m": ["-m", "mymod"]}[kind]
+    plain = run([PYTHON, *args], env=env, cwd=tmp_path)
+    fast = run([*fastpy_cmd, *args], env=env, cwd=tmp_path)
+    assert plain.stdout == repr(str(tmp_path / "lib")) + "\n", plain.stderr   # nothing put before it
+    # (bin/python puts the build's package first on PYTHONPATH; the command puts it second, after sys.path[0])
+    from conftest import BUILD
+    first = os.path.join(BUILD, "python") if fastpy_cmd[0] == LAUNCHER else str(tmp_path / "lib")
+    assert fast.returncode == 0, fast.stderr
+    assert fast.stdout == repr(first) + "\n"
+
+
 def test_the_installed_command_runs_a_program(tmp_path):
     """`cmake --install` (into a DESTDIR here) puts the package and the `fastpy` command, without the build
     tree's sys.path line, where the build's cache says; with the package's directory on sys.path the
     installed command runs a program as the build's does."""
-    import os
     import re
     from conftest import BUILD
     cache = open(os.path.join(BUILD, "CMakeCache.txt")).read()
@@ -177,7 +197,6 @@ def test_the_build_byte_compiles_the_package():
     there and matches its source, as the import system checks it."""
     import glob
     import importlib.util
-    import os
     from conftest import BUILD
     sources = glob.glob(os.path.join(BUILD, "python", "fastpy", "*.py"))
     assert sources
