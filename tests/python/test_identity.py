@@ -9,11 +9,12 @@ parent's exit values without references of their own, from using an object a sto
 be "one object per IR value": CSE merges `x + 1.0` computed twice into one value, which CPython makes two
 objects (the second test, which passes today, holds a fix to that). Until then the first test is expected
 to fail wherever traces run, and to pass without them (FASTPY_TIERS=interp)."""
+import json
 import os
 
 import pytest
 
-from conftest import assert_same, run_both
+from conftest import FASTPY_COMMAND, assert_same, clean_env, run, run_both
 
 TRACING = os.environ.get("FASTPY_TIERS", "default") not in ("interp", "none")
 
@@ -52,30 +53,28 @@ def test_numbers_moved_by_a_loop_keep_their_identity(tmp_path):
 
 
 DISTINCT = """
-def twice(n):
-    x = 10 ** 13
+def twice(n, x, one, k):
     a = b = None
     for i in range(n):
-        x = x + 1
-        a = x * 3
-        b = x * 3
+        x = x + one
+        a = x * k
+        b = x * k
     return a is b, a == b
 
-def twice_float(n):
-    x = 0.5
-    a = b = None
-    for i in range(n):
-        x = x + 1.0
-        a = x * 3.0
-        b = x * 3.0
-    return a is b, a == b
-
-print(twice(3000), twice_float(3000))
+print(twice(3000, 10 ** 13, 1, 3), twice(3000, 0.5, 1.0, 3.0))
 """
 
 
 def test_a_value_computed_twice_stays_two_objects(tmp_path):
-    """The same computation twice is two objects in CPython, though the trace computes it once (CSE)."""
+    """The same computation twice is two objects in CPython, though the trace computes it once (CSE); the
+    loop ran as a trace (the stat of the mode's tier), so the restore is what is tested."""
     plain, fast = run_both(tmp_path, DISTINCT)
     assert plain.stdout == "(False, True) (False, True)\n"
     assert_same(plain, fast)
+    if TRACING:
+        ran = run([FASTPY_COMMAND, "prog.py"], cwd=tmp_path, env=clean_env(FASTPY_LOG="stats"))
+        line = [l for l in ran.stderr.splitlines() if l.startswith("fastpy stats: ")]
+        assert ran.stdout == plain.stdout and len(line) == 1, ran.stderr
+        st = json.loads(line[0][len("fastpy stats: "):])
+        runs = st["trace_ir_runs"] if "ir" in os.environ.get("FASTPY_TIERS", "").split(",") else st["trace_native_runs"]
+        assert runs >= 2, st   # both calls' loops

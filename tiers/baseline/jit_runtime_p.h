@@ -10,9 +10,9 @@ namespace fastpy::baseline {
 asmjit::JitRuntime& jit_runtime();
 // Adjusts code_bytes() by n (negative when code is released).
 void add_code_bytes(int64_t n);
-// A stub that calls target (System V) and gives every general register but rax back as it found them: the
-// register allocator need not save what it keeps in caller-saved registers around such a call (a slow
-// path's spills). Null when no memory could be had for it.
+// Machine code (made once per target, kept for the process) that calls target (System V) and gives every
+// general register but rax back as it found them: the register allocator need not save what it keeps in
+// caller-saved registers around such a call (a slow path's spills). Null when no memory could be had.
 const void* gp_saving_thunk(const void* target);
 
 }  // namespace fastpy::baseline
