@@ -409,7 +409,7 @@ def test_a_side_trace_restores_the_frame_in_its_own_machine_code(tmp_path):
 
 def test_a_side_trace_writes_small_ints_over_whatever_the_frame_held(tmp_path):
     # A small int's cached object replaces whatever the slot held (the machine code checks nothing there:
-    # test_baseline_codegen's CompletionRestoreIntoTheFrame). Each call's first end of the side trace finds
+    # test_baseline_exits' CompletionRestoreIntoTheFrame). Each call's first end of the side trace finds
     # the slots as the function set them before its loops: an argument the caller still holds, None, a new
     # float (it dies in the release) and a float the caller holds; a computed small int and constants go
     # over them. CPython's results and reference counts, and every end of the side trace restored by its
@@ -445,7 +445,7 @@ def test_numbers_a_side_trace_cannot_write_in_place_go_through_the_restore_routi
     # The ends where the machine code must not write the frame's objects, one function each (so that no
     # case hides another): an int changing sign, an int outgrowing one digit (2**30), a small int's cached
     # object (never written: replaced), a float the interpreter left in two slots. Each goes to the restore
-    # routine, with CPython's results. (test_baseline_codegen's CompletionRestoreIntoTheFrame checks each
+    # routine, with CPython's results. (test_baseline_exits' CompletionRestoreIntoTheFrame checks each
     # condition on the frame's objects themselves.)
     res = run_prog(tmp_path, """
         def signs(n):
