@@ -743,4 +743,62 @@ TEST(IRSnapOwn, RoundTripsAndOnlyObjectsAreOwned) {
   EXPECT_NE(ir_verify(u).find("only objects are owned"), std::string::npos) << ir_verify(u);
 }
 
+// Object identity (SnapEntry::same): `@k` (the object slot k's entry gets) and `@fk` (the frame's object of
+// slot k) print and parse back; the verifier takes only normal links (numbers; to an entry of the same value
+// and box that links nowhere itself, or to a slot of the frame below the top); snap_normalize_same follows
+// chains to their end and drops what cannot hold.
+TEST(IRSnapSame, RoundTripsVerifiesAndNormalizes) {
+  const std::string text =
+      "snap 0 pc=4 top=6 []\n"
+      "%0 f64 = sload_f64 0 @0\n"
+      "%1 f64 = kflt 0x1p+0\n"
+      "%2 f64 = fadd %0, %1\n"
+      "%3 obj = sload_obj 5\n"
+      "snap 1 pc=7 top=6 [1=%2 2=%2@1 3=%0@f0 4=%3]\n"
+      "%4 void = guard_nonnull %3 @1\n";
+  Trace t;
+  ASSERT_EQ(ir_parse(text, &t), "");
+  ASSERT_EQ(ir_verify(t), "") << text;
+  EXPECT_EQ(ir_print(t), text);
+  const Snapshot& sn = t.snaps[1];
+  EXPECT_EQ(sn.entries[1].same, 1);
+  EXPECT_FALSE(sn.entries[1].same_frame);
+  EXPECT_EQ(sn.entries[2].same, 0);
+  EXPECT_TRUE(sn.entries[2].same_frame);
+  EXPECT_EQ(sn.entries[0].same, -1);
+  const std::pair<const char*, const char*> bad[] = {
+      {"2=%2@1 3=%0@f0", "2=%0@1 3=%0@f0"},   // another value
+      {"2=%2@1 3=%0@f0", "2=%2@3 3=%0@f0"},   // slot 3's: another value, and it links on
+      {"2=%2@1 3=%0@f0", "2=%2@2 3=%0@f0"},   // itself
+      {"2=%2@1 3=%0@f0", "2=%2@0 3=%0@f0"},   // no entry for slot 0
+      {"2=%2@1 3=%0@f0", "2=%2@1 3=%0@f6"},   // the frame's slot at the top
+      {"[1=%2 2=%2@1", "[1=%2@2 2=%2@1"},     // links on
+      {"4=%3]", "4=%3@f5]"},                  // an object
+  };
+  for (const auto& [from, to] : bad) {
+    std::string b = text;
+    b.replace(b.find(from), std::string(from).size(), to);
+    Trace u;
+    ASSERT_EQ(ir_parse(b, &u), "") << b;
+    EXPECT_NE(ir_verify(u), "") << b;
+    for (Snapshot& s : u.snaps) snap_normalize_same(u, &s);
+    EXPECT_EQ(ir_verify(u), "") << b;   // whatever it was, normal now
+  }
+  // A chain to its end: slot 2 links to 1, which links to the frame's slot 0.
+  Trace c;
+  ASSERT_EQ(ir_parse("snap 0 pc=1 top=4 []\n%0 f64 = sload_f64 0 @0\nsnap 1 pc=2 top=4 [1=%0@f0 2=%0@1 3=%0@2]\n"
+                     "", &c), "");
+  snap_normalize_same(c, &c.snaps[1]);
+  for (int e = 0; e < 3; e++) {
+    EXPECT_EQ(c.snaps[1].entries[size_t(e)].same, 0) << e;
+    EXPECT_TRUE(c.snaps[1].entries[size_t(e)].same_frame) << e;
+  }
+  // A loop of links is broken: one of the two gets an object of its own, the other shares it.
+  Trace l;
+  ASSERT_EQ(ir_parse("snap 0 pc=1 top=4 []\n%0 f64 = sload_f64 0 @0\nsnap 1 pc=2 top=4 [1=%0@2 2=%0@1]\n", &l), "");
+  snap_normalize_same(l, &l.snaps[1]);
+  EXPECT_EQ((l.snaps[1].entries[0].same < 0) + (l.snaps[1].entries[1].same < 0), 1) << ir_print(l);
+  EXPECT_EQ(ir_verify(l), "") << ir_print(l);
+}
+
 }  // namespace fastpy::ir

@@ -90,6 +90,23 @@ std::string check_ins(const Trace& t, IRRef r, int* loops) {
   return e;
 }
 
+// True when entry e may share an object with another slot (SnapEntry::same): a number boxed on restore.
+bool shares_object(const Trace& t, const SnapEntry& e) {
+  IRType ty = t.ins[size_t(e.ref)].type;
+  return e.box != SNAP_own && (ty == IRT_i64 || ty == IRT_f64);
+}
+
+// The entry of sn for slot k, or nullptr (entries are in increasing slot order).
+const SnapEntry* find_entry(const Snapshot& sn, int32_t k) {
+  size_t lo = 0, hi = sn.entries.size();
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (sn.entries[mid].slot < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sn.entries.size() && sn.entries[lo].slot == k ? &sn.entries[lo] : nullptr;
+}
+
 // Checks snapshot s: position, then entries in range, defined before it, valued, slots increasing.
 std::string check_snapshot(const Trace& t, size_t s) {
   const Snapshot& sn = t.snaps[s];
@@ -121,11 +138,50 @@ std::string check_snapshot(const Trace& t, size_t s) {
     if (e.box == SNAP_own ? t.ins[e.ref].type != IRT_obj
                           : e.box != SNAP_py && t.ins[e.ref].type != IRT_i64 && t.ins[e.ref].type != IRT_f64)
       return where + slot + (e.box == SNAP_own ? "only objects are owned" : "only i64 and f64 values box as numpy scalars");
+    if (e.same < 0) {
+      if (e.same_frame) return where + slot + "same_frame without a slot";
+      continue;
+    }
+    if (!shares_object(t, e)) return where + slot + "only i64 and f64 values share an object";
+    if (e.same == e.slot && !e.same_frame) return where + slot + "the same object as itself";
+    if (e.same_frame) {
+      if (e.same >= sn.top) return where + slot + "the frame's object of a slot at or above its top";
+      continue;
+    }
+    const SnapEntry* to = find_entry(sn, e.same);
+    if (!to) return where + slot + "the same object as slot " + std::to_string(e.same) + ", which has no entry";
+    if (to->same >= 0) return where + slot + "the same object as an entry that links on";
+    if (to->ref != e.ref || to->box != e.box) return where + slot + "the same object as another value";
   }
   return "";
 }
 
 }  // namespace
+
+void snap_normalize_same(const Trace& t, Snapshot* s) {
+  for (SnapEntry& x : s->entries) {
+    if (x.same < 0 || !shares_object(t, x)) {
+      x.same = -1;
+      x.same_frame = false;
+      continue;
+    }
+    int32_t to = x.same;
+    bool frame = x.same_frame, ok = frame && to < s->top;
+    for (size_t hops = 0; !frame && hops <= s->entries.size(); hops++) {
+      const SnapEntry* y = to == x.slot ? nullptr : find_entry(*s, to);
+      if (!y || y->ref != x.ref || y->box != x.box) break;
+      if (y->same < 0) {
+        ok = true;
+        break;
+      }
+      to = y->same;
+      frame = y->same_frame;
+      ok = frame && to < s->top;
+    }
+    x.same = ok && (frame || to != x.slot) ? to : -1;
+    x.same_frame = x.same >= 0 && frame;
+  }
+}
 
 std::string ir_verify(const Trace& t) {
   int loops = 0;

@@ -122,6 +122,13 @@ struct SnapEntry {
   int32_t slot;          // frame slot (locals, then the value stack)
   IRRef ref;             // the value; constants are kint/kflt/... instructions
   SnapBox box = SNAP_py; // text: `slot=%ref:np` for SNAP_np, `:np32` for SNAP_np32, `:own` for SNAP_own
+  // Object identity of a number (i64/f64) moved between slots (`b = a`): CPython's b is a's object, the
+  // trace only has the value. same >= 0: the slot gets the object the restore makes for slot `same` (an
+  // entry of this snapshot, with the same ref and box and no `same` of its own; text `@same`), or, with
+  // same_frame, the object the frame holds in slot `same` of the trace's own frame before the restore
+  // writes anything (its value is this entry's; text `@fsame`). -1: a new object, as boxing makes.
+  int32_t same = -1;
+  bool same_frame = false;
 };
 // The frame of an inlined call in a snapshot (a Python function the trace followed into): its locals and
 // stack are slots base .. base+top-1 of the snapshot's slot numbering; it resumes at pc (code units of
@@ -162,6 +169,10 @@ std::string ir_print(const Trace& t, const std::function<std::string(IRRef)>& no
 std::string ir_parse(std::string_view text, Trace* out);
 // Checks a trace against the table and the SSA/snapshot rules; returns "" or the first problem found.
 std::string ir_verify(const Trace& t);
+// Puts the identity links (SnapEntry::same) of snapshot s in the form ir_verify checks: a link to an entry
+// that links on is followed to its end; a link whose end has another value or box, or no entry, or that
+// loops, is dropped (the slot gets a new object: a different identity, never a different value).
+void snap_normalize_same(const Trace& t, Snapshot* s);
 
 // Emits instructions into a trace through constant folding, then CSE (LuaJIT's emitir).
 class IRBuilder {

@@ -7,6 +7,9 @@
 //   snap 0 pc=12 top=4 [0=%3 2=%5]  snapshot 0: resume at bytecode index 12 with the frame's stack top at
 //                                   slot 4, slot 0 = %3, slot 2 = %5 (other slots below the top keep the
 //                                   frame's values); printed right before the first instruction after it
+//   snap 2 pc=9 top=5 [1=%4 3=%4@1 4=%2@f0]
+//                                   object identity (SnapEntry::same): slot 3 gets the object slot 1 gets,
+//                                   slot 4 the object the frame holds in slot 0 (before the restore)
 //   %0 i64 = kint 5                 every instruction: %index type = op, then its ref operands, then
 //   %1 i64 = add_ov %0, %2 @0       its immediate (comma separated); guards end with @snapshot
 //   %2 f64 = kflt 0x1.8p+1          doubles in %a hex; NaN as nan:0x<16 hex digits of the bits>
@@ -69,6 +72,7 @@ void print_snap(std::string* out, const Trace& t, size_t s) {
     if (sn.entries[e].box == SNAP_np) out->append(":np");
     if (sn.entries[e].box == SNAP_np32) out->append(":np32");
     if (sn.entries[e].box == SNAP_own) out->append(":own");
+    if (sn.entries[e].same >= 0) appendf(out, sn.entries[e].same_frame ? "@f%d" : "@%d", int(sn.entries[e].same));
   }
   out->append("]");
   if (!sn.inlined.empty()) {
@@ -202,6 +206,10 @@ std::string parse_snap(Cursor& c, Trace* t) {
     if (c.lit(":np32")) e.box = SNAP_np32;
     else if (c.lit(":np")) e.box = SNAP_np;
     else if (c.lit(":own")) e.box = SNAP_own;
+    if (c.lit("@")) {
+      e.same_frame = c.lit("f");
+      if (!to_i32(c.word(), &e.same)) return "expected <slot> or f<slot> after '@'";
+    }
     entries.push_back(e);
   }
   std::vector<SnapFrame> inlined;
