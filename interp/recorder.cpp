@@ -151,10 +151,25 @@ void snap(Recorder* r) {
   std::vector<ir::SnapEntry> entries;
   for (int k = 0; k < r->top; k++) {
     size_t u = static_cast<size_t>(k);
-    if (r->written[u]) entries.push_back({k, r->slot[u], static_cast<ir::SnapBox>(r->kind[u])});
+    if (!r->written[u]) continue;
+    ir::SnapEntry e{k, r->slot[u], static_cast<ir::SnapBox>(r->kind[u])};
+    // The object it shares with another slot (snap_normalize_same keeps only links of the same value).
+    if (int32_t id = r->ident[u]; id <= -2) {
+      size_t j = static_cast<size_t>(-2 - id);
+      if (j < r->fref.size() && r->fref[j] == e.ref && r->fkind[j] == e.box) e.same = -2 - id, e.same_frame = true;
+    } else if (id >= 0) {
+      for (const ir::SnapEntry& m : entries) {
+        if (r->ident[static_cast<size_t>(m.slot)] == id && m.same < 0) {
+          e.same = m.slot;
+          break;
+        }
+      }
+    }
+    entries.push_back(e);
   }
   if (r->callers.empty()) {
     r->b.snapshot(r->pc, r->top, std::move(entries));
+    ir::snap_normalize_same(r->t, &r->t.snaps.back());
   } else {
     // Inside inlined calls: the loop's frame resumes at its CALL (re-executed at the exit to create the
     // callee again), each callee at the CALL into the next one, the innermost here.
@@ -166,6 +181,7 @@ void snap(Recorder* r) {
       inl.push_back({c.base, c.call_pc, c.top - c.base, reinterpret_cast<int64_t>(c.co)});
     }
     inl.push_back({r->base, r->pc, r->top - r->base, reinterpret_cast<int64_t>(r->co)});
+    ir::snap_normalize_same(r->t, &r->t.snaps.back());
   }
   r->snapped = true;
 }
@@ -225,7 +241,19 @@ IRRef read_slot(Recorder* r, int k) {
     v = emit(r, ir::IR_sload_obj, kNoRef, kNoRef, k);
     guard(r, ir::IR_guard_nonnull, v);
   }
+  r->fref[static_cast<size_t>(k)] = v;
+  r->fkind[static_cast<size_t>(k)] = r->kind[static_cast<size_t>(k)];
   return v;
+}
+
+int32_t share_ident(Recorder* r, int k) {
+  size_t u = static_cast<size_t>(k);
+  int32_t& id = r->ident[u];
+  if (id != -1) return id;
+  // Not written and read in the loop's frame: the frame's object (a callee's argument got its caller's).
+  if (!r->written[u] && u < r->fref.size() && r->fref[u] != kNoRef && r->fref[u] == r->slot[u]) id = -2 - k;
+  else id = r->next_ident++;
+  return id;
 }
 
 // Stack access: PEEK(1) is the top. The concrete object comes from the interpreter's stack.
@@ -235,6 +263,7 @@ void push(Recorder* r, IRRef v) {
   r->slot[k] = v;
   r->written[k] = true;
   r->kind[k] = ir::SNAP_py;
+  r->ident[k] = -1;
 }
 uint8_t kind_at(Recorder* r, int n) { return r->kind[static_cast<size_t>(r->top - n)]; }
 void push_k(Recorder* r, IRRef v, uint8_t kind) {
@@ -255,12 +284,14 @@ void pop(Recorder* r, int n) {
     r->slot[k] = kNoRef;
     r->written[k] = false;
     r->kind[k] = ir::SNAP_py;
+    r->ident[k] = -1;
   }
 }
 void set_slot(Recorder* r, int k, IRRef v) {
   r->slot[static_cast<size_t>(k)] = v;
   r->written[static_cast<size_t>(k)] = true;
   r->kind[static_cast<size_t>(k)] = ir::SNAP_py;
+  r->ident[static_cast<size_t>(k)] = -1;
 }
 
 // The IR constant for a Python object: unboxed for exact floats, small ints and bools; kobj otherwise.
@@ -573,9 +604,11 @@ void enter_callee(Recorder* r, _PyInterpreterFrame* f) {
   int nargs = r->pending_nargs;
   std::vector<IRRef> args(static_cast<size_t>(nargs));
   std::vector<uint8_t> kinds(static_cast<size_t>(nargs));
+  std::vector<int32_t> idents(static_cast<size_t>(nargs));
   for (int i = 0; i < nargs; i++) {
     args[static_cast<size_t>(i)] = peek(r, nargs - i);
     kinds[static_cast<size_t>(i)] = kind_at(r, nargs - i);
+    idents[static_cast<size_t>(i)] = share_ident(r, r->top - (nargs - i));   // the callee gets the objects
   }
   r->callers.push_back(RFrame{r->f, r->co, r->first, r->base, r->pc, r->top, nargs, r->pending_npop});
   int base = r->base + r->co->co_nlocalsplus + r->co->co_stacksize;
@@ -585,11 +618,13 @@ void enter_callee(Recorder* r, _PyInterpreterFrame* f) {
     r->slot.resize(need, kNoRef);
     r->written.resize(need, false);
     r->kind.resize(need, ir::SNAP_py);
+    r->ident.resize(need, -1);
   }
   for (int i = 0; i < nargs; i++) {
     // Not `written`: the CALL re-executed at an exit passes the same objects into the new frame.
     r->slot[static_cast<size_t>(base + i)] = args[static_cast<size_t>(i)];
     r->kind[static_cast<size_t>(base + i)] = kinds[static_cast<size_t>(i)];
+    r->ident[static_cast<size_t>(base + i)] = idents[static_cast<size_t>(i)];
   }
   r->f = f;
   r->co = co;
@@ -605,10 +640,12 @@ void rec_return(Recorder* r) {
   if (r->callers.empty()) fail(Abort::loop_exit);
   IRRef v = peek(r, 1);
   uint8_t kind = kind_at(r, 1);
+  const int32_t id = r->ident[static_cast<size_t>(r->top - 1)];   // the caller gets the object
   for (int k = r->base; k < r->base + r->co->co_nlocalsplus + r->co->co_stacksize; k++) {
     r->slot[static_cast<size_t>(k)] = kNoRef;
     r->written[static_cast<size_t>(k)] = false;
     r->kind[static_cast<size_t>(k)] = ir::SNAP_py;
+    r->ident[static_cast<size_t>(k)] = -1;
   }
   RFrame c = r->callers.back();
   r->callers.pop_back();
@@ -619,6 +656,7 @@ void rec_return(Recorder* r) {
   r->top = c.top;
   pop(r, c.npop);
   push_k(r, v, kind);
+  r->ident[static_cast<size_t>(r->top - 1)] = id;
 }
 
 // CALL oparg: [NULL or method, callable or self, args...]. Only callables known at start-up, identified by
@@ -772,7 +810,9 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
       return;
     case LOAD_FAST: {
       IRRef v = read_slot(r, r->base + oparg);
+      int32_t id = share_ident(r, r->base + oparg);
       push_k(r, v, r->kind[static_cast<size_t>(r->base + oparg)]);
+      r->ident[static_cast<size_t>(r->top - 1)] = id;
       return;
     }
     case STORE_FAST: {
@@ -787,9 +827,11 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
       } else if (r->kind[local] == ir::SNAP_own) {
         fail(Abort::unsupported_type);   // overwriting what the local owns would release it here
       }
+      int32_t id = share_ident(r, r->top - 1);
       pop(r);
       set_slot(r, r->base + oparg, v);
       r->kind[local] = kind;
+      r->ident[local] = id;
       return;
     }
     case RETURN_VALUE:
@@ -805,16 +847,23 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case PUSH_NULL:
       push(r, r->b.kobj(nullptr));
       return;
-    case COPY:
-      push_k(r, peek(r, oparg), kind_at(r, oparg));
+    case COPY: {
+      IRRef v = peek(r, oparg);
+      int32_t id = share_ident(r, r->top - oparg);
+      push_k(r, v, kind_at(r, oparg));
+      r->ident[static_cast<size_t>(r->top - 1)] = id;
       return;
+    }
     case SWAP: {
       IRRef a = peek(r, 1), c = peek(r, oparg);
       uint8_t ka = kind_at(r, 1), kc = kind_at(r, oparg);
+      int32_t ia = share_ident(r, r->top - 1), ic = share_ident(r, r->top - oparg);
       set_slot(r, r->top - 1, c);
       set_slot(r, r->top - oparg, a);
       r->kind[static_cast<size_t>(r->top - 1)] = kc;
       r->kind[static_cast<size_t>(r->top - oparg)] = ka;
+      r->ident[static_cast<size_t>(r->top - 1)] = ic;
+      r->ident[static_cast<size_t>(r->top - oparg)] = ia;
       return;
     }
     case BINARY_OP:
@@ -1155,6 +1204,9 @@ Recorder* begin(_PyInterpreterFrame* f, LoopSlot* loop, int top0) {
   r->slot.assign(n, kNoRef);
   r->written.assign(n, false);
   r->kind.assign(n, ir::SNAP_py);
+  r->ident.assign(n, -1);
+  r->fref.assign(n, kNoRef);
+  r->fkind.assign(n, ir::SNAP_py);
   r->max_len = static_cast<int>(g_params.get(ParamId::max_trace));
   r->borrowed.ns[0] = f->f_globals;
   r->borrowed.ns[1] = f->f_builtins;
@@ -1190,23 +1242,43 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
   // the parent's exit values (pload; constants as they are), and every snapshot of it lists those slots
   // (written), since the frame never got them.
   const ir::Snapshot& sn = td->opt.snaps[static_cast<size_t>(td->opt.ins[static_cast<size_t>(guard)].snap)];
+  std::vector<IRRef> loaded(sn.entries.size(), kNoRef);
   for (size_t e = 0; e < sn.entries.size(); e++) {
     const ir::SnapEntry& en = sn.entries[e];
     const ir::IRIns& v = td->opt.ins[static_cast<size_t>(en.ref)];
-    IRRef x;
-    switch (v.op) {
-      case ir::IR_kint: case ir::IR_kflt: case ir::IR_kbool: x = r->b.emit(v.op, kNoRef, kNoRef, v.imm); break;
-      case ir::IR_kobj: x = kobj(r, reinterpret_cast<PyObject*>(static_cast<uintptr_t>(v.imm))); break;
-      default: {
-        static const ir::IROp kLoad[] = {ir::IR_pload_i64, ir::IR_pload_f64, ir::IR_pload_bool, ir::IR_pload_obj};
-        int t = v.type == ir::IRT_i64 ? 0 : v.type == ir::IRT_f64 ? 1 : v.type == ir::IRT_bool ? 2 : 3;
-        x = r->b.emit(kLoad[t], kNoRef, kNoRef, static_cast<int64_t>(e));
+    IRRef x = kNoRef;
+    // Slots sharing an object share its value's load too (their snapshots' links need the same ref).
+    for (size_t m = 0; m < e && x == kNoRef && en.same >= 0; m++)
+      if (sn.entries[m].ref == en.ref) x = loaded[m];
+    if (x == kNoRef) {
+      switch (v.op) {
+        case ir::IR_kint: case ir::IR_kflt: case ir::IR_kbool: x = r->b.emit(v.op, kNoRef, kNoRef, v.imm); break;
+        case ir::IR_kobj: x = kobj(r, reinterpret_cast<PyObject*>(static_cast<uintptr_t>(v.imm))); break;
+        default: {
+          static const ir::IROp kLoad[] = {ir::IR_pload_i64, ir::IR_pload_f64, ir::IR_pload_bool, ir::IR_pload_obj};
+          int t = v.type == ir::IRT_i64 ? 0 : v.type == ir::IRT_f64 ? 1 : v.type == ir::IRT_bool ? 2 : 3;
+          x = r->b.emit(kLoad[t], kNoRef, kNoRef, static_cast<int64_t>(e));
+        }
       }
     }
+    loaded[e] = x;
     size_t k = static_cast<size_t>(en.slot);
     r->slot[k] = x;
     r->written[k] = true;
     r->kind[k] = en.box;
+  }
+  // The objects the parent's exit shares between slots are the side trace's to share (Recorder::ident):
+  // the frame's, which it still holds (no restore ran), or one number per entry that others link to.
+  for (const ir::SnapEntry& en : sn.entries) {
+    if (en.same < 0) continue;
+    size_t k = static_cast<size_t>(en.slot), j = static_cast<size_t>(en.same);
+    if (en.same_frame) {
+      r->ident[k] = -2 - en.same;
+      if (r->fref[j] == kNoRef) r->fref[j] = r->slot[k], r->fkind[j] = en.box;
+    } else {
+      if (r->ident[j] == -1) r->ident[j] = r->next_ident++;
+      r->ident[k] = r->ident[j];
+    }
   }
   // Its borrowed constants must be valid whenever the parent's are: the same namespace versions.
   for (int k = 0; k < 2; k++) {

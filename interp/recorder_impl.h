@@ -131,6 +131,14 @@ struct Recorder {
   std::vector<IRRef> slot;          // per frame slot: its IR value, kNoRef = not read (the frame's own)
   std::vector<bool> written;        // per frame slot: differs from the frame (goes into snapshots)
   std::vector<uint8_t> kind;        // per frame slot: ir::SnapBox of its value (SNAP_np: a numpy scalar)
+  // Object identity (ir::SnapEntry::same), per frame slot: -1 an object of its own (a restore makes it);
+  // >= 0 the object of every slot with that number (a value LOAD_FAST, STORE_FAST, COPY, SWAP, a call's
+  // arguments or a return moved: CPython moves the object); <= -2 the object the loop's frame holds in slot
+  // -2 - ident (read there, fref), which the frame keeps until a restore writes it.
+  std::vector<int32_t> ident;
+  int32_t next_ident = 0;
+  std::vector<IRRef> fref;          // per slot of the loop's frame: the value of the object it held at entry
+  std::vector<uint8_t> fkind;       // ... and its SnapBox (kNoRef / unread: nothing known)
   std::vector<PyObject*> kept;      // strong references behind kobj constants
   Borrowed borrowed;                // constants of the root frame's namespaces (not owned)
   int pc = 0;                       // the current instruction's first code unit (its EXTENDED_ARGs)
@@ -317,6 +325,8 @@ IRRef peek(Recorder* r, int n);
 void push(Recorder* r, IRRef v);
 void pop(Recorder* r, int n = 1);
 void set_slot(Recorder* r, int k, IRRef v);
+// The identity of slot k's object for sharing it with another slot (Recorder::ident; numbers it if new).
+int32_t share_ident(Recorder* r, int k);
 // The Python type family (ir::SnapBox) of the stack value at depth n; push with one.
 uint8_t kind_at(Recorder* r, int n);
 void push_k(Recorder* r, IRRef v, uint8_t kind);

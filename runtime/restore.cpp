@@ -86,13 +86,25 @@ PyObject* box_value(ir::IRType ty, uint64_t v) {
   }
 }
 
-// A number written back over a number of the same kind that only the frame holds (refcount 1: no other
-// reference can see it change) goes into that object in place: no allocation for the new value, no free of
-// the old. Floats always; ints when both fit one 30-bit digit of the same sign and the new one is not a
-// small int (CPython hands out its cached object for those, and `is` must see the same). The candidate test
-// is cheap and reads no refcount; in_place() decides once every object value of the snapshot is referenced.
+// A number written back over a number of the same kind that only the frame holds (refcount 1, or only the
+// slots that get the same object too: no other reference can see it change) goes into that object in place:
+// no allocation for the new value, no free of the old. Floats always; ints when both fit one 30-bit digit of
+// the same sign and the new one is not a small int (CPython hands out its cached object for those, and `is`
+// must see the same). The candidate test is cheap and reads no refcount; in_place() decides once every object
+// value of the snapshot is referenced.
 namespace {
 constexpr int64_t kDigitMax = (int64_t(1) << PyLong_SHIFT) - 1;
+
+// How many references to `old` (an entry's slot's object) the frame holds in slots the restore writes: where
+// that is all of them, nothing else can see the object change (`zr = zi = 0.0`, `b = a`: both slots hold one
+// number). One entry may take it (the first: `claimed` by the others); a slot that shares that entry's object
+// (SnapEntry::same) still holds it afterwards, any other gets its own and lets this one go.
+Py_ssize_t frame_holders(const ir::Snapshot& s, PyObject* old, PyObject* const* slots, int old_top) {
+  const int end = old_top < s.top ? old_top : s.top;
+  Py_ssize_t n = 0;
+  for (const ir::SnapEntry& m : s.entries) n += m.slot < end && slots[m.slot] == old;
+  return n;
+}
 
 bool in_place_candidate(ir::IRType ty, PyObject* old) {
   if (!old) return false;
@@ -100,8 +112,8 @@ bool in_place_candidate(ir::IRType ty, PyObject* old) {
   return ty == ir::IRT_i64 && Py_IS_TYPE(old, &PyLong_Type);
 }
 
-bool in_place(ir::IRType ty, PyObject* old, uint64_t v) {
-  if (Py_REFCNT(old) != 1) return false;
+bool in_place(ir::IRType ty, PyObject* old, uint64_t v, Py_ssize_t holders) {
+  if (Py_REFCNT(old) != holders) return false;
   if (ty == ir::IRT_f64) {
     reinterpret_cast<PyFloatObject*>(old)->ob_fval = ir::bits_f64(static_cast<int64_t>(v));
     stat_inc(Stat::restore_in_place);
@@ -119,7 +131,7 @@ bool in_place(ir::IRType ty, PyObject* old, uint64_t v) {
 }  // namespace
 
 namespace {
-enum : uint8_t { kKindObj, kKindOwn, kKindBool, kKindF64, kKindI64, kKinds, kKindOther = kKinds };
+enum : uint8_t { kKindObj, kKindOwn, kKindBool, kKindF64, kKindI64, kKindLink, kKinds, kKindOther = kKinds };
 constexpr int kFallBack = -2;
 
 // An int x written over the int object `old` in place (old's refcount aside): both one digit of the same
@@ -147,7 +159,7 @@ void fast_undo(const RestoreKinds::Snap& p, const uint8_t* ord, PyObject* const*
 // released last. kFallBack: an allocation failed; the frame is as it was and no error is set.
 int restore_fast(_PyInterpreterFrame* f, const ir::Snapshot& s, const RestoreKinds::Snap& p,
                  const uint8_t* ord, const uint64_t* values) {
-  const int n = p.end[kKindI64];
+  const int n = p.end[kKindLink];
   PyObject** slots = f->localsplus;
   const int old_top = f->stacktop;
   PyObject* nv[32];
@@ -167,7 +179,7 @@ int restore_fast(_PyInterpreterFrame* f, const ir::Snapshot& s, const RestoreKin
     }
     if (!(nv[e] = PyFloat_FromDouble(ir::bits_f64(static_cast<int64_t>(values[e]))))) goto failed;
   }
-  for (; i < n; i++) {
+  for (; i < p.end[kKindI64]; i++) {
     const int e = ord[i];
     const int k = s.entries[static_cast<size_t>(e)].slot;
     PyObject* old = k < old_top ? slots[k] : nullptr;
@@ -179,16 +191,33 @@ int restore_fast(_PyInterpreterFrame* f, const ir::Snapshot& s, const RestoreKin
     }
     if (!(nv[e] = py::int_from_i64(x))) goto failed;
   }
+  // Slots sharing an object (SnapEntry::same): the frame's, referenced now (then a number the frame holds
+  // twice is not its alone below); another entry's, once that is decided (after the next loop).
+  for (; i < n; i++) {
+    const ir::SnapEntry& en = s.entries[ord[i]];
+    nv[ord[i]] = nullptr;
+    if (en.same_frame && (en.same >= old_top || !(nv[ord[i]] = Py_XNewRef(slots[en.same])))) goto failed;
+  }
   // The frame's own numbers, if the frame still holds the only reference now that every object value has
   // its own: else a new object after all.
   for (uint32_t m = reuse; m; m &= m - 1) {
     const int e = __builtin_ctz(m);
-    if (Py_REFCNT(nv[e]) == 1) continue;
+    bool claimed = false;
+    for (uint32_t k = reuse & ((1u << e) - 1); k; k &= k - 1) claimed = claimed || nv[__builtin_ctz(k)] == nv[e];
+    if (!claimed && Py_REFCNT(nv[e]) == frame_holders(s, nv[e], slots, old_top)) continue;
     const bool flt = Py_IS_TYPE(nv[e], &PyFloat_Type);
     reuse &= ~(1u << e);
     nv[e] = flt ? PyFloat_FromDouble(ir::bits_f64(static_cast<int64_t>(values[e])))
                 : py::int_from_i64(static_cast<long long>(values[e]));
     if (!nv[e]) goto failed;
+  }
+  for (int j = p.end[kKindI64]; j < n; j++) {
+    const int e = ord[j];
+    const ir::SnapEntry& en = s.entries[static_cast<size_t>(e)];
+    if (en.same_frame) continue;
+    for (size_t m = 0; m < s.entries.size(); m++)
+      if (s.entries[m].slot == en.same) nv[e] = Py_XNewRef(nv[m]);
+    if (!nv[e]) goto failed;   // (ir_verify: never)
   }
   {
     // The frame; what it held below its old top is released last (a destructor may run arbitrary code,
@@ -243,7 +272,8 @@ void restore_kinds_build(const ir::Trace& t, RestoreKinds* out) {
       const ir::SnapEntry& en = s.entries[e];
       const ir::IRType ty = t.ins[static_cast<size_t>(en.ref)].type;
       uint8_t k = kKindOther;
-      if (en.box == ir::SNAP_own) k = kKindOwn;
+      if (en.same >= 0) k = kKindLink;
+      else if (en.box == ir::SNAP_own) k = kKindOwn;
       else if (en.box != ir::SNAP_py) k = kKindOther;
       else if (ty == ir::IRT_i64) k = kKindI64;
       else if (ty == ir::IRT_f64) k = kKindF64;
@@ -296,9 +326,21 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
   //    moving between slots (a, b = b, a) stays alive. A number for a frame slot whose old value is a number
   //    of the same kind that only the frame holds waits for the second pass (in_place).
   bool failed = false;
+  bool links = false;   // some entry shares another slot's object (SnapEntry::same)
   for (size_t e = 0; e < n; e++) {
     const ir::SnapEntry& en = s.entries[e];
     reused[e] = 0;
+    if (en.same >= 0) {
+      // The frame's own object (before anything is written; its reference taken now, so that the in-place
+      // reuse below leaves it alone), or the one another entry gets (below, once that one is made).
+      links = true;
+      boxed[e] = en.same_frame && en.same < old_top ? Py_XNewRef(slots[en.same]) : nullptr;
+      if (en.same_frame && !boxed[e]) {   // (a frame slot the trace read is never empty)
+        boxed[e] = failed ? nullptr : box_entry(t, en, values[e]);
+        if (!boxed[e]) failed = true;
+      }
+      continue;
+    }
     if (!failed && en.box == ir::SNAP_py && en.slot < s.top && en.slot < old_top &&
         in_place_candidate(t.ins[static_cast<size_t>(en.ref)].type, slots[en.slot])) {
       reused[e] = 2;   // decided below
@@ -312,13 +354,27 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
   for (size_t e = 0; e < n; e++) {
     if (reused[e] != 2) continue;
     const ir::SnapEntry& en = s.entries[e];
-    if (!failed && in_place(t.ins[static_cast<size_t>(en.ref)].type, slots[en.slot], values[e])) {
+    bool claimed = false;
+    for (size_t j = 0; j < e; j++) claimed = claimed || (reused[j] == 1 && boxed[j] == slots[en.slot]);
+    if (!failed && !claimed &&
+        in_place(t.ins[static_cast<size_t>(en.ref)].type, slots[en.slot], values[e],
+                 frame_holders(s, slots[en.slot], slots, old_top))) {
       reused[e] = 1;
       boxed[e] = slots[en.slot];
       continue;
     }
     reused[e] = 0;
     boxed[e] = failed ? nullptr : box_entry(t, en, values[e]);
+    if (!boxed[e]) failed = true;
+  }
+  // Entries sharing another entry's object, now that it exists (it is in boxed, reused in place or not).
+  for (size_t e = 0; links && e < n; e++) {
+    const ir::SnapEntry& en = s.entries[e];
+    if (en.same < 0 || en.same_frame) continue;
+    PyObject* o = nullptr;
+    for (size_t m = 0; m < n; m++)
+      if (s.entries[m].slot == en.same) o = boxed[m];
+    boxed[e] = failed ? nullptr : o ? Py_NewRef(o) : box_entry(t, en, values[e]);   // (ir_verify: never null)
     if (!boxed[e]) failed = true;
   }
   if (!g_resume.empty()) resume_drop_all();   // stale: a CALL that never created its frame

@@ -30,7 +30,8 @@ int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const ui
 struct RestoreKinds {
   struct Snap {
     uint32_t first = 0;   // its entries' place in `order`
-    uint8_t end[5] = {};  // end (in order, from first) of the objects, owned objects, bools, floats, ints
+    uint8_t end[6] = {};  // end (in order, from first) of the objects, owned objects, bools, floats, ints,
+                          // and the slots that share another's object (SnapEntry::same)
     bool fast = false;    // the fast path takes it
   };
   std::vector<Snap> snaps;

@@ -47,19 +47,60 @@ TEST(BaselineCodegen, ExitBlocksSharedWhereTheStoresArePrefixes) {
 // own objects, a small int replaced by its cached object, a bool, an object, the stack's owned iterator, a
 // stack slot the top drops), then one run per condition that must send it to the restore routine instead
 // (kCompleted): the frame and every object exactly as before, the snapshot's values in out.
+// The completion restore's fake CPython: objects {refcnt, type, word 2, word 3}, the small ints, the flags and
+// counters it updates, and the options that name them.
+namespace fake {
+struct Obj { uint64_t w[4]; };
+Obj smalls[262];
+bool pending;
+uint64_t restores, in_place, compiled;
+const uint16_t code[16] = {};
+
+void obj(Obj& o, uint64_t rc, const void* type, uint64_t w2, uint64_t w3) {
+  o.w[0] = rc, o.w[1] = uint64_t(uintptr_t(type)), o.w[2] = w2, o.w[3] = w3;
+}
+
+// Small ints, True/False and the counters as a fresh run finds them.
+void reset() {
+  for (Obj& o : smalls) obj(o, 1000, g_long_type, 0, 0);
+  g_true[0] = g_false[0] = 100;
+  g_deallocs = 0;
+  pending = false;
+  restores = in_place = compiled = 0;
+}
+
+// Compiles text (its last snapshot at its end) for a frame of nlocals locals and runs it on frame + 2
+// (frame[0] prev_instr, frame[1] the stack top); out (if given) gets what it wrote there. Its result.
+int32_t run_restore(const std::string& text, int32_t nlocals, uint64_t* frame, std::vector<uint64_t>* out) {
+  Trace t;
+  EXPECT_EQ(ir_parse(text, &t), "") << text;
+  EXPECT_EQ(ir_verify(t), "") << text;
+  baseline::CompileOptions o;
+  o.layout.float_type = g_float_type, o.layout.float_value = 16;
+  o.layout.long_type = g_long_type, o.layout.long_size = 16, o.layout.long_digit = 24;
+  o.layout.true_obj = g_true, o.layout.false_obj = g_false, o.layout.dealloc = &fake_dealloc;
+  o.layout.frame_prev_instr = -16, o.layout.frame_stacktop = -8;
+  o.layout.small_ints = smalls, o.layout.small_int_size = 32, o.layout.small_int_count = 262;
+  o.layout.resume_pending = &pending;
+  o.layout.stat_restores = &restores, o.layout.stat_in_place = &in_place, o.layout.stat_compiled = &compiled;
+  o.frame_nlocals = nlocals;
+  o.frame_code = code;
+  baseline::CompiledTrace c;
+  EXPECT_EQ(baseline::compile_trace(t, o, &c), "");
+  std::vector<uint64_t> buf(c.out_words + 1, 0xdead);
+  int32_t rc = c.fn(frame + 2, buf.data(), nullptr);
+  baseline::release_trace(&c);
+  if (out) *out = buf;
+  return rc;
+}
+}  // namespace fake
+
 TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
-  struct Obj { uint64_t w[4]; };
-  static Obj smalls[262];
-  static bool pending;
-  static uint64_t restores, in_place, compiled;
-  static const uint16_t code[16] = {};
+  using namespace fake;
   struct World {
     Obj F, N, M, A, B, I1, I2, J;
     uint64_t frame[2 + 8];   // prev_instr, stacktop, then the slots (localsplus)
     uint64_t mem[8];
-  };
-  auto obj = [](Obj& o, uint64_t rc, const void* type, uint64_t w2, uint64_t w3) {
-    o.w[0] = rc, o.w[1] = uint64_t(uintptr_t(type)), o.w[2] = w2, o.w[3] = w3;
   };
   auto base = [&](World& W) {
     obj(W.F, 1, g_float_type, B(1.0), 0);
@@ -70,11 +111,7 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
     obj(W.I1, 1, g_other_type, 0, 0);
     obj(W.I2, 1, g_other_type, 0, 0);
     obj(W.J, 1, g_other_type, 0, 0);
-    for (Obj& o : smalls) obj(o, 1000, g_long_type, 0, 0);
-    g_true[0] = g_false[0] = 100;
-    g_deallocs = 0;
-    pending = false;
-    restores = in_place = compiled = 0;
+    reset();
     uint64_t* sl = W.frame + 2;
     W.frame[0] = 0;
     W.frame[1] = 7;   // the old stack top: slots 5 and 6 hold iterators
@@ -90,26 +127,7 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
                     "%3 i64 = load_i64 %0, 16\n%4 i64 = load_i64 %0, 24\n%5 i64 = kint 0\n%6 bool = ne %4, %5\n"
                     "%7 obj = load_obj %0, 32\n%8 obj = load_obj %0, 40\n"
                     "snap 0 pc=9 top=6 [0=%1 1=%2 2=%3 3=%6 4=%7 5=%8:own]\n";
-    Trace t;
-    EXPECT_EQ(ir_parse(s, &t), "") << s;
-    EXPECT_EQ(ir_verify(t), "") << s;
-    baseline::CompileOptions o;
-    o.layout.float_type = g_float_type, o.layout.float_value = 16;
-    o.layout.long_type = g_long_type, o.layout.long_size = 16, o.layout.long_digit = 24;
-    o.layout.true_obj = g_true, o.layout.false_obj = g_false, o.layout.dealloc = &fake_dealloc;
-    o.layout.frame_prev_instr = -16, o.layout.frame_stacktop = -8;
-    o.layout.small_ints = smalls, o.layout.small_int_size = 32, o.layout.small_int_count = 262;
-    o.layout.resume_pending = &pending;
-    o.layout.stat_restores = &restores, o.layout.stat_in_place = &in_place, o.layout.stat_compiled = &compiled;
-    o.frame_nlocals = 5;
-    o.frame_code = code;
-    baseline::CompiledTrace c;
-    EXPECT_EQ(baseline::compile_trace(t, o, &c), "");
-    std::vector<uint64_t> out(c.out_words + 1, 0xdead);
-    int32_t rc = c.fn(W.frame + 2, out.data(), nullptr);
-    baseline::release_trace(&c);
-    if (out_values) *out_values = out;
-    return rc;
+    return run_restore(s, 5, W.frame, out_values);
   };
   {
     World W;
@@ -213,6 +231,85 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
     EXPECT_EQ(out[3], 0u) << what;
     EXPECT_EQ(out[4], W.mem[4]) << what;
     EXPECT_EQ(out[5], W.mem[5]) << what;
+  }
+}
+
+// The completion restore of slots that share an object (SnapEntry::same): slot 1 gets the float slot 0 gets
+// (its frame object, written in place), slot 2 the int the frame holds in slot 3 (read before slot 3 gets a
+// small int). The float may be written in place where slot 1, which gets it too, holds it already (`b = a` in a
+// loop); refused (kCompleted, everything as it was, the link's reference given back) where anything else
+// holds it as well.
+TEST(BaselineCodegen, CompletionRestoreSharesObjects) {
+  using namespace fake;
+  struct World {
+    Obj F, X, Y, N;
+    uint64_t frame[2 + 4];
+    uint64_t mem[2];
+  };
+  auto base = [](World& W) {
+    obj(W.F, 1, g_float_type, B(1.0), 0);
+    obj(W.X, 1, g_float_type, B(9.0), 0);
+    obj(W.Y, 1, g_other_type, 0, 0);
+    obj(W.N, 1, g_long_type, 1, 5000);
+    reset();
+    W.frame[0] = 0;
+    W.frame[1] = 4;
+    uint64_t* sl = W.frame + 2;
+    sl[0] = uint64_t(uintptr_t(&W.F)), sl[1] = uint64_t(uintptr_t(&W.X));
+    sl[2] = uint64_t(uintptr_t(&W.Y)), sl[3] = uint64_t(uintptr_t(&W.N));
+    W.mem[0] = B(2.5), W.mem[1] = 5000;
+  };
+  auto text = [](World& W) {
+    return "%0 ptr = kptr " + P(W.mem) + "\n%1 f64 = load_f64 %0, 0\n%2 i64 = load_i64 %0, 8\n%3 i64 = kint 7\n"
+           "snap 0 pc=9 top=4 [0=%1 1=%1@0 2=%2@f3 3=%3]\n";
+  };
+  {
+    World W;
+    base(W);
+    ASSERT_EQ(run_restore(text(W), 4, W.frame, nullptr), baseline::kRestored);
+    const uint64_t* sl = W.frame + 2;
+    EXPECT_EQ(sl[0], uint64_t(uintptr_t(&W.F)));
+    EXPECT_EQ(sl[1], uint64_t(uintptr_t(&W.F)));
+    EXPECT_EQ(D(W.F.w[2]), 2.5);
+    EXPECT_EQ(W.F.w[0], 2u);
+    EXPECT_EQ(sl[2], uint64_t(uintptr_t(&W.N)));
+    EXPECT_EQ(W.N.w[0], 1u);   // slot 2's now; slot 3 let it go
+    EXPECT_EQ(W.N.w[3], 5000u);
+    EXPECT_EQ(sl[3], uint64_t(uintptr_t(&smalls[7 + 5])));
+    EXPECT_EQ(W.X.w[0], 999u);
+    EXPECT_EQ(W.Y.w[0], 999u);
+    EXPECT_EQ(g_deallocs, 2);
+    EXPECT_EQ(in_place, 1u);
+    EXPECT_EQ(restores, 1u);
+  }
+  {
+    World W;
+    base(W);
+    W.F.w[0] = 2;
+    W.frame[3] = uint64_t(uintptr_t(&W.F));
+    ASSERT_EQ(run_restore(text(W), 4, W.frame, nullptr), baseline::kRestored);
+    EXPECT_EQ(W.frame[2], uint64_t(uintptr_t(&W.F)));
+    EXPECT_EQ(W.frame[3], uint64_t(uintptr_t(&W.F)));
+    EXPECT_EQ(D(W.F.w[2]), 2.5);
+    EXPECT_EQ(W.F.w[0], 2u);
+    EXPECT_EQ(W.X.w[0], 1u);   // (not in the frame)
+    EXPECT_EQ(g_deallocs, 1);  // Y
+    EXPECT_EQ(in_place, 1u);
+  }
+  for (int held_by_slot_1 = 0; held_by_slot_1 < 2; held_by_slot_1++) {
+    World W;
+    base(W);
+    W.F.w[0] = 2 + held_by_slot_1;
+    if (held_by_slot_1) W.frame[3] = uint64_t(uintptr_t(&W.F));
+    World before = W;
+    std::vector<uint64_t> out;
+    EXPECT_EQ(run_restore(text(W), 4, W.frame, &out), baseline::kCompleted) << held_by_slot_1;
+    EXPECT_EQ(std::memcmp(&W, &before, sizeof W), 0) << held_by_slot_1;
+    EXPECT_EQ(g_deallocs, 0);
+    EXPECT_EQ(restores + in_place, 0u);
+    ASSERT_GE(out.size(), 4u);
+    EXPECT_EQ(out[1], W.mem[0]);   // every entry's value, for the restore routine
+    EXPECT_EQ(out[2], 5000u);
   }
 }
 

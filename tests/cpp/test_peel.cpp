@@ -402,6 +402,32 @@ const char* kCarriedCse =
     "%6 i64 = add_ov %5, %4 @0\n"
     "snap 1 pc=4 top=3 [0=%5 1=%6]\n";
 
+// Object identity in body snapshots (SnapEntry::same): slots a=0 (a = a + 1.0), b=1 (b = a after it), c=2
+// (c = k), k=3 (invariant), p=4 (p = a before it changes). In the body, p's link to the frame's a (the
+// iteration's start) becomes one to E's entry for a where the snapshot leaves a alone, and goes where a
+// changed before it; c keeps its link to the frame's k (invariant); b keeps its link to a.
+TEST(OptPeel, BodySnapshotsCarryObjectIdentity) {
+  const std::string out = peel_text(
+      "snap 0 pc=10 top=5 []\n"
+      "%0 f64 = sload_f64 0 @0\n"
+      "%1 f64 = sload_f64 3 @0\n"
+      "snap 1 pc=12 top=5 [2=%1@f3 4=%0@f0]\n"
+      "%2 bool = flt %0, %1\n"
+      "%3 void = guard_true %2 @1\n"
+      "%4 f64 = kflt 0x1p+0\n"
+      "%5 f64 = fadd %0, %4\n"
+      "snap 2 pc=14 top=5 [0=%5 1=%5@0 2=%1@f3 4=%0@f0]\n"
+      "%6 bool = fle %5, %1\n"
+      "%7 void = guard_true %6 @2\n"
+      "snap 3 pc=10 top=5 [0=%5 1=%5@0 2=%1@f3 4=%0@f0]\n");
+  EXPECT_NE(out.find("snap 1 pc=12 top=5 [2=%1@f3 4=%0@f0]"), std::string::npos) << out;   // the pre-roll's
+  EXPECT_NE(out.find("snap 3 pc=12 top=5 [0=%9 1=%9@0 2=%1@f3 4=%9@0]"), std::string::npos) << out;
+  EXPECT_NE(out.find("snap 4 pc=14 top=5 [0=%12 1=%12@0 2=%1@f3 4=%9]"), std::string::npos) << out;
+  Trace t;
+  ASSERT_EQ(ir::ir_parse(out, &t), "");
+  EXPECT_EQ(ir::ir_verify(t), "") << out;
+}
+
 TEST(OptPeel, BodyCopyCsesToCarriedPreRollValue) {
   // The body's i + 1 is the pre-roll's (i + 1) + 1 of the previous iteration (%6): it gets a phi, and the
   // back-edge of i's phi is that phi; the overflow check ran there on the same value.

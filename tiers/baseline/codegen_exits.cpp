@@ -84,6 +84,7 @@ bool Gen::restorable(int s) const {
   for (const ir::SnapEntry& e : sn.entries) {
     IRRef r = e.ref;
     if (e.slot >= sn.top) return false;
+    if (e.same_frame && e.same >= o_.frame_nlocals) return false;   // (a link to the frame's stack)
     if (!is_k(r) && r + 1 < t_.size() && ins(r + 1).snap == s && fusable(r)) return false;   // (a guard's)
     ir::IRType ty = ins(r).type;
     if (e.box == ir::SNAP_own) {
@@ -97,6 +98,29 @@ bool Gen::restorable(int s) const {
     }
   }
   return true;
+}
+
+// The restore routine's frame_holders: o (entry e's old object) has no references but its slot's and those
+// of the slots that share e's new object (SnapEntry::same) and hold o now; else to `fail`.
+void Gen::check_frame_holders(const ir::Snapshot& sn, size_t e, x86::Gp o, Label fail) {
+  const int32_t slot = sn.entries[e].slot;
+  bool linked = false;
+  for (const ir::SnapEntry& m : sn.entries) linked = linked || (m.same == slot && !m.same_frame);
+  if (!linked) {
+    cc_.cmp(x86::qword_ptr(o), 1);
+    cc_.jne(fail);
+    return;
+  }
+  x86::Gp h = new_i64("holders"), h1 = new_i64();
+  cc_.mov(h, 1);
+  for (const ir::SnapEntry& m : sn.entries) {
+    if (m.same != slot || m.same_frame) continue;
+    cc_.lea(h1, x86::ptr(h, 1));   // (leaves the flags alone)
+    cc_.cmp(x86::qword_ptr(slots_, 8 * m.slot), o);
+    cc_.cmove(h, h1);
+  }
+  cc_.cmp(x86::qword_ptr(o), h);
+  cc_.jne(fail);
 }
 
 void Gen::release(x86::Gp o) {
@@ -127,18 +151,25 @@ void Gen::emit_restore(int s, Label fallback) {
   if (o_.asm_text) cc_.commentf("completion restore of snapshot %d into the frame", s);
   bool refs = false;   // does 1 take references (then a failed check must undo them)?
   for (const ir::SnapEntry& en : sn.entries)
-    refs = refs || (ins(en.ref).type == ir::IRT_obj && en.box != ir::SNAP_own);
+    refs = refs || (ins(en.ref).type == ir::IRT_obj && en.box != ir::SNAP_own) || en.same_frame;
   Label undo = refs ? cc_.newLabel() : fallback;
   std::vector<x86::Gp> val(n), old(n);
   x86::Gp otop = new_i64("old_top");
   cc_.movsxd(otop, x86::dword_ptr(slots_, L.frame_stacktop));
-  // 1. the new object values' references (a constant object is kept alive by the trace)
+  // 1. the new object values' references (a constant object is kept alive by the trace), and those of the
+  //    frame's objects that other slots get (SnapEntry::same: a number moved; before the checks, so that an
+  //    object the frame holds twice is no longer the frame's alone)
   for (size_t e = 0; e < n; e++) {
     const ir::SnapEntry& en = sn.entries[e];
-    const IRIns& i = ins(en.ref);
-    if (i.type != ir::IRT_obj) continue;
-    val[e] = gp(en.ref);
-    if (en.box == ir::SNAP_own) continue;
+    if (en.same_frame) {
+      val[e] = new_ptr();
+      cc_.mov(val[e], x86::qword_ptr(slots_, 8 * en.same));
+    } else if (en.same >= 0 || ins(en.ref).type != ir::IRT_obj) {
+      continue;
+    } else {
+      val[e] = gp(en.ref);
+      if (en.box == ir::SNAP_own) continue;
+    }
     Label skip = cc_.newLabel();
     cc_.test(val[e], val[e]);
     cc_.jz(skip);
@@ -148,13 +179,18 @@ void Gen::emit_restore(int s, Label fallback) {
   // 2. the checks
   cc_.cmp(mem_at(L.resume_pending, 1), 0);
   cc_.jne(undo);
+  for (size_t e = 0; e < n; e++) {
+    if (!sn.entries[e].same_frame) continue;
+    cc_.test(val[e], val[e]);   // (never empty: the trace read a number there)
+    cc_.jz(undo);
+  }
   // (One pair of temporaries serves every int entry's check and write: fewer virtual registers, less work
   // for the allocator's liveness; a float's old object lives on to its write.)
   x86::Gp t, o;
   for (size_t e = 0; e < n; e++) {
     const ir::SnapEntry& en = sn.entries[e];
     ir::IRType ty = ins(en.ref).type;
-    if (ty != ir::IRT_f64 && ty != ir::IRT_i64) continue;
+    if ((ty != ir::IRT_f64 && ty != ir::IRT_i64) || en.same >= 0) continue;
     if (small_int_k(en.ref)) continue;   // its cached object replaces whatever the slot held: no check
     if (ty == ir::IRT_f64) {
       old[e] = new_ptr();
@@ -163,8 +199,7 @@ void Gen::emit_restore(int s, Label fallback) {
       cc_.jz(undo);
       cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(old[e], 8), cmp_k(L.float_type));
       cc_.jne(undo);
-      cc_.cmp(x86::qword_ptr(old[e]), 1);
-      cc_.jne(undo);
+      check_frame_holders(sn, e, old[e], undo);
       continue;
     }
     val[e] = gp(en.ref);
@@ -183,8 +218,7 @@ void Gen::emit_restore(int s, Label fallback) {
     cc_.jz(undo);
     cc_.emit(x86::Inst::kIdCmp, x86::qword_ptr(o, 8), cmp_k(L.long_type));
     cc_.jne(undo);
-    cc_.cmp(x86::qword_ptr(o), 1);
-    cc_.jne(undo);
+    check_frame_holders(sn, e, o, undo);
     cc_.mov(t, val[e]);
     cc_.sar(t, 63);
     cc_.or_(t, 1);
@@ -200,6 +234,7 @@ void Gen::emit_restore(int s, Label fallback) {
     const int32_t k = en.slot;
     x86::Mem slot = x86::qword_ptr(slots_, 8 * k);
     ir::IRType ty = ins(en.ref).type;
+    if (en.same >= 0) continue;   // below
     if (ty == ir::IRT_f64) {
       cc_.movsd(x86::qword_ptr(old[e], L.float_value), xmm(en.ref));
       in_place_floats++;
@@ -258,6 +293,21 @@ void Gen::emit_restore(int s, Label fallback) {
     }
     cc_.mov(slot, val[e]);
   }
+  // ... the slots that share another's object: the frame's (referenced in 1), or the one the entry it
+  // names now holds in its slot (a local: restorable)
+  for (size_t e = 0; e < n; e++) {
+    const ir::SnapEntry& en = sn.entries[e];
+    if (en.same < 0) continue;
+    x86::Mem slot = x86::qword_ptr(slots_, 8 * en.slot);
+    if (!en.same_frame) {
+      val[e] = new_ptr();
+      cc_.mov(val[e], x86::qword_ptr(slots_, 8 * en.same));
+      cc_.add(x86::qword_ptr(val[e]), 1);
+    }
+    rel[e] = new_ptr();
+    cc_.mov(rel[e], slot);
+    cc_.mov(slot, val[e]);
+  }
   cc_.mov(x86::dword_ptr(slots_, L.frame_stacktop), sn.top);
   {
     x86::Gp pc = imm64(uint64_t(o_.frame_code) + 2 * uint64_t(int64_t(sn.pc) - 1));
@@ -295,7 +345,7 @@ void Gen::emit_restore(int s, Label fallback) {
   cc_.bind(undo);
   for (size_t e = 0; e < n; e++) {
     const ir::SnapEntry& en = sn.entries[e];
-    if (ins(en.ref).type == ir::IRT_obj && en.box != ir::SNAP_own) release(val[e]);
+    if ((ins(en.ref).type == ir::IRT_obj && en.box != ir::SNAP_own) || en.same_frame) release(val[e]);
   }
   cc_.jmp(fallback);
 }

@@ -99,6 +99,7 @@ class Gen {
   bool restorable(int s) const;            // the completion restore can write snapshot s (frame_nlocals)
   void emit_restore(int s, Label fallback);   // writes it into the frame, returns kRestored; else fallback
   void release(x86::Gp o);                 // Py_XDECREF(o)
+  void check_frame_holders(const ir::Snapshot& sn, size_t e, x86::Gp o, Label fail);   // (emit_restore)
   bool call_runtime(IRRef r, x86::Gp a, x86::Gp b, Label on_false);   // runtime(&ins, a, b, &tmp)
   void load_runtime_result(IRRef r);       // r = tmp
   x86::Gp slot_word(IRRef r);              // frame slot imm of an sload

@@ -214,17 +214,49 @@ struct Peeler {
   IRRef sub(IRRef r) const { return r == kNoRef ? kNoRef : subst[size_t(r)]; }
 
   // Appends the body copy of recorded snapshot s; returns its index.
+  //
+  // Object identity (SnapEntry::same): the frame still holds what it held at the trace's entry, but in the
+  // body "the iteration's start" is E. A link of sn to the frame's slot j stays when E leaves j alone
+  // (invariant); when E changes j and sn does not, it becomes a link to j's entry (E's value, the object
+  // the restore makes for it); when sn changes j too, the object it meant (the previous iteration's) is
+  // nowhere: dropped. A link of E's to the frame's j stays when E leaves j alone; one to E's entry j stays
+  // when sn leaves j alone. A dropped link gives a new object: a different identity, never a wrong value.
   int copy_snapshot(int32_t s) {
     const ir::Snapshot& sn = rec.snaps[size_t(s)];
     std::map<int32_t, ir::SnapEntry> entries;
+    std::map<int32_t, bool> from_sn;   // per slot of the copy: sn's entry (else E's)
     for (const ir::SnapEntry& e : end.entries)
-      if (e.slot < sn.top) entries[e.slot] = e;  // the previous iteration's value, unless sn says otherwise
-    for (const ir::SnapEntry& e : sn.entries) entries[e.slot] = ir::SnapEntry{e.slot, sub(e.ref), e.box};
+      if (e.slot < sn.top) entries[e.slot] = e, from_sn[e.slot] = false;  // the previous iteration's value,
+                                                                           // unless sn says otherwise
+    for (const ir::SnapEntry& e : sn.entries) {
+      ir::SnapEntry c = e;
+      c.ref = sub(e.ref);
+      entries[e.slot] = c;
+      from_sn[e.slot] = true;
+    }
     std::vector<ir::SnapEntry> v;
-    for (const auto& [slot, en] : entries) v.push_back(en);
+    for (auto& [slot, en] : entries) {
+      if (en.same >= 0) {
+        const bool mine = from_sn[slot];
+        const auto j = from_sn.find(en.same);
+        const bool sn_sets_j = j != from_sn.end() && j->second;
+        bool keep = en.same_frame ? !end_changes(en.same) || (mine && !sn_sets_j) : mine || !sn_sets_j;
+        if (en.same_frame && end_changes(en.same)) en.same_frame = false;   // (kept: E's entry for j)
+        if (!keep) en.same = -1, en.same_frame = false;
+      }
+      v.push_back(en);
+    }
     int n = out.add_snapshot(sn.pc, sn.top, std::move(v));
     out.snaps.back().inlined = sn.inlined;   // the root frame's slots come first: E only touches those
+    ir::snap_normalize_same(out, &out.snaps.back());
     return n;
+  }
+
+  // True when E changes slot j.
+  bool end_changes(int32_t j) const {
+    for (const ir::SnapEntry& e : end.entries)
+      if (e.slot == j) return true;
+    return false;
   }
 
   // Re-emits recorded guard i through b; returns the result (kNoRef: folded away). A new guard exits to the
