@@ -316,6 +316,18 @@ IRRef exact_i2f(Recorder* r, IRRef v) {
 // Int to float as Python's float arithmetic does it (PyLong_AsDouble: round half to even, like i2f).
 IRRef to_f64(Recorder* r, IRRef v) { return type_of(r, v) == ir::IRT_f64 ? v : emit(r, ir::IR_i2f, v); }
 
+// The value of the live number o (an operand the trace has as i64 or f64) as a double: a float, an int, or a
+// numpy scalar (numpy.float32, numpy.int64 and numpy.int32 are neither; their __float__ is exact for what a
+// trace holds). Anything that will not convert aborts, with no error left set.
+double live_double(PyObject* o) {
+  double d = PyFloat_Check(o) ? PyFloat_AS_DOUBLE(o) : PyLong_Check(o) ? PyLong_AsDouble(o) : PyFloat_AsDouble(o);
+  if (d == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    fail(Abort::unsupported_type);
+  }
+  return d;
+}
+
 
 // ---------------------------------------------------------------- instructions
 // Python truth of an IR value (bool result); the concrete object tells the branch taken.
@@ -405,7 +417,7 @@ void rec_binary(Recorder* r, int nb, PyObject** sp) {
     }
   } else {
     IRRef fa = to_f64(r, a), fc = to_f64(r, c);
-    double y = PyFloat_Check(ro) ? PyFloat_AS_DOUBLE(ro) : PyLong_AsDouble(ro);
+    double y = live_double(ro);
     switch (nb) {
       case NB_ADD: res = emit(r, ir::IR_fadd, fa, fc); break;
       case NB_SUBTRACT: res = emit(r, ir::IR_fsub, fa, fc); break;
@@ -749,7 +761,7 @@ void rec_call(Recorder* r, int oparg, PyObject** sp) {
     IRRef x = arg(0);
     if (!is_num(type_of(r, x))) fail(Abort::unsupported_type);
     PyObject* lx = live_arg(0);
-    double d = PyFloat_Check(lx) ? PyFloat_AS_DOUBLE(lx) : PyLong_AsDouble(lx);
+    double d = live_double(lx);
     double out = m->fn(d);
     if ((std::isnan(out) && !std::isnan(d)) || (std::isinf(out) && std::isfinite(d))) fail(Abort::would_raise);
     if (m == &g_math[0] && d >= 0.0) {   // sqrt: the instruction itself where it cannot raise (a >= 0)

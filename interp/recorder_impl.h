@@ -335,6 +335,8 @@ void no_np(Recorder* r, int n);
 bool is_num(ir::IRType ty);
 // An int as Python's float arithmetic converts it (i2f); f64 unchanged.
 IRRef to_f64(Recorder* r, IRRef v);
+// The live number o (an operand the trace has as i64 or f64) as a double; aborts where it will not convert.
+double live_double(PyObject* o);
 // record_numpy.cpp: a guard that a numpy scalar's float op (BINARY_OP nb of lo, ro) gave a finite res.
 void np_float_finite(Recorder* r, PyObject* lo, PyObject* ro, int nb, IRRef res);
 // An object loaded from memory (addr + off), unboxed with a type guard when it is a float, a 64-bit int or

@@ -160,6 +160,35 @@ def test_float32_and_int32_loads_give_32_bit_scalars_or_64_bit_results(tmp_path)
     check(res, traced=["f"], aborted={"g": "unsupported_type"})
 
 
+def test_numpy_scalars_that_are_not_python_numbers_as_operands(tmp_path):
+    """numpy.float32, int64 and int32 scalars are neither Python floats nor ints: as the right operand of a
+    float operation, or math.sqrt's argument, the recorder reads their value through __float__ (it used
+    PyLong_AsDouble, whose TypeError surfaced in the program as `an integer is required`)."""
+    res = run_prog(tmp_path, HEADER + """
+        import math
+
+        def f(a):
+            s = 0.0
+            for i in range(len(a)):
+                s += a[i]
+            return s, type(s).__name__
+
+        def h(a):
+            t = 0.0
+            for i in range(len(a)):
+                t += math.sqrt(a[i]) + 1.5 * a[i]
+            return t, type(t).__name__
+
+        def main():
+            out = []
+            for dt in (np.float32, np.int64, np.int32, np.float64):
+                a = (np.arange(40) + 1).astype(dt)
+                out.append((dt.__name__, f(a), h(a)))
+            return out
+    """, ["f", "h"])
+    check(res, traced=["f", "h"])
+
+
 def test_numpy_imported_under_fastpy_is_traced(tmp_path, trace_tier):
     # `python -m fastpy prog.py`: numpy's own import runs under fastpy, and a loop of it gets hot while numpy
     # is half imported. The recorder must not take numpy's types from that half-made module (it used to, and
