@@ -41,15 +41,15 @@ bool kind_accepts(IRKind k, IRType ty, IRType self) {
 // Checks one operand slot (which = 'a' or 'b') of instruction r against kind k.
 std::string check_operand(const Trace& t, IRRef r, char which, IRRef ref, IRKind k) {
   const IRIns& i = t.ins[r];
-  std::string w = std::string("operand ") + which;
-  if (k == IRK_none) return ref == kNoRef ? "" : at(t, r) + "unexpected " + w;
-  if (ref == kNoRef) return at(t, r) + "missing " + w;
-  if (ref < 0 || ref >= t.size()) return at(t, r) + w + " %" + std::to_string(ref) + " does not exist";
+  auto w = [&] { return std::string("operand ") + which; };   // (built only for a message)
+  if (k == IRK_none) return ref == kNoRef ? "" : at(t, r) + "unexpected " + w();
+  if (ref == kNoRef) return at(t, r) + "missing " + w();
+  if (ref < 0 || ref >= t.size()) return at(t, r) + w() + " %" + std::to_string(ref) + " does not exist";
   bool forward_ok = i.op == IR_phi && which == 'b';
-  if (ref >= r && !forward_ok) return at(t, r) + w + " %" + std::to_string(ref) + " used before defined";
+  if (ref >= r && !forward_ok) return at(t, r) + w() + " %" + std::to_string(ref) + " used before defined";
   IRType ty = t.ins[ref].type;
   if (!kind_accepts(k, ty, i.type))
-    return at(t, r) + w + " has type " + (ty < IRT__count ? kIRTypeNames[ty] : "?");
+    return at(t, r) + w() + " has type " + (ty < IRT__count ? kIRTypeNames[ty] : "?");
   return "";
 }
 
@@ -107,51 +107,52 @@ const SnapEntry* find_entry(const Snapshot& sn, int32_t k) {
   return lo < sn.entries.size() && sn.entries[lo].slot == k ? &sn.entries[lo] : nullptr;
 }
 
-// Checks snapshot s: position, then entries in range, defined before it, valued, slots increasing.
-std::string check_snapshot(const Trace& t, size_t s) {
-  const Snapshot& sn = t.snaps[s];
-  std::string where = "snap " + std::to_string(s) + ": ";
-  if (sn.pc < 0) return where + "negative pc";
-  if (sn.top < 0) return where + "negative stack top";
-  if (sn.at < 0 || sn.at > t.size()) return where + "position out of range";
-  if (s > 0 && t.snaps[s - 1].at > sn.at) return where + "taken before the previous snapshot";
-  int32_t floor = sn.top;   // inlined frames' slots come after their callers'
-  for (const SnapFrame& fr : sn.inlined) {
-    if (fr.base < floor || fr.pc < 0 || fr.top < 0 || fr.code == 0) return where + "bad inlined frame";
-    floor = fr.base + fr.top;
-  }
+// What is wrong with entry e of snapshot sn (last: the slot of the entry before it), or nullptr. (The
+// verifier runs after every optimization pass: no message is built for an entry that is right.)
+const char* entry_problem(const Trace& t, const Snapshot& sn, const SnapEntry& e, int32_t last) {
   auto in_a_frame = [&](int32_t k) {
     if (k < sn.top) return true;
     for (const SnapFrame& fr : sn.inlined)
       if (k >= fr.base && k < fr.base + fr.top) return true;
     return false;
   };
+  if (e.slot <= last) return "slots not increasing";
+  if (!in_a_frame(e.slot)) return "at or above the stack top";
+  if (e.ref < 0 || e.ref >= t.size()) return "no such instruction";
+  if (e.ref >= sn.at) return "instruction defined after the snapshot";
+  const IRType ty = t.ins[e.ref].type;
+  if (ty == IRT_void) return "instruction has no value";
+  if (e.box == SNAP_own && ty != IRT_obj) return "only objects are owned";
+  if (e.box != SNAP_own && e.box != SNAP_py && ty != IRT_i64 && ty != IRT_f64)
+    return "only i64 and f64 values box as numpy scalars";
+  if (e.same < 0) return e.same_frame ? "same_frame without a slot" : nullptr;
+  if (!shares_object(t, e)) return "only i64 and f64 values share an object";
+  if (e.same == e.slot && !e.same_frame) return "the same object as itself";
+  if (e.same_frame) return e.same >= sn.top ? "the frame's object of a slot at or above its top" : nullptr;
+  const SnapEntry* to = find_entry(sn, e.same);
+  if (!to) return "the same object as a slot with no entry";
+  if (to->same >= 0) return "the same object as an entry that links on";
+  if (to->ref != e.ref || to->box != e.box) return "the same object as another value";
+  return nullptr;
+}
+
+// Checks snapshot s: position, then entries in range, defined before it, valued, slots increasing.
+std::string check_snapshot(const Trace& t, size_t s) {
+  const Snapshot& sn = t.snaps[s];
+  auto bad = [&](const std::string& what) { return "snap " + std::to_string(s) + ": " + what; };
+  if (sn.pc < 0) return bad("negative pc");
+  if (sn.top < 0) return bad("negative stack top");
+  if (sn.at < 0 || sn.at > t.size()) return bad("position out of range");
+  if (s > 0 && t.snaps[s - 1].at > sn.at) return bad("taken before the previous snapshot");
+  int32_t floor = sn.top;   // inlined frames' slots come after their callers'
+  for (const SnapFrame& fr : sn.inlined) {
+    if (fr.base < floor || fr.pc < 0 || fr.top < 0 || fr.code == 0) return bad("bad inlined frame");
+    floor = fr.base + fr.top;
+  }
   int32_t last_slot = -1;
   for (const SnapEntry& e : sn.entries) {
-    std::string slot = "slot " + std::to_string(e.slot) + ": ";
-    if (e.slot <= last_slot) return where + slot + "slots not increasing";
-    if (!in_a_frame(e.slot)) return where + slot + "at or above the stack top";
+    if (const char* p = entry_problem(t, sn, e, last_slot)) return bad("slot " + std::to_string(e.slot) + ": " + p);
     last_slot = e.slot;
-    if (e.ref < 0 || e.ref >= t.size()) return where + slot + "no such instruction";
-    if (e.ref >= sn.at) return where + slot + "instruction defined after the snapshot";
-    if (t.ins[e.ref].type == IRT_void) return where + slot + "instruction has no value";
-    if (e.box == SNAP_own ? t.ins[e.ref].type != IRT_obj
-                          : e.box != SNAP_py && t.ins[e.ref].type != IRT_i64 && t.ins[e.ref].type != IRT_f64)
-      return where + slot + (e.box == SNAP_own ? "only objects are owned" : "only i64 and f64 values box as numpy scalars");
-    if (e.same < 0) {
-      if (e.same_frame) return where + slot + "same_frame without a slot";
-      continue;
-    }
-    if (!shares_object(t, e)) return where + slot + "only i64 and f64 values share an object";
-    if (e.same == e.slot && !e.same_frame) return where + slot + "the same object as itself";
-    if (e.same_frame) {
-      if (e.same >= sn.top) return where + slot + "the frame's object of a slot at or above its top";
-      continue;
-    }
-    const SnapEntry* to = find_entry(sn, e.same);
-    if (!to) return where + slot + "the same object as slot " + std::to_string(e.same) + ", which has no entry";
-    if (to->same >= 0) return where + slot + "the same object as an entry that links on";
-    if (to->ref != e.ref || to->box != e.box) return where + slot + "the same object as another value";
   }
   return "";
 }
