@@ -100,8 +100,9 @@ bool Gen::restorable(int s) const {
   return true;
 }
 
-// The restore routine's frame_holders: o (entry e's old object) has no references but its slot's and those
-// of the slots that share e's new object (SnapEntry::same) and hold o now; else to `fail`.
+// The restore routine's frame_holders, narrowed to what needs no bookkeeping of which entry took the object:
+// o (entry e's old object) has no references but its slot's and those of the slots that share e's new object
+// (SnapEntry::same) and hold o now (they hold it afterwards too); else to `fail`.
 void Gen::check_frame_holders(const ir::Snapshot& sn, size_t e, x86::Gp o, Label fail) {
   const int32_t slot = sn.entries[e].slot;
   bool linked = false;
