@@ -176,3 +176,31 @@ def test_the_same_value_computed_twice_stays_two_objects(tmp_path):
     assert_same(plain, fast)
     if TRACING:
         assert runs_of_mode(traced_runs(tmp_path, plain)) >= 4
+
+
+NUMPY_MOVED = """
+import numpy as np
+
+def scalars(n, a):
+    x = y = None
+    s = 0.0
+    for i in range(n):
+        x = a[i % 4]
+        y = x
+        s += y
+    return x is y, type(y).__name__, s
+
+print(scalars(3000, np.arange(4, dtype=np.float64) + 0.5), scalars(3000, np.arange(4, dtype=np.int64)),
+      scalars(3000, np.arange(4, dtype=np.float32) + 0.5))
+"""
+
+
+def test_numpy_scalars_moved_between_variables_keep_their_identity(tmp_path):
+    """A numpy scalar a trace unboxed (an array element) is boxed by the restore routine's general path
+    (numpy.float64 / int64 / float32): two slots that held one scalar get one object."""
+    pytest.importorskip("numpy")
+    plain, fast = run_both(tmp_path, NUMPY_MOVED)
+    assert plain.stdout.count("(True,") == 3, plain.stdout
+    assert_same(plain, fast)
+    if TRACING:
+        assert runs_of_mode(traced_runs(tmp_path, plain)) >= 3
