@@ -202,6 +202,7 @@ int restore_fast(_PyInterpreterFrame* f, const ir::Snapshot& s, const RestoreKin
   // its own: else a new object after all.
   for (uint32_t m = reuse; m; m &= m - 1) {
     const int e = __builtin_ctz(m);
+    if (Py_REFCNT(nv[e]) == 1) continue;   // the frame's alone (so no other slot holds it, nor claimed it)
     bool claimed = false;
     for (uint32_t k = reuse & ((1u << e) - 1); k; k &= k - 1) claimed = claimed || nv[__builtin_ctz(k)] == nv[e];
     if (!claimed && Py_REFCNT(nv[e]) == frame_holders(s, nv[e], slots, old_top)) continue;
