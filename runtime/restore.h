@@ -23,8 +23,9 @@ namespace fastpy {
 int restore_frame(_PyInterpreterFrame* f, const ir::Trace& t, int snap, const uint64_t* values);
 
 // How each snapshot of a trace is restored on the common path, built once per trace: its entries grouped by
-// what they are (objects, owned objects, bools, floats, ints: one byte each), so that a restore reads
-// neither the trace's instructions nor its boxing rules and runs one branch-free loop per group.
+// what they are (objects, owned objects, bools, floats, ints, slots sharing another's object: one byte
+// each), so that a restore reads neither the trace's instructions nor its boxing rules and runs one
+// branch-free loop per group.
 // restore_frame's fast path takes such a snapshot (the trace's own frame, no inlined call waiting, at most
 // 32 entries, none a numpy scalar) with the same results as the general path (a failure falls back to it).
 struct RestoreKinds {
