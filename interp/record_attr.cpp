@@ -99,7 +99,7 @@ bool rec_load_attr_instance(Recorder* r, PyObject* name, PyObject** sp) {
   guard_owner(r, owner, o);
   IRRef res = typed_value(r, load_attr(r, owner, kobj(r, name), inline_index(o, name, v)), v);
   pop(r);
-  push(r, res);
+  push_loaded(r, res, v);
   return true;
 }
 

@@ -336,15 +336,15 @@ void rec_for_iter_seq(Recorder* r, PyObject* it, IRRef itv) {
   guard_true(r, emit(r, ir::IR_lt, idx, n));
   // it_seq is a list (or a subclass: same layout) for list iterators, a tuple for tuple iterators.
   IRRef v;
+  PyObject* item = is_list ? PyList_GET_ITEM(seq, index) : PyTuple_GET_ITEM(seq, index);
   if (is_list) {
     IRRef items = emit(r, ir::IR_load_ptr, s, kNoRef, offsetof(PyListObject, ob_item));
-    v = typed_load(r, emit(r, ir::IR_padd, items, idx, sizeof(PyObject*)), 0, PyList_GET_ITEM(seq, index));
+    v = typed_load(r, emit(r, ir::IR_padd, items, idx, sizeof(PyObject*)), 0, item);
   } else {
-    v = typed_load(r, emit(r, ir::IR_padd, s, idx, sizeof(PyObject*)), offsetof(PyTupleObject, ob_item),
-                   PyTuple_GET_ITEM(seq, index));
+    v = typed_load(r, emit(r, ir::IR_padd, s, idx, sizeof(PyObject*)), offsetof(PyTupleObject, ob_item), item);
   }
   emit(r, ir::IR_store_i64, itv, guard(r, ir::IR_add_ov, idx, r->b.kint(1)), g_seqiter.index);
-  push(r, v);
+  push_loaded(r, v, item);
 }
 
 }  // namespace

@@ -148,13 +148,20 @@ ir::IRType type_of(Recorder* r, IRRef v) { return r->t.ins[static_cast<size_t>(v
 // Takes the snapshot of the state before the current instruction (once per instruction).
 void snap(Recorder* r) {
   if (r->snapped) return;
+  r->snap_origins = false;
   std::vector<ir::SnapEntry> entries;
   for (int k = 0; k < r->top; k++) {
     size_t u = static_cast<size_t>(k);
     if (!r->written[u]) continue;
     ir::SnapEntry e{k, r->slot[u], static_cast<ir::SnapBox>(r->kind[u])};
-    // The object it shares with another slot (snap_normalize_same keeps only links of the same value).
-    if (int32_t id = r->ident[u]; id <= -2) {
+    // The object its number was loaded from, while nothing may have released it since (not in the end
+    // snapshot for a slot the iteration read: peel needs it of the type the next iteration reads).
+    if (IRRef o = r->origin[u]; o != kNoRef && o > r->last_release && e.box == ir::SNAP_py &&
+                                !(r->final_snap && u < r->fref.size() && r->fref[u] != kNoRef)) {
+      e.ref = o;
+      r->snap_origins = true;
+    } else if (int32_t id = r->ident[u]; id <= -2) {
+      // The object it shares with another slot (snap_normalize_same keeps only links of the same value).
       size_t j = static_cast<size_t>(-2 - id);
       if (j < r->fref.size() && r->fref[j] == e.ref && r->fkind[j] == e.box) e.same = -2 - id, e.same_frame = true;
     } else if (id >= 0) {
@@ -186,13 +193,25 @@ void snap(Recorder* r) {
   r->snapped = true;
 }
 
+// An instruction that may release a borrowed object was emitted at `at`: the origins loaded before it are
+// no longer restorable, and a snapshot of this instruction that restores one is not valid after it.
+void note_release(Recorder* r, ir::IROp op, IRRef at) {
+  if (!ir::ir_may_release(op) || at == kNoRef || at < r->t.size() - 1) return;   // (folded or CSE'd: none)
+  r->last_release = at;
+  if (r->snap_origins) r->snapped = false;
+}
+
 // Emits a guard (or an op that can exit) after the current instruction's snapshot.
 IRRef guard(Recorder* r, ir::IROp op, IRRef a, IRRef b, int64_t imm) {
   snap(r);
-  return r->b.emit(op, a, b, imm);
+  IRRef v = r->b.emit(op, a, b, imm);
+  note_release(r, op, v);
+  return v;
 }
 IRRef emit(Recorder* r, ir::IROp op, IRRef a, IRRef b, int64_t imm) {
-  return r->b.emit(op, a, b, imm);
+  IRRef v = r->b.emit(op, a, b, imm);
+  note_release(r, op, v);
+  return v;
 }
 void guard_true(Recorder* r, IRRef c) { guard(r, ir::IR_guard_true, c); }
 void guard_false(Recorder* r, IRRef c) { guard(r, ir::IR_guard_false, c); }
@@ -264,6 +283,16 @@ void push(Recorder* r, IRRef v) {
   r->written[k] = true;
   r->kind[k] = ir::SNAP_py;
   r->ident[k] = -1;
+  r->origin[k] = kNoRef;
+}
+void push_loaded(Recorder* r, IRRef v, PyObject* live_item) {
+  push(r, v);
+  // (A small int is CPython's cached object, which the restore's boxing gives anyway: no object to carry.)
+  int64_t iv;
+  if (small_int(live_item, &iv) && iv >= -_PY_NSMALLNEGINTS && iv < _PY_NSMALLPOSINTS) return;
+  const ir::IRIns& u = r->t.ins[static_cast<size_t>(v)];
+  if ((u.op == ir::IR_unbox_f64 || u.op == ir::IR_unbox_i64) && r->t.ins[static_cast<size_t>(u.a)].op == ir::IR_load_obj)
+    r->origin[static_cast<size_t>(r->top - 1)] = u.a;
 }
 uint8_t kind_at(Recorder* r, int n) { return r->kind[static_cast<size_t>(r->top - n)]; }
 void push_k(Recorder* r, IRRef v, uint8_t kind) {
@@ -285,6 +314,7 @@ void pop(Recorder* r, int n) {
     r->written[k] = false;
     r->kind[k] = ir::SNAP_py;
     r->ident[k] = -1;
+    r->origin[k] = kNoRef;
   }
 }
 void set_slot(Recorder* r, int k, IRRef v) {
@@ -292,6 +322,7 @@ void set_slot(Recorder* r, int k, IRRef v) {
   r->written[static_cast<size_t>(k)] = true;
   r->kind[static_cast<size_t>(k)] = ir::SNAP_py;
   r->ident[static_cast<size_t>(k)] = -1;
+  r->origin[static_cast<size_t>(k)] = kNoRef;
 }
 
 // The IR constant for a Python object: unboxed for exact floats, small ints and bools; kobj otherwise.
@@ -536,7 +567,7 @@ void rec_binary_subscr(Recorder* r, PyObject** sp) {
   PyObject* item = PyList_CheckExact(seq) ? PyList_GET_ITEM(seq, j) : PyTuple_GET_ITEM(seq, j);
   IRRef v = typed_load(r, addr, PyList_CheckExact(seq) ? 0 : offsetof(PyTupleObject, ob_item), item);
   pop(r, 2);
-  push(r, v);
+  push_loaded(r, v, item);
 }
 
 // A new reference to the object for IR value v (boxing numbers), for a container to own.
@@ -617,10 +648,12 @@ void enter_callee(Recorder* r, _PyInterpreterFrame* f) {
   std::vector<IRRef> args(static_cast<size_t>(nargs));
   std::vector<uint8_t> kinds(static_cast<size_t>(nargs));
   std::vector<int32_t> idents(static_cast<size_t>(nargs));
+  std::vector<IRRef> origins(static_cast<size_t>(nargs));
   for (int i = 0; i < nargs; i++) {
     args[static_cast<size_t>(i)] = peek(r, nargs - i);
     kinds[static_cast<size_t>(i)] = kind_at(r, nargs - i);
     idents[static_cast<size_t>(i)] = share_ident(r, r->top - (nargs - i));   // the callee gets the objects
+    origins[static_cast<size_t>(i)] = r->origin[static_cast<size_t>(r->top - (nargs - i))];
   }
   r->callers.push_back(RFrame{r->f, r->co, r->first, r->base, r->pc, r->top, nargs, r->pending_npop});
   int base = r->base + r->co->co_nlocalsplus + r->co->co_stacksize;
@@ -631,12 +664,14 @@ void enter_callee(Recorder* r, _PyInterpreterFrame* f) {
     r->written.resize(need, false);
     r->kind.resize(need, ir::SNAP_py);
     r->ident.resize(need, -1);
+    r->origin.resize(need, kNoRef);
   }
   for (int i = 0; i < nargs; i++) {
     // Not `written`: the CALL re-executed at an exit passes the same objects into the new frame.
     r->slot[static_cast<size_t>(base + i)] = args[static_cast<size_t>(i)];
     r->kind[static_cast<size_t>(base + i)] = kinds[static_cast<size_t>(i)];
     r->ident[static_cast<size_t>(base + i)] = idents[static_cast<size_t>(i)];
+    r->origin[static_cast<size_t>(base + i)] = origins[static_cast<size_t>(i)];
   }
   r->f = f;
   r->co = co;
@@ -653,11 +688,13 @@ void rec_return(Recorder* r) {
   IRRef v = peek(r, 1);
   uint8_t kind = kind_at(r, 1);
   const int32_t id = r->ident[static_cast<size_t>(r->top - 1)];   // the caller gets the object
+  const IRRef from = r->origin[static_cast<size_t>(r->top - 1)];
   for (int k = r->base; k < r->base + r->co->co_nlocalsplus + r->co->co_stacksize; k++) {
     r->slot[static_cast<size_t>(k)] = kNoRef;
     r->written[static_cast<size_t>(k)] = false;
     r->kind[static_cast<size_t>(k)] = ir::SNAP_py;
     r->ident[static_cast<size_t>(k)] = -1;
+    r->origin[static_cast<size_t>(k)] = kNoRef;
   }
   RFrame c = r->callers.back();
   r->callers.pop_back();
@@ -669,6 +706,7 @@ void rec_return(Recorder* r) {
   pop(r, c.npop);
   push_k(r, v, kind);
   r->ident[static_cast<size_t>(r->top - 1)] = id;
+  r->origin[static_cast<size_t>(r->top - 1)] = from;
 }
 
 // CALL oparg: [NULL or method, callable or self, args...]. Only callables known at start-up, identified by
@@ -802,14 +840,16 @@ void rec_unpack(Recorder* r, int n, PyObject** sp) {
   IRRef len = emit(r, ir::IR_load_i64, s, kNoRef, offsetof(PyVarObject, ob_size));
   guard(r, ir::IR_guard_eqi, len, r->b.kint(n));
   std::vector<IRRef> items(static_cast<size_t>(n));
+  std::vector<PyObject*> live_items(static_cast<size_t>(n));
   IRRef base = is_list ? emit(r, ir::IR_load_ptr, s, kNoRef, offsetof(PyListObject, ob_item)) : s;
   int64_t off0 = is_list ? 0 : static_cast<int64_t>(offsetof(PyTupleObject, ob_item));
   for (int k = 0; k < n; k++) {
     PyObject* item = is_list ? PyList_GET_ITEM(seq, k) : PyTuple_GET_ITEM(seq, k);
     items[static_cast<size_t>(k)] = typed_load(r, base, off0 + k * static_cast<int64_t>(sizeof(PyObject*)), item);
+    live_items[static_cast<size_t>(k)] = item;
   }
   pop(r);
-  for (int k = n - 1; k >= 0; k--) push(r, items[static_cast<size_t>(k)]);
+  for (int k = n - 1; k >= 0; k--) push_loaded(r, items[static_cast<size_t>(k)], live_items[static_cast<size_t>(k)]);
 }
 
 // Records one instruction. The interpreter has set prev_instr and stacktop for it.
@@ -825,6 +865,7 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
       int32_t id = share_ident(r, r->base + oparg);
       push_k(r, v, r->kind[static_cast<size_t>(r->base + oparg)]);
       r->ident[static_cast<size_t>(r->top - 1)] = id;
+      r->origin[static_cast<size_t>(r->top - 1)] = r->origin[static_cast<size_t>(r->base + oparg)];
       return;
     }
     case STORE_FAST: {
@@ -840,10 +881,12 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
         fail(Abort::unsupported_type);   // overwriting what the local owns would release it here
       }
       int32_t id = share_ident(r, r->top - 1);
+      IRRef from = r->origin[static_cast<size_t>(r->top - 1)];
       pop(r);
       set_slot(r, r->base + oparg, v);
       r->kind[local] = kind;
       r->ident[local] = id;
+      r->origin[local] = from;
       return;
     }
     case RETURN_VALUE:
@@ -862,20 +905,25 @@ void record(Recorder* r, int op, int oparg, PyObject** sp) {
     case COPY: {
       IRRef v = peek(r, oparg);
       int32_t id = share_ident(r, r->top - oparg);
+      IRRef from = r->origin[static_cast<size_t>(r->top - oparg)];
       push_k(r, v, kind_at(r, oparg));
       r->ident[static_cast<size_t>(r->top - 1)] = id;
+      r->origin[static_cast<size_t>(r->top - 1)] = from;
       return;
     }
     case SWAP: {
       IRRef a = peek(r, 1), c = peek(r, oparg);
       uint8_t ka = kind_at(r, 1), kc = kind_at(r, oparg);
       int32_t ia = share_ident(r, r->top - 1), ic = share_ident(r, r->top - oparg);
+      IRRef oa = r->origin[static_cast<size_t>(r->top - 1)], oc = r->origin[static_cast<size_t>(r->top - oparg)];
       set_slot(r, r->top - 1, c);
       set_slot(r, r->top - oparg, a);
       r->kind[static_cast<size_t>(r->top - 1)] = kc;
       r->kind[static_cast<size_t>(r->top - oparg)] = ka;
       r->ident[static_cast<size_t>(r->top - 1)] = ic;
       r->ident[static_cast<size_t>(r->top - oparg)] = ia;
+      r->origin[static_cast<size_t>(r->top - 1)] = oc;
+      r->origin[static_cast<size_t>(r->top - oparg)] = oa;
       return;
     }
     case BINARY_OP:
@@ -1135,6 +1183,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
   guard(r, ir::IR_poll, kNoRef, kNoRef,
         reinterpret_cast<int64_t>(py::eval_breaker_address(PyThreadState_GET())));
   r->snapped = false;
+  r->final_snap = true;
   snap(r);
   std::string err = ir::ir_verify(r->t);
   auto* td = new TraceData;
@@ -1217,6 +1266,7 @@ Recorder* begin(_PyInterpreterFrame* f, LoopSlot* loop, int top0) {
   r->written.assign(n, false);
   r->kind.assign(n, ir::SNAP_py);
   r->ident.assign(n, -1);
+  r->origin.assign(n, kNoRef);
   r->fref.assign(n, kNoRef);
   r->fkind.assign(n, ir::SNAP_py);
   r->max_len = static_cast<int>(g_params.get(ParamId::max_trace));
@@ -1255,6 +1305,7 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
   // (written), since the frame never got them.
   const ir::Snapshot& sn = td->opt.snaps[static_cast<size_t>(td->opt.ins[static_cast<size_t>(guard)].snap)];
   std::vector<IRRef> loaded(sn.entries.size(), kNoRef);
+  std::vector<std::pair<int32_t, ir::IROp>> origins;   // slots the exit restores from a number's object
   for (size_t e = 0; e < sn.entries.size(); e++) {
     const ir::SnapEntry& en = sn.entries[e];
     const ir::IRIns& v = td->opt.ins[static_cast<size_t>(en.ref)];
@@ -1262,6 +1313,10 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
     // Slots sharing an object share its value's load too (their snapshots' links need the same ref).
     for (size_t m = 0; m < e && x == kNoRef && en.same >= 0; m++)
       if (sn.entries[m].ref == en.ref) x = loaded[m];
+    if (IRRef n = v.type == ir::IRT_obj ? ir::ir_unbox_of(td->opt, en.ref) : kNoRef; x == kNoRef && n != kNoRef) {
+      x = r->b.emit(ir::IR_pload_obj, kNoRef, kNoRef, static_cast<int64_t>(e));   // a number's own object
+      origins.emplace_back(en.slot, td->opt.ins[static_cast<size_t>(n)].op);
+    }
     if (x == kNoRef) {
       switch (v.op) {
         case ir::IR_kint: case ir::IR_kflt: case ir::IR_kbool: x = r->b.emit(v.op, kNoRef, kNoRef, v.imm); break;
@@ -1292,6 +1347,18 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
       r->ident[k] = r->ident[j];
     }
   }
+  // A number the parent's exit restores from the object it was loaded from (Recorder::origin) is that
+  // object here too, and its value the number (unboxed, behind the entry's snapshot: the exit's state).
+  // (Its guard's snapshot is the exit's state itself, at the exit's resume point.)
+  r->pc = sn.pc;
+  r->snapped = false;
+  for (const auto& [k, unbox] : origins) {
+    size_t u = static_cast<size_t>(k);
+    IRRef o = r->slot[u];
+    r->slot[u] = rec::guard(r, unbox, o);
+    r->origin[u] = o;
+  }
+  r->snapped = false;
   // Its borrowed constants must be valid whenever the parent's are: the same namespace versions.
   for (int k = 0; k < 2; k++) {
     r->borrowed.used[k] = td->borrowed.used[k];

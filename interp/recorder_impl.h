@@ -137,6 +137,13 @@ struct Recorder {
   // -2 - ident (read there, fref), which the frame keeps until a restore writes it.
   std::vector<int32_t> ident;
   int32_t next_ident = 0;
+  // Per frame slot: the object its number was loaded from (a list item, an attribute: load_obj), which is
+  // the slot's object in CPython (`b = lst[i]`); a snapshot restores that object while nothing that may
+  // release it (ir_may_release) came after the load (last_release). kNoRef: none.
+  std::vector<IRRef> origin;
+  IRRef last_release = kNoRef;      // the latest instruction that may release a borrowed object
+  bool snap_origins = false;        // the current instruction's snapshot restores some origin
+  bool final_snap = false;          // snap() takes the end snapshot (peel: a slot read at entry keeps its type)
   std::vector<IRRef> fref;          // per slot of the loop's frame: the value of the object it held at entry
   std::vector<uint8_t> fkind;       // ... and its SnapBox (kNoRef / unread: nothing known)
   std::vector<PyObject*> kept;      // strong references behind kobj constants
@@ -325,6 +332,9 @@ IRRef peek(Recorder* r, int n);
 void push(Recorder* r, IRRef v);
 void pop(Recorder* r, int n = 1);
 void set_slot(Recorder* r, int k, IRRef v);
+// push(r, v) of a number just loaded from a container or an attribute (v = unbox of a load_obj; live_item
+// the object): the slot's object is the loaded one (Recorder::origin), unless it is a small int.
+void push_loaded(Recorder* r, IRRef v, PyObject* live_item);
 // The identity of slot k's object for sharing it with another slot (Recorder::ident; numbers it if new).
 int32_t share_ident(Recorder* r, int k);
 // The Python type family (ir::SnapBox) of the stack value at depth n; push with one.

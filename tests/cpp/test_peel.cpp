@@ -428,6 +428,47 @@ TEST(OptPeel, BodySnapshotsCarryObjectIdentity) {
   EXPECT_EQ(ir::ir_verify(t), "") << out;
 }
 
+// A number restored from the object it was loaded from (the recorder's origins, an object entry the trace
+// unboxed): E's is the previous iteration's object, which a release earlier in the iteration (the store into
+// lst[1] lets its old item go) may have freed: body snapshots after that release restore the number instead;
+// before it the object; after the load, the body's own object. Slots: b=0, lst=1.
+TEST(OptPeel, BodySnapshotsRestoreLoadedObjectsOnlyBeforeAnyRelease) {
+  const std::string out = peel_text(
+      "snap 0 pc=10 top=3 []\n"
+      "%0 obj = sload_obj 1\n"
+      "%1 ptr = load_ptr %0, 24\n"
+      "%2 obj = load_obj %1, 8\n"
+      "%3 f64 = unbox_f64 %2 @0\n"
+      "%4 f64 = kflt 0x1p+0\n"
+      "%5 f64 = fadd %3, %4\n"
+      "%6 obj = box_f64 %5\n"
+      "%7 void = store_ptr %1, %6, 8\n"
+      "%8 void = decref %2\n"
+      "snap 1 pc=20 top=3 []\n"
+      "%9 obj = load_obj %1, 0\n"
+      "%10 f64 = unbox_f64 %9 @1\n"
+      "snap 2 pc=24 top=3 [0=%9]\n"
+      "%11 bool = flt %10, %4\n"
+      "%12 void = guard_true %11 @2\n"
+      "snap 3 pc=10 top=3 [0=%9]\n");
+  Trace t;
+  ASSERT_EQ(ir::ir_parse(out, &t), "") << out;
+  ASSERT_EQ(ir::ir_verify(t), "") << out;
+  int seen = 0;
+  for (const ir::Snapshot& sn : t.snaps) {
+    IRRef loop = 0;
+    while (loop < t.size() && t.ins[size_t(loop)].op != ir::IR_loop) loop++;
+    if (sn.at <= loop) continue;   // the pre-roll's, unchanged
+    ASSERT_EQ(sn.entries.size(), 1u) << out;
+    const ir::IRType ty = t.ins[size_t(sn.entries[0].ref)].type;
+    if (sn.pc == 10) EXPECT_EQ(ty, ir::IRT_obj) << out;   // before the release: the last iteration's object
+    if (sn.pc == 20) EXPECT_EQ(ty, ir::IRT_f64) << out;   // after the release: the number
+    if (sn.pc == 24) EXPECT_EQ(ty, ir::IRT_obj) << out;   // after its own load: the object
+    seen++;
+  }
+  EXPECT_EQ(seen, 3) << out;
+}
+
 TEST(OptPeel, BodyCopyCsesToCarriedPreRollValue) {
   // The body's i + 1 is the pre-roll's (i + 1) + 1 of the previous iteration (%6): it gets a phi, and the
   // back-edge of i's phi is that phi; the overflow check ran there on the same value.

@@ -184,6 +184,18 @@ void snap_normalize_same(const Trace& t, Snapshot* s) {
   }
 }
 
+IRRef ir_unbox_of(const Trace& t, IRRef obj) {
+  for (int hops = 0; obj >= 0 && obj < t.size() && hops < 2; hops++) {
+    for (IRRef r = obj + 1; r < t.size(); r++) {
+      const IRIns& i = t.ins[size_t(r)];
+      if ((i.op == IR_unbox_f64 || i.op == IR_unbox_i64) && i.a == obj) return r;
+    }
+    if (t.ins[size_t(obj)].op != IR_phi) break;
+    obj = t.ins[size_t(obj)].a;
+  }
+  return kNoRef;
+}
+
 std::string ir_verify(const Trace& t) {
   int loops = 0;
   for (IRRef r = 0; r < t.size(); r++) {

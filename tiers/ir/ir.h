@@ -83,6 +83,12 @@ static_assert(ir_table_consistent(), "ir_ops.def: nargs/kinds/guard/constant col
 inline const IROpInfo& ir_info(IROp op) { return kIROpInfo[op]; }
 // The op's text name.
 inline const char* ir_name(IROp op) { return kIROpInfo[op].name; }
+// True when op may release a reference or change a number object in place (a call: decref, store_fitem,
+// setattr, ...; not the boxes, which only allocate): an object the trace reads without a reference of its own
+// (a list item, an attribute) may be gone after it. The snapshots' restores use such objects only before.
+inline bool ir_may_release(IROp op) {
+  return kIROpInfo[op].effect == IRE_call && op != IR_box_f64 && op != IR_box_i64;
+}
 // True for kint, kflt, kbool, kobj, kptr.
 inline bool ir_is_const(IROp op) { return op <= IR_kptr; }
 // Finds an op by text name; false when unknown.
@@ -173,6 +179,10 @@ std::string ir_verify(const Trace& t);
 // that links on is followed to its end; a link whose end has another value or box, or no entry, or that
 // loops, is dropped (the slot gets a new object: a different identity, never a different value).
 void snap_normalize_same(const Trace& t, Snapshot* s);
+// The unbox_f64/unbox_i64 of object value obj (for a phi: of its value before the loop), the number the
+// trace read from it; kNoRef when the trace never unboxed it. A snapshot entry that restores a number from
+// the object it was loaded from (the recorder's origins) names the object; this is its number.
+IRRef ir_unbox_of(const Trace& t, IRRef obj);
 
 // Emits instructions into a trace through constant folding, then CSE (LuaJIT's emitir).
 class IRBuilder {

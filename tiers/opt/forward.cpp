@@ -78,7 +78,8 @@ bool opt_forward(ir::Trace& t) {
     // The unbox goes only when nothing else uses its value, snapshots included: a snapshot keeps the number
     // unboxed, because a side trace that starts from its exit is handed the value without a reference of
     // its own and may release the list's (store over the item, `store_fitem` in place) before using it.
-    if (moved == 0 || uses[u] != 0 || in_snap[u]) continue;
+    // (Nor when a snapshot restores the object itself, x: side traces and peel find its number by the unbox.)
+    if (moved == 0 || uses[u] != 0 || in_snap[u] || in_snap[size_t(x)]) continue;
     to[u] = kNoRef;
     dropped = true;
   }

@@ -206,9 +206,16 @@ struct Peeler {
   std::vector<IRRef> subst;        // per recorded ref: its body value (a pre-roll ref or a body ref)
   std::vector<int> body_snap;      // per recorded snapshot: its body copy, or -1
   IRRef loop = kNoRef;
+  IRRef first_release;             // the recorded iteration's first instruction that may release an object
 
   // Starts from the recorded iteration.
-  explicit Peeler(const ir::Trace& t) : rec(t), end(t.snaps.back()), out(t) {}
+  explicit Peeler(const ir::Trace& t) : rec(t), end(t.snaps.back()), out(t), first_release(t.size()) {
+    for (IRRef r = 0; r < t.size(); r++)
+      if (ir::ir_may_release(t.ins[size_t(r)].op)) {
+        first_release = r;
+        break;
+      }
+  }
 
   // Substituted operand r (kNoRef stays kNoRef).
   IRRef sub(IRRef r) const { return r == kNoRef ? kNoRef : subst[size_t(r)]; }
@@ -236,6 +243,13 @@ struct Peeler {
     }
     std::vector<ir::SnapEntry> v;
     for (auto& [slot, en] : entries) {
+      // E's number restored from the object it was loaded from (the recorder's origins: an object entry the
+      // trace unboxed) is the previous iteration's object: alive here only if nothing before sn in the
+      // iteration may have released it; else the number itself.
+      if (!from_sn[slot] && rec.ins[size_t(en.ref)].type == ir::IRT_obj && first_release < sn.at) {
+        IRRef u = ir::ir_unbox_of(rec, en.ref);   // (an object never unboxed is a slot's object as it is)
+        if (u != kNoRef) en.ref = u;
+      }
       if (en.same >= 0) {
         const bool mine = from_sn[slot];
         const auto j = from_sn.find(en.same);
