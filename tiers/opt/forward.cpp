@@ -3,10 +3,10 @@
 // perm[i]`, `a[i] = a[i + 1]`. Where nothing between the unbox and the box can release the object (no call,
 // decref or store other than store_ptr: the container still holds it), the box becomes `incref` of the
 // loaded object and its uses take the object itself -- as CPython moves the object, same identity, no new
-// float allocated. When the box was the unbox's last use and no snapshot holds the value, the unbox goes too
-// (its type check included: the object is only moved, nothing depends on its type). Snapshots keep the
-// unboxed value: an exit's side trace gets its values without references of its own (pload), and a number
-// stays safe from a store that releases the list's reference before the side trace uses it.
+// float allocated. When the box was the unbox's last use and no snapshot holds the value or the object, the
+// unbox goes too (its type check included: the object is only moved, nothing depends on its type). Snapshots
+// keep the unboxed value, or name the loaded object where the recorder knew it alive there (its origins):
+// then the unbox stays, since side traces and peel find the object's number by it.
 //
 // Runs before peel, on the recorded trace (one linear iteration); a trace that already has `loop` is
 // handled too (the loop is a barrier).
