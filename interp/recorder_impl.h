@@ -304,7 +304,7 @@ struct AbortEx {
 };
 [[noreturn]] void fail(Abort why);
 
-// ---- the abstract state
+// ---- the abstract state (record_state.cpp)
 ir::IRType type_of(Recorder* r, IRRef v);
 // Takes the snapshot of the state before the current instruction (once per instruction).
 void snap(Recorder* r);
