@@ -393,6 +393,18 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   EXPECT_EQ(run(3), baseline::kCompleted);
   EXPECT_EQ(cell[0], 1u);
   EXPECT_EQ(out[0], 7u);
+  // The counters: the parent's exits at guard 4, the links taken, the side trace's runs.
+  auto counted = [&](uint64_t exits, uint64_t links, uint64_t runs) {
+    EXPECT_EQ(pexits[4], exits);
+    EXPECT_EQ(links_taken[0], links);
+    EXPECT_EQ(side_runs[0], runs);
+  };
+  // The parent's own exit 4 (no link taken, or refused): its values, nothing more held.
+  auto own_exit = [&](int64_t x) {
+    EXPECT_EQ(run(x), 4);
+    EXPECT_EQ(cell[0], 1u);
+    EXPECT_EQ(held_obj[0], 4u);
+  };
   // Linked: exit 4 runs the side trace in the other half of the buffer.
   pcells[4] = reinterpret_cast<void*>(sc.fn);
   EXPECT_EQ(links_taken[0] + side_runs[0] + pexits[4], 0u);   // (no link taken yet)
@@ -429,26 +441,18 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   EXPECT_EQ(out[0], 2000u);
   EXPECT_EQ(out[1], 9u);
   EXPECT_EQ(held_obj[0], 4u);
-  EXPECT_EQ(pexits[4], 3u);
   EXPECT_EQ(sexits[3], 1u);
-  EXPECT_EQ(links_taken[0], 4u);
-  EXPECT_EQ(side_runs[0], 3u);
+  counted(3, 4, 3);
   // Refused: another version, another dict; the parent returns its own exit, nothing held.
   dict[1] = 43;
-  EXPECT_EQ(run(20), 4);
-  EXPECT_EQ(cell[0], 1u);
+  own_exit(20);
   EXPECT_EQ(out[0], 20u);
-  EXPECT_EQ(held_obj[0], 4u);
   dict[1] = 42;
   other_dict[1] = 42;
   frame[0] = uint64_t(uintptr_t(other_dict));
-  EXPECT_EQ(run(20), 4);
-  EXPECT_EQ(cell[0], 1u);
-  EXPECT_EQ(held_obj[0], 4u);
+  own_exit(20);
   // ... and a refused link counts nothing (its exit is the parent's own, which the caller counts).
-  EXPECT_EQ(pexits[4], 3u);
-  EXPECT_EQ(links_taken[0], 4u);
-  EXPECT_EQ(side_runs[0], 3u);
+  counted(3, 4, 3);
   // Called directly (a C++ caller) with the checks failing: kRefused, the cell untouched.
   cell[0] = 77;
   EXPECT_EQ(sc.fn(slots, other, out.data()), baseline::kRefused);
@@ -456,8 +460,7 @@ TEST(BaselineCodegen, ExitsCallTheirLinkedSideTraces) {
   frame[0] = uint64_t(uintptr_t(dict));
   // The cell cleared again: the parent's own exit.
   pcells[4] = nullptr;
-  EXPECT_EQ(run(20), 4);
-  EXPECT_EQ(cell[0], 1u);
+  own_exit(20);
   for (baseline::CompiledTrace* c : {&pc, &sc, &s2c}) baseline::release_trace(c);
   delete pt;
   delete st;

@@ -48,6 +48,14 @@ std::string verify_text(const std::string& text) {
   return e.empty() ? ir_verify(t) : "parse failed: " + e;
 }
 
+// Parses text into *t; it must parse, verify and print back byte for byte (fatal where it does not parse or
+// verify: use under ASSERT_NO_FATAL_FAILURE).
+void expect_round_trip(const std::string& text, Trace* t) {
+  ASSERT_EQ(ir_parse(text, t), "") << text;
+  ASSERT_EQ(ir_verify(*t), "") << text;
+  EXPECT_EQ(ir_print(*t), text);
+}
+
 // ---------------------------------------------------------------- the table
 TEST(IRTable, NamesAreUniqueAndParseBack) {
   std::set<std::string> names;
@@ -678,9 +686,7 @@ const char* kInlinedText =
 
 TEST(IRSnapInline, RoundTripsAndKeepsEveryField) {
   Trace t;
-  ASSERT_EQ(ir_parse(kInlinedText, &t), "");
-  ASSERT_EQ(ir_verify(t), "");
-  EXPECT_EQ(ir_print(t), kInlinedText);
+  ASSERT_NO_FATAL_FAILURE(expect_round_trip(kInlinedText, &t));
   ASSERT_EQ(t.snaps[1].inlined.size(), 1u);
   const SnapFrame& fr = t.snaps[1].inlined[0];
   EXPECT_EQ(fr.base, 20);
@@ -731,9 +737,7 @@ TEST(IRSnapOwn, RoundTripsAndOnlyObjectsAreOwned) {
       "%5 bool = lt %4, %1\n"
       "%6 void = guard_true %5 @1\n";
   Trace t;
-  ASSERT_EQ(ir_parse(text, &t), "");
-  ASSERT_EQ(ir_verify(t), "") << text;
-  EXPECT_EQ(ir_print(t), text);
+  ASSERT_NO_FATAL_FAILURE(expect_round_trip(text, &t));
   ASSERT_EQ(t.snaps[1].entries.size(), 1u);
   EXPECT_EQ(t.snaps[1].entries[0].box, SNAP_own);
   std::string bad = text;
@@ -757,9 +761,7 @@ TEST(IRSnapSame, RoundTripsVerifiesAndNormalizes) {
       "snap 1 pc=7 top=6 [1=%2 2=%2@1 3=%0@f0 4=%3]\n"
       "%4 void = guard_nonnull %3 @1\n";
   Trace t;
-  ASSERT_EQ(ir_parse(text, &t), "");
-  ASSERT_EQ(ir_verify(t), "") << text;
-  EXPECT_EQ(ir_print(t), text);
+  ASSERT_NO_FATAL_FAILURE(expect_round_trip(text, &t));
   const Snapshot& sn = t.snaps[1];
   EXPECT_EQ(sn.entries[1].same, 1);
   EXPECT_FALSE(sn.entries[1].same_frame);
