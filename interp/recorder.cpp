@@ -1004,6 +1004,7 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
     td->kept.swap(r->kept);
     td->loop = r->loop;
     td->link = link;
+    td->hops = link && !td->chain_holds && td->opt.snaps.back().pc == link->header;
     r->parent->side[static_cast<size_t>(r->parent_guard)] = td;
     baseline_link(r->parent, r->parent_guard, td);
     r->tree->nside++;   // the tree's bound
@@ -1147,11 +1148,9 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
     r->origin[u] = o;
   }
   r->snapped = false;
-  // Its borrowed constants must be valid whenever the parent's are: the same namespace versions.
-  for (int k = 0; k < 2; k++) {
-    r->borrowed.used[k] = td->borrowed.used[k];
-    r->borrowed.tag[k] = r->borrowed.expect[k] = td->borrowed.expect[k];
-  }
+  // What it borrows from the namespaces is its own (kobj_in): the parent's constants it starts from are
+  // strong references (kobj above), and a side trace that reads no namespace makes no entry checks
+  // (LinkOptions::ns; fannkuch's `i, j = 0, k` after its swap loop is entered 1.07 M times a run).
 }
 
 }  // namespace rec

@@ -658,6 +658,46 @@ def test_namespace_changes_that_leave_the_traces_reads_alone_keep_the_traces(tmp
     assert st["traces_invalidated"] >= 2 and st["traces_discarded"] == 0, st
 
 
+def test_side_traces_borrow_namespaces_for_their_own_reads_only(tmp_path):
+    """A side trace checks the namespaces at its entry only for the names it reads itself (not its
+    parent's): `rare` reads K in its side trace only, `common` reads K in its loop's trace only, and K is
+    rebound between calls (to an equal int, other ints). Results are CPython's; side traces run."""
+    res = run_prog(tmp_path, """
+        K = 3
+
+        def rare(n):
+            s = 0
+            for i in range(n):
+                if i % 8 == 7:
+                    s += K * i      # the side trace's read
+                else:
+                    s += i
+            return s
+
+        def common(n):
+            s = 0
+            for i in range(n):
+                if i % 8 == 7:
+                    s -= i          # a side trace that reads nothing
+                else:
+                    s += K
+            return s
+
+        def main():
+            global K
+            out = []
+            for k in (3, 3, 1000 - 997, 4, 7):
+                K = k
+                out.append([rare(400), common(400), rare(400), common(400)])
+            return out
+    """, ["rare", "common"], FASTPY_HOT_EXIT="4")
+    check(res, traced=["rare", "common"], exited=["rare", "common"])
+    st = res["stats"]
+    assert st["traces_invalidated"] >= 2, st
+    if _tier["now"] == "baseline":
+        assert st["side_traces"] >= 2 and st["side_trace_runs"] >= 500, st
+
+
 def test_global_rebound_and_builtin_shadowed_between_calls(tmp_path):
     res = run_prog(tmp_path, """
         SCALE = 3
