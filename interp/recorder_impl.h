@@ -179,6 +179,8 @@ struct TraceData {
   size_t cache_index = SIZE_MAX;    // its place in the baseline tier's code cache
   LoopSlot* link = nullptr;         // a side trace that ends at another loop's header (of the same code):
                                     // that loop, whose trace takes over there
+  bool hops = false;                // link is set, its end is at link's header and its chain holds nothing:
+                                    // run_loop goes on in link's trace at once (its fast path)
   std::vector<TraceData*> side;     // per guard of opt: its side trace (owned), or nullptr; empty: none yet
   std::vector<uint8_t> side_tries;  // per guard: side-trace recordings that aborted (FASTPY_MAX_ABORTS: no more)
   int nside = 0;                    // side traces attached (dropped ones included: the tree's bound)
