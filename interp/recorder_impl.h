@@ -95,6 +95,7 @@ inline bool Held::take(const _PyInterpreterFrame* f, const Borrowed& b) {
     if (reinterpret_cast<PyDictObject*>(now[k])->ma_version_tag != b.expect[k] && !rec::ns_revalidate(b, k, now[k]))
       return false;
   }
+  if (b.objs.empty()) return true;   // (most traces: nothing for release to do)
   for (PyObject* o : b.objs) Py_INCREF(o);
   objs_ = &b.objs;
   return true;
@@ -103,9 +104,9 @@ inline bool Held::take(const _PyInterpreterFrame* f, const Borrowed& b) {
 inline void Held::release() {
   // Last: a value the run unbound from its namespace dies here, after the frame was restored.
   const std::vector<PyObject*>* objs = objs_;
+  if (!objs) return;
   objs_ = nullptr;
-  if (objs)
-    for (PyObject* o : *objs) Py_DECREF(o);
+  for (PyObject* o : *objs) Py_DECREF(o);
 }
 
 struct Recorder {
