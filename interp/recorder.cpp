@@ -385,7 +385,12 @@ void rec_store_subscr(Recorder* r, PyObject** sp) {   // [value, seq, index]
   if (!PyFloat_CheckExact(old) && !PyLong_CheckExact(old)) fail(Abort::unsupported_type);
   IRRef o = emit(r, ir::IR_load_obj, addr, kNoRef, 0);
   guard(r, ir::IR_guard_type, o, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(old)));
-  if (PyFloat_CheckExact(old) && type_of(r, v) == ir::IRT_f64) {   // a float replaces a float: maybe in place
+  // A float replaces a float: maybe in place -- unless the value is a float loaded from a container (a list
+  // item, an attribute), which CPython moves as the object (`a[i], a[j] = a[j], a[i]`): the box below, which
+  // forward makes that object again (no allocation), its identity CPython's.
+  const ir::IRIns& vi = r->t.ins[static_cast<size_t>(v)];
+  const bool moved = vi.op == ir::IR_unbox_f64 && r->t.ins[static_cast<size_t>(vi.a)].op == ir::IR_load_obj;
+  if (PyFloat_CheckExact(old) && type_of(r, v) == ir::IRT_f64 && !moved) {
     guard_true(r, emit(r, ir::IR_store_fitem, addr, v));
     pop(r, 3);
     return;
@@ -1102,7 +1107,9 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
     // Slots sharing an object share its value's load too (their snapshots' links need the same ref).
     for (size_t m = 0; m < e && x == kNoRef && en.same >= 0; m++)
       if (sn.entries[m].ref == en.ref) x = loaded[m];
-    if (IRRef n = v.type == ir::IRT_obj ? ir::ir_unbox_of(td->opt, en.ref) : kNoRef; x == kNoRef && n != kNoRef) {
+    // (Not an owned one, forward's take-over: the reference is the side trace's to hand on, as an object.)
+    if (IRRef n = v.type == ir::IRT_obj && en.box != ir::SNAP_own ? ir::ir_unbox_of(td->opt, en.ref) : kNoRef;
+        x == kNoRef && n != kNoRef) {
       x = r->b.emit(ir::IR_pload_obj, kNoRef, kNoRef, static_cast<int64_t>(e));   // a number's own object
       origins.emplace_back(en.slot, td->opt.ins[static_cast<size_t>(n)].op);
     }

@@ -354,7 +354,9 @@ const char* kMove =
     "%12 void = decref %2\n";
 
 TEST(OptForward, MovedItemIsTheObject) {
-  // %3 moves; %5 is boxed after decref %9 (which may free %4) and a snapshot past it holds it: both stay
+  // %3 moves (the unbox goes); %5 is boxed after decref %9, which releases the very item %4 it came from (the
+  // swap's second half): the trace keeps that reference instead, hands it to the frame at an exit in between
+  // (snapshot 2 names %4, owned) and the store consumes it; snapshot 1 keeps the number (before the decref)
   EXPECT_EQ(opt_text(kMove, "forward"),
             "%0 obj = sload_obj 0\n"
             "snap 0 pc=3 top=4 []\n"
@@ -366,11 +368,50 @@ TEST(OptForward, MovedItemIsTheObject) {
             "%5 void = guard_type %3, 0x10 @1\n"
             "%6 void = incref %2\n"
             "%7 void = store_ptr %1, %2, 8\n"
-            "%8 void = decref %3\n"
-            "snap 2 pc=7 top=5 [4=%4]\n"
-            "%9 obj = box_f64 %4\n"
-            "%10 void = store_ptr %1, %9, 0\n"
-            "%11 void = decref %2\n");
+            "snap 2 pc=7 top=5 [4=%3:own]\n"
+            "%8 void = store_ptr %1, %3, 0\n"
+            "%9 void = decref %2\n");
+}
+
+// kMove's second half with one thing changed each: the take-over is refused and the box stays.
+TEST(OptForward, NoTakeOverWhereAnExitCouldLoseTheReference) {
+  auto second_half_kept = [](const std::string& in) {
+    Trace t;
+    ASSERT_EQ(ir::ir_parse(in, &t), "");
+    opt_forward(t);
+    const std::string out = ir::ir_print(t);
+    EXPECT_NE(out.find("box_f64"), std::string::npos) << out;
+    EXPECT_EQ(out.find(":own"), std::string::npos) << out;
+  };
+  const std::string head =
+      "%0 obj = sload_obj 0\n"
+      "snap 0 pc=3 top=4 []\n"
+      "%1 ptr = load_ptr %0, 24\n"
+      "%2 obj = load_obj %1, 8\n"
+      "%3 f64 = unbox_f64 %2 @0\n"
+      "snap 1 pc=5 top=6 [5=%3]\n"
+      "%4 void = decref %2\n";
+  {  // (the control: as below, nothing changed, it is taken over)
+    Trace t;
+    ASSERT_EQ(ir::ir_parse(head + "snap 2 pc=7 top=5 [4=%3]\n%5 void = guard_nonnull %0 @2\n"
+                                  "%6 obj = box_f64 %3\n%7 void = store_ptr %1, %6, 0\n", &t), "");
+    EXPECT_TRUE(opt_forward(t));
+    EXPECT_EQ(ir::ir_print(t), head.substr(0, head.find("%4 void = decref")) +
+                                   "snap 2 pc=7 top=5 [4=%2:own]\n%4 void = guard_nonnull %0 @2\n"
+                                   "%5 void = store_ptr %1, %2, 0\n");
+  }
+  // an exit in between through a snapshot taken before the decref (it would not hand the reference over)
+  second_half_kept(head + "%5 void = guard_nonnull %0 @1\n%6 obj = box_f64 %3\n%7 void = store_ptr %1, %6, 0\n");
+  // the value twice in the snapshot in between (one reference, two slots)
+  second_half_kept(head + "snap 2 pc=7 top=6 [4=%3 5=%3]\n%5 void = guard_nonnull %0 @2\n"
+                          "%6 obj = box_f64 %3\n%7 void = store_ptr %1, %6, 0\n");
+  // a call in between (a barrier: the reference held across it)
+  second_half_kept(head + "%5 bool = list_append %0, %0\n%6 obj = box_f64 %3\n%7 void = store_ptr %1, %6, 0\n");
+  // the snapshot in between is used again by a guard after the store (the reference consumed there)
+  second_half_kept(head + "snap 2 pc=7 top=5 [4=%3]\n%5 void = guard_nonnull %0 @2\n"
+                          "%6 obj = box_f64 %3\n%7 void = store_ptr %1, %6, 0\n%8 void = guard_nonnull %0 @2\n");
+  // the box is not (only) a store's value
+  second_half_kept(head + "%5 obj = box_f64 %3\n%6 void = store_ptr %5, %0, 0\n");
 }
 
 TEST(OptForward, ASnapshotKeepsTheUnbox) {

@@ -172,6 +172,52 @@ def test_numbers_from_containers_keep_their_identity(tmp_path):
             assert st["side_traces"] >= 1, st   # branchy's: it starts from an exit that restores lst[0]
 
 
+SWAPPED = """
+import sys
+
+def swaps(n, a):
+    m = len(a)
+    for i in range(n):
+        j = (i * 7 + 3) % m
+        k = (i * 5 + 1) % m
+        a[j], a[k] = a[k], a[j]
+    return a
+
+def into(n, a, b):
+    m = len(a)
+    for i in range(n):
+        k = i % m
+        a[k], b[k] = b[(k + 1) % m], a[k]     # b[k] may hold a str: the second store exits
+    return a, b
+
+ints = [10 ** 12 + v for v in range(9)]
+floats = [v + 0.5 for v in range(9)]
+orig = ints + floats
+def where(lst):
+    return [next((p for p, o in enumerate(orig) if o is x), None) for x in lst]
+
+print(where(swaps(3001, ints[:])), where(swaps(3001, floats[:])))
+b = [floats[0], "s", floats[2], floats[3], "t", floats[5], floats[6], floats[7], floats[8]]
+a, b = into(3001, floats[:], b)
+print(where(a), where(b))
+print([sys.getrefcount(v) for v in orig])   # a reference leaked or lost shows here
+"""
+
+
+def test_items_swapped_in_lists_are_moved_as_objects(tmp_path):
+    """`a[j], a[k] = a[k], a[j]` moves the two objects in CPython (its value stack holds the second while the
+    first store releases the list's reference to it). The trace moves them too: the first store takes the
+    loaded object (forward), the second the reference the first store's release would have dropped
+    (forward's take-over; an exit in between -- `into`'s second store finds a str -- hands it to the frame).
+    Floats are not written in place over the old item then. Identity and refcounts as CPython's."""
+    plain, fast = run_both(tmp_path, SWAPPED)
+    assert plain.stdout.startswith("[0, 6, 8, 1, 4, 5, 7, 3, 2] [9, 15, 17, 10, 13, 14, 16, 12, 11]\n"), plain.stdout
+    assert_same(plain, fast)
+    if TRACING:
+        st = traced_runs(tmp_path, plain)
+        assert runs_of_mode(st) >= 2 and st["trace_exits"] >= 100, st
+
+
 FROM_CONSTANTS = """
 def from_constants(n):
     a = 2.75

@@ -8,8 +8,18 @@
 // keep the unboxed value, or name the loaded object where the recorder knew it alive there (its origins):
 // then the unbox stays, since side traces and peel find the object's number by it.
 //
+// Past the barrier, one case more: when the barrier is `decref x` itself -- a store over the very item the
+// value came from, as in the swap's second half (`perm[i] = a` releases b, which `perm[j] = b` then stores;
+// CPython's value stack holds b meanwhile) -- the trace takes over the container's reference instead of
+// releasing it, and the box whose one use is the next store's value becomes x itself, that reference the one
+// the store consumes (take_over). Exits in between hand it to the frame: the snapshot entry of the value
+// becomes x, owned (SNAP_own), which is the object CPython's stack holds there. So nothing in between may
+// release or call, and every exit there must go through a snapshot that names the value once and is used
+// only there.
+//
 // Runs before peel, on the recorded trace (one linear iteration); a trace that already has `loop` is
 // handled too (the loop is a barrier).
+#include <algorithm>
 #include <vector>
 
 #include "tiers/opt/opt.h"
@@ -30,6 +40,65 @@ bool barrier(const ir::IRIns& i) {
   ir::IREffect e = ir::ir_info(i.op).effect;
   if (e == ir::IRE_call || e == ir::IRE_control) return true;
   return e == ir::IRE_store && i.op != ir::IR_store_ptr && i.op != ir::IR_incref;
+}
+
+// The take-over described above, for u = unbox(x) and d = `decref x` (the barrier after u): true when it was
+// made (d and the box dropped through to[], the box's use redirected to x, the snapshots between rewritten).
+// next_barrier, uses and in_snap as opt_forward computes them.
+bool take_over(ir::Trace& t, IRRef u, IRRef d, const std::vector<IRRef>& next_barrier, const std::vector<int>& uses,
+               const std::vector<char>& in_snap, std::vector<IRRef>* to) {
+  const size_t n = t.ins.size();
+  const IRRef x = t.ins[size_t(u)].a;
+  const ir::IROp box = t.ins[size_t(u)].op == ir::IR_unbox_i64 ? ir::IR_box_i64 : ir::IR_box_f64;
+  const IRRef stop = next_barrier[size_t(d) + 1];
+  IRRef b = kNoRef, st = kNoRef;
+  for (IRRef r = d + 1; r < stop && b == kNoRef; r++) {
+    const ir::IRIns& i = t.ins[size_t(r)];
+    if (i.op == box && i.a == u && !in_snap[size_t(r)] && uses[size_t(r)] == 1) b = r;
+  }
+  if (b == kNoRef) return false;
+  for (IRRef r = b + 1; r < stop && st == kNoRef; r++) {
+    const ir::IRIns& i = t.ins[size_t(r)];
+    if (i.a == b || i.b == b) {
+      if (i.op != ir::IR_store_ptr || i.b != b || i.a == b) return false;
+      st = r;
+    }
+  }
+  if (st == kNoRef) return false;
+  // x is not used after d (the recorder never does: it released it there), but by the rewrite.
+  for (size_t r = size_t(d) + 1; r < n; r++)
+    if (t.ins[r].a == x || t.ins[r].b == x) return false;
+  // The exits between d and the store, and the snapshots taken there.
+  std::vector<int32_t> rewrite;
+  for (size_t s = 0; s < t.snaps.size(); s++) {
+    const ir::Snapshot& sn = t.snaps[s];
+    bool inside = sn.at > d && sn.at <= st;
+    for (const ir::SnapEntry& e : sn.entries)
+      if (e.ref == x && sn.at > d) return false;
+    if (inside) rewrite.push_back(int32_t(s));
+  }
+  for (IRRef r = 0; r < IRRef(n); r++) {
+    int32_t s = t.ins[size_t(r)].snap;
+    if (s < 0) continue;
+    const bool mine = std::find(rewrite.begin(), rewrite.end(), s) != rewrite.end();
+    const bool between = r > d && r < st;
+    if (mine != between) return false;   // an exit between through an older snapshot, or one after the store
+  }
+  for (int32_t s : rewrite) {
+    int found = 0;
+    for (const ir::SnapEntry& e : t.snaps[size_t(s)].entries) {
+      if (e.ref != u) continue;
+      if (e.box != ir::SNAP_py || e.same >= 0 || e.same_frame) return false;
+      found++;
+    }
+    if (found != 1) return false;
+  }
+  for (int32_t s : rewrite)
+    for (ir::SnapEntry& e : t.snaps[size_t(s)].entries)
+      if (e.ref == u) e.ref = x, e.box = ir::SNAP_own;
+  (*to)[size_t(d)] = kNoRef;
+  (*to)[size_t(b)] = x;
+  return true;
 }
 
 }  // namespace
@@ -74,6 +143,12 @@ bool opt_forward(ir::Trace& t) {
       uses[u]--;
       moved++;
       changed = true;
+    }
+    if (end < IRRef(n) && t.ins[size_t(end)].op == ir::IR_decref && t.ins[size_t(end)].a == x &&
+        take_over(t, IRRef(u), end, next_barrier, uses, in_snap, &to)) {
+      uses[u]--;
+      in_snap[size_t(x)] = 1;
+      changed = dropped = true;
     }
     // The unbox goes only when nothing else uses its value, snapshots included: a snapshot keeps the number
     // unboxed, because a side trace that starts from its exit is handed the value without a reference of
