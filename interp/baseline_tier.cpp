@@ -442,15 +442,16 @@ int run_loop(_PyInterpreterFrame* f, LoopSlot* loop, LoopSlot** hop) {
       // the header of another loop with a trace, the frame restored, nothing of the chain to release. Its
       // trace runs next, as the general path below would have it (whether the chain is still in td's tree
       // does not matter: none of it runs again, and released parts stay in memory while td is pinned).
+      // (A loop's trace is its LoopSlot::trace exactly while it is attached and compiled; hop_in: by this
+      // tier, with nothing for Held to check or take.)
       auto* x = reinterpret_cast<TraceData*>(g_exit_cell[0]);
       LoopSlot* to = x && x->hops ? x->link : nullptr;
       auto* t2 = to ? static_cast<TraceData*>(to->trace) : nullptr;
-      if (t2 && to->state == LoopState::kCompiled && to->entry == &baseline_entry &&
-          t2->native.out_words <= baseline::kLinkWords && values.out == values.small) {
+      if (t2 && t2->hop_in && values.out == values.small) {
         x->streak = 0;
         held.release();
         pin.reset(t2);   // (may release td: nothing of its tree runs any more)
-        if (to->trace != t2 || !held.take(f, t2->borrowed)) {   // baseline_entry's run_loop sees it too
+        if (to->trace != t2) {   // (released meanwhile, by what releasing td ran: baseline_entry decides)
           *hop = to;
           return to->header;
         }

@@ -1024,6 +1024,8 @@ void finish(Recorder* r, LoopSlot* link = nullptr) {
   td->root = td;
   if (g_params.has(ParamId::tiers, kTierBaseline) && baseline_compile(r->root_co, r->loop, td, false)) {
     entry = &baseline_entry;
+    td->hop_in = td->borrowed.objs.empty() && !td->borrowed.used[0] && !td->borrowed.used[1] &&
+                 td->native.out_words <= baseline::kLinkWords;
   } else if (g_params.has(ParamId::tiers, kTierIR)) {
     entry = &ir_entry;
   } else {

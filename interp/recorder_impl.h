@@ -193,6 +193,8 @@ struct TraceData {
   TraceData* root = nullptr;        // the tree's root (itself for a loop's trace)
   TraceData* parent = nullptr;      // a side trace: the trace whose exit it continues from, at parent_guard
   IRRef parent_guard = kNoRef;
+  bool hop_in = false;              // a loop's baseline trace that borrows nothing (Borrowed) and whose exit
+                                    // values fit a link's buffer: run_loop's fast hop may enter it as is
   bool chain_holds = false;         // a side trace: it or a side trace above it holds objects at entry
                                     // (LinkOptions::hold; false: a chain ending here releases nothing)
   std::unique_ptr<void*[]> links;   // opt.ins.size() cells (baseline traces)
@@ -229,17 +231,21 @@ class Pin {
   Pin(const Pin&) = delete;
   Pin& operator=(const Pin&) = delete;
   ~Pin() { unpin(); }
-  // Pins td instead (the old one released first: nothing of it may run any more).
+  // Pins td instead. The new one first: releasing the old one may free it, and what its references held
+  // may run code (a __del__) that releases td as well -- which then stays in memory, as a zombie. (Nothing
+  // of the old one may run any more.)
   void reset(TraceData* td) {
-    unpin();
+    TraceData* old = td_;
+    td->active++;
     td_ = td;
-    td_->active++;
+    unpin(old);
   }
 
  private:
-  void unpin() {
-    if (--td_->active == 0 && (td_->zombie || !td_->deferred.empty())) trace_unpinned(td_);
+  static void unpin(TraceData* td) {
+    if (--td->active == 0 && (td->zombie || !td->deferred.empty())) trace_unpinned(td);
   }
+  void unpin() { unpin(td_); }
   TraceData* td_;
 };
 // Counts an abort of reason why in stats()["aborts"].
