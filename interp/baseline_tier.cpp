@@ -238,6 +238,68 @@ void drop_side(LoopSlot* loop, TraceData* root, TraceData* parent, IRRef guard) 
   trace_free(root);
 }
 
+// A side trace records the branch its recording happened to take, which may be the rarer one: fannkuch's
+// `flips += 1; k = perm[0]; while k:` after its swap loop was recorded where k == 0 (a permutation's
+// end), and on 82 % of its runs its guard on k exited to a second side trace (`i, j = 0, k`): an exit, a
+// link and another trace's entry per flip. A side trace S of root's tree that has run kRareRuns times and
+// exits at one guard to a side trace of its own on at least 3/4 of its runs is released from its parent's
+// exit (with its subtree); the next exit there records again, most likely along the common branch, and the
+// rare one gets its side trace in turn. At most kMaxRerecords times per tree (a branch that is 50/50 would
+// otherwise flip back and forth), and only with room in the tree's bound (FASTPY_MAX_SIDE). Looked at every
+// run_loop before a run of root (nothing of the tree on the stack) once root ran kRareCheckEvery times more
+// (TraceData::runs, which machine-code loop-backs add to as well: a tree that runs in machine code all along
+// is looked at each time its loop is entered).
+constexpr uint64_t kRareRuns = 4096;
+constexpr int kMaxRerecords = 4;
+constexpr uint64_t kRareCheckEvery = 4096;
+
+// Side traces below t (recursively), counted.
+int subtree_size(const TraceData* t) {
+  int n = 0;
+  for (const TraceData* s : t->side)
+    if (s) n += 1 + subtree_size(s);
+  return n;
+}
+
+// Finds one side trace below t that took the rare branch and releases it; true when it did. (co: the
+// loop's code, for FASTPY_LOG=trace.)
+bool rerecord_below(PyCodeObject* co, TraceData* root, TraceData* t) {
+  for (size_t g = 0; g < t->side.size(); g++) {
+    TraceData* s = t->side[g];
+    if (!s) continue;
+    if (s->runs >= kRareRuns) {
+      for (size_t h = 0; h < s->side.size(); h++) {
+        if (!s->side[h] || s->exits[h] * 4 < s->runs * 3) continue;
+        const int freed = 1 + subtree_size(s);
+        if (g_params.has(ParamId::log, kLogTrace))
+          std::fprintf(stderr, "fastpy: side trace of the loop at %s from %%%d of %s released to be recorded again: "
+                       "its guard %%%d went on in a side trace of its own on %llu of its %llu runs\n",
+                       loop_where(co, s->loop->header).c_str(), static_cast<int>(g),
+                       t == root ? "the loop's trace" : "a side trace", static_cast<int>(h),
+                       static_cast<unsigned long long>(s->exits[h]), static_cast<unsigned long long>(s->runs));
+        if (t->links) t->links[g] = nullptr;
+        trace_free(s);   // (the tree is pinned by our caller: freed when its run ends)
+        t->side[g] = nullptr;
+        // (FASTPY_HOT_EXIT exits again before the recording: the exit right after this point is not a
+        // fair sample -- this runs at an entry of the tree, where the program is at the start of something)
+        t->exits[g] = 0;
+        root->nside -= freed;   // (replaced: the bound counts the tree as it stands after this)
+        root->rerecords++;
+        stat_inc(Stat::side_traces_rerecorded);
+        return true;
+      }
+    }
+    if (rerecord_below(co, root, s)) return true;
+  }
+  return false;
+}
+
+void rerecord_rare_paths(PyCodeObject* co, TraceData* root) {
+  root->rare_checked = root->runs;
+  if (root->rerecords >= kMaxRerecords || g_recorder || root->side.empty()) return;
+  rerecord_below(co, root, root);
+}
+
 // After an exit at guard g of trace td (the loop's trace, root, or a side trace in its tree): a side trace
 // is worth recording from there once the guard has failed FASTPY_HOT_EXIT times, when it is a branch or
 // overflow (not what the trace specialized on: those drop the trace), the exit is in the trace's own frame,
@@ -433,6 +495,7 @@ int run_loop(_PyInterpreterFrame* f, LoopSlot* loop, LoopSlot** hop) {
   if (!held.take(f, td->borrowed)) return invalidated(loop);
   td->last_entry = ++g_clock;
   for (;;) {
+    if (__builtin_expect(td->runs - td->rare_checked >= kRareCheckEvery, 0)) rerecord_rare_paths(f->f_code, td);
     td->runs++;
     stat_inc(Stat::trace_native_runs);
     uint64_t frees = g_trace_frees;

@@ -185,6 +185,8 @@ struct TraceData {
   std::vector<TraceData*> side;     // per guard of opt: its side trace (owned), or nullptr; empty: none yet
   std::vector<uint8_t> side_tries;  // per guard: side-trace recordings that aborted (FASTPY_MAX_ABORTS: no more)
   int nside = 0;                    // side traces attached (dropped ones included: the tree's bound)
+  int rerecords = 0;                // a root: side traces of its tree released to be recorded again
+  uint64_t rare_checked = 0;        // (baseline_tier.cpp: rerecord_rare_paths), and `runs` when it last looked
   int side_drops = 0;               // side traces dropped because they kept exiting
   std::vector<LoopSlot*> side_wait; // per guard: a loop without a trace (yet) its side recording stopped at:
                                     // no new recording from there before that loop is compiled or given up

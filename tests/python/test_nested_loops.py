@@ -17,7 +17,7 @@ import textwrap
 import pytest
 
 import test_trace_guards as tg
-from conftest import LAUNCHER, clean_env, run
+from conftest import FASTPY_COMMAND, LAUNCHER, clean_env, run
 
 ENV = dict(FASTPY_HOT_EXIT="3")
 
@@ -599,3 +599,50 @@ def test_through_the_outer_header_with_continue_break_and_an_exception(tmp_path)
     st = res["stats"]
     assert st["traces_compiled"] >= 1 and st["side_traces"] >= 3, st
     assert st["trace_loop_backs"] >= 300, st
+
+
+def test_a_side_trace_that_followed_the_rare_branch_is_recorded_again(tmp_path):
+    # f's side trace of `i >= m` is recorded at its 20th exit (FASTPY_HOT_EXIT=20), i = 2025 in the first
+    # call: the rare branch (1 in 100). Its guard then exits to a side trace of its own on 99 % of its runs;
+    # once it ran 4096 times it is released from the loop's trace and recorded again, 20 exits later (i =
+    # 19 of a later call): the common branch, the rare one its side trace in turn. g's inner branch is 50/50:
+    # kept. Results and refcounts as CPython's; FASTPY_LOG=trace names the release.
+    src = """
+        def f(n, m):
+            s = t = 0
+            for i in range(n):
+                if i >= m:
+                    if i % 100 == 25:
+                        s += 1
+                    else:
+                        s += 2
+                        t += i
+                else:
+                    s -= 1
+            return s, t
+
+        def g(n, m):
+            s = 0
+            for i in range(n):
+                if i >= m:
+                    if i % 2 == 0:
+                        s += 1
+                    else:
+                        s += 2
+                else:
+                    s -= 1
+            return s
+
+        def main():
+            return [f(3000, 2005)] + [f(20000, 0) for _ in range(4)], [g(3000, 2005)] + [g(20000, 0) for _ in range(4)]
+    """
+    res = run_prog(tmp_path, src, ["f", "g"], FASTPY_HOT_LOOP="1000", FASTPY_HOT_EXIT="20", leak=False)
+    tg.check(res, traced=["f", "g"], leak=False)
+    st = res["stats"]
+    assert st["side_traces_rerecorded"] == 1 and st["side_traces"] == 6, st
+    (tmp_path / "prog.py").write_text(textwrap.dedent(src) + "\nprint(main())\n")
+    r = run([FASTPY_COMMAND, "prog.py"], cwd=tmp_path,
+            env=clean_env(FASTPY_LOG="trace", FASTPY_TIERS="interp,baseline", FASTPY_HOT_LOOP="1000", FASTPY_HOT_EXIT="20"))
+    assert r.returncode == 0, r.stderr
+    released = [l for l in r.stderr.splitlines() if "released to be recorded again" in l]
+    assert len(released) == 1 and "prog.py:4 from %" in released[0], r.stderr
