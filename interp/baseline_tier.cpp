@@ -244,9 +244,9 @@ void drop_side(LoopSlot* loop, TraceData* root, TraceData* parent, IRRef guard) 
 // link and another trace's entry per flip. A side trace S of root's tree that has run kRareRuns times and
 // exits at one guard to a side trace of its own on at least 3/4 of its runs is released from its parent's
 // exit (with its subtree); the next exit there records again, most likely along the common branch, and the
-// rare one gets its side trace in turn. At most kMaxRerecords times per tree (a branch that is 50/50 would
-// otherwise flip back and forth), and only with room in the tree's bound (FASTPY_MAX_SIDE). Looked at every
-// run_loop when the loop is entered (nothing of the tree on the stack) once root ran kRareCheckEvery times
+// rare one gets its side trace in turn. At most kMaxRerecords times per tree (a branch near the threshold
+// could otherwise flip back and forth); the released traces leave the tree's bound (FASTPY_MAX_SIDE). Looked
+// at by run_loop when the loop is entered (nothing of the tree on the stack) once root ran kRareCheckEvery times
 // more (TraceData::runs, which machine-code loop-backs and hops add to as well). Not between the runs of
 // one entry: a test there cost n-body's 400 K hops 0.3 % of its instructions (fannkuch's trees are entered
 // often enough: its swap loop's tree is looked at after its first few thousand runs).
