@@ -55,6 +55,15 @@ const baseline::CompileOptions& compile_options(bool asm_text) {
     c.layout.range_iter_fn = [](int64_t start, int64_t stop, int64_t step) -> void* {
       return new_range_iter(start, stop, step);
     };
+    c.layout.list_slice_fn = [](void* list, int64_t lo, int64_t hi) -> void* {
+      return new_list_slice(static_cast<PyObject*>(list), lo, hi);
+    };
+    c.layout.seq_iter_fn = [](void* seq) -> void* { return new_seq_iter(static_cast<PyObject*>(seq)); };
+    c.layout.list_append_fn = [](void* list, void* item) -> int64_t {   // as the runtime hook's list_append
+      if (PyList_Append(static_cast<PyObject*>(list), static_cast<PyObject*>(item)) == 0) return 1;
+      PyErr_Clear();   // the guard after it exits; the interpreter appends again and raises itself
+      return 0;
+    };
     RangeIterPool pool = range_iter_pool();
     if (pool.ok) {
       c.layout.range_spares = reinterpret_cast<void* const*>(pool.spares);

@@ -89,6 +89,11 @@ struct PyLayout {
   // *range_nspare > 0 and *tracemalloc_tracing is 0, the iterator range_spares[--*range_nspare] gets
   // refcount 1 and its four C longs at range_fields (index, start, step, len), and *stat_range_reused += 1.
   void* (*range_iter_fn)(int64_t start, int64_t stop, int64_t step) = nullptr;
+  // Called directly instead of through the runtime hook (null: the hook), with the hook's results: list_slice
+  // (a new list or null), seq_iter (a new iterator or null), list_append (1 appended, 0 not; no error left).
+  void* (*list_slice_fn)(void* list, int64_t lo, int64_t hi) = nullptr;
+  void* (*seq_iter_fn)(void* seq) = nullptr;
+  int64_t (*list_append_fn)(void* list, void* item) = nullptr;
   void* const* range_spares = nullptr;
   int32_t* range_nspare = nullptr;
   const int* tracemalloc_tracing = nullptr;
