@@ -190,6 +190,25 @@ def into(n, a, b):
         a[k], b[k] = b[(k + 1) % m], a[k]     # b[k] may hold a str: the second store exits
     return a, b
 
+def const_swap(n, a):
+    for i in range(n):
+        a[0], a[1] = a[1], a[0]
+    return a
+
+def alias(n, a):                      # j == k on even i: the second store finds the object it stores
+    m = len(a)
+    for i in range(n):
+        j = (i * 3) % m
+        k = (i * 3 + (i % 2) * 2) % m
+        a[j], a[k] = a[k], a[j]
+    return a
+
+def copy(n, a, b):                    # a float over a float: the object, not its value written in place
+    for i in range(n):
+        k = i % len(a)
+        b[k] = a[k]
+    return b
+
 ints = [10 ** 12 + v for v in range(9)]
 floats = [v + 0.5 for v in range(9)]
 orig = ints + floats
@@ -200,6 +219,8 @@ print(where(swaps(3001, ints[:])), where(swaps(3001, floats[:])))
 b = [floats[0], "s", floats[2], floats[3], "t", floats[5], floats[6], floats[7], floats[8]]
 a, b = into(3001, floats[:], b)
 print(where(a), where(b))
+print(where(const_swap(3001, floats[:5])), where(alias(3001, ints[:5])), where(alias(3001, floats[:5])))
+print(where(copy(3001, floats[:], [0.75] * 9)), where(copy(3001, ints[:], [1.5] * 9)))
 print([sys.getrefcount(v) for v in orig])   # a reference leaked or lost shows here
 """
 
