@@ -174,9 +174,8 @@ IRRef element(Recorder* r, IRRef arr, PyObject* a, const IRRef* idx, const int64
       guard_true(r, emit(r, ir::IR_lt, i, r->b.kint(0)));
       i = guard(r, ir::IR_add_ov, i, n);
       guard_true(r, emit(r, ir::IR_ge, i, r->b.kint(0)));
-    } else {
-      guard_true(r, emit(r, ir::IR_ge, i, r->b.kint(0)));
-      guard_true(r, emit(r, ir::IR_lt, i, n));
+    } else {   // 0 <= i < n (a dimension: never negative), as element_addr does
+      guard_true(r, emit(r, known_nonneg(r, i) ? ir::IR_lt : ir::IR_ult, i, n));
     }
     // C order: ((i0 * d1) + i1) elements from the start; cannot overflow for indices in range.
     linear = k == 0 ? i : guard(r, ir::IR_add_ov, guard(r, ir::IR_mul_ov, linear, n), i);

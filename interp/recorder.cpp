@@ -316,8 +316,9 @@ IRRef element_addr(Recorder* r, IRRef seq, PyObject* live_seq, IRRef idx, int64_
     idx = emit(r, ir::IR_add_ov, idx, n);   // cannot overflow: idx < 0 <= n
     guard_true(r, emit(r, ir::IR_ge, idx, r->b.kint(0)));
   } else {
-    if (!known_nonneg(r, idx)) guard_true(r, emit(r, ir::IR_ge, idx, r->b.kint(0)));
-    guard_true(r, emit(r, ir::IR_lt, idx, n));
+    // 0 <= idx < n: one unsigned compare (n, a length, is never negative); a signed one where idx is known
+    // not negative (a constant: opt_guards drops the checks a larger constant index implies)
+    guard_true(r, emit(r, known_nonneg(r, idx) ? ir::IR_lt : ir::IR_ult, idx, n));
   }
   if (is_list) {
     IRRef items = emit(r, ir::IR_load_ptr, seq, kNoRef, offsetof(PyListObject, ob_item));

@@ -109,7 +109,7 @@ TEST_P(BaselineCodegenInt, AllPairsAllModes) { op_table(GetParam(), U(kInts), U(
 INSTANTIATE_TEST_SUITE_P(BaselineCodegen, BaselineCodegenInt,
                          ::testing::Values(IR_add_ov, IR_sub_ov, IR_mul_ov, IR_neg_ov, IR_abs_ov, IR_and, IR_or,
                                            IR_xor, IR_imin, IR_imax, IR_lt, IR_le, IR_gt, IR_ge, IR_eq, IR_ne,
-                                           IR_guard_eqi, IR_i2f),
+                                           IR_ult, IR_guard_eqi, IR_i2f),
                          [](const ::testing::TestParamInfo<IROp>& p) { return std::string(ir_name(p.param)); });
 
 TEST(BaselineCodegen, OverflowBoundaries) {
@@ -143,7 +143,7 @@ TEST(BaselineCodegen, BoolOps) {
 // The same value as both operands (one register for two operands).
 TEST(BaselineCodegen, SameOperandTwice) {
   for (IROp op : {IR_add_ov, IR_sub_ov, IR_mul_ov, IR_and, IR_or, IR_xor, IR_shl, IR_sar, IR_imin, IR_imax,
-                  IR_floordiv_ov, IR_mod_ov, IR_lt, IR_eq, IR_ne, IR_ge, IR_guard_eqi})
+                  IR_floordiv_ov, IR_mod_ov, IR_lt, IR_eq, IR_ne, IR_ge, IR_ult, IR_guard_eqi})
     for (int64_t x : kInts) {
       std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\nsnap 0 pc=1 top=9 [1=%1]\n%2 " +
                       std::string(kIRTypeNames[ir_info(op).result]) + " = " + ir_name(op) + " %1, %1" +
@@ -228,7 +228,7 @@ TEST(BaselineCodegen, Callf1MathErrorsExit) {
 
 // ---------------------------------------------------------------- compares: materialized and fused
 
-const char* const kIntCmps[] = {"lt", "le", "gt", "ge", "eq", "ne"};
+const char* const kIntCmps[] = {"lt", "le", "gt", "ge", "eq", "ne", "ult"};
 const char* const kFltCmps[] = {"flt", "fle", "fgt", "fge", "feq", "fne"};
 
 // cmp on (x, y) three ways: fused into the guard right after it, materialized and stored (a use besides the

@@ -172,6 +172,9 @@ TEST(IRFold, ComparesAndNotOfConstants) {
   EXPECT_TRUE(f.is_kbool(f.b.emit(IR_lt, f.b.kint(2), f.b.kint(3)), true));
   EXPECT_TRUE(f.is_kbool(f.b.emit(IR_ge, f.b.kint(2), f.b.kint(3)), false));
   EXPECT_TRUE(f.is_kbool(f.b.emit(IR_ne, f.b.kint(kMin), f.b.kint(kMax)), true));
+  EXPECT_TRUE(f.is_kbool(f.b.emit(IR_ult, f.b.kint(-1), f.b.kint(3)), false));   // unsigned: -1 is the largest
+  EXPECT_TRUE(f.is_kbool(f.b.emit(IR_ult, f.b.kint(2), f.b.kint(-1)), true));
+  EXPECT_EQ(f.op(f.b.emit(IR_ult, f.x, f.b.kint(3))), IR_ult);
   IRRef nan = f.b.kflt(std::nan("")), one = f.b.kflt(1.0);
   EXPECT_TRUE(f.is_kbool(f.b.emit(IR_feq, nan, nan), false));
   EXPECT_TRUE(f.is_kbool(f.b.emit(IR_fne, nan, nan), true));

@@ -215,7 +215,7 @@ TEST(IRExec, ShiftsMaskTheCountBy63) {
   EXPECT_EQ(value_of(IR_sar, "256", "68"), 16u);
 }
 
-TEST(IRExec, BitwiseAndSignedCompares) {
+TEST(IRExec, BitwiseAndCompares) {
   EXPECT_EQ(value_of(IR_and, "12", "10"), 8u);
   EXPECT_EQ(value_of(IR_or, "12", "10"), 14u);
   EXPECT_EQ(value_of(IR_xor, "12", "-1"), uint64_t(~int64_t(12)));
@@ -224,6 +224,9 @@ TEST(IRExec, BitwiseAndSignedCompares) {
       {IR_gt, "0", "-9223372036854775808", true},          {IR_gt, "1", "1", false}, {IR_ge, "1", "1", true},
       {IR_ge, "-2", "-1", false}, {IR_eq, "-5", "-5", true}, {IR_eq, "5", "-5", false}, {IR_ne, "5", "-5", true},
       {IR_ne, "7", "7", false},
+      // ult: unsigned, so a negative a is above every b >= 0 (an index check 0 <= a < b in one compare)
+      {IR_ult, "0", "1", true}, {IR_ult, "1", "1", false}, {IR_ult, "-1", "5", false},
+      {IR_ult, "-9223372036854775808", "9223372036854775807", false}, {IR_ult, "5", "-1", true},
   };
   for (const auto& c : cases)
     EXPECT_EQ(value_of(c.op, c.x, c.y), c.want ? 1u : 0u) << ir_name(c.op) << " " << c.x << " " << c.y;

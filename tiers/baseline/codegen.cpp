@@ -167,10 +167,11 @@ Label Gen::exit_of(IRRef g) {
   return l;
 }
 
-// The general-register compares: i64 (lt le gt ge eq ne), and identity (peq, pne: eq and ne of addresses).
-// Their position in lt..ne, or -1.
+// The general-register compares: i64 (lt le gt ge eq ne, then ult), and identity (peq, pne: eq and ne of
+// addresses). Their position in lt..ne, ult (6), or -1.
 int icmp_index(ir::IROp op) {
   if (op >= ir::IR_lt && op <= ir::IR_ne) return op - ir::IR_lt;
+  if (op == ir::IR_ult) return 6;
   if (op == ir::IR_peq) return ir::IR_eq - ir::IR_lt;
   if (op == ir::IR_pne) return ir::IR_ne - ir::IR_lt;
   return -1;
@@ -198,10 +199,12 @@ void Gen::cond_jump(IRRef c, bool when, Label l) {
   x86::CondCode cond;
   if (int k = icmp_index(i.op); k >= 0) {
     static const x86::CondCode kCond[] = {x86::CondCode::kL, x86::CondCode::kLE, x86::CondCode::kG,
-                                          x86::CondCode::kGE, x86::CondCode::kE, x86::CondCode::kNE};
+                                          x86::CondCode::kGE, x86::CondCode::kE, x86::CondCode::kNE,
+                                          x86::CondCode::kB};
     // (A constant on the left, as a list index against its size: compared the other way round.)
     static const x86::CondCode kSwapped[] = {x86::CondCode::kG, x86::CondCode::kGE, x86::CondCode::kL,
-                                             x86::CondCode::kLE, x86::CondCode::kE, x86::CondCode::kNE};
+                                             x86::CondCode::kLE, x86::CondCode::kE, x86::CondCode::kNE,
+                                             x86::CondCode::kA};
     Operand a = gp_or_imm(i.a);
     if (a.isImm() && !is_k(i.b)) {
       cc_.cmp(gp(i.b), a.as<Imm>());

@@ -24,7 +24,7 @@ double to_f64(uint64_t v) { return bits_f64(int64_t(v)); }
 // The 64-bit value of a bool: 0 or 1.
 uint64_t from_bool(bool b) { return b ? 1 : 0; }
 
-// Pure i64 ops: add (wrapping), bitwise, shifts (count masked by 63), signed compares, Python's min and max. False when op is
+// Pure i64 ops: add (wrapping), bitwise, shifts (count masked by 63), signed compares and ult, Python's min and max. False when op is
 // not one of them.
 bool eval_i64(IROp op, int64_t x, int64_t y, uint64_t* out) {
   unsigned sh = unsigned(uint64_t(y) & 63);
@@ -41,6 +41,7 @@ bool eval_i64(IROp op, int64_t x, int64_t y, uint64_t* out) {
     case IR_ge: *out = from_bool(x >= y); return true;
     case IR_eq: *out = from_bool(x == y); return true;
     case IR_ne: case IR_pne: *out = from_bool(x != y); return true;
+    case IR_ult: *out = from_bool(uint64_t(x) < uint64_t(y)); return true;
     case IR_peq: *out = from_bool(x == y); return true;
     case IR_imin: *out = uint64_t(py_imin(x, y)); return true;
     case IR_imax: *out = uint64_t(py_imax(x, y)); return true;

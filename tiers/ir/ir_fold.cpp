@@ -236,7 +236,7 @@ IRRef IRBuilder::fold_i64(const IRIns& i) {
   return kNoFold;
 }
 
-// FOLD: lt/le/gt/ge/eq/ne kint kint -> kbool;  flt/fle/fgt/fge/feq/fne kflt kflt -> kbool (IEEE, NaN aware)
+// FOLD: lt/le/gt/ge/eq/ne/ult kint kint -> kbool;  flt/fle/fgt/fge/feq/fne kflt kflt -> kbool (IEEE, NaN aware)
 // FOLD: feq/fne (i2f x) kflt(+-0.0) -> eq/ne x kint 0 (either order: i2f is exact at 0 and never gives 0.0
 //       for x != 0), so a divisor check of a converted int is one integer test
 IRRef IRBuilder::fold_cmp(const IRIns& i) {
@@ -247,6 +247,11 @@ IRRef IRBuilder::fold_cmp(const IRIns& i) {
       const IRIns* z = konst(*t_, zero, IR_kflt);
       if (c && z && bits_f64(z->imm) == 0.0) return emit(i.op == IR_feq ? IR_eq : IR_ne, c->a, kint(0));
     }
+  }
+  if (i.op == IR_ult) {
+    const IRIns* ka = konst(*t_, i.a, IR_kint);
+    const IRIns* kb = konst(*t_, i.b, IR_kint);
+    return ka && kb ? kbool(uint64_t(ka->imm) < uint64_t(kb->imm)) : kNoFold;
   }
   bool is_int = ir_info(i.op).ka == IRK_i64;
   int k = i.op - (is_int ? IR_lt : IR_flt);  // the static_asserts in ir.h keep both runs in one order
