@@ -536,31 +536,25 @@ bool Gen::lower_f64(IRRef r) {
       };
       if (is_k(i.b) && ins(i.b).imm == ir::f64_bits(0.5) && sqrt_half_agrees()) {
         // x ** 0.5: sqrt where it is pow's own result (sqrt_half_candidate, the same test), else pow
+        // (All in xmm registers: r's exponent by a mask, no round trip through a general register.)
         Label call = cc_.newLabel();
-        x86::Xmm lo = new_f64(), res = new_f64(), e = new_f64();
-        x86::Gp rb = new_i64(), m = new_i64();
-        cc_.movsd(lo, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfLo));
-        cc_.ucomisd(a, lo);
+        x86::Xmm res = new_f64(), e = new_f64();
+        static const uint64_t kExp[2] = {0x7FF0000000000000ull, 0x7FF0000000000000ull};
+        static const uint64_t kAbs[2] = {0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull};
+        cc_.ucomisd(a, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfLo));
         cc_.jb(call);   // below, or NaN
-        cc_.movsd(lo, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfHi));
-        cc_.ucomisd(a, lo);
+        cc_.ucomisd(a, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfHi));
         cc_.ja(call);
         if (avx()) cc_.vsqrtsd(d, a, a);   // (see fsqrt)
         else cc_.sqrtsd(d, a);
-        cc_.movsd(tmp_, d);   // (through memory: see fneg)
-        cc_.mov(rb, tmp_);
-        cc_.mov(m, imm64(0x000FFFFFFFFFFFFFull));
-        cc_.test(m, rb);
-        cc_.jz(call);   // a power of two
-        cc_.mov(m, imm64(0x7FF0000000000000ull));
-        cc_.and_(m, rb);
-        cc_.mov(tmp_, m);
-        cc_.movsd(e, tmp_);
+        cc_.movapd(e, d);
+        cc_.andpd(e, cc_.newConst(ConstPoolScope::kLocal, kExp, 16));   // 2**exponent(r), as a double
+        cc_.ucomisd(d, e);
+        cc_.je(call);   // r is that power of two (no mantissa bits)
         cc_.mulsd(e, d);
         cc_.mulsd(e, cc_.newDoubleConst(ConstPoolScope::kLocal, kSqrtHalfTol));
         fcopy(res, a);
         cc_.vfnmadd231sd(res, d, d);   // res = x - r*r, exactly
-        static const uint64_t kAbs[2] = {0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull};
         cc_.andpd(res, cc_.newConst(ConstPoolScope::kLocal, kAbs, 16));
         cc_.ucomisd(res, e);
         cc_.jae(call);   // |x - r*r| < lim: r is pow's result; else pow decides
