@@ -176,6 +176,9 @@ bool baseline_compile(PyCodeObject* co, LoopSlot* loop, TraceData* td, bool side
     opts.link.entry_counts[1] = &g_stats[static_cast<int>(Stat::side_trace_runs)];
     opts.frame_nlocals = co->co_nlocalsplus;
     opts.frame_code = py::code_units(co);
+    // Its tree runs with the frame at the loop's header (run_loop's entry, a hop's restore): the root's last
+    // snapshot's stack top.
+    if (td->root && !td->root->opt.snaps.empty()) opts.frame_entry_top = td->root->opt.snaps.back().top;
     // Entered from its parent's exit with no C++ in between: its entry makes Held::take's checks and
     // takes the references (released after the run, ChainHeld).
     for (int k = 0; k < 2; k++) {

@@ -308,6 +308,7 @@ void BM_SideTrace(benchmark::State& state) {
   L.resume_pending = &pending;
   L.stat_restores = &w[4], L.stat_in_place = &w[5], L.stat_compiled = &w[6];
   o.frame_nlocals = 13;
+  o.frame_entry_top = 13;   // (the loop's header: no value stack)
   o.frame_code = code;
   baseline::LinkOptions& l = o.link;
   l.cells = cells, l.exit_cell = &w[10], l.id = 7, l.side = true;

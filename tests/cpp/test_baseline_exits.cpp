@@ -71,7 +71,9 @@ void reset() {
 
 // Compiles text (its last snapshot at its end) for a frame of nlocals locals and runs it on frame + 2
 // (frame[0] prev_instr, frame[1] the stack top); out (if given) gets what it wrote there. Its result.
-int32_t run_restore(const std::string& text, int32_t nlocals, uint64_t* frame, std::vector<uint64_t>* out) {
+// entry_top: CompileOptions::frame_entry_top (-1: the restore reads the stack top).
+int32_t run_restore(const std::string& text, int32_t nlocals, uint64_t* frame, std::vector<uint64_t>* out,
+                    int32_t entry_top = -1) {
   Trace t;
   EXPECT_EQ(ir_parse(text, &t), "") << text;
   EXPECT_EQ(ir_verify(t), "") << text;
@@ -85,6 +87,7 @@ int32_t run_restore(const std::string& text, int32_t nlocals, uint64_t* frame, s
   o.layout.stat_restores = &restores, o.layout.stat_in_place = &in_place, o.layout.stat_compiled = &compiled;
   o.frame_nlocals = nlocals;
   o.frame_code = code;
+  o.frame_entry_top = entry_top;
   baseline::CompiledTrace c;
   EXPECT_EQ(baseline::compile_trace(t, o, &c), "");
   std::vector<uint64_t> buf(c.out_words + 1, 0xdead);
@@ -122,13 +125,18 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
     W.mem[0] = B(2.5), W.mem[1] = 6000, W.mem[2] = 7, W.mem[3] = 0;
     W.mem[4] = uint64_t(uintptr_t(&W.B)), W.mem[5] = uint64_t(uintptr_t(&W.J));
   };
+  // Each case twice: the stack top read by the restore, and known to it (frame_entry_top: the frame's 7).
+  int32_t entry_top = -1;
   auto run = [&](World& W, std::vector<uint64_t>* out_values) {
     std::string s = "%0 ptr = kptr " + P(W.mem) + "\n%1 f64 = load_f64 %0, 0\n%2 i64 = load_i64 %0, 8\n"
                     "%3 i64 = load_i64 %0, 16\n%4 i64 = load_i64 %0, 24\n%5 i64 = kint 0\n%6 bool = ne %4, %5\n"
                     "%7 obj = load_obj %0, 32\n%8 obj = load_obj %0, 40\n"
                     "snap 0 pc=9 top=6 [0=%1 1=%2 2=%3 3=%6 4=%7 5=%8:own]\n";
-    return run_restore(s, 5, W.frame, out_values);
+    return run_restore(s, 5, W.frame, out_values, entry_top);
   };
+  for (int32_t mode : {-1, 7}) {
+  entry_top = mode;
+  SCOPED_TRACE("frame_entry_top " + std::to_string(mode));
   {
     World W;
     base(W);
@@ -160,6 +168,19 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
     EXPECT_EQ(compiled, 1u);
     EXPECT_EQ(in_place, 2u);
     EXPECT_EQ(out[0], 0xdeadu);   // nothing through out
+  }
+  {
+    World W;   // the frame's stack top at 5: slot 5 held nothing (the owned iterator goes in), none dropped
+    base(W);
+    W.frame[1] = 5, W.frame[2 + 5] = 0, W.frame[2 + 6] = 0;
+    if (mode >= 0) entry_top = 5;
+    ASSERT_EQ(run(W, nullptr), baseline::kRestored);
+    entry_top = mode;
+    EXPECT_EQ(W.frame[2 + 5], uint64_t(uintptr_t(&W.J)));
+    EXPECT_EQ(W.I1.w[0], 1u);
+    EXPECT_EQ(W.I2.w[0], 1u);
+    EXPECT_EQ(g_deallocs, 1);   // the old int only
+    EXPECT_EQ(W.frame[1] & 0xffffffffu, 6u);
   }
   {
     World W;   // a negative int written into a negative one
@@ -205,11 +226,14 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
       {"int slot of another type", [&](World& W) { W.N.w[1] = uint64_t(uintptr_t(g_float_type)); }},
       {"int slot empty", [](World& W) { W.frame[3] = 0; }},
       {"inlined frames wait", [](World&) { pending = true; }},
+      // (frame_entry_top only: read, a top of 8 drops slot 7 as well, which holds nothing)
+      {"the frame's stack top is not the one the trace runs with", [](World& W) { W.frame[1] = 8; }},
       // The object entry's new value is the float slot's own object: referenced first, it is no longer the
       // frame's alone, so it is not written.
       {"object moves from a float slot", [](World& W) { W.mem[4] = uint64_t(uintptr_t(&W.F)); }},
   };
   for (const auto& [what, change] : refused) {
+    if (mode < 0 && std::string(what).rfind("the frame's stack top", 0) == 0) continue;
     World W;
     base(W);
     change(W);
@@ -231,6 +255,7 @@ TEST(BaselineCodegen, CompletionRestoreIntoTheFrame) {
     EXPECT_EQ(out[3], 0u) << what;
     EXPECT_EQ(out[4], W.mem[4]) << what;
     EXPECT_EQ(out[5], W.mem[5]) << what;
+  }
   }
 }
 

@@ -64,6 +64,8 @@ class Gen:
         return self.R.choice(pool)
 
     def idx(self, lst):
+        if self.R.random() < 0.25:   # from either end: -len(lst) .. len(lst) - 1 (negative ones count from the end)
+            return f"({self.iexpr(1)}) % (2 * len({lst})) - len({lst})"
         return f"({self.iexpr(1)}) % len({lst})"
 
     def iexpr(self, d=2):

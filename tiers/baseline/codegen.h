@@ -153,6 +153,11 @@ struct CompileOptions {
   // the frame does not hold alone, an inlined frame, a numpy scalar) it returns kCompleted, as without.
   int32_t frame_nlocals = -1;
   const void* frame_code = nullptr;   // the code's first code unit (prev_instr = frame_code + pc - 1)
+  // The frame's stack top (its `stacktop`: nlocalsplus + the value stack's depth) whenever the trace runs,
+  // as at its tree's loop header (-1: not known, read by the restore). The completion restore checks it once
+  // (a mismatch returns kCompleted, as a failed check does) and then knows which stack slots the frame held
+  // and which to drop, with no loop.
+  int32_t frame_entry_top = -1;
   LinkOptions link;
 };
 

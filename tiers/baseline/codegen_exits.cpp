@@ -155,8 +155,14 @@ void Gen::emit_restore(int s, Label fallback) {
     refs = refs || (ins(en.ref).type == ir::IRT_obj && en.box != ir::SNAP_own) || en.same_frame;
   Label undo = refs ? cc_.newLabel() : fallback;
   std::vector<x86::Gp> val(n), old(n);
-  x86::Gp otop = new_i64("old_top");
-  cc_.movsxd(otop, x86::dword_ptr(slots_, L.frame_stacktop));
+  // The frame's stack top: known where the trace always runs with its tree's header state in the frame
+  // (CompileOptions::frame_entry_top, checked in 2), else read.
+  const int32_t etop = o_.frame_entry_top;
+  x86::Gp otop;
+  if (etop < 0) {
+    otop = new_i64("old_top");
+    cc_.movsxd(otop, x86::dword_ptr(slots_, L.frame_stacktop));
+  }
   // 1. the new object values' references (a constant object is kept alive by the trace), and those of the
   //    frame's objects that other slots get (SnapEntry::same: a number moved; before the checks, so that an
   //    object the frame holds twice is no longer the frame's alone)
@@ -180,6 +186,10 @@ void Gen::emit_restore(int s, Label fallback) {
   // 2. the checks
   cc_.cmp(mem_at(L.resume_pending, 1), 0);
   cc_.jne(undo);
+  if (etop >= 0) {
+    cc_.cmp(x86::dword_ptr(slots_, L.frame_stacktop), etop);
+    cc_.jne(undo);
+  }
   for (size_t e = 0; e < n; e++) {
     if (!sn.entries[e].same_frame) continue;
     cc_.test(val[e], val[e]);   // (never empty: the trace read a number there)
@@ -282,8 +292,10 @@ void Gen::emit_restore(int s, Label fallback) {
       continue;
     }
     // an object (referenced in 1, or owned: handed over)
-    if (k < nlocals) {
+    if (k < nlocals || (etop >= 0 && k < etop)) {
       cc_.mov(rel[e], slot);
+    } else if (etop >= 0) {   // a stack slot at or above the frame's top: it held none (nothing to release)
+      rel[e] = x86::Gp();
     } else {   // a stack slot: the frame held one only below its old top
       Label fresh = cc_.newLabel();
       cc_.xor_(rel[e].r32(), rel[e].r32());
@@ -320,7 +332,13 @@ void Gen::emit_restore(int s, Label fallback) {
   // 4. the old values, then the stack slots the snapshot's top drops (the trace consumed them)
   for (size_t e = 0; e < n; e++)
     if (rel[e].isValid()) release(rel[e]);
-  {
+  if (etop >= 0) {
+    for (int32_t k = std::max(sn.top, nlocals); k < etop; k++) {
+      x86::Gp o = new_ptr();
+      cc_.mov(o, x86::qword_ptr(slots_, 8 * k));
+      release(o);
+    }
+  } else {
     x86::Gp k = new_i64("dropped");
     Label loop = cc_.newLabel(), done = cc_.newLabel();
     cc_.mov(k, std::max(sn.top, nlocals));
