@@ -323,8 +323,9 @@ void Gen::emit_restore(int s, Label fallback) {
   }
   cc_.mov(x86::dword_ptr(slots_, L.frame_stacktop), sn.top);
   {
-    x86::Gp pc = imm64(uint64_t(o_.frame_code) + 2 * uint64_t(int64_t(sn.pc) - 1));
-    cc_.mov(x86::qword_ptr(slots_, L.frame_prev_instr), pc);
+    // (an immediate where the address fits: a code object in python3's low heap)
+    cc_.emit(x86::Inst::kIdMov, x86::qword_ptr(slots_, L.frame_prev_instr),
+             cmp_k(uint64_t(o_.frame_code) + 2 * uint64_t(int64_t(sn.pc) - 1)));
     cc_.add(mem_at(L.stat_restores), 1);
     cc_.add(mem_at(L.stat_compiled), 1);
     if (in_place_floats) cc_.add(mem_at(L.stat_in_place), in_place_floats);
