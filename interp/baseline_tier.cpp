@@ -208,6 +208,7 @@ bool baseline_compile(PyCodeObject* co, LoopSlot* loop, TraceData* td, bool side
   }
   stat_inc(Stat::traces_compiled);
   stat_inc(Stat::baseline_compile_ns, td->native.compile_ns);
+  if (td->native.recompiled) stat_inc(Stat::baseline_recompiles);
   if (want_asm) {
     std::fprintf(stderr, "fastpy: machine code for the loop at %s (%s): %zu bytes at %p, compiled in %.1f us\n%s",
                  loop_where(co, header).c_str(), PyUnicode_AsUTF8(co->co_qualname), td->native.code_size,

@@ -323,8 +323,9 @@ PyObject* py_baseline_info(PyObject*, PyObject*) {
     }
     PyList_SET_ITEM(us, Py_ssize_t(i), v);
   }
-  return Py_BuildValue("{s:n,s:n,s:N}", "code_bytes", (Py_ssize_t)baseline::code_bytes(), "traces_live",
-                       (Py_ssize_t)baseline::traces_live(), "compile_us", us);
+  return Py_BuildValue("{s:n,s:n,s:N,s:n}", "code_bytes", (Py_ssize_t)baseline::code_bytes(), "traces_live",
+                       (Py_ssize_t)baseline::traces_live(), "compile_us", us, "save_all_retries",
+                       (Py_ssize_t)baseline::save_all_retries());
 }
 
 // mimalloc: n objects in an arena; returns (bytes, all owned by the arena's heap).
@@ -358,7 +359,7 @@ PyMethodDef kMethods[] = {
     {"abort_docs", py_abort_docs, METH_NOARGS, "Every abort reason and its meaning."},
     {"stack_info", py_stack_info, METH_NOARGS, "C stack size, guard margin and remaining bytes."},
     {"probe_asmjit", py_probe_asmjit, METH_VARARGS, "Run asmjit-emitted checked add (None on overflow)."},
-    {"baseline_info", py_baseline_info, METH_NOARGS, "Baseline tier: code_bytes, traces_live, compile_us."},
+    {"baseline_info", py_baseline_info, METH_NOARGS, "Baseline tier: code_bytes, traces_live, compile_us, save_all_retries."},
     {"probe_mimalloc", py_probe_mimalloc, METH_VARARGS, "Allocate in a mimalloc arena."},
     {nullptr, nullptr, 0, nullptr}};
 

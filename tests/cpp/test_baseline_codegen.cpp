@@ -701,7 +701,8 @@ TEST(BaselineCodegen, RuntimeOpsThroughHookAndInlinePaths) {
 // Every callee-saved register the function touches must be saved (differential checks them). (asmjit 1.9
 // moved such a value into a callee-saved register its prologue did not save in a trace of
 // test_baseline.py's test_a_slow_path_call_keeps_the_callers_registers; these snippets do not lead its
-// allocator there, that test's program does.)
+// allocator there, that test's program did. compile_trace checks for it after allocation and compiles again
+// saving them all.)
 TEST(BaselineCodegen, ValuesLiveAcrossASlowPathCallKeepCalleeSavedRegisters) {
   static uint64_t obj[4];
   for (int n = 1; n <= 14; n++)

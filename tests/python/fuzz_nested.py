@@ -147,6 +147,8 @@ class Gen:
             self.emit(ind, f"{v} {R.choice(['=', '+=', '-=', '*='])} {self.fexpr()}")
             if R.random() < 0.7:
                 self.emit(ind, f"if not -1e200 < {v} < 1e200: {v} = 0.25")
+            else:   # floats may reach inf and nan; an int put there (`x = 2`) must not square itself forever
+                self.emit(ind, f"if {v} % 1 == 0 and not -2**62 < {v} < 2**62: {v} = 7")
         elif k < 0.38:
             if R.random() < 0.5:
                 self.emit(ind, f"p = {self.idx('L')}")

@@ -798,7 +798,9 @@ def test_range_loops_specialized_on_step_one_give_every_step_its_values(tmp_path
 # Found by tests/python/fuzz_nested.py (seed 24121, minimized): the trace of `for x in F` calls the runtime in
 # a slow path (o.v's unbox) while a value sits in an argument register; asmjit 1.9's allocator moved it into
 # r13 there, a callee-saved register the function used nowhere else and so did not save: run_loop's `loop`
-# came back null (a segfault). Every trace now saves all callee-saved registers (tiers/baseline/codegen.cpp).
+# came back null (a segfault). compile_trace now checks the registers the allocated code uses against the
+# ones its prologue saves, and compiles again saving every callee-saved register where one is missing
+# (stat baseline_recompiles; tiers/baseline/codegen.cpp).
 SLOW_PATH_CALL = """
 import json, fastpy
 

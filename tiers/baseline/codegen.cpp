@@ -1147,11 +1147,8 @@ std::string Gen::run() {
   }
 
   FuncNode* fn = cc_.addFunc(FuncSignatureT<int32_t, const uint64_t*, uint64_t*, const uint64_t*>(CallConvId::kHost));
-  // Every callee-saved register is saved by the prologue: asmjit 1.9's local allocator (ralocal.cpp, STEP 4)
-  // may move a value out of a register a call clobbers into a callee-saved one the function uses nowhere
-  // else without marking it dirty, and the prologue would not save it (the C++ caller's register, e.g.
-  // run_loop's `loop`, came back changed: a crash found by tests/python/fuzz_nested.py).
-  fn->frame().addDirtyRegs(x86::rbx, x86::rbp, x86::r12, x86::r13, x86::r14, x86::r15);
+  func_ = fn;
+  if (save_all_) fn->frame().addDirtyRegs(x86::rbx, x86::rbp, x86::r12, x86::r13, x86::r14, x86::r15);
   slots_ = new_ptr("slots");
   out_ = new_ptr("out");
   parent_ = new_ptr("parent");
@@ -1309,6 +1306,7 @@ class ErrorCollector : public ErrorHandler {
 
 size_t g_live = 0;
 std::vector<uint64_t> g_compile_ns;
+size_t g_save_all_retries = 0;
 
 // asmjit's code holder and compiler, kept from one compile to the next: detached (CodeHolder::reset) they
 // keep their zones' memory (asmjit's soft reset), so a compile allocates none and writes into memory the
@@ -1346,31 +1344,80 @@ Workspace& workspace() {
   return *w;
 }
 
+// The callee-saved general registers the allocated function uses (after runPasses: every operand is a
+// physical register), as a mask of register ids; rsp aside.
+RegMask callee_saved_used(x86::Compiler& cc) {
+  constexpr RegMask kCalleeSaved = Support::bitMask(x86::Gp::kIdBx, x86::Gp::kIdBp, 12, 13, 14, 15);
+  RegMask used = 0;
+  auto note = [&used](uint32_t id) {
+    if (id < 16) used |= Support::bitMask(id) & kCalleeSaved;
+  };
+  for (BaseNode* node = cc.firstNode(); node; node = node->next()) {
+    if (!node->isInst()) continue;
+    InstNode* in = node->as<InstNode>();
+    for (uint32_t k = 0; k < in->opCount(); k++) {
+      const Operand& op = in->op(k);
+      if (op.isReg() && op.as<BaseReg>().isGp() && op.as<BaseReg>().isPhysReg()) {
+        note(op.as<BaseReg>().id());
+      } else if (op.isMem()) {
+        const BaseMem& m = op.as<BaseMem>();
+        auto gp = [](RegType t) { return t == RegType::kX86_Gpq || t == RegType::kX86_Gpd; };   // (not a label)
+        if (m.hasBaseReg() && gp(m.baseType())) note(m.baseId());
+        if (m.hasIndexReg() && gp(m.indexType())) note(m.indexId());
+      }
+    }
+  }
+  return used;
+}
+
 }  // namespace
 
 std::string compile_trace(const ir::Trace& t, const CompileOptions& opts, CompiledTrace* out) {
   auto t0 = std::chrono::steady_clock::now();
-  ErrorCollector errors;
-  StringLogger logger;
   Workspace& w = workspace();
-  Attached attached(w, &errors, opts.asm_text ? &logger : nullptr);
-  CodeHolder& code = w.code;
-  x86::Compiler& cc = w.cc;
-  if (attached.status() != kErrorOk) return std::string("asmjit: ") + DebugUtils::errorAsString(attached.status());
-  gen::Gen gen(t, opts, cc);
-  std::string err = gen.run();
-  if (!err.empty()) return err;
-  Error e = errors.first;
-  if (e == kErrorOk) e = cc.finalize();
   TraceFn fn = nullptr;
-  if (e == kErrorOk) e = jit_runtime().add(&fn, &code);
-  if (e != kErrorOk) return "asmjit: " + (errors.text.empty() ? std::string(DebugUtils::errorAsString(e)) : errors.text);
+  // asmjit 1.9's local allocator (ralocal.cpp, STEP 4) may move a value out of a register a call clobbers
+  // into a callee-saved one the function uses nowhere else without marking it dirty, and the prologue would
+  // not save it (the C++ caller's register, e.g. run_loop's `loop`, came back changed: a crash found by
+  // tests/python/fuzz_nested.py). So after allocation the registers the code uses are checked against the
+  // ones the prologue saves; where one is missing, the trace is compiled again with every callee-saved
+  // register saved (the prologue and epilogue of a small side trace run on every link: 12 instructions).
+  for (int attempt = 0;; attempt++) {
+    ErrorCollector errors;
+    StringLogger logger;
+    Attached attached(w, &errors, opts.asm_text ? &logger : nullptr);
+    CodeHolder& code = w.code;
+    x86::Compiler& cc = w.cc;
+    if (attached.status() != kErrorOk) return std::string("asmjit: ") + DebugUtils::errorAsString(attached.status());
+    gen::Gen gen(t, opts, cc, attempt > 0);
+    std::string err = gen.run();
+    if (!err.empty()) return err;
+    Error e = errors.first;
+    if (e == kErrorOk) e = cc.runPasses();
+    if (e == kErrorOk && attempt == 0) {
+      RegMask saved = gen.func()->frame().dirtyRegs(RegGroup::kGp);
+      if (callee_saved_used(cc) & ~saved) {
+        g_save_all_retries++;
+        out->recompiled = true;
+        continue;
+      }
+    }
+    if (e == kErrorOk) {   // (x86::Compiler::finalize's second half)
+      x86::Assembler a(&code);
+      a.addEncodingOptions(cc.encodingOptions());
+      a.addDiagnosticOptions(cc.diagnosticOptions());
+      e = cc.serializeTo(&a);
+    }
+    if (e == kErrorOk) e = jit_runtime().add(&fn, &code);
+    if (e != kErrorOk) return "asmjit: " + (errors.text.empty() ? std::string(DebugUtils::errorAsString(e)) : errors.text);
+    out->code_size = code.codeSize();
+    if (opts.asm_text) out->asm_text = logger.data();
+    break;
+  }
   out->fn = fn;
-  out->code_size = code.codeSize();
   uint32_t words = 1;
   for (const ir::Snapshot& s : t.snaps) words = std::max(words, uint32_t(s.entries.size()));
   out->out_words = words;
-  if (opts.asm_text) out->asm_text = logger.data();
   add_code_bytes(int64_t(out->code_size));
   g_live++;
   out->compile_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
@@ -1388,6 +1435,7 @@ void release_trace(CompiledTrace* c) {
 }
 
 size_t traces_live() { return g_live; }
+size_t save_all_retries() { return g_save_all_retries; }
 
 const std::vector<uint64_t>& compile_times_ns() { return g_compile_ns; }
 

@@ -166,6 +166,7 @@ struct CompiledTrace {
   size_t code_size = 0;          // bytes of machine code
   uint32_t out_words = 0;        // size of the `out` buffer fn needs (the largest snapshot, at least 1)
   uint64_t compile_ns = 0;       // time spent in compile_trace
+  bool recompiled = false;       // compiled twice, the second time saving every callee-saved register
   std::string asm_text;          // with CompileOptions::asm_text
 };
 
@@ -177,6 +178,9 @@ void release_trace(CompiledTrace* c);
 
 // Traces compiled and not released.
 size_t traces_live();
+// Compiles done twice because asmjit's allocator used a callee-saved register its prologue did not save
+// (compile_trace: the second time with every one saved; CompiledTrace::recompiled).
+size_t save_all_retries();
 
 // The compile time of each trace this process compiled, in order (the first kCompileTimesKept): the
 // compile latency of real programs (bench/compile_latency.py reads it through _fastpy.baseline_info()).

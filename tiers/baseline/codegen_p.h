@@ -20,8 +20,11 @@ using ir::kNoRef;
 
 class Gen {
  public:
-  Gen(const ir::Trace& t, const CompileOptions& o, x86::Compiler& cc) : t_(t), o_(o), cc_(cc) {}
+  // save_all: the prologue saves every callee-saved register (compile_trace's retry, see there).
+  Gen(const ir::Trace& t, const CompileOptions& o, x86::Compiler& cc, bool save_all)
+      : t_(t), o_(o), cc_(cc), save_all_(save_all) {}
   std::string run();
+  FuncNode* func() const { return func_; }
 
  private:
   // ---- values
@@ -121,6 +124,8 @@ class Gen {
   const ir::Trace& t_;
   const CompileOptions& o_;
   x86::Compiler& cc_;
+  const bool save_all_;
+  FuncNode* func_ = nullptr;
   std::vector<BaseReg> v_;        // per instruction: its register (invalid: constant, void, not yet)
   std::vector<int> uses_;         // per instruction: operand, phi and snapshot uses
   std::vector<int> snap_guards_;  // per snapshot: the guards that exit to it
