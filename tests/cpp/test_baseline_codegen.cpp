@@ -753,6 +753,48 @@ TEST(BaselineCodegen, ValuesLiveAcrossASlowPathCallKeepCalleeSavedRegisters) {
     }
 }
 
+// A loop body's f64 constants are loaded once, before the loop, into registers of their own (lower_loop):
+// none is loaded in the body any more, and a slow path emitted after the loop for an instruction before it
+// (the pre-roll's `x ** 0.5` of a power of four, whose sqrt is a power of two: pow decides, out of line)
+// materializes its constant itself, as the register holds it only from the loop on.
+TEST(BaselineCodegen, LoopBodyFloatConstantsLoadedOnce) {
+  Env env;
+  env.runtime = [](const IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
+    if (i.op != IR_fpow) return fake_runtime(i, a, b, out);
+    *out = B(std::pow(D(a), D(b)));   // (positive finite bases only here: CPython's result)
+    return true;
+  };
+  const std::string s = "%0 ptr = kptr @MEM\n%1 f64 = load_f64 %0, 0\n%2 f64 = kflt 0x1p-1\n%3 i64 = load_i64 %0, 8\n"
+                        "%4 i64 = kint 0\n%5 i64 = kint 1\nsnap 0 pc=1 top=9 [0=%1]\n%6 f64 = fpow %1, %2 @0\n"
+                        "%7 f64 = kflt 0x1.4p+0\n%8 void = loop\n%9 f64 = phi %6, %14\n%10 i64 = phi %4, %15\n"
+                        "snap 1 pc=2 top=9 [0=%9 1=%10]\n%11 bool = lt %10, %3\n%12 void = guard_true %11 @1\n"
+                        "%13 f64 = fmul %9, %2\n%14 f64 = fadd %13, %7\n%15 i64 = add_ov %10, %5 @1\n"
+                        "%16 void = store_f64 %0, %14, 16\n";
+  for (double x : {16.0, 2.0, 0.0625, 7.5})
+    for (int64_t n : {0, 1, 5, 40}) {
+      env.mem = {B(x), uint64_t(n), 0};
+      EXPECT_EQ(differential(s, env), "") << x << " " << n;
+    }
+  // The machine code: no constant loaded from the pool in the body (from its label to its back-edge).
+  Trace t;
+  static uint64_t mem[3];
+  std::string text = s;
+  text.replace(text.find("@MEM"), 4, P(mem));
+  ASSERT_EQ(ir_parse(text, &t), "");
+  baseline::CompileOptions o;
+  o.runtime = env.runtime;
+  o.asm_text = true;
+  baseline::CompiledTrace c;
+  ASSERT_EQ(baseline::compile_trace(t, o, &c), "");
+  baseline::release_trace(&c);
+  size_t from = c.asm_text.find("= phi"), to = c.asm_text.find("back-edge");   // (the body, after its label)
+  ASSERT_NE(from, std::string::npos);
+  ASSERT_NE(to, std::string::npos);
+  std::string body = c.asm_text.substr(from, to - from);
+  EXPECT_EQ(body.find("ptr [L"), std::string::npos) << body;   // (pool constants are [L<n>] operands)
+  EXPECT_NE(body.find("fmul"), std::string::npos) << body;
+}
+
 // A type guard on an object an unbox (or an earlier guard) already checked is dropped only for exact int and
 // float, whose objects never change class: the same exits as the executor's for every object and guard type.
 TEST(BaselineCodegen, TypeGuardsAfterUnboxOfTheSameObject) {

@@ -120,6 +120,7 @@ x86::Gp Gen::gp(IRRef r) {
 
 x86::Xmm Gen::xmm(IRRef r) {
   if (is_k(r)) {
+    if (in_body_ && hoisted_[size_t(r)].isValid()) return hoisted_[size_t(r)].as<x86::Xmm>();
     x86::Xmm x = new_f64();
     double d = ir::bits_f64(ins(r).imm);
     if (ins(r).imm == 0) cc_.xorps(x, x);
@@ -962,6 +963,20 @@ void Gen::lower_loop(IRRef r) {
     if (i.type == ir::IRT_f64) fcopy(def_xmm(p), xmm(i.a));
     else cc_.mov(def_gp(p), gp(i.a));
   }
+  // The f64 constants the body computes with, each in a register of its own from here on (loaded once,
+  // not at every use in every iteration; the allocator spills one where registers run short, which costs
+  // what the load did). Only the body's own instructions take them (in_body_): slow paths and exits,
+  // emitted later, may be reached from before this point.
+  for (IRRef k = r + 1; k < t_.size(); k++) {
+    const ir::IROpInfo& info = ir::ir_info(ins(k).op);
+    if (ins(k).op == ir::IR_phi) continue;
+    for (int side = 0; side < 2; side++) {
+      IRRef o = side ? ins(k).b : ins(k).a;
+      if ((side ? info.kb : info.ka) != ir::IRK_f64 || o < 0 || !is_k(o) || hoisted_[size_t(o)].isValid()) continue;
+      hoisted_[size_t(o)] = xmm(o);
+    }
+  }
+  in_body_ = true;
   body_ = cc_.newLabel();
   cc_.bind(body_);
 }
@@ -1123,6 +1138,7 @@ void Gen::plan_coalescing(IRRef loop) {
 std::string Gen::run() {
   size_t n = size_t(t_.size());
   v_.assign(n, BaseReg());
+  hoisted_.assign(n, BaseReg());
   uses_.assign(n, 0);
   exits_.assign(n, Label());
   snaps_.assign(t_.snaps.size(), Label());
@@ -1230,6 +1246,7 @@ std::string Gen::run() {
         if (src[j].id() == v_[size_t(p)].id()) src[j] = old;
     }
     cc_.jmp(body_);
+    in_body_ = false;
   } else {
     if (!t_.snaps.empty() && t_.snaps.back().at == t_.size()) {
       int last = int(t_.snaps.size() - 1);

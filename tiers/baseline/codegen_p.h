@@ -143,6 +143,8 @@ class Gen {
   std::vector<const void*> known_type_;
   bool immutable_type(const void* t) const { return t && (t == o_.layout.long_type || t == o_.layout.float_type); }
   std::vector<std::function<void()>> cold_;   // slow paths, emitted after the loop (out of the hot path)
+  std::vector<BaseReg> hoisted_;   // per f64 constant the loop body uses: its register (lower_loop)
+  bool in_body_ = false;           // lowering the loop body's own instructions: xmm() takes hoisted_
   Label body_, error_, refused_;
   Label reentry_;                 // LinkOptions::loop_trace: the start, after the entry (kLoopBack)
   x86::Mem frees_saved_;          // *LinkOptions::trace_frees at that start
