@@ -151,7 +151,12 @@ x86::Mem Gen::mem(IRRef base, int64_t off, uint32_t size) {
     uint32_t shift = p.imm == 1 ? 0 : p.imm == 2 ? 1 : p.imm == 4 ? 2 : 3;
     return x86::ptr(gp(p.a), gp(p.b), shift, int32_t(off), size);
   }
-  x86::Gp b = gp(base);
+  // A constant address that fits a sign-extended 32-bit displacement: absolute (no register; python3's
+  // non-PIE data and heap, where namespace dicts and the trace's own words live).
+  if (is_k(base) && fits32(uint64_t(ins(base).imm) + uint64_t(off)) && off == int64_t(int32_t(off)))
+    return x86::ptr_abs(uint64_t(ins(base).imm) + uint64_t(off), size);
+  // (a constant base the loop body's accesses share: its register, lower_loop)
+  x86::Gp b = in_body_ && hoisted_[size_t(base)].isValid() ? hoisted_[size_t(base)].as<x86::Gp>() : gp(base);
   if (off != int64_t(int32_t(off))) {
     x86::Gp s = new_ptr();
     cc_.mov(s, Imm(off));
@@ -967,6 +972,17 @@ void Gen::lower_loop(IRRef r) {
   // not at every use in every iteration; the allocator spills one where registers run short, which costs
   // what the load did). Only the body's own instructions take them (in_body_): slow paths and exits,
   // emitted later, may be reached from before this point.
+  // Likewise the constant addresses the body loads from or stores to that take a 64-bit immediate (a
+  // namespace dict's version word re-read after each call: `mov reg, imm64` at every access).
+  for (IRRef k = r + 1; k < t_.size(); k++) {
+    const ir::IRIns& i = ins(k);
+    const ir::IREffect e = ir::ir_info(i.op).effect;
+    if ((e != ir::IRE_load && e != ir::IRE_store) || i.a < 0 || !is_k(i.a) || fused_addr_[size_t(i.a)] ||
+        fits32(uint64_t(ins(i.a).imm)) || hoisted_[size_t(i.a)].isValid())
+      continue;
+    if (ir::ir_info(i.op).ka != ir::IRK_addr) continue;
+    hoisted_[size_t(i.a)] = gp(i.a);
+  }
   for (IRRef k = r + 1; k < t_.size(); k++) {
     const ir::IROpInfo& info = ir::ir_info(ins(k).op);
     if (ins(k).op == ir::IR_phi) continue;
