@@ -187,6 +187,31 @@ bool known_nonneg(const Recorder* r, IRRef v) {
   return false;
 }
 
+bool range_bound(const Recorder* r, PyObject** sp, IRRef v, IRRef* len, int64_t* live_len) {
+  if (!known_nonneg(r, v) || r->t.ins[static_cast<size_t>(v)].op != ir::IR_load_i64) return false;
+  const IRRef itv = r->t.ins[static_cast<size_t>(v)].a;
+  // FOR_ITER's check of this very load against the iterator's length: `lt v, L`, its guard_true next.
+  IRRef c = kNoRef;
+  for (IRRef k = v + 1; k + 1 < r->t.size() && c == kNoRef; k++) {
+    const ir::IRIns& x = r->t.ins[static_cast<size_t>(k)];
+    if (x.op != ir::IR_lt || x.a != v || x.b < 0) continue;
+    const ir::IRIns& l = r->t.ins[static_cast<size_t>(x.b)];
+    const ir::IRIns& g = r->t.ins[static_cast<size_t>(k + 1)];
+    if (l.op == ir::IR_load_i64 && l.a == itv && l.imm == g_range.len && g.op == ir::IR_guard_true && g.a == k) c = k;
+  }
+  if (c == kNoRef) return false;
+  // The iterator itself, on the value stack of the frame being recorded.
+  for (int k = r->top - 1; k >= r->base; k--) {
+    if (r->slot[static_cast<size_t>(k)] != itv) continue;
+    PyObject* it = sp[k - r->top];
+    if (Py_TYPE(it) != g_range_iter_type) return false;
+    *len = r->t.ins[static_cast<size_t>(c)].b;
+    *live_len = *reinterpret_cast<const long*>(reinterpret_cast<const char*>(it) + g_range.len);
+    return true;
+  }
+  return false;
+}
+
 bool can_leave_loop(const Recorder* r) { return r->parent && r->callers.empty(); }
 
 // Owned slot k is popped: a copy of its value elsewhere becomes the owner, else the trace releases it --

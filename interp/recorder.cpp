@@ -305,16 +305,23 @@ PyObject* const_obj(Recorder* r, IRRef v) {
 
 // The address of element `idx` of an exact list or tuple `seq` with guards that it exists; negative indices
 // count from the end as in Python. Returns the element's address (ptr): for a tuple, relative to ob_item.
-IRRef element_addr(Recorder* r, IRRef seq, PyObject* live_seq, IRRef idx, int64_t live_idx) {
+IRRef element_addr(Recorder* r, IRRef seq, PyObject* live_seq, IRRef idx, int64_t live_idx, PyObject** sp) {
   bool is_list = PyList_CheckExact(live_seq);
   guard(r, ir::IR_guard_type, seq, kNoRef, reinterpret_cast<int64_t>(Py_TYPE(live_seq)));
   IRRef n = emit(r, ir::IR_load_i64, seq, kNoRef, offsetof(PyVarObject, ob_size));
   Py_ssize_t live_n = Py_SIZE(live_seq);
   if (live_idx < 0 ? live_idx + live_n < 0 : live_idx >= live_n) fail(Abort::would_raise);
+  IRRef len = kNoRef;
+  int64_t live_len = 0;
   if (live_idx < 0) {
     guard_true(r, emit(r, ir::IR_lt, idx, r->b.kint(0)));
     idx = emit(r, ir::IR_add_ov, idx, n);   // cannot overflow: idx < 0 <= n
     guard_true(r, emit(r, ir::IR_ge, idx, r->b.kint(0)));
+  } else if (range_bound(r, sp, idx, &len, &live_len) && live_len <= live_n) {
+    // The index of `for i in range(len(xs))`: FOR_ITER checked i < len(range), so len(range) <= len(xs)
+    // implies it for xs too -- a guard of two values the loop does not change, which peel hoists out of the
+    // loop (a range longer than the list exits there instead, at the first iteration's subscript).
+    guard_true(r, emit(r, ir::IR_le, len, n));
   } else {
     // 0 <= idx < n: one unsigned compare (n, a length, is never negative); a signed one where idx is known
     // not negative (a constant: opt_guards drops the checks a larger constant index implies)
@@ -350,7 +357,7 @@ void rec_binary_subscr(Recorder* r, PyObject** sp) {
     fail(Abort::unsupported_type);
   IRRef s = peek(r, 2), k = peek(r, 1);
   if (type_of(r, s) != ir::IRT_obj || type_of(r, k) != ir::IRT_i64) fail(Abort::unsupported_type);
-  IRRef addr = element_addr(r, s, seq, k, i);
+  IRRef addr = element_addr(r, s, seq, k, i, sp);
   Py_ssize_t n = Py_SIZE(seq);
   Py_ssize_t j = i < 0 ? i + n : i;
   PyObject* item = PyList_CheckExact(seq) ? PyList_GET_ITEM(seq, j) : PyTuple_GET_ITEM(seq, j);
@@ -378,7 +385,7 @@ void rec_store_subscr(Recorder* r, PyObject** sp) {   // [value, seq, index]
   if (!PyList_CheckExact(seq) || PyBool_Check(key) || !small_int(key, &i)) fail(Abort::unsupported_type);
   IRRef s = peek(r, 2), k = peek(r, 1), v = peek(r, 3);
   if (type_of(r, s) != ir::IRT_obj || type_of(r, k) != ir::IRT_i64) fail(Abort::unsupported_type);
-  IRRef addr = element_addr(r, s, seq, k, i);
+  IRRef addr = element_addr(r, s, seq, k, i, sp);
   Py_ssize_t j = i < 0 ? i + Py_SIZE(seq) : i;
   PyObject* old = PyList_GET_ITEM(seq, j);
   // Releasing the old item must run no code and free nothing the trace still refers to: only ints and

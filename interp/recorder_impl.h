@@ -418,6 +418,10 @@ void iter_init();
 // True when IR value v is never negative: a constant >= 0, or a range iterator's index (CPython keeps it in
 // [0, len]), so a list index of it needs no `>= 0` guard.
 bool known_nonneg(const Recorder* r, IRRef v);
+// True when IR value v is the index a range iterator's FOR_ITER loaded in this recording and checked against
+// the iterator's length there (v < L): *len is L's IR value, *live_len the iterator's length now (sp: the
+// interpreter's stack pointer at the instruction being recorded, where the iterator sits).
+bool range_bound(const Recorder* r, PyObject** sp, IRRef v, IRRef* len, int64_t* live_len);
 
 // The IR tier's runtime hook for the ops record_attr.cpp emits (ir_exec.h's RuntimeHook contract); false
 // for any other op.

@@ -408,6 +408,61 @@ def test_list_index_out_of_range_mid_loop(tmp_path):
     assert "IndexError: list index out of range" in res["fast"][1]
 
 
+def test_range_of_a_lists_length_checked_once_per_loop(tmp_path):
+    # `for i in range(len(xs))`: FOR_ITER checks i < len(range), so each subscript's check is
+    # len(range) <= len(xs), hoisted out of the loop. It must still catch a range longer than the list
+    # (recorded with a short one: the check fails at the trace's entry, the interpreter raises at the right
+    # i), a list shorter than the range it is stored into, and a list that shrinks while the loop runs.
+    res = run_prog(tmp_path, """
+        import traceback
+        XS = [0.5 * k for k in range(30)]
+
+        def total(xs, n):
+            s = 0.0
+            for i in range(n):
+                s += xs[i]
+            return s
+
+        def copy(xs, ys, n):
+            for i in range(n):
+                ys[i] = xs[i] * 2.0
+            return ys
+
+        def shrink(xs):
+            s = 0.0
+            for i in range(len(xs)):
+                s += xs[i]
+                if i == 20:
+                    del xs[-3:]
+            return s
+
+        def main():
+            out = [total(XS, 30), total(XS, 12), copy(XS, [0.0] * 30, 30)[-1]]
+            for args in ((XS, 31), (XS, 45)):
+                try:
+                    out.append(total(*args))
+                except IndexError:
+                    out.append(traceback.format_exc())
+            try:
+                copy(XS, [0.0] * 25, 30)
+            except IndexError:
+                out.append(traceback.format_exc())
+            try:
+                out.append(shrink(list(XS)))
+            except IndexError:
+                out.append(traceback.format_exc())
+            out.append(total(XS, 30))
+            return out
+
+        def refcheck():
+            return [XS] + XS
+    """, ["total", "copy", "shrink"])
+    check(res, traced=["total", "copy"], exited=["total", "copy"])
+    out = res["fast"][1]
+    assert res["fast"][0] == "ok" and out.count("IndexError: list index out of range") == 3, res["fast"]
+    assert out.count("IndexError: list assignment index out of range") == 1, res["fast"]
+
+
 def test_constant_indexes_of_rows_of_different_lengths(tmp_path):
     # c[6] then c[3] (checked once: 6 < len(c) covers 3), then c[9] (a check of its own): a row of 8 raises
     # IndexError at c[9], a row of 5 at c[6], as in CPython.
