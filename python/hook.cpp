@@ -54,6 +54,30 @@ inline bool c_stack_exhausted() {
 }
 
 // ---------------------------------------------------------------- executors
+// ---------------------------------------------------------------- imports
+// CPython runs an import's Python code beneath importlib._bootstrap._find_and_load (IMPORT_NAME through
+// PyImport_ImportModuleLevelObject, importlib.import_module): finding the module, its body, whatever that
+// calls. All of it runs once, and numpy's import alone has thousands of frames with loops, which fastpy's
+// interpreter would run (to count their back-edges) at about twice CPython's cost. With FASTPY_IMPORTS=cpython
+// (the default) a _find_and_load frame runs on CPython's evaluator, and everything beneath it too: with the
+// hook lifted (CPython then also inlines and specializes the calls) while no @fastpy.jit function exists,
+// else through the hook, which sends every frame but @jit ones to CPython while t_import_depth > 0. A script
+// (`python -m fastpy script.py`, runpy) is not imported: its body runs in fastpy as always.
+PyCodeObject* g_import_code = nullptr;   // _find_and_load's code (a strong reference), found at installation
+thread_local int t_import_depth = 0;
+
+void find_import_code() {
+  if (g_import_code) return;
+  PyObject* m = PyImport_AddModule("_frozen_importlib");   // (borrowed; importlib._bootstrap)
+  PyObject* fn = m ? PyObject_GetAttrString(m, "_find_and_load") : nullptr;
+  if (fn && PyFunction_Check(fn)) {
+    g_import_code = reinterpret_cast<PyCodeObject*>(PyFunction_GetCode(fn));
+    Py_INCREF(g_import_code);
+  }
+  Py_XDECREF(fn);
+  PyErr_Clear();
+}
+
 inline PyObject* run_cpython(PyThreadState* ts, py::Frame* f, int throwflag) {
   if (g_prev) {
     stat_inc(Stat::frames_chained);
@@ -148,6 +172,32 @@ PyObject* run_loop_free(PyThreadState* ts, py::Frame* f, CodeData* cd) {
   return r;
 }
 
+// A _find_and_load frame (FASTPY_IMPORTS=cpython): the import on CPython's evaluator, lifted where it can be.
+PyObject* run_import(PyThreadState* ts, py::Frame* f) {
+  stat_inc(Stat::imports_cpython);
+  t_import_depth++;
+  PyObject* r;
+  if (g_jit_live == 0 && g_params.get(ParamId::hook_lift) > 0 && g_interp && g_interp->eval_frame == &fastpy_eval_frame &&
+      !g_resume_pending && !g_recorder) {
+    g_interp->eval_frame = nullptr;
+    g_lifted_depth++;
+    r = py::eval_default(ts, f, 0);
+    g_lifted_depth--;
+    hook_put_back();
+  } else {
+    r = run_cpython(ts, f, 0);
+  }
+  t_import_depth--;
+  return r;
+}
+
+// True when frame f runs on CPython's evaluator because an import is running it (see run_import).
+inline bool import_runs(py::Frame* f) {
+  if (__builtin_expect(t_import_depth == 0, 1) || g_recorder) return false;
+  CodeData* cd = code_data_peek(py::frame_code(f));
+  return !cd || !(cd->flags & kCodeJit);
+}
+
 PyObject* fastpy_eval_frame(PyThreadState* ts, py::Frame* f, int throwflag) {
   stat_inc(Stat::frames_seen);
   if (throwflag) {
@@ -174,6 +224,13 @@ PyObject* fastpy_eval_frame(PyThreadState* ts, py::Frame* f, int throwflag) {
     stat_inc(Stat::frames_tracing);
     return run_cpython(ts, f, throwflag);
   }
+  if (py::frame_code(f) == g_import_code && g_import_code && g_whole_program && !g_recorder &&
+      g_params.get(ParamId::imports) == 0)
+    return run_import(ts, f);
+  if (import_runs(f)) {
+    stat_inc(Stat::frames_cpython);
+    return run_cpython(ts, f, throwflag);
+  }
   CodeData* loop_free = nullptr;
   if (CodeData* cd = interp_candidate(f, &loop_free)) {
     stat_inc(Stat::frames_interp);
@@ -193,6 +250,7 @@ void update_installation() {
     g_prev = (cur == &_PyEval_EvalFrameDefault) ? nullptr : cur;
     py::set_eval_frame(interp, &fastpy_eval_frame);
     g_interp = interp;
+    find_import_code();
     g_resume_needs_hook = &hook_put_back;
   } else if (!want && g_interp) {
     // Only take ourselves out if nobody installed a hook on top of ours; otherwise stay as a pass-through.
@@ -214,6 +272,7 @@ bool hook_whole_program() { return g_whole_program; }
 void hook_jit_code_added() {
   g_jit_live++;
   update_installation();
+  if (t_import_depth > 0 && g_lifted_depth > 0) hook_put_back();   // (an import defines it: its calls need the hook)
 }
 void hook_jit_code_removed() {
   g_jit_live--;
