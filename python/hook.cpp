@@ -53,7 +53,6 @@ inline bool c_stack_exhausted() {
   return static_cast<char*>(__builtin_frame_address(0)) < t_stack.low;
 }
 
-// ---------------------------------------------------------------- executors
 // ---------------------------------------------------------------- imports
 // CPython runs an import's Python code beneath importlib._bootstrap._find_and_load (IMPORT_NAME through
 // PyImport_ImportModuleLevelObject, importlib.import_module): finding the module, its body, whatever that
@@ -64,7 +63,7 @@ inline bool c_stack_exhausted() {
 // else through the hook, which sends every frame but @jit ones to CPython while t_import_depth > 0. A script
 // (`python -m fastpy script.py`, runpy) is not imported: its body runs in fastpy as always.
 PyCodeObject* g_import_code = nullptr;   // _find_and_load's code (a strong reference), found at installation
-thread_local int t_import_depth = 0;
+__attribute__((tls_model("initial-exec"))) thread_local int t_import_depth = 0;   // (read at every frame)
 
 void find_import_code() {
   if (g_import_code) return;
@@ -78,6 +77,7 @@ void find_import_code() {
   PyErr_Clear();
 }
 
+// ---------------------------------------------------------------- executors
 inline PyObject* run_cpython(PyThreadState* ts, py::Frame* f, int throwflag) {
   if (g_prev) {
     stat_inc(Stat::frames_chained);
