@@ -156,6 +156,10 @@ def explain(func, verbose=False):
     loops = _fastpy.code_loops(code)
     if loops is None:
         lines.append("  not run by fastpy yet")
+        if state["whole_program"] and not marks["jit"] and config()["imports"] == "cpython" and \
+                stats()["imports_cpython"]:
+            lines.append("  (what an import runs, its module's body and the calls it makes, stays on CPython's "
+                         "evaluator: FASTPY_IMPORTS=fastpy changes that)")
     elif not loops:
         if marks["jit"]:
             lines.append("  no loops: runs in the fastpy interpreter (@jit)")

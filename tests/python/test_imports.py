@@ -58,7 +58,8 @@ def state(f):
 st = fastpy.stats()
 print("STATE", json.dumps(dict(at_import=state(heavy.at_import), jitted=state(heavy.jitted),
                                later=state(heavy.later), imports=st["imports_cpython"],
-                               compiled=st["traces_compiled"])), file=sys.stderr)
+                               compiled=st["traces_compiled"], explain=fastpy.explain(heavy.at_import))),
+      file=sys.stderr)
 """
 
 BROKEN = """
@@ -88,6 +89,7 @@ def test_an_imports_code_runs_on_cpython_and_its_functions_are_compiled_later(tm
     assert "compiled" not in st["at_import"], st     # ran at import only: on CPython's evaluator
     assert "compiled" in st["jitted"], st            # @jit: compiled although the import called it
     assert "compiled" in st["later"], st             # called after the import: as any code
+    assert "FASTPY_IMPORTS=fastpy" in st["explain"], st["explain"]   # explain says why at_import never ran
 
 
 def test_fastpy_imports_fastpy_runs_an_imports_loops_in_fastpy(tmp_path):
@@ -95,6 +97,7 @@ def test_fastpy_imports_fastpy_runs_an_imports_loops_in_fastpy(tmp_path):
     assert st["imports"] == 0, st
     assert "compiled" in st["at_import"], st
     assert "compiled" in st["jitted"] and "compiled" in st["later"], st
+    assert "FASTPY_IMPORTS" not in st["explain"], st["explain"]
 
 
 def test_bad_fastpy_imports_value_is_a_clear_error(tmp_path):
