@@ -59,10 +59,8 @@ const baseline::CompileOptions& compile_options(bool asm_text) {
       return new_list_slice(static_cast<PyObject*>(list), lo, hi);
     };
     c.layout.seq_iter_fn = [](void* seq) -> void* { return new_seq_iter(static_cast<PyObject*>(seq)); };
-    c.layout.list_append_fn = [](void* list, void* item) -> int64_t {   // as the runtime hook's list_append
-      if (PyList_Append(static_cast<PyObject*>(list), static_cast<PyObject*>(item)) == 0) return 1;
-      PyErr_Clear();   // the guard after it exits; the interpreter appends again and raises itself
-      return 0;
+    c.layout.list_append_fn = [](void* list, void* item) -> int64_t {
+      return list_append_item(static_cast<PyObject*>(list), static_cast<PyObject*>(item));
     };
     RangeIterPool pool = range_iter_pool();
     if (pool.ok) {

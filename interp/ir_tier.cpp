@@ -70,12 +70,7 @@ bool runtime_hook(const ir::IRIns& i, uint64_t a, uint64_t b, uint64_t* out) {
       Py_DECREF(o);
       return true;
     case ir::IR_list_append:
-      if (PyList_Append(o, reinterpret_cast<PyObject*>(static_cast<uintptr_t>(b))) == 0) {
-        *out = 1;
-      } else {
-        PyErr_Clear();   // the guard after it exits; the interpreter appends again and raises itself
-        *out = 0;
-      }
+      *out = uint64_t(list_append_item(o, reinterpret_cast<PyObject*>(static_cast<uintptr_t>(b))));
       return true;
     case ir::IR_store_fitem: {
       auto** item = reinterpret_cast<PyObject**>(static_cast<uintptr_t>(a));

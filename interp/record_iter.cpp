@@ -166,6 +166,12 @@ PyObject* new_list_slice(PyObject* list, int64_t lo, int64_t hi) {
   return s;
 }
 
+int64_t list_append_item(PyObject* list, PyObject* item) {
+  if (PyList_Append(list, item) == 0) return 1;
+  PyErr_Clear();
+  return 0;
+}
+
 PyObject* new_seq_iter(PyObject* seq) {
   int was_enabled = PyGC_Disable();
   PyObject* it = Py_TYPE(seq)->tp_iter(seq);

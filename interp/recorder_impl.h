@@ -308,6 +308,9 @@ PyObject* new_seq_iter(PyObject* seq);
 // list[lo:hi] of an exact list (0 <= lo, hi), with the cyclic GC paused: a new reference, or nullptr (no
 // error set).
 PyObject* new_list_slice(PyObject* list, int64_t lo, int64_t hi);
+// list.append(item) for list_append: 1 appended, 0 not (the error cleared: the guard after it exits, and the
+// interpreter appends again and raises itself).
+int64_t list_append_item(PyObject* list, PyObject* item);
 
 // Thrown (as a value) by the recording cases: the reason to abort; caught once per instruction.
 struct AbortEx {
