@@ -122,6 +122,7 @@ struct Env {
   baseline::PyLayout layout;                 // compiled code only (inline fast paths)
   std::function<void()> reset;               // run before each of the two runs (fake objects' state)
   std::function<std::string()> observe;      // state after a run that must match (fake objects' state)
+  bool test_recompile = false;               // CompileOptions::test_recompile (compile_trace's second attempt)
 };
 
 // Runs text (with @MEM replaced by the buffer's address) in the executor and as machine code. Returns "" when
@@ -161,6 +162,7 @@ inline std::string differential(const std::string& text_in, const Env& env) {
     co.runtime = env.runtime;
     co.layout = env.layout;
     co.avx = avx;
+    co.test_recompile = env.test_recompile;
     baseline::CompiledTrace c;
     e = baseline::compile_trace(t2, co, &c);
     if (!e.empty()) return "compile_trace: " + e + "\n" + text_in;

@@ -515,6 +515,44 @@ TEST(BaselineCodegen, FibonacciUntilOverflow) {
   }
 }
 
+// compile_trace's second attempt (the one taken when asmjit's allocator used a callee-saved register the
+// prologue did not save: test_recompile takes it regardless): the same results, every callee-saved
+// register preserved (differential checks them), the prologue saving all six, CompiledTrace::recompiled.
+TEST(BaselineCodegen, SecondAttemptSavesEveryCalleeSavedRegister) {
+  const std::string s = "%0 ptr = kptr @MEM\n%1 i64 = load_i64 %0, 0\n%2 i64 = kint 0\n%3 i64 = kint 1\n"
+                        "%4 f64 = kflt 0x1.8p+1\n%5 f64 = kflt 0x1.4p+2\n%6 void = loop\n"
+                        "%7 i64 = phi %2, %8\n%8 i64 = phi %3, %14\n%9 i64 = phi %2, %15\n%10 f64 = phi %4, %16\n"
+                        "snap 0 pc=3 top=12 [0=%7 1=%8 2=%9 3=%10]\n"
+                        "%11 bool = lt %9, %1\n%12 void = guard_true %11 @0\n%13 void = store_i64 %0, %8, 8\n"
+                        "%14 i64 = add_ov %7, %8 @0\n%15 i64 = add_ov %9, %3 @0\n"
+                        "%16 f64 = fmod %10, %5\n%17 f64 = fadd %16, %4\n%18 void = store_f64 %0, %17, 16\n";
+  for (int64_t n : {0, 5, 93}) {
+    Env env;
+    env.mem = {uint64_t(n), 0, 0};
+    env.test_recompile = true;
+    EXPECT_EQ(differential(s, env), "") << "n " << n;
+  }
+  static uint64_t mem[3];
+  std::string text = s;
+  text.replace(text.find("@MEM"), 4, P(mem));
+  Trace t;
+  ASSERT_EQ(ir_parse(text, &t), "");
+  for (bool again : {false, true}) {
+    baseline::CompileOptions o;
+    o.asm_text = true;
+    o.test_recompile = again;
+    baseline::CompiledTrace c;
+    ASSERT_EQ(baseline::compile_trace(t, o, &c), "");
+    baseline::release_trace(&c);
+    EXPECT_EQ(c.recompiled, again);
+    int pushes = 0;
+    for (const char* r : {"push rbx", "push rbp", "push r12", "push r13", "push r14", "push r15"})
+      pushes += c.asm_text.find(r) != std::string::npos;
+    if (again) EXPECT_EQ(pushes, 6) << c.asm_text;
+    else EXPECT_LT(pushes, 6) << c.asm_text;   // (only those it uses)
+  }
+}
+
 // A float loop with a poll at the back-edge: the breaker word is set from the start (exits at the poll in the
 // first iteration) or never (exits when x exceeds the limit).
 TEST(BaselineCodegen, FloatLoopWithPoll) {

@@ -1180,7 +1180,7 @@ std::string Gen::run() {
 
   FuncNode* fn = cc_.addFunc(FuncSignatureT<int32_t, const uint64_t*, uint64_t*, const uint64_t*>(CallConvId::kHost));
   func_ = fn;
-  if (save_all_) fn->frame().addDirtyRegs(x86::rbx, x86::rbp, x86::r12, x86::r13, x86::r14, x86::r15);
+  if (save_all_) fn->frame().addDirtyRegs(RegGroup::kGp, kCalleeSavedGp);
   slots_ = new_ptr("slots");
   out_ = new_ptr("out");
   parent_ = new_ptr("parent");
@@ -1380,10 +1380,9 @@ Workspace& workspace() {
 // The callee-saved general registers the allocated function uses (after runPasses: every operand is a
 // physical register), as a mask of register ids; rsp aside.
 RegMask callee_saved_used(x86::Compiler& cc) {
-  constexpr RegMask kCalleeSaved = Support::bitMask(x86::Gp::kIdBx, x86::Gp::kIdBp, 12, 13, 14, 15);
   RegMask used = 0;
   auto note = [&used](uint32_t id) {
-    if (id < 16) used |= Support::bitMask(id) & kCalleeSaved;
+    if (id < 16) used |= Support::bitMask(id) & gen::kCalleeSavedGp;
   };
   for (BaseNode* node = cc.firstNode(); node; node = node->next()) {
     if (!node->isInst()) continue;
@@ -1429,7 +1428,7 @@ std::string compile_trace(const ir::Trace& t, const CompileOptions& opts, Compil
     if (e == kErrorOk) e = cc.runPasses();
     if (e == kErrorOk && attempt == 0) {
       RegMask saved = gen.func()->frame().dirtyRegs(RegGroup::kGp);
-      if (callee_saved_used(cc) & ~saved) {
+      if ((callee_saved_used(cc) & ~saved) || opts.test_recompile) {
         g_save_all_retries++;
         out->recompiled = true;
         continue;

@@ -158,6 +158,9 @@ struct CompileOptions {
   // (a mismatch returns kCompleted, as a failed check does) and then knows which stack slots the frame held
   // and which to drop, with no loop.
   int32_t frame_entry_top = -1;
+  // Tests only: compile twice as if the first allocation had used a callee-saved register its prologue did
+  // not save (compile_trace's retry, CompiledTrace::recompiled), which asmjit seldom does.
+  bool test_recompile = false;
   LinkOptions link;
 };
 

@@ -18,6 +18,11 @@ using ir::IRIns;
 using ir::IRRef;
 using ir::kNoRef;
 
+// The general registers a System V function must preserve (rbx, rbp, r12-r15): what a trace's prologue saves
+// where the allocated code uses them, and all of them on compile_trace's second attempt.
+constexpr RegMask kCalleeSavedGp = Support::bitMask(x86::Gp::kIdBx, x86::Gp::kIdBp, x86::Gp::kIdR12,
+                                                    x86::Gp::kIdR13, x86::Gp::kIdR14, x86::Gp::kIdR15);
+
 class Gen {
  public:
   // save_all: the prologue saves every callee-saved register (compile_trace's retry, see there).
