@@ -193,8 +193,13 @@ bool known_nonneg(const Recorder* r, IRRef v) {
   return false;
 }
 
-bool range_bound(const Recorder* r, PyObject** sp, IRRef v, IRRef* len, int64_t* live_len) {
-  if (!known_nonneg(r, v) || r->t.ins[static_cast<size_t>(v)].op != ir::IR_load_i64) return false;
+namespace {
+
+// The range iterator behind IR value v when v is the index its FOR_ITER loaded in this recording and checked
+// against its length there (v < L): *len is L's IR value; returns the live iterator (sp: the interpreter's
+// stack pointer at the instruction being recorded, where the iterator sits), or nullptr.
+const char* checked_range_index(const Recorder* r, PyObject** sp, IRRef v, IRRef* len) {
+  if (!known_nonneg(r, v) || r->t.ins[static_cast<size_t>(v)].op != ir::IR_load_i64) return nullptr;
   const IRRef itv = r->t.ins[static_cast<size_t>(v)].a;
   // FOR_ITER's check of this very load against the iterator's length: `lt v, L`, its guard_true next.
   IRRef c = kNoRef;
@@ -205,17 +210,58 @@ bool range_bound(const Recorder* r, PyObject** sp, IRRef v, IRRef* len, int64_t*
     const ir::IRIns& g = r->t.ins[static_cast<size_t>(k + 1)];
     if (l.op == ir::IR_load_i64 && l.a == itv && l.imm == g_range.len && g.op == ir::IR_guard_true && g.a == k) c = k;
   }
-  if (c == kNoRef) return false;
+  if (c == kNoRef) return nullptr;
   // The iterator itself, on the value stack of the frame being recorded.
   for (int k = r->top - 1; k >= r->base; k--) {
     if (r->slot[static_cast<size_t>(k)] != itv) continue;
     PyObject* it = sp[k - r->top];
-    if (Py_TYPE(it) != g_range_iter_type) return false;
+    if (Py_TYPE(it) != g_range_iter_type) return nullptr;
     *len = r->t.ins[static_cast<size_t>(c)].b;
-    *live_len = *reinterpret_cast<const long*>(reinterpret_cast<const char*>(it) + g_range.len);
-    return true;
+    return reinterpret_cast<const char*>(it);
   }
-  return false;
+  return nullptr;
+}
+
+}  // namespace
+
+bool range_checked_index(Recorder* r, PyObject** sp, IRRef idx, IRRef n, int64_t live_n) {
+  // idx = v + c, c a constant (0 when idx is v itself)
+  int64_t c = 0;
+  IRRef v = idx;
+  const ir::IRIns& x = r->t.ins[static_cast<size_t>(idx)];
+  if ((x.op == ir::IR_add_ov || x.op == ir::IR_sub_ov) && x.b >= 0 && r->t.ins[static_cast<size_t>(x.b)].op == ir::IR_kint) {
+    int64_t k = r->t.ins[static_cast<size_t>(x.b)].imm;
+    if (x.op == ir::IR_sub_ov && k == INT64_MIN) return false;
+    c = x.op == ir::IR_add_ov ? k : -k;
+    v = x.a;
+  }
+  // v = start + index (FOR_ITER's value for a step of 1), or the index itself (a start of 0)
+  IRRef start = kNoRef, index = v;
+  const ir::IRIns& y = r->t.ins[static_cast<size_t>(v)];
+  if (y.op == ir::IR_add && y.a >= 0 && y.b >= 0) {
+    const ir::IRIns& s = r->t.ins[static_cast<size_t>(y.a)];
+    const ir::IRIns& i = r->t.ins[static_cast<size_t>(y.b)];
+    if (s.op != ir::IR_load_i64 || s.imm != g_range.start || i.op != ir::IR_load_i64 || s.a != i.a) return false;
+    start = y.a;
+    index = y.b;
+  }
+  IRRef len = kNoRef;
+  const char* it = checked_range_index(r, sp, index, &len);
+  if (!it) return false;
+  // The live values must pass the guards (else they would exit at every run: the per-index check instead).
+  const int64_t live_start = start == kNoRef ? 0 : *reinterpret_cast<const long*>(it + g_range.start);
+  const int64_t live_len = *reinterpret_cast<const long*>(it + g_range.len);
+  int64_t lo, hi;
+  if (__builtin_add_overflow(live_start, c, &lo) || lo < 0 || __builtin_add_overflow(lo, live_len, &hi) || hi > live_n)
+    return false;
+  // Every value of i is start + index with 0 <= index < len, so start + c >= 0 and start + c + len <= n
+  // give 0 <= i + c < n for all of them: guards of values the loop does not change, which peel hoists out
+  // of the loop (it checks them once, before the first iteration; a range or a sequence that does not
+  // qualify exits there, at this subscript, where the interpreter indexes as usual).
+  IRRef lo_v = start == kNoRef ? r->b.kint(c) : c == 0 ? start : guard(r, ir::IR_add_ov, start, r->b.kint(c));
+  if (!known_nonneg(r, lo_v)) guard_true(r, emit(r, ir::IR_ge, lo_v, r->b.kint(0)));
+  guard_true(r, emit(r, ir::IR_le, guard(r, ir::IR_add_ov, lo_v, len), n));
+  return true;
 }
 
 bool can_leave_loop(const Recorder* r) { return r->parent && r->callers.empty(); }

@@ -141,9 +141,10 @@ PyObject* box_numpy(ir::IRType ty, uint64_t v, ir::SnapBox box) {
 
 // The array `arr` (live object a, an exact ndarray) guarded to have this dtype, nidx dimensions and the
 // flags in `need`; the element address for the indices (IR values and live values, negative ones counting
-// from the end, each guarded in range). nullptr-free: aborts when the live array does not qualify.
+// from the end, each guarded in range; sp: the interpreter's stack pointer at the subscript). nullptr-free:
+// aborts when the live array does not qualify.
 IRRef element(Recorder* r, IRRef arr, PyObject* a, const IRRef* idx, const int64_t* live_idx, int nidx,
-              int64_t need) {
+              int64_t need, PyObject** sp) {
   const char* base = reinterpret_cast<const char*>(a);
   int32_t ndim, flags;
   std::memcpy(&ndim, base + g_np.nd, 4);
@@ -165,7 +166,7 @@ IRRef element(Recorder* r, IRRef arr, PyObject* a, const IRRef* idx, const int64
   guard(r, ir::IR_guard_eqi, emit(r, ir::IR_load_i32, arr, kNoRef, g_np.nd), r->b.kint(nidx));
   IRRef fl = emit(r, ir::IR_and, emit(r, ir::IR_load_i32, arr, kNoRef, g_np.flags), r->b.kint(need));
   guard(r, ir::IR_guard_eqi, fl, r->b.kint(need));
-  IRRef dimp = emit(r, ir::IR_load_ptr, arr, kNoRef, g_np.dims);
+  IRRef dimp = emit(r, ir::IR_load_cptr, arr, kNoRef, g_np.dims);   // (numpy writes dimensions, a trace never)
   IRRef linear = kNoRef;
   for (int k = 0; k < nidx; k++) {
     IRRef n = emit(r, ir::IR_load_i64, dimp, kNoRef, 8 * k);
@@ -174,7 +175,7 @@ IRRef element(Recorder* r, IRRef arr, PyObject* a, const IRRef* idx, const int64
       guard_true(r, emit(r, ir::IR_lt, i, r->b.kint(0)));
       i = guard(r, ir::IR_add_ov, i, n);
       guard_true(r, emit(r, ir::IR_ge, i, r->b.kint(0)));
-    } else {   // 0 <= i < n (a dimension: never negative), as element_addr does
+    } else if (!range_checked_index(r, sp, i, n, dims[k])) {   // 0 <= i < n, as element_addr checks it
       guard_true(r, emit(r, known_nonneg(r, i) ? ir::IR_lt : ir::IR_ult, i, n));
     }
     // C order: ((i0 * d1) + i1) elements from the start; cannot overflow for indices in range.
@@ -212,7 +213,7 @@ bool rec_numpy_subscr(Recorder* r, int nidx, PyObject** sp) {   // [arr, idx...]
   if (!indices(r, nidx, sp, idx, live_idx)) fail(Abort::unsupported_type);
   IRRef arr = peek(r, nidx + 1);
   if (type_of(r, arr) != ir::IRT_obj) fail(Abort::unsupported_type);
-  IRRef addr = element(r, arr, a, idx, live_idx, nidx, kCContiguous | kAligned);
+  IRRef addr = element(r, arr, a, idx, live_idx, nidx, kCContiguous | kAligned, sp);
   PyObject* descr = *reinterpret_cast<PyObject* const*>(reinterpret_cast<const char*>(a) + g_np.descr);
   ir::IROp load = descr == g_np.descr_f64   ? ir::IR_load_f64
                   : descr == g_np.descr_i64 ? ir::IR_load_i64
@@ -250,7 +251,7 @@ bool rec_numpy_store(Recorder* r, int nidx, PyObject** sp) {   // [value, arr, i
     if (g_np.i64 && Py_TYPE(lv) == g_np.i64) std::memcpy(&iv, reinterpret_cast<const char*>(lv) + sizeof(PyObject), 8);
     if (iv < INT32_MIN || iv > INT32_MAX) fail(Abort::would_raise);
   }
-  IRRef addr = element(r, arr, a, idx, live_idx, nidx, kCContiguous | kAligned | kWriteable);
+  IRRef addr = element(r, arr, a, idx, live_idx, nidx, kCContiguous | kAligned | kWriteable, sp);
   if (to_float) {
     IRRef f = tv == ir::IRT_f64 ? v : emit(r, ir::IR_i2f, v);
     if (is32) {   // beyond float32's range (or not finite) numpy may warn: the interpreter does that
@@ -277,7 +278,7 @@ bool rec_numpy_len(Recorder* r, IRRef arr, PyObject* a, IRRef* out) {
   if (ndim < 1) return false;   // len() of a 0-d array raises
   guard(r, ir::IR_guard_type, arr, kNoRef, reinterpret_cast<int64_t>(g_np.ndarray));
   guard(r, ir::IR_guard_eqi, emit(r, ir::IR_load_i32, arr, kNoRef, g_np.nd), r->b.kint(ndim));
-  *out = emit(r, ir::IR_load_i64, emit(r, ir::IR_load_ptr, arr, kNoRef, g_np.dims), kNoRef, 0);
+  *out = emit(r, ir::IR_load_i64, emit(r, ir::IR_load_cptr, arr, kNoRef, g_np.dims), kNoRef, 0);
   return true;
 }
 

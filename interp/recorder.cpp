@@ -311,17 +311,12 @@ IRRef element_addr(Recorder* r, IRRef seq, PyObject* live_seq, IRRef idx, int64_
   IRRef n = emit(r, ir::IR_load_i64, seq, kNoRef, offsetof(PyVarObject, ob_size));
   Py_ssize_t live_n = Py_SIZE(live_seq);
   if (live_idx < 0 ? live_idx + live_n < 0 : live_idx >= live_n) fail(Abort::would_raise);
-  IRRef len = kNoRef;
-  int64_t live_len = 0;
   if (live_idx < 0) {
     guard_true(r, emit(r, ir::IR_lt, idx, r->b.kint(0)));
     idx = emit(r, ir::IR_add_ov, idx, n);   // cannot overflow: idx < 0 <= n
     guard_true(r, emit(r, ir::IR_ge, idx, r->b.kint(0)));
-  } else if (range_bound(r, sp, idx, &len, &live_len) && live_len <= live_n) {
-    // The index of `for i in range(len(xs))`: FOR_ITER checked i < len(range), so len(range) <= len(xs)
-    // implies it for xs too -- a guard of two values the loop does not change, which peel hoists out of the
-    // loop (a range longer than the list exits there instead, at the first iteration's subscript).
-    guard_true(r, emit(r, ir::IR_le, len, n));
+  } else if (range_checked_index(r, sp, idx, n, live_n)) {
+    // `xs[i]`, `xs[i + 1]` in `for i in range(...)`: checked for the whole range at once, before the loop
   } else {
     // 0 <= idx < n: one unsigned compare (n, a length, is never negative); a signed one where idx is known
     // not negative (a constant: opt_guards drops the checks a larger constant index implies)

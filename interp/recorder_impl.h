@@ -421,10 +421,13 @@ void iter_init();
 // True when IR value v is never negative: a constant >= 0, or a range iterator's index (CPython keeps it in
 // [0, len]), so a list index of it needs no `>= 0` guard.
 bool known_nonneg(const Recorder* r, IRRef v);
-// True when IR value v is the index a range iterator's FOR_ITER loaded in this recording and checked against
-// the iterator's length there (v < L): *len is L's IR value, *live_len the iterator's length now (sp: the
-// interpreter's stack pointer at the instruction being recorded, where the iterator sits).
-bool range_bound(const Recorder* r, PyObject** sp, IRRef v, IRRef* len, int64_t* live_len);
+// A subscript's index idx of the form i + c (c a constant, 0 included; i the value of a `for i in range(...)`
+// loop with a step of 1 whose FOR_ITER this recording checked) into a sequence of length n (live_n now):
+// emits guards that 0 <= i + c < n holds for every i the range gives -- of values the loop does not change,
+// which peel hoists out of it -- and returns true; false (nothing emitted) for another index, or where the
+// live values would not pass them. sp: the interpreter's stack pointer at the subscript (the iterator is on
+// the frame's value stack).
+bool range_checked_index(Recorder* r, PyObject** sp, IRRef idx, IRRef n, int64_t live_n);
 
 // The IR tier's runtime hook for the ops record_attr.cpp emits (ir_exec.h's RuntimeHook contract); false
 // for any other op.

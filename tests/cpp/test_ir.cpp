@@ -382,6 +382,28 @@ TEST(IRCse, ItemStoresLeaveObjectFieldsAlone) {
   EXPECT_NE(f.b.emit(IR_load_i64, lst, kNoRef, 16), n3);
 }
 
+TEST(IRCse, ReadOnlyMemoryLoadsCrossStoresAndCalls) {
+  // A numpy array's dimension, loaded through its load_cptr: the same value after a data store and a call
+  // (memory no trace writes). The same load through a load_ptr is loaded again.
+  Fixture f;
+  IRRef arr = f.b.emit(IR_load_obj, f.base, kNoRef, 40);
+  IRRef dims = f.b.emit(IR_load_cptr, arr, kNoRef, 32);
+  IRRef n = f.b.emit(IR_load_i64, dims, kNoRef, 8);
+  IRRef data = f.b.emit(IR_load_ptr, arr, kNoRef, 16);
+  IRRef other = f.b.emit(IR_load_ptr, arr, kNoRef, 40);
+  IRRef m = f.b.emit(IR_load_i64, other, kNoRef, 8);
+  f.b.emit(IR_store_f64, f.b.emit(IR_padd, data, f.x, 8), f.fx, 0);
+  f.b.emit(IR_box_f64, f.fx);
+  EXPECT_EQ(f.b.emit(IR_load_i64, dims, kNoRef, 8), n);
+  EXPECT_NE(f.b.emit(IR_load_i64, dims, kNoRef, 0), n);      // another word
+  EXPECT_NE(f.b.emit(IR_load_i64, other, kNoRef, 8), m);     // an ordinary buffer
+  // The pointer is an object field, loaded again after a store that is not items_only; through the new
+  // pointer, a new load.
+  IRRef dims2 = f.b.emit(IR_load_cptr, arr, kNoRef, 32);
+  EXPECT_NE(dims2, dims);
+  EXPECT_NE(f.b.emit(IR_load_i64, dims2, kNoRef, 8), n);
+}
+
 TEST(IRCse, SwitchesOffDisableFoldAndCse) {
   Fixture f;
   f.b.fold = false;

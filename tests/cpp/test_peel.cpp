@@ -301,6 +301,41 @@ TEST(OptPeel, ListAppendKeepsListLoadsAndBufferLoads) {
   EXPECT_EQ(body.find("load_i64 %1, 24"), std::string::npos) << body;
 }
 
+// A numpy element loop: the array's dimension, loaded through its load_cptr (memory no trace writes), is
+// invariant although the loop stores into the array's data; through a load_ptr it is loaded again in the
+// body; and an op that may write anything (setattr) keeps it there too.
+TEST(OptPeel, ReadOnlyMemoryLoadsHoistedPastBufferStores) {
+  auto trace = [](const char* dims_op, const char* extra) {
+    return std::string(
+               "snap 0 pc=8 top=4 []\n"
+               "%0 obj = sload_obj 2\n"
+               "%1 void = guard_type %0, 0x100 @0\n"
+               "%2 i64 = sload_i64 0 @0\n"
+               "%3 ptr = ") + dims_op + " %0, 32\n"
+           "%4 i64 = load_i64 %3, 0\n"
+           "%5 bool = ult %2, %4\n"
+           "%6 void = guard_true %5 @0\n"
+           "%7 ptr = load_ptr %0, 16\n"
+           "%8 ptr = padd %7, %2, 8\n"
+           "%9 f64 = load_f64 %8, 0\n"
+           "%10 f64 = kflt 0x1p+1\n"
+           "%11 f64 = fmul %9, %10\n"
+           "%12 void = store_f64 %8, %11, 0\n"
+           "%13 i64 = kint 1\n"
+           "%14 i64 = add_ov %2, %13 @0\n" + extra +
+           "snap 1 pc=8 top=4 [0=%14]\n";
+  };
+  std::string ro = body_of(peel_text(trace("load_cptr", "")));
+  EXPECT_EQ(ro.find("load_i64"), std::string::npos) << ro;
+  EXPECT_EQ(ro.find("load_cptr"), std::string::npos) << ro;
+  EXPECT_NE(ro.find("load_f64"), std::string::npos) << ro;   // the data: loaded each iteration
+  std::string rw = body_of(peel_text(trace("load_ptr", "")));
+  EXPECT_NE(rw.find("load_i64 %3, 0"), std::string::npos) << rw;
+  std::string call = body_of(peel_text(trace("load_cptr", "%15 obj = sload_obj 3\n%16 bool = setattr %15, %15, 0x10\n")));
+  EXPECT_NE(call.find("load_cptr %0, 32"), std::string::npos) << call;
+  EXPECT_NE(call.find("load_i64"), std::string::npos) << call;
+}
+
 TEST(OptPeel, NoStoreHoistsLoadsAndTypeGuardsButNotPoll) {
   std::string in =  // slot 1 holds an object whose type is checked and whose field is read
       "snap 0 pc=8 top=3 []\n"
@@ -461,9 +496,9 @@ TEST(OptPeel, BodySnapshotsRestoreLoadedObjectsOnlyBeforeAnyRelease) {
     if (sn.at <= loop) continue;   // the pre-roll's, unchanged
     ASSERT_EQ(sn.entries.size(), 1u) << out;
     const ir::IRType ty = t.ins[size_t(sn.entries[0].ref)].type;
-    if (sn.pc == 10) EXPECT_EQ(ty, ir::IRT_obj) << out;   // before the release: the last iteration's object
-    if (sn.pc == 20) EXPECT_EQ(ty, ir::IRT_f64) << out;   // after the release: the number
-    if (sn.pc == 24) EXPECT_EQ(ty, ir::IRT_obj) << out;   // after its own load: the object
+    if (sn.pc == 10) { EXPECT_EQ(ty, ir::IRT_obj) << out; }   // before the release: the last iteration's object
+    if (sn.pc == 20) { EXPECT_EQ(ty, ir::IRT_f64) << out; }   // after the release: the number
+    if (sn.pc == 24) { EXPECT_EQ(ty, ir::IRT_obj) << out; }   // after its own load: the object
     seen++;
   }
   EXPECT_EQ(seen, 3) << out;
@@ -612,6 +647,39 @@ TEST(OptGuards, NonnullOfAnInvariantObjectOnceBeforeTheLoop) {
   std::string peeled = peel_text(in, "peel,guards");
   EXPECT_EQ(body_of(peeled).find("guard_nonnull"), std::string::npos) << peeled;
   EXPECT_NE(peeled.find("guard_nonnull %0"), std::string::npos) << peeled;
+}
+
+// A range check hoisted out of the loop (`start + 1 >= 0` for `a[i + 1]`, i from range(start, ...)): the
+// store keeps peel from folding the body's copies, the guards pass redirects the body's add_ov to the
+// pre-roll's, and with it the compare of it and the guard of the compare: the body checks nothing.
+TEST(OptGuards, PureInstructionsOfRedirectedGuardsGoToo) {
+  std::string in =
+      "snap 0 pc=8 top=3 []\n"
+      "%0 obj = sload_obj 2\n"
+      "%1 void = guard_type %0, 0x100 @0\n"
+      "%2 i64 = load_i64 %0, 24\n"
+      "%3 i64 = load_i64 %0, 16\n"
+      "%4 i64 = kint 1\n"
+      "%5 i64 = add_ov %2, %4 @0\n"
+      "%6 i64 = kint 0\n"
+      "%7 bool = ge %5, %6\n"
+      "%8 void = guard_true %7 @0\n"
+      "%9 i64 = add %3, %4\n"
+      "%10 void = store_i64 %0, %9, 16\n"
+      "snap 1 pc=8 top=3 []\n";
+  std::string peeled = body_of(peel_text(in));
+  EXPECT_NE(peeled.find("ge "), std::string::npos) << peeled;
+  EXPECT_NE(peeled.find("guard_true"), std::string::npos) << peeled;
+  std::string both = peel_text(in, "peel,guards");
+  std::string body = body_of(both);
+  EXPECT_EQ(body.find("add_ov"), std::string::npos) << both;
+  EXPECT_EQ(body.find("ge "), std::string::npos) << both;
+  EXPECT_EQ(body.find("guard_true"), std::string::npos) << both;
+  EXPECT_NE(body.find("add %"), std::string::npos) << both;   // the index's own add is the body's
+  // A compare of a phi (the index itself) stays.
+  std::string var = in;
+  var.replace(var.find("%7 bool = ge %5, %6"), 19, "%7 bool = ge %3, %6");
+  EXPECT_NE(body_of(peel_text(var, "peel,guards")).find("guard_true"), std::string::npos) << peel_text(var, "peel,guards");
 }
 
 TEST(OptDce, RecorderEffectsKeptUnusedFrameObjectLoadDropped) {

@@ -1,6 +1,7 @@
-# Covers: a list indexed by the value of a range that does not start at 0: start + index may be negative
-# (range(-5, n)), so the `>= 0` guard stays in front of the one against the list's length (compare
-# range_index, where the value is the iterator's own index and needs none).
+# Covers: a list indexed by the value of a range that does not start at 0: checked for the whole range
+# before the loop -- start >= 0 (a range(-5, n) fails it and is checked per index instead) and
+# start + len(range) <= len(xs) -- values the loop does not change, so the body checks nothing (compare
+# range_index, where the value is the iterator's own index and needs no `>= 0`).
 def run(lo, n, xs):
     s = 0.0
     for i in range(lo, n):

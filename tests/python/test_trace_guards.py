@@ -463,6 +463,50 @@ def test_range_of_a_lists_length_checked_once_per_loop(tmp_path):
     assert out.count("IndexError: list assignment index out of range") == 1, res["fast"]
 
 
+def test_range_offsets_checked_for_the_whole_range(tmp_path):
+    # `xs[i - 1]`, `xs[i + 1]` in `for i in range(lo, hi)`: checked before the loop for the whole range
+    # (lo - 1 >= 0 and hi + 1 <= len(xs)). A range past the end raises at the right i; lo = 0 makes xs[i - 1]
+    # xs[-1]; a list that shrinks mid-loop raises where CPython does; a negative start indexes from the end.
+    res = run_prog(tmp_path, """
+        import traceback
+        XS = [0.5 * k for k in range(30)]
+
+        def pairs(xs, lo, hi):
+            s = 0.0
+            for i in range(lo, hi):
+                s += xs[i - 1] * xs[i + 1]
+            return s
+
+        def shrink(xs):
+            s = 0.0
+            for i in range(1, len(xs) - 1):
+                s += xs[i - 1] - xs[i + 1]
+                if i == 20:
+                    del xs[-4:]
+            return s
+
+        def main():
+            out = [pairs(XS, 1, 29), pairs(XS, 3, 20), pairs(XS, 0, 29), pairs(XS, -3, 10)]
+            for args in ((XS, 1, 30), (XS, 1, 45)):
+                try:
+                    out.append(pairs(*args))
+                except IndexError:
+                    out.append(traceback.format_exc())
+            try:
+                out.append(shrink(list(XS)))
+            except IndexError:
+                out.append(traceback.format_exc())
+            out.append(pairs(XS, 1, 29))
+            return out
+
+        def refcheck():
+            return [XS] + XS
+    """, ["pairs", "shrink"])
+    check(res, traced=["pairs"], exited=["pairs"])
+    out = res["fast"][1]
+    assert res["fast"][0] == "ok" and out.count("IndexError: list index out of range") == 3, res["fast"]
+
+
 def test_constant_indexes_of_rows_of_different_lengths(tmp_path):
     # c[6] then c[3] (checked once: 6 < len(c) covers 3), then c[9] (a check of its own): a row of 8 raises
     # IndexError at c[9], a row of 5 at c[6], as in CPython.

@@ -87,6 +87,47 @@ def test_guards_dtype_layout_readonly_and_bounds(tmp_path):
     check(res, traced=["f"], exited=["f"], min_kinds=1)
 
 
+def test_stencil_offsets_checked_for_the_whole_range(tmp_path):
+    """`a[i - 1]`, `a[i + 1]` in `for i in range(lo, hi)`: checked once per entry for the whole range (lo - 1 >= 0,
+    hi + 1 <= len(a)), against the dimension loaded before the loop (the stores write data, never a shape).
+    A range that reaches past the end raises IndexError at the right i, with the elements before it
+    written; lo <= 0 makes a[i - 1] wrap to a[-1], a[-4] as numpy does (the trace runs from the second
+    iteration on: lo = -3 reaches it with negative indexes); a shorter output array raises at its store;
+    a 2-D stencil's inner offsets likewise."""
+    res = run_prog(tmp_path, HEADER + """
+        def smooth(a, out, lo, hi):
+            for i in range(lo, hi):
+                out[i] = a[i - 1] + 0.5 * a[i] + a[i + 1]
+            return float(out.sum())
+
+        def lap(g, out):
+            n, m = g.shape
+            for i in range(1, n - 1):
+                for j in range(1, m - 1):
+                    out[i, j] = g[i, j - 1] + g[i, j + 1] - 2.0 * g[i, j]
+            return float(out.sum())
+
+        def main():
+            a = np.arange(50, dtype=np.float64) * 0.25
+            res = [smooth(a, np.zeros(50), 1, 49), smooth(a, np.zeros(50), 5, 30)]
+            for args in ((a, np.zeros(50), 1, 50), (a, np.zeros(50), 0, 49), (a, np.zeros(50), -3, 20),
+                         (a, np.zeros(40), 1, 49)):
+                try:
+                    res.append(smooth(*args))
+                except IndexError:
+                    res.append(traceback.format_exc())
+                res.append(float(args[1].sum()))
+            g = np.arange(120, dtype=np.float64).reshape(10, 12) ** 1.5
+            res.append(lap(g, np.zeros((10, 12))))
+            res.append(lap(g[:, :7].copy(), np.zeros((10, 7))))
+            return res
+    """, ["smooth", "lap"])
+    check(res, traced=["smooth", "lap"], exited=["smooth"], min_kinds=1)
+    out = "\n".join(res["fast"])
+    assert out.count("IndexError: index 50 is out of bounds for axis 0 with size 50") == 1, out
+    assert out.count("IndexError: index 40 is out of bounds for axis 0 with size 40") == 1, out
+
+
 def test_float_into_int_array_truncates_and_nan_raises(tmp_path):
     res = run_prog(tmp_path, HEADER + """
         def f(a, v):

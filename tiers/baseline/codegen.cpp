@@ -670,7 +670,7 @@ bool Gen::lower_memory(IRRef r) {
       }
       return true;
     }
-    case ir::IR_load_obj: case ir::IR_load_i64: case ir::IR_load_ptr:
+    case ir::IR_load_obj: case ir::IR_load_i64: case ir::IR_load_ptr: case ir::IR_load_cptr:
       cc_.mov(def_gp(r), mem(i.a, i.imm, 8));
       return true;
     case ir::IR_load_f64:
@@ -1062,8 +1062,8 @@ bool Gen::lower(IRRef r) {
 // True for the loads and stores whose address (operand a) lower_memory takes through mem().
 static bool addressed_by_mem(ir::IROp op) {
   switch (op) {
-    case ir::IR_load_obj: case ir::IR_load_i64: case ir::IR_load_ptr: case ir::IR_load_f64: case ir::IR_load_i32:
-    case ir::IR_load_f32: case ir::IR_store_i64: case ir::IR_store_ptr: case ir::IR_store_f64:
+    case ir::IR_load_obj: case ir::IR_load_i64: case ir::IR_load_ptr: case ir::IR_load_cptr: case ir::IR_load_f64:
+    case ir::IR_load_i32: case ir::IR_load_f32: case ir::IR_store_i64: case ir::IR_store_ptr: case ir::IR_store_f64:
     case ir::IR_store_f32: case ir::IR_store_i32:
       return true;
     default:

@@ -183,6 +183,9 @@ void snap_normalize_same(const Trace& t, Snapshot* s);
 // trace read from it; kNoRef when the trace never unboxed it. A snapshot entry that restores a number from
 // the object it was loaded from (the recorder's origins) names the object; this is its number.
 IRRef ir_unbox_of(const Trace& t, IRRef obj);
+// True for a load through a load_cptr pointer: memory no trace writes, whose words change only with the
+// pointer (a numpy array's dimensions): CSE'd across stores and calls, invariant in a loop while the pointer is.
+bool ir_readonly_load(const Trace& t, const IRIns& i);
 
 // Emits instructions into a trace through constant folding, then CSE (LuaJIT's emitir).
 class IRBuilder {

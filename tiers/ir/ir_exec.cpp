@@ -282,8 +282,8 @@ Step Exec::memory(IRRef r) {
   void* p = reinterpret_cast<void*>(uintptr_t(base + uint64_t(i.imm)));
   uint64_t v = val(i.b);
   switch (i.op) {
-    case IR_load_obj: case IR_load_i64: case IR_load_f64: case IR_load_ptr:
-      std::memcpy(&v, p, 8);  // all four are 8 bytes: PyObject*, int64_t, double, void*
+    case IR_load_obj: case IR_load_i64: case IR_load_f64: case IR_load_ptr: case IR_load_cptr:
+      std::memcpy(&v, p, 8);  // all are 8 bytes: PyObject*, int64_t, double, void*
       set(r, v);
       return Step::next;
     case IR_load_i32: {

@@ -61,9 +61,17 @@ bool items_only(const Trace& t, const IRIns& i) {
 // True for a load of an object's own field (not its refcount, not a float's value): what items_only ops
 // leave alone.
 bool header_load(const Trace& t, const IRIns& i) {
-  return (i.op == IR_load_i64 || i.op == IR_load_ptr || i.op == IR_load_i32) && i.imm != 0 && i.a >= 0 &&
-         t.ins[size_t(i.a)].type == IRT_obj;
+  return (i.op == IR_load_i64 || i.op == IR_load_ptr || i.op == IR_load_cptr || i.op == IR_load_i32) &&
+         i.imm != 0 && i.a >= 0 && t.ins[size_t(i.a)].type == IRT_obj;
 }
+
+}  // namespace
+
+bool ir_readonly_load(const Trace& t, const IRIns& i) {
+  return ir_info(i.op).effect == IRE_load && i.a >= 0 && t.ins[size_t(i.a)].op == IR_load_cptr;
+}
+
+namespace {
 
 }  // namespace
 
@@ -92,9 +100,10 @@ IRRef IRBuilder::emit_loop(bool barrier) {
 IRRef IRBuilder::cse_find(const IRIns& i) const {
   IREffect e = ir_info(i.op).effect;
   if (e == IRE_store || e == IRE_call || e == IRE_control || i.op == IR_poll) return kNoRef;
-  IRRef limit = e == IRE_pure                 ? kNoRef
-                : header_load(*t_, i) ? barrier_
-                                      : std::max(barrier_, item_barrier_);
+  IRRef limit = e == IRE_pure || ir_readonly_load(*t_, i) ? kNoRef   // (its base comes after any barrier
+                                                                     // that frees that memory: a load)
+                : header_load(*t_, i)                       ? barrier_
+                                                            : std::max(barrier_, item_barrier_);
   for (IRRef r = head_[i.op]; r > limit; r = chain_[r]) {
     const IRIns& c = t_->ins[r];
     if (c.a == i.a && c.b == i.b && c.imm == i.imm) return r;

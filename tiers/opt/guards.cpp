@@ -8,6 +8,8 @@
 // are poll (the eval-breaker word changes under the trace) and sload_* (they read the frame, no operands).
 // `guard_true %c` after `guard_false %c` is a different op: it always exits and is kept. An index check
 // `guard_true (lt kint a, n)` is also implied by an earlier `guard_true (lt kint b, n)` with b >= a.
+// Pure instructions go the same way (an earlier identical one, operands seen through the redirections): a
+// compare of redirected values is the earlier compare, and a guard of it the earlier guard.
 #include <map>
 #include <tuple>
 #include <utility>
@@ -80,8 +82,18 @@ bool opt_guards(ir::Trace& t) {
   // Index checks: per value n, the kept guard_true(lt kint b, n) guards with their b. One with b >= a implies
   // guard_true(lt kint a, n) (a list's constant indexes c[6], then c[3]: the length is more than 6).
   std::map<IRRef, std::vector<std::pair<int64_t, IRRef>>> below;
+  std::map<Key, IRRef> pure;  // first pure instruction per key
   for (IRRef r = 0; r < t.size(); r++) {
     const ir::IRIns& i = t.ins[size_t(r)];
+    // A pure instruction identical to an earlier one, once the guards it uses are redirected, is that one:
+    // the body's `ge %s, 0` of a check whose `add_ov %s` went to the pre-roll's is the pre-roll's compare,
+    // so the body's guard of it is the pre-roll's guard and goes too. (Its operands are the same refs:
+    // defined before the earlier one, so invariant where it crosses the loop.)
+    if (ir::ir_info(i.op).effect == ir::IRE_pure && !ir::ir_is_const(i.op)) {
+      auto [it, fresh] = pure.emplace(key_of(i, to), r);
+      if (!fresh) to[size_t(r)] = it->second;
+      continue;
+    }
     if (!operand_only(i.op)) continue;
     if (i.op == ir::IR_guard_true && t.ins[size_t(i.a)].op == ir::IR_lt) {
       const ir::IRIns& c = t.ins[size_t(i.a)];

@@ -65,7 +65,8 @@ bool peelable(const ir::Trace& t) {
 // What the recorded iteration writes, for deciding which loads of invariant addresses are invariant too.
 // Addresses come in two disjoint kinds: a field of an object (the load's base is an `obj`: offsets within
 // one object, and distinct objects never overlap) and an element of a separately allocated buffer (the base
-// is a `ptr`: list items, numpy data). Calls write only what their op says: list_append a list's size,
+// is a `ptr`: list items, numpy data); a buffer reached through a load_cptr (a numpy array's dimensions) is
+// one no trace writes: only an op that may write anything clobbers it. Calls write only what their op says: list_append a list's size,
 // items and capacity fields and its buffer; setattr a dict's internals (anything, conservatively); the rest
 // (boxing, refcounts, math, power, getattr) nothing a trace loads. None of them runs Python code: they
 // allocate no GC-tracked objects and release only ints and floats.
@@ -129,6 +130,7 @@ struct Writes {
   // True when the load i (base in t) may read memory one of these writes changes, store `except` aside.
   bool clobbers(const ir::Trace& t, const ir::IRIns& i, IRRef except = kNoRef) const {
     if (everything) return true;
+    if (ir::ir_readonly_load(t, i)) return false;   // through a load_cptr: memory no trace writes
     if (t.ins[size_t(i.a)].type != ir::IRT_obj) {
       if (buffers) return true;
       for (IRRef w : slots)
