@@ -29,7 +29,9 @@ void snap(Recorder* r) {
     // snapshot for a slot the iteration read: peel needs it of the type the next iteration reads).
     if (IRRef o = r->origin[u]; o != kNoRef && o > r->last_release && e.box == ir::SNAP_py &&
                                 !(r->final_snap && u < r->fref.size() && r->fref[u] != kNoRef)) {
+      const ir::IROp unbox = r->t.ins[static_cast<size_t>(r->slot[u])].op;   // (origin: its value is an unbox of o)
       e.ref = o;
+      e.num = unbox == ir::IR_unbox_f64 ? ir::NUM_f64 : ir::NUM_i64;
       r->snap_origins = true;
     } else if (int32_t id = r->ident[u]; id <= -2) {
       // The object it shares with another slot (snap_normalize_same keeps only links of the same value).

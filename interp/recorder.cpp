@@ -1103,6 +1103,19 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
   // the parent's exit values (pload; constants as they are), and every snapshot of it lists those slots
   // (written), since the frame never got them.
   const ir::Snapshot& sn = td->opt.snaps[static_cast<size_t>(td->opt.ins[static_cast<size_t>(guard)].snap)];
+  // A number's object (SnapEntry::num) is taken as that number below; where forward dropped its unbox the
+  // parent never checked it, so the object the exit restored may be anything (the guard that failed may be
+  // about it): no side trace from such an exit (it would only exit at its first guard; the exit restores the
+  // object itself, correct as it is).
+  for (const ir::SnapEntry& en : sn.entries) {
+    if (en.num == ir::NUM_none) continue;
+    PyObject* live = sn.inlined.empty() && en.slot < sn.top ? f->localsplus[en.slot] : nullptr;
+    int64_t iv;
+    if (!live || !(en.num == ir::NUM_f64 ? PyFloat_CheckExact(live) : small_int(live, &iv))) {
+      abort_recording(r, Abort::unsupported_type);
+      return;
+    }
+  }
   std::vector<IRRef> loaded(sn.entries.size(), kNoRef);
   std::vector<std::pair<int32_t, ir::IROp>> origins;   // slots the exit restores from a number's object
   for (size_t e = 0; e < sn.entries.size(); e++) {
@@ -1113,10 +1126,9 @@ void start_side_trace(_PyInterpreterFrame* f, LoopSlot* loop, TraceData* td, IRR
     for (size_t m = 0; m < e && x == kNoRef && en.same >= 0; m++)
       if (sn.entries[m].ref == en.ref) x = loaded[m];
     // (Not an owned one, forward's take-over: the reference is the side trace's to hand on, as an object.)
-    if (IRRef n = v.type == ir::IRT_obj && en.box != ir::SNAP_own ? ir::ir_unbox_of(td->opt, en.ref) : kNoRef;
-        x == kNoRef && n != kNoRef) {
+    if (x == kNoRef && en.num != ir::NUM_none) {
       x = r->b.emit(ir::IR_pload_obj, kNoRef, kNoRef, static_cast<int64_t>(e));   // a number's own object
-      origins.emplace_back(en.slot, td->opt.ins[static_cast<size_t>(n)].op);
+      origins.emplace_back(en.slot, en.num == ir::NUM_f64 ? ir::IR_unbox_f64 : ir::IR_unbox_i64);
     }
     if (x == kNoRef) {
       switch (v.op) {

@@ -415,8 +415,9 @@ TEST(OptForward, NoTakeOverWhereAnExitCouldLoseTheReference) {
 }
 
 TEST(OptForward, ASnapshotKeepsTheUnbox) {
-  // the box moves the object, but a snapshot holds the value (a guard exits to it before the store): the
-  // unbox stays for it (a side trace from that exit gets the value without a reference of its own)
+  // the box moves the object, but the completion snapshot holds the value (here the only one, which a guard
+  // also exits to before the store): the unbox stays for it (peel finds the number of the object there by
+  // the unbox; named as the object, the restore would give the frame one that may be gone by then)
   std::string in =
       "%0 obj = sload_obj 0\n"
       "snap 0 pc=3 top=4 []\n"
@@ -439,6 +440,43 @@ TEST(OptForward, ASnapshotKeepsTheUnbox) {
             "%5 void = incref %2\n"
             "%6 void = store_ptr %1, %2, 8\n"
             "%7 void = decref %2\n");
+}
+
+// A snapshot before the store holds only the number of an item the trace moves (the stack of a swap): it
+// names the object instead (`:i64`, the number's object: the restore gives the frame the item itself, a side
+// trace unboxes it again) and the unbox goes. Not where a guard exits through that snapshot after a barrier
+// (the object may be gone), nor where the completion snapshot names the object as it is.
+TEST(OptForward, SnapshotsNameTheMovedObjectAsTheNumber) {
+  const std::string head =
+      "%0 obj = sload_obj 0\n"
+      "snap 0 pc=3 top=4 []\n"
+      "%1 ptr = load_ptr %0, 24\n"
+      "%2 obj = load_obj %1, 0\n"
+      "%3 i64 = unbox_i64 %2 @0\n"
+      "snap 1 pc=5 top=6 [4=%3 5=%3@4]\n"
+      "%4 void = guard_nonnull %0 @1\n"
+      "%5 obj = box_i64 %3\n"
+      "%6 void = store_ptr %1, %5, 8\n"
+      "%7 void = decref %2\n";
+  EXPECT_EQ(opt_text(head + "snap 2 pc=7 top=4 []\n%8 void = guard_nonnull %0 @2\n", "forward"),
+            "%0 obj = sload_obj 0\n"
+            "snap 0 pc=3 top=4 []\n"
+            "%1 ptr = load_ptr %0, 24\n"
+            "%2 obj = load_obj %1, 0\n"
+            "snap 1 pc=5 top=6 [4=%2:i64 5=%2:i64]\n"
+            "%3 void = guard_nonnull %0 @1\n"
+            "%4 void = incref %2\n"
+            "%5 void = store_ptr %1, %2, 8\n"
+            "%6 void = decref %2\n"
+            "snap 2 pc=7 top=4 []\n"
+            "%7 void = guard_nonnull %0 @2\n");
+  auto kept = [](const std::string& in) {
+    const std::string out = opt_text(in, "forward");
+    EXPECT_NE(out.find("unbox_i64"), std::string::npos) << out;
+    EXPECT_EQ(out.find(":i64"), std::string::npos) << out;
+  };
+  kept(head + "snap 2 pc=7 top=4 []\n%8 void = guard_nonnull %0 @1\n");   // snapshot 1 after the decref
+  kept(head + "snap 2 pc=7 top=5 [4=%2]\n%8 void = guard_nonnull %0 @2\n");   // the object as it is, at the end
 }
 
 TEST(OptForward, PhiBackEdgeTakesTheObject) {

@@ -9,7 +9,8 @@ The programs are what the trace tiers find hardest: loops nested up to three dee
 lists, while with counters; short inner loops as fannkuch's, exits through break, continue and return),
 int arithmetic that crosses 2**63 (overflow exits), floats with inf, nan and -0.0, list items loaded,
 stored, swapped and updated in place (lists of ints, of floats, of float rows as n-body's), items and
-variables that change type mid-loop, calls of small functions, max/min/abs, math functions and int() that
+variables that change type mid-loop, items indexed by an inner range loop's value plus or minus a
+constant, calls of small functions, max/min/abs, math functions and int() that
 raise on inf and nan, appends to a list, chained compares, ranges with other steps, `is None`, attributes,
 a global rebound mid-loop, and exceptions raised and caught inside loops. Every loop is bounded: each program ends in a few thousand iterations."""
 import random
@@ -51,6 +52,7 @@ class Gen:
         self.R = random.Random(seed)
         self.lines = []
         self.loopvars = []    # readable loop variables (never assigned by generated statements)
+        self.rangevars = []   # those of inner `for ... in range(...)` loops
         self.depth = 0        # loop nesting
         self.counter = 0      # unique loop variable names
         self.budget = 0       # statements left
@@ -64,6 +66,12 @@ class Gen:
         return self.R.choice(pool)
 
     def idx(self, lst):
+        # j + c of a range loop's value: checked for the whole range at once (it may be past either end:
+        # IndexError, or a negative index counting from the end)
+        if self.rangevars and self.R.random() < 0.3:
+            v = self.R.choice(self.rangevars)
+            c = self.R.randint(-2, 2)
+            return f"{v} + {c}" if c >= 0 else f"{v} - {-c}"
         if self.R.random() < 0.25:   # from either end: -len(lst) .. len(lst) - 1 (negative ones count from the end)
             return f"({self.iexpr(1)}) % (2 * len({lst})) - len({lst})"
         return f"({self.iexpr(1)}) % len({lst})"
@@ -252,9 +260,14 @@ class Gen:
             self.emit(ind, f"while {v} < {R.randint(2, 9)}:")
             self.emit(ind + 1, f"{v} += 1")
         self.depth += 1
+        ranged = v is not None and k < 0.6
         if v:
             self.loopvars.append(v)
+        if ranged:
+            self.rangevars.append(v)
         self.block(ind + 1, R.randint(1, 4))
+        if ranged:
+            self.rangevars.pop()
         if v:
             self.loopvars.pop()
         self.depth -= 1

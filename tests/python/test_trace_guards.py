@@ -507,6 +507,48 @@ def test_range_offsets_checked_for_the_whole_range(tmp_path):
     assert res["fast"][0] == "ok" and out.count("IndexError: list index out of range") == 3, res["fast"]
 
 
+SWAP_PROGRAM = """
+        BASE = [2**40 + k for k in range(9)]
+
+        def rev(a, n):
+            for _ in range(n):
+                i, j = 0, len(a) - 1
+                while i < j:
+                    a[i], a[j] = a[j], a[i]
+                    i += 1
+                    j -= 1
+            return a
+
+        def main():
+            out = [rev(list(BASE), 7)]
+            for odd in ODD:
+                a = list(BASE)
+                a[1] = odd
+                r = rev(a, 9)
+                out.append([type(x).__name__ for x in r])
+                out.append(r)
+            ids = list(BASE)
+            before = sorted(id(x) for x in ids)
+            rev(ids, 3)
+            out.append(before == sorted(id(x) for x in ids))
+            return out
+
+        def refcheck():
+            return BASE
+"""
+
+
+@pytest.mark.parametrize("odd", ["2.5", "'s'", "2**70", "7"])
+def test_swapped_items_are_the_objects_at_exits(tmp_path, odd):
+    # `a[i], a[j] = a[j], a[i]`: the items are moved as objects, and the swap's exits name them (the numbers'
+    # objects, `:i64`) where the trace kept only their numbers before: no unbox. An item of another type makes
+    # the trace exit where a[i]'s type is checked; the frame gets the very objects (identities, refcounts as
+    # CPython's), and side traces are tried from there (HOT_EXIT 2). An int beyond 64 bits is only moved:
+    # the trace runs on.
+    res = run_prog(tmp_path, SWAP_PROGRAM + "        ODD = [" + odd + "]\n", ["rev"], FASTPY_HOT_EXIT="2")
+    check(res, traced=["rev"], exited=["rev"] if odd in ("2.5", "'s'") else [])
+
+
 def test_constant_indexes_of_rows_of_different_lengths(tmp_path):
     # c[6] then c[3] (checked once: 6 < len(c) covers 3), then c[9] (a check of its own): a row of 8 raises
     # IndexError at c[9], a row of 5 at c[6], as in CPython.

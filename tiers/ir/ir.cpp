@@ -125,6 +125,7 @@ const char* entry_problem(const Trace& t, const Snapshot& sn, const SnapEntry& e
   if (e.box == SNAP_own && ty != IRT_obj) return "only objects are owned";
   if (e.box != SNAP_own && e.box != SNAP_py && ty != IRT_i64 && ty != IRT_f64)
     return "only i64 and f64 values box as numpy scalars";
+  if (e.num != NUM_none && (ty != IRT_obj || e.box != SNAP_py)) return "only borrowed objects stand for a number";
   if (e.same < 0) return e.same_frame ? "same_frame without a slot" : nullptr;
   if (!shares_object(t, e)) return "only i64 and f64 values share an object";
   if (e.same == e.slot && !e.same_frame) return "the same object as itself";

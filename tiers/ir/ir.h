@@ -124,10 +124,22 @@ enum SnapBox : uint8_t {
   SNAP_np32 = 2, // i64 -> numpy.int32, f64 -> numpy.float32 (the value is exactly representable)
   SNAP_own = 3,  // obj: a new reference the trace made (range_iter); the restore hands it to the frame as is
 };
+// What a number's object in a snapshot stands for (SnapEntry::num).
+enum SnapNum : uint8_t {
+  NUM_none = 0,   // an object as it is
+  NUM_i64 = 1,    // an exact int's object whose number (an i64) the recording had in the slot
+  NUM_f64 = 2,    // an exact float's object whose number (an f64) the recording had in the slot
+};
 struct SnapEntry {
   int32_t slot;          // frame slot (locals, then the value stack)
   IRRef ref;             // the value; constants are kint/kflt/... instructions
   SnapBox box = SNAP_py; // text: `slot=%ref:np` for SNAP_np, `:np32` for SNAP_np32, `:own` for SNAP_own
+  // A borrowed object (SNAP_py) that is the number the recording had in the slot, loaded from a container
+  // or an attribute and alive at the exit (the recorder's origins; opt_forward's, where the number itself
+  // was only kept for exits): the restore hands the frame the object itself, as CPython's slot holds it,
+  // and a side trace starting at the exit unboxes it again (no unbox of it need be left in the trace).
+  // Text: `:i64`, `:f64`.
+  SnapNum num = NUM_none;
   // Object identity of a number (i64/f64) moved between slots (`b = a`): CPython's b is a's object, the
   // trace only has the value. same >= 0: the slot gets the object the restore makes for slot `same` (an
   // entry of this snapshot, with the same ref and box and no `same` of its own; text `@same`), or, with

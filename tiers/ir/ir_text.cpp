@@ -72,6 +72,8 @@ void print_snap(std::string* out, const Trace& t, size_t s) {
     if (sn.entries[e].box == SNAP_np) out->append(":np");
     if (sn.entries[e].box == SNAP_np32) out->append(":np32");
     if (sn.entries[e].box == SNAP_own) out->append(":own");
+    if (sn.entries[e].num == NUM_i64) out->append(":i64");
+    if (sn.entries[e].num == NUM_f64) out->append(":f64");
     if (sn.entries[e].same >= 0) appendf(out, sn.entries[e].same_frame ? "@f%d" : "@%d", int(sn.entries[e].same));
   }
   out->append("]");
@@ -206,6 +208,8 @@ std::string parse_snap(Cursor& c, Trace* t) {
     if (c.lit(":np32")) e.box = SNAP_np32;
     else if (c.lit(":np")) e.box = SNAP_np;
     else if (c.lit(":own")) e.box = SNAP_own;
+    if (c.lit(":i64")) e.num = NUM_i64;
+    else if (c.lit(":f64")) e.num = NUM_f64;
     if (c.lit("@")) {
       e.same_frame = c.lit("f");
       if (!to_i32(c.word(), &e.same)) return "expected <slot> or f<slot> after '@'";

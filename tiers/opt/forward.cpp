@@ -101,6 +101,42 @@ bool take_over(ir::Trace& t, IRRef u, IRRef d, const std::vector<IRRef>& next_ba
   return true;
 }
 
+// For u = unbox(x) whose only uses are snapshot entries: names x instead of u in them (the number's object,
+// SnapEntry::num) where every guard that exits through those snapshots comes before `end` (x alive and
+// unchanged there), none of them is the completion snapshot, and each entry restores a plain number
+// (SNAP_py; its `same` links go: the slots that shared the number share x). False (nothing changed) else.
+bool name_object(ir::Trace& t, IRRef u, IRRef end) {
+  const IRRef x = t.ins[size_t(u)].a;
+  const ir::SnapNum num = t.ins[size_t(u)].op == ir::IR_unbox_f64 ? ir::NUM_f64 : ir::NUM_i64;
+  std::vector<char> uses_u(t.snaps.size(), 0);
+  for (size_t s = 0; s < t.snaps.size(); s++)
+    for (const ir::SnapEntry& e : t.snaps[s].entries)
+      if (e.ref == u) {
+        if (e.box != ir::SNAP_py || s + 1 == t.snaps.size()) return false;
+        uses_u[s] = 1;
+      }
+  for (IRRef g = 0; g < t.size(); g++) {
+    const int32_t s = t.ins[size_t(g)].snap;
+    if (s >= 0 && uses_u[size_t(s)] && (g <= x || g >= end)) return false;
+  }
+  for (size_t s = 0; s < t.snaps.size(); s++) {
+    if (!uses_u[s]) continue;
+    for (ir::SnapEntry& e : t.snaps[s].entries)
+      if (e.ref == u) e.ref = x, e.num = num, e.same = -1, e.same_frame = false;
+    ir::snap_normalize_same(t, &t.snaps[s]);
+  }
+  return true;
+}
+
+// True when every snapshot entry that names object x (none of them in the completion snapshot) names it as
+// a number's object or owns it: what a side trace and peel need no unbox of x for.
+bool named_as_number(const ir::Trace& t, IRRef x) {
+  for (size_t s = 0; s < t.snaps.size(); s++)
+    for (const ir::SnapEntry& e : t.snaps[s].entries)
+      if (e.ref == x && (s + 1 == t.snaps.size() || (e.num == ir::NUM_none && e.box != ir::SNAP_own))) return false;
+  return true;
+}
+
 }  // namespace
 
 bool opt_forward(ir::Trace& t) {
@@ -130,7 +166,6 @@ bool opt_forward(ir::Trace& t) {
     const ir::IROp box = ui.op == ir::IR_unbox_i64 ? ir::IR_box_i64 : ir::IR_box_f64;
     const IRRef end = next_barrier[u + 1];   // x is alive and unchanged before this
     // Boxes of u before the barrier whose own value no snapshot holds become increfs of x.
-    int moved = 0;
     for (size_t b = u + 1; b < size_t(end); b++) {
       ir::IRIns& bi = t.ins[b];
       if (bi.op != box || bi.a != IRRef(u) || in_snap[b]) continue;
@@ -141,7 +176,6 @@ bool opt_forward(ir::Trace& t) {
       }
       bi = ir::IRIns{ir::IR_incref, ir::IRT_void, x, kNoRef, 0, -1};
       uses[u]--;
-      moved++;
       changed = true;
     }
     if (end < IRRef(n) && t.ins[size_t(end)].op == ir::IR_decref && t.ins[size_t(end)].a == x &&
@@ -150,11 +184,21 @@ bool opt_forward(ir::Trace& t) {
       in_snap[size_t(x)] = 1;
       changed = dropped = true;
     }
-    // The unbox goes only when nothing else uses its value, snapshots included: a snapshot keeps the number
-    // unboxed, because a side trace that starts from its exit is handed the value without a reference of
-    // its own and may release the list's (store over the item, `store_fitem` in place) before using it.
-    // (Nor when a snapshot restores the object itself, x: side traces and peel find its number by the unbox.)
-    if (moved == 0 || uses[u] != 0 || in_snap[u] || in_snap[size_t(x)]) continue;
+    // Snapshots that keep only the number (the stack of a swap: its values moved as objects) name the object
+    // instead, as the number's (SnapEntry::num): where each exit through them has x alive and unchanged
+    // (before the stretch's barrier) the restore gives the frame x itself, and a side trace starting there
+    // unboxes it again -- the number is never needed in the trace, and the unbox goes below. (Only then:
+    // where other snapshots need the unbox, they stay as they are.)
+    if (uses[u] == 0 && in_snap[u] && named_as_number(t, x) && name_object(t, IRRef(u), next_barrier[size_t(x) + 1])) {
+      in_snap[u] = 0;
+      in_snap[size_t(x)] = 1;
+      changed = true;
+    }
+    // The unbox goes only when nothing else uses its value, snapshots included (one that restores the number
+    // hands a side trace the value, which it cannot get back from an object it does not own: a store over
+    // the item, `store_fitem` in place, may release it first), nor the object as it is but as the number's
+    // (SnapEntry::num; the completion snapshot: peel finds the number of the object it restores by the unbox).
+    if (uses[u] != 0 || in_snap[u] || !named_as_number(t, x)) continue;
     to[u] = kNoRef;
     dropped = true;
   }

@@ -250,7 +250,7 @@ struct Peeler {
       // iteration may have released it; else the number itself.
       if (!from_sn[slot] && rec.ins[size_t(en.ref)].type == ir::IRT_obj && first_release < sn.at) {
         IRRef u = ir::ir_unbox_of(rec, en.ref);   // (an object never unboxed is a slot's object as it is)
-        if (u != kNoRef) en.ref = u;
+        if (u != kNoRef) en.ref = u, en.num = ir::NUM_none;
       }
       if (en.same >= 0) {
         const bool mine = from_sn[slot];
