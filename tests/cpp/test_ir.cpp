@@ -772,6 +772,32 @@ TEST(IRSnapOwn, RoundTripsAndOnlyObjectsAreOwned) {
   EXPECT_NE(ir_verify(u).find("only objects are owned"), std::string::npos) << ir_verify(u);
 }
 
+// A number's object (SnapEntry::num): `:i64` / `:f64` print and parse back; only a borrowed object may stand
+// for a number (not a number itself, not an owned object).
+TEST(IRSnapNum, RoundTripsAndOnlyBorrowedObjectsStandForANumber) {
+  const std::string text =
+      "%0 obj = sload_obj 0\n"
+      "snap 0 pc=3 top=4 []\n"
+      "%1 ptr = load_ptr %0, 24\n"
+      "%2 obj = load_obj %1, 0\n"
+      "%3 obj = load_obj %1, 8\n"
+      "snap 1 pc=5 top=6 [4=%2:i64 5=%3:f64]\n"
+      "%4 void = guard_nonnull %0 @1\n";
+  Trace t;
+  ASSERT_NO_FATAL_FAILURE(expect_round_trip(text, &t));
+  ASSERT_EQ(t.snaps[1].entries.size(), 2u);
+  EXPECT_EQ(t.snaps[1].entries[0].num, NUM_i64);
+  EXPECT_EQ(t.snaps[1].entries[1].num, NUM_f64);
+  EXPECT_EQ(t.snaps[1].entries[0].box, SNAP_py);
+  for (const char* wrong : {"[4=%1:i64 5=%3:f64]", "[4=%2:own:i64 5=%3:f64]"}) {
+    std::string bad = text;
+    bad.replace(bad.find("[4=%2:i64 5=%3:f64]"), 19, wrong);
+    Trace u;
+    ASSERT_EQ(ir_parse(bad, &u), "") << bad;
+    EXPECT_NE(ir_verify(u).find("only borrowed objects stand for a number"), std::string::npos) << bad << ir_verify(u);
+  }
+}
+
 // Object identity (SnapEntry::same): `@k` (the object slot k's entry gets) and `@fk` (the frame's object of
 // slot k) print and parse back; the verifier takes only normal links (numbers; to an entry of the same value
 // and box that links nowhere itself, or to a slot of the frame below the top); snap_normalize_same follows
