@@ -27,9 +27,11 @@ void snap(Recorder* r) {
     ir::SnapEntry e{k, r->slot[u], static_cast<ir::SnapBox>(r->kind[u])};
     // The object its number was loaded from, while nothing may have released it since (not in the end
     // snapshot for a slot the iteration read: peel needs it of the type the next iteration reads).
+    // (A slot with an origin holds the origin's unbox, the number the entry says it stands for.)
+    const ir::IROp unbox = r->origin[u] != kNoRef ? r->t.ins[static_cast<size_t>(r->slot[u])].op : ir::IR_kint;
     if (IRRef o = r->origin[u]; o != kNoRef && o > r->last_release && e.box == ir::SNAP_py &&
+                                (unbox == ir::IR_unbox_i64 || unbox == ir::IR_unbox_f64) &&
                                 !(r->final_snap && u < r->fref.size() && r->fref[u] != kNoRef)) {
-      const ir::IROp unbox = r->t.ins[static_cast<size_t>(r->slot[u])].op;   // (origin: its value is an unbox of o)
       e.ref = o;
       e.num = unbox == ir::IR_unbox_f64 ? ir::NUM_f64 : ir::NUM_i64;
       r->snap_origins = true;

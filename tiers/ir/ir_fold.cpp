@@ -71,10 +71,6 @@ bool ir_readonly_load(const Trace& t, const IRIns& i) {
   return ir_info(i.op).effect == IRE_load && i.a >= 0 && t.ins[size_t(i.a)].op == IR_load_cptr;
 }
 
-namespace {
-
-}  // namespace
-
 IRRef IRBuilder::append(const IRIns& i) {
   IRRef r = t_->append(i);
   chain_.push_back(head_[i.op]);
