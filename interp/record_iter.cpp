@@ -229,7 +229,8 @@ bool range_checked_index(Recorder* r, PyObject** sp, IRRef idx, IRRef n, int64_t
   int64_t c = 0;
   IRRef v = idx;
   const ir::IRIns& x = r->t.ins[static_cast<size_t>(idx)];
-  if ((x.op == ir::IR_add_ov || x.op == ir::IR_sub_ov) && x.b >= 0 && r->t.ins[static_cast<size_t>(x.b)].op == ir::IR_kint) {
+  if ((x.op == ir::IR_add_ov || x.op == ir::IR_sub_ov) && x.b >= 0 &&
+      r->t.ins[static_cast<size_t>(x.b)].op == ir::IR_kint) {
     int64_t k = r->t.ins[static_cast<size_t>(x.b)].imm;
     if (x.op == ir::IR_sub_ov && k == INT64_MIN) return false;
     c = x.op == ir::IR_add_ov ? k : -k;

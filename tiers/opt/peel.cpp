@@ -66,10 +66,10 @@ bool peelable(const ir::Trace& t) {
 // Addresses come in two disjoint kinds: a field of an object (the load's base is an `obj`: offsets within
 // one object, and distinct objects never overlap) and an element of a separately allocated buffer (the base
 // is a `ptr`: list items, numpy data); a buffer reached through a load_cptr (a numpy array's dimensions) is
-// one no trace writes: only an op that may write anything clobbers it. Calls write only what their op says: list_append a list's size,
-// items and capacity fields and its buffer; setattr a dict's internals (anything, conservatively); the rest
-// (boxing, refcounts, math, power, getattr) nothing a trace loads. None of them runs Python code: they
-// allocate no GC-tracked objects and release only ints and floats.
+// one no trace writes: only an op that may write anything clobbers it. Calls write only what their op says:
+// list_append a list's size, items and capacity fields and its buffer; setattr a dict's internals (anything,
+// conservatively); the rest (boxing, refcounts, math, power, getattr) nothing a trace loads. None of them
+// runs Python code: they allocate no GC-tracked objects and release only ints and floats.
 // Objects whose types a guard_type fixed are distinct objects when the types differ (type-based
 // disambiguation: a store to a range iterator's index never changes an array's data pointer).
 struct Writes {
