@@ -772,6 +772,67 @@ TEST(BaselineCodegen, RuntimeOpsThroughHookAndInlinePaths) {
         }
 }
 
+// A small int is CPython's cached object: unbox_i64 and sload_i64 take its value from its address (no load)
+// where the array of them lies below 2 GiB (python3's, non-PIE, does). Fake ones, 32 bytes each, in a page
+// mapped there (MAP_32BIT), between two other ints: -5, 0, 256 (the first and last), the objects just before
+// and after the array (values of their own, checked as ints; each a float in one run), an int of a small
+// value that is not the cached one, a null slot -- against the executor, which reads every object's fields.
+// (The cached ints are never anything else: the address alone says it is an int.)
+TEST(BaselineCodegen, SmallIntsAreTheirAddresses) {
+  void* page = mmap(nullptr, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+  if (page == MAP_FAILED) GTEST_SKIP() << "no memory below 2 GiB";
+  uint64_t* objs = static_cast<uint64_t*>(page);   // 264 objects of 4 words: [0] before, [1..262] cached, [263] after
+  auto set = [&](size_t k, const void* type, int64_t v) {
+    uint64_t* o = objs + 4 * k;
+    uint32_t d = uint32_t(v < 0 ? -v : v);
+    o[0] = 7, o[1] = uint64_t(uintptr_t(type)), o[2] = uint64_t(v == 0 ? 0 : v < 0 ? -1 : 1), o[3] = d;
+  };
+  static uint64_t other_small[4];
+  const int64_t picks[] = {1, 6, 262, 0, 263, 100};   // objects: -5, 0, 256, before, after, 94
+  for (bool unbox : {false, true})
+    for (int wrong : {-1, 3, 4}) {   // which object is a float instead: none, the one before, the one after
+      Env env;
+      env.runtime = &fake_runtime;
+      env.layout.float_type = g_float_type;
+      env.layout.float_value = 16;
+      env.layout.long_type = g_long_type;
+      env.layout.long_size = 16;
+      env.layout.long_digit = 24;
+      env.layout.small_ints = objs + 4;
+      env.layout.small_int_size = 32;
+      env.layout.small_int_count = 262;
+      env.reset = [&, wrong] {
+        for (size_t k = 1; k <= 262; k++) set(k, g_long_type, int64_t(k) - 6);
+        set(0, g_long_type, 777);
+        set(263, g_long_type, -778);
+        for (int p = 0; p < 6; p++)
+          if (p == wrong) set(size_t(picks[p]), g_float_type, 0);
+        other_small[0] = 7, other_small[1] = uint64_t(uintptr_t(g_long_type)), other_small[2] = 1, other_small[3] = 3;
+      };
+      env.slots.clear();
+      for (int64_t p : picks) env.slots.push_back(uint64_t(uintptr_t(objs + 4 * p)));
+      env.slots.push_back(uint64_t(uintptr_t(other_small)));
+      env.slots.push_back(0);
+      env.mem.assign(8, 0);
+      Text t;
+      int m = t.ins("ptr", "kptr @MEM");
+      int s0 = t.snap({});
+      for (int k = 0; k < 8; k++) {
+        int v;
+        if (unbox && k < 7) {
+          int o = t.ins("obj", "sload_obj " + I(k));
+          t.ins("void", "guard_nonnull %" + I(o) + " @" + I(s0));
+          v = t.ins("i64", "unbox_i64 %" + I(o) + " @" + I(s0));
+        } else {
+          v = t.ins("i64", "sload_i64 " + I(k) + " @" + I(s0));
+        }
+        t.ins("void", "store_i64 %" + I(m) + ", %" + I(v) + ", " + I(8 * k));
+      }
+      EXPECT_EQ(differential(t.s, env), "") << "unbox " << unbox << " wrong " << wrong << "\n" << t.s;
+    }
+  munmap(page, 3 * 4096);
+}
+
 // Values live across a call that only a slow path makes, n of them: decref's dealloc (one argument) or the
 // runtime hook of an unbox whose inline path does not take the object (four arguments). In the hot path the
 // values sit in any register, argument registers included; the slow path moves those out of the call's way.

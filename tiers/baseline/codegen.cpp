@@ -752,6 +752,22 @@ bool Gen::lower_unbox(IRRef r) {
   // that). More digits: the runtime, out of line.
   x86::Gp d = def_gp(r), sz = new_i64(), t = new_i64();
   Label done = cc_.newLabel(), slow = cc_.newLabel();
+  // A small int, -5 .. 256 (CPython's cached objects: what arithmetic, the restore and box_i64 give for
+  // them), is its address: (o - small_ints) / 32 - 5, no load; anything else, null included (far outside the
+  // array), goes on to the checks. (A non-PIE python3: the array's address fits a 32-bit immediate.)
+  const uint64_t smalls = uint64_t(L.small_ints);
+  if (smalls && int64_t(smalls) == int64_t(int32_t(smalls)) && L.small_int_size == 32 && L.small_int_count > 0) {
+    Label generic = cc_.newLabel();
+    x86::Gp k = new_i64();
+    cc_.mov(k, o);
+    cc_.sub(k, Imm(int32_t(smalls)));
+    cc_.cmp(k, int64_t(L.small_int_count) * 32);
+    cc_.jae(generic);
+    cc_.sar(k, 5);
+    cc_.lea(d, x86::ptr(k, -5));
+    cc_.jmp(done);
+    cc_.bind(generic);
+  }
   if (sload || known_type_[size_t(i.a)] != L.long_type) {
     if (sload) {
       cc_.test(o, o);
