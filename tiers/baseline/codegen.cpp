@@ -759,8 +759,7 @@ bool Gen::lower_unbox(IRRef r) {
   if (smalls && int64_t(smalls) == int64_t(int32_t(smalls)) && L.small_int_size == 32 && L.small_int_count > 0) {
     Label generic = cc_.newLabel();
     x86::Gp k = new_i64();
-    cc_.mov(k, o);
-    cc_.sub(k, Imm(int32_t(smalls)));
+    cc_.lea(k, x86::ptr(o, -int32_t(smalls)));
     cc_.cmp(k, int64_t(L.small_int_count) * 32);
     cc_.jae(generic);
     cc_.sar(k, 5);
